@@ -1,0 +1,390 @@
+/*
+ * gram.h — the public interface of libgram, fast kernel sums and Gram matrices.
+ *
+ * This header is the specification. Everything not declared here is private.
+ *
+ * The one computation
+ * -------------------
+ * For data X (N×D), queries Y (M×D), a kernel k and weights W (N×V):
+ *
+ *     gram_kernel_sum     out[i,v] = Σ_j k(y_i, x_j) · W[j,v]
+ *     gram_kernel_logsum  out[i,v] = log Σ_j exp(log k(y_i, x_j) + log W[j,v])
+ *     gram_kernel_matrix  out[i,j] = k(y_i, x_j)
+ *     gram_kernel_diag    out[i]   = k(x_i, x_i)
+ *
+ * Conventions
+ * -----------
+ * - Every fallible function returns a gram_status; GRAM_OK is 0. gram_strerror() gives static
+ *   text for a status; gram_context_message() says what went wrong and where ("X: row 17,
+ *   column 3 is NaN"; "lengthscale must be > 0, got -1").
+ * - A context (gram_context) carries the error message, the thread count, the progress callback
+ *   and the forced microkernel architecture. Every function that takes a context accepts NULL
+ *   (defaults, and no message). A context must not be used by two threads at once; kernels
+ *   (gram_kernel) are immutable after creation and may be shared freely between threads.
+ * - Objects: gram_<object>_create(&out, ...) / gram_<object>_destroy(p). destroy accepts NULL.
+ *   On failure *out is set to NULL and nothing leaks.
+ * - Arrays are passed as gram_array views: pointer, dtype, rows, cols and strides in elements,
+ *   so C- and Fortran-ordered arrays and transposed or sliced views pass without copies.
+ *   Input arrays are only read. Output arrays belong to the caller.
+ * - The library never prints, never exits and never aborts.
+ *
+ * NaN policy
+ * ----------
+ * Non-finite values (NaN, +Inf, -Inf) in X, Y or W are refused with GRAM_ENONFINITE and a message
+ * naming the array, row and column of the first one found in row-major order. Kernel parameters
+ * must be finite and inside their documented domain (GRAM_EINVAL otherwise). For finite inputs no
+ * result is NaN. gram_kernel_logsum returns -inf exactly where the true sum is 0 (all weights
+ * zero, or every point outside a compactly supported kernel's support), and a finite value
+ * wherever the true sum is positive, even when every term underflows in floating point.
+ *
+ * Threads and reproducibility
+ * ---------------------------
+ * The engine runs on OpenMP threads (gram_context_set_threads). Results are bit-identical for
+ * every thread count: work is split into fixed chunks of data points and partial results are
+ * combined in a fixed order that does not depend on the number of threads. Results may differ in
+ * the last bits between microkernel architectures (GRAM_ARCH), within the documented bounds.
+ *
+ * Precision
+ * ---------
+ * float64 inputs are computed and accumulated in float64: each kernel value is within a few ulps
+ * of the exact value for the rounded inputs, and sums of non-negative terms are within
+ * 1e-12 relative of the exact sum for N ≤ 1e7. float32 inputs are computed in float32 and
+ * accumulated in float64: relative error ≤ 1e-6 for sums of non-negative terms whose kernel
+ * arguments (scaled squared distances) stay below 10. Sums with weights of both signs have the
+ * usual absolute bound, eps · Σ_j |k(y_i,x_j) W[j,v]|.
+ */
+#ifndef GRAM_H
+#define GRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRAM_VERSION_MAJOR 0
+#define GRAM_VERSION_MINOR 1
+#define GRAM_VERSION_PATCH 0
+
+#if defined(_WIN32) && defined(GRAM_SHARED_BUILD)
+#define GRAM_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define GRAM_API __attribute__((visibility("default")))
+#else
+#define GRAM_API
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status codes                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum gram_status {
+    GRAM_OK = 0,
+    GRAM_EINVAL = 1,       /* an argument is invalid: NULL pointer, bad parameter value */
+    GRAM_ESHAPE = 2,       /* array shapes do not agree, or a size is zero where it must not be */
+    GRAM_ENONFINITE = 3,   /* NaN or Inf in input data */
+    GRAM_ENOMEM = 4,       /* memory allocation failed */
+    GRAM_EOVERFLOW = 5,    /* a size or size product overflows int64 / size_t */
+    GRAM_EPARSE = 6,       /* a kernel spec could not be parsed (message gives the position) */
+    GRAM_EDOMAIN = 7,      /* the operation is not defined for this kernel or these values
+                              (logsum of a kernel that can be negative, negative weights,
+                              normaliser of a kernel that does not integrate) */
+    GRAM_EUNSUPPORTED = 8, /* not available on this build or machine (e.g. GRAM_ARCH=avx512 on a
+                              CPU without AVX-512) */
+    GRAM_ECANCELLED = 9,   /* the progress callback asked to stop */
+    GRAM_EIO = 10,         /* a file could not be read or written */
+    GRAM_EFORMAT = 11,     /* a file is malformed */
+    GRAM_ENOTPD = 12,      /* a matrix is not numerically positive definite */
+    GRAM_EINTERNAL = 13    /* a bug in gram; please report it */
+} gram_status;
+
+/* Static English text for a status; never NULL (unknown codes give "unknown status"). */
+GRAM_API const char *gram_strerror(gram_status status);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Version                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded (may differ from the header's macros). */
+GRAM_API const char *gram_version(void);
+/* MAJOR*10000 + MINOR*100 + PATCH of the library actually loaded. */
+GRAM_API int gram_version_number(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct gram_context gram_context;
+
+/*
+ * Progress callback: called from the calling thread between blocks of work with the work done
+ * so far and the total, in arbitrary units (done ≤ total). Return 0 to continue, non-zero to
+ * cancel: the call then returns GRAM_ECANCELLED as soon as the running blocks finish, and the
+ * contents of its output array are unspecified (partially written).
+ */
+typedef int (*gram_progress_fn)(void *user, int64_t done, int64_t total);
+
+GRAM_API gram_status gram_context_create(gram_context **out);
+GRAM_API void gram_context_destroy(gram_context *ctx);
+
+/* The message of the last failed call on this context ("" if none). Valid until the next call. */
+GRAM_API const char *gram_context_message(const gram_context *ctx);
+
+/* Threads for engine calls: 0 = OpenMP's default (OMP_NUM_THREADS or the core count). */
+GRAM_API gram_status gram_context_set_threads(gram_context *ctx, int threads);
+GRAM_API int gram_context_threads(const gram_context *ctx);
+
+/* Progress callback (NULL to remove). */
+GRAM_API gram_status gram_context_set_progress(gram_context *ctx, gram_progress_fn fn,
+                                               void *user);
+
+/*
+ * Microkernel architecture: "auto" (the best this CPU supports; the default, or the value of the
+ * environment variable GRAM_ARCH when set), "ref" (portable C; the test oracle), "avx2" (AVX2 +
+ * FMA) or "avx512" (AVX-512F/DQ). Forcing an architecture the CPU or build lacks gives
+ * GRAM_EUNSUPPORTED.
+ */
+GRAM_API gram_status gram_context_set_arch(gram_context *ctx, const char *arch);
+/* The architecture the next engine call on ctx will use ("ref", "avx2" or "avx512"). */
+GRAM_API const char *gram_context_arch(const gram_context *ctx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Arrays                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum gram_dtype { GRAM_FLOAT64 = 0, GRAM_FLOAT32 = 1 } gram_dtype;
+
+/*
+ * A strided 2-D view: element (i, j) is at ((T*)data)[i*row_stride + j*col_stride], with T the
+ * dtype's C type. Strides are in elements, may be negative or zero, and need not be contiguous.
+ * rows and cols must be ≥ 0.
+ */
+typedef struct gram_array {
+    void *data;
+    gram_dtype dtype;
+    int64_t rows;
+    int64_t cols;
+    int64_t row_stride;
+    int64_t col_stride;
+} gram_array;
+
+/* C-ordered (row-major) views. */
+static inline gram_array gram_array_f64(const double *data, int64_t rows, int64_t cols)
+{
+    gram_array a = {(void *)(uintptr_t)data, GRAM_FLOAT64, rows, cols, cols, 1};
+    return a;
+}
+static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t cols)
+{
+    gram_array a = {(void *)(uintptr_t)data, GRAM_FLOAT32, rows, cols, cols, 1};
+    return a;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Kernels                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Families. r is the distance between y and x after each coordinate is divided by its
+ * lengthscale ℓ_d (scalar ℓ or one per dimension, ARD); s is the dot product of the scaled
+ * points. The spec name is given first.
+ *
+ * Radial in squared Euclidean distance (t = r²):
+ *   gaussian, rbf           exp(-r²/2)
+ *   laplacian               exp(-r)                      (Euclidean r; also "matern12")
+ *   matern12                exp(-r)
+ *   matern32                (1 + √3 r) exp(-√3 r)
+ *   matern52                (1 + √5 r + 5r²/3) exp(-√5 r)
+ *   rational_quadratic, rq  (1 + r²/(2α))^(-α)                    param alpha > 0 (default 1)
+ *   cauchy                  1 / (1 + r²)
+ *   periodic, exp_sine_squared
+ *                           exp(-2 sin²(π ρ / p) / ℓ²), ρ the unscaled Euclidean distance;
+ *                           params: lengthscale ℓ (scalar), period p > 0 (default 1)
+ *   Density kernels (scikit-learn's KernelDensity names in brackets), with exact D-dimensional
+ *   normalisers from gram_kernel_log_normalizer:
+ *   gaussian                [gaussian]
+ *   tophat                  [tophat]        1 if r < 1 else 0
+ *   epanechnikov            [epanechnikov]  max(0, 1 - r²)
+ *   exponential             [exponential]   exp(-r)
+ *   triangular              [linear]        max(0, 1 - r)
+ *   cosine_window           [cosine]        cos(π r / 2) if r < 1 else 0
+ *   neg_l2                  -r    (negative Euclidean distance, a similarity)
+ * Radial in L1 distance (t = Σ_d |y_d - x_d| / ℓ_d):
+ *   laplacian_l1            exp(-t)
+ *   neg_l1                  -t
+ * Dot product (s = Σ_d y_d x_d / ℓ_d², norms |x|, |y| of the scaled points):
+ *   linear                  σ0² + s                 param sigma0 ≥ 0 (default 0)
+ *   polynomial, poly        (γ s + c0)^degree       params degree (integer ≥ 1, default 3),
+ *                                                   gamma > 0 (default 1), coef0 ≥ 0 (default 1)
+ *   cosine                  s / (|x| |y|)           (0 if either norm is 0, as scikit-learn)
+ * Constant:
+ *   constant                c                       param value > 0 (default 1)
+ *   white                   σ² where the call is symmetric (Y and X are the same array view,
+ *                           see gram_kernel_matrix) and i == j, else 0; param noise ≥ 0 (default 1).
+ *                           As scikit-learn's WhiteKernel.
+ */
+typedef enum gram_family {
+    GRAM_GAUSSIAN = 0,
+    GRAM_LAPLACIAN,
+    GRAM_MATERN12,
+    GRAM_MATERN32,
+    GRAM_MATERN52,
+    GRAM_RATIONAL_QUADRATIC,
+    GRAM_CAUCHY,
+    GRAM_PERIODIC,
+    GRAM_TOPHAT,
+    GRAM_EPANECHNIKOV,
+    GRAM_EXPONENTIAL,
+    GRAM_TRIANGULAR,
+    GRAM_COSINE_WINDOW,
+    GRAM_NEG_L2,
+    GRAM_LAPLACIAN_L1,
+    GRAM_NEG_L1,
+    GRAM_LINEAR,
+    GRAM_POLYNOMIAL,
+    GRAM_COSINE,
+    GRAM_CONSTANT,
+    GRAM_WHITE,
+    GRAM_FAMILY_COUNT
+} gram_family;
+
+/* How the engine computes a family's per-pair statistic before the family's scalar function. */
+typedef enum gram_structure {
+    GRAM_STRUCT_SQDIST = 0, /* t = |(y - x)/ℓ|² */
+    GRAM_STRUCT_L1 = 1,     /* t = Σ |y_d - x_d| / ℓ_d */
+    GRAM_STRUCT_DOT = 2,    /* s = (y/ℓ)·(x/ℓ), with |x/ℓ|² and |y/ℓ|² */
+    GRAM_STRUCT_CONST = 3   /* no per-pair statistic */
+} gram_structure;
+
+typedef struct gram_kernel gram_kernel;
+
+/*
+ * Parse a kernel spec. Grammar (whitespace ignored, names case-sensitive):
+ *
+ *   expr   := term ('+' term)*
+ *   term   := factor ('*' factor)*
+ *   factor := NUMBER | family | '(' expr ')'
+ *   family := NAME [ '(' [ arg (',' arg)* ] ')' ]
+ *   arg    := [ KEY '=' ] value          a positional arg sets the family's first parameter
+ *   value  := NUMBER | '[' NUMBER (',' NUMBER)* ']'
+ *
+ * A NUMBER multiplying a kernel is a scale (hyperparameter "scale" when > 0); a NUMBER added to
+ * a kernel is constant(NUMBER). Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0,
+ * degree, gamma, coef0, value, noise. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3])
+ * + white(0.1)", "rbf(lengthscale=10) * periodic(lengthscale=1, period=1)".
+ *
+ * On a parse error returns GRAM_EPARSE with a message giving the 1-based character position.
+ */
+GRAM_API gram_status gram_kernel_parse(gram_context *ctx, const char *spec, gram_kernel **out);
+
+/*
+ * Typed constructor for one family. lengthscales: n_lengthscales values (0 → 1.0; 1 →
+ * isotropic; D → ARD, which fixes the kernel's dimension to D). params: the family's parameters
+ * in the order listed above (rational_quadratic: alpha; periodic: period; linear: sigma0;
+ * polynomial: degree, gamma, coef0; constant: value; white: noise); n_params may be less than the
+ * family's count, the rest take their defaults.
+ */
+GRAM_API gram_status gram_kernel_create(gram_context *ctx, gram_family family,
+                                        int64_t n_lengthscales, const double *lengthscales,
+                                        int n_params, const double *params, gram_kernel **out);
+
+/* Composites; the operands are copied, so they may be destroyed afterwards. */
+GRAM_API gram_status gram_kernel_add(gram_context *ctx, const gram_kernel *a,
+                                     const gram_kernel *b, gram_kernel **out);
+GRAM_API gram_status gram_kernel_mul(gram_context *ctx, const gram_kernel *a,
+                                     const gram_kernel *b, gram_kernel **out);
+GRAM_API gram_status gram_kernel_scale(gram_context *ctx, double c, const gram_kernel *a,
+                                       gram_kernel **out);
+GRAM_API gram_status gram_kernel_copy(gram_context *ctx, const gram_kernel *k, gram_kernel **out);
+
+GRAM_API void gram_kernel_destroy(gram_kernel *k);
+
+/*
+ * The canonical spec of k (parsing it gives an equal kernel; numbers printed with %.17g).
+ * snprintf semantics: returns the length the full spec needs, excluding the terminating NUL.
+ */
+GRAM_API size_t gram_kernel_spec(const gram_kernel *k, char *buf, size_t size);
+
+/* The dimension fixed by ARD lengthscales, or 0 when the kernel accepts any D. */
+GRAM_API int64_t gram_kernel_dim(const gram_kernel *k);
+
+/* 1 if every value of k is ≥ 0 for every input (so gram_kernel_logsum is defined), else 0. */
+GRAM_API int gram_kernel_is_nonnegative(const gram_kernel *k);
+
+/*
+ * Hyperparameters, in log space: θ = log(value) for every positive parameter of every leaf, in
+ * spec order (leaf by leaf, left to right; within a leaf: lengthscale(s), then the family's
+ * params in the order above; a scale c > 0 is one hyperparameter "scale"). Parameters that are
+ * zero (sigma0 = 0, coef0 = 0, noise = 0), integer (degree) or negative scales are fixed and not
+ * listed.
+ */
+GRAM_API int64_t gram_kernel_n_hyper(const gram_kernel *k);
+GRAM_API gram_status gram_kernel_get_hyper(const gram_kernel *k, double *theta);
+/* "leaf2.lengthscale[0]", "leaf1.alpha", "scale1"; NULL if i is out of range. */
+GRAM_API const char *gram_kernel_hyper_name(const gram_kernel *k, int64_t i);
+/* A new kernel equal to k with hyperparameters θ (n_hyper values, finite). */
+GRAM_API gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k,
+                                           const double *theta, gram_kernel **out);
+
+/*
+ * One pair: *value = k(y, x) for D-vectors y and x; same ≠ 0 says the pair is a diagonal entry of
+ * a symmetric call (where white contributes). If grad is not NULL it receives ∂k/∂θ_p for every
+ * hyperparameter (gram_kernel_n_hyper values), analytically.
+ */
+GRAM_API gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D,
+                                      const double *y, const double *x, int same, double *value,
+                                      double *grad);
+
+/*
+ * log ∫_{R^D} k(0, x) dx for a single-leaf (optionally scaled) density-capable kernel, with its
+ * lengthscales: gaussian, laplacian/matern12/exponential, matern32, matern52, cauchy (D = 1),
+ * rational_quadratic (2α > D), tophat, epanechnikov, triangular, cosine_window. Divide a kernel
+ * sum by exp(this) (subtract it in log space) to get a density. GRAM_EDOMAIN for kernels that do
+ * not integrate.
+ */
+GRAM_API gram_status gram_kernel_log_normalizer(gram_context *ctx, const gram_kernel *k,
+                                                int64_t D, double *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The engine                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Shapes: Y is M×D (queries), X is N×D (data), W is N×V (weights; NULL means V = 1 and all
+ * weights 1), out is M×V. X and Y must have the same dtype (float64 or float32); W and out may
+ * have either dtype. out must not overlap the inputs. Memory used: O((N + M)·D + M·V), never an
+ * M×N temporary.
+ *
+ * M = 0 or N = 0 is allowed (out gets zeros, or -inf for logsum); D = 0 is allowed (every
+ * distance is 0). Sizes whose products overflow give GRAM_EOVERFLOW.
+ */
+GRAM_API gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                     const gram_array *X, const gram_array *W, gram_array *out);
+
+/*
+ * out[i,v] = log Σ_j exp(log k(y_i,x_j) + log W[j,v]). k must be non-negative
+ * (gram_kernel_is_nonnegative) and W ≥ 0 (GRAM_EDOMAIN otherwise). Log kernel values are computed
+ * in log space (log k of the gaussian is -r²/2 exactly), so the result is finite and accurate
+ * whenever the true sum is positive, however small.
+ */
+GRAM_API gram_status gram_kernel_logsum(gram_context *ctx, const gram_kernel *k,
+                                        const gram_array *Y, const gram_array *X,
+                                        const gram_array *W, gram_array *out);
+
+/*
+ * out (M×N) = K(Y, X). The call is symmetric when Y and X are views of the same memory with the
+ * same shape and strides (or Y is NULL, meaning Y = X); then out[i,i] includes white noise.
+ */
+GRAM_API gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k,
+                                        const gram_array *Y, const gram_array *X, gram_array *out);
+
+/* out[i] = k(x_i, x_i) including white noise; out is N×1 or 1×N. */
+GRAM_API gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X,
+                                      gram_array *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRAM_H */

@@ -1,0 +1,52 @@
+/* base: status and messages, the context, memory, size arithmetic, CPU features.
+ * Internal to libgram; every other layer includes this. */
+#ifndef GRAM_BASE_H
+#define GRAM_BASE_H
+
+#include "gram.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRAM_MSG_SIZE 512
+
+typedef enum gram_arch { GRAM_ARCH_AUTO = -1, GRAM_ARCH_REF = 0, GRAM_ARCH_AVX2 = 1, GRAM_ARCH_AVX512 = 2 } gram_arch;
+
+struct gram_context {
+    char message[GRAM_MSG_SIZE];
+    int threads;
+    gram_progress_fn progress;
+    void *progress_user;
+    gram_arch arch; /* GRAM_ARCH_AUTO: resolved at call time from GRAM_ARCH and cpuid */
+};
+
+/* The single place errors are raised: records the message on ctx (if any) and returns status. */
+gram_status gram__fail(gram_context *ctx, gram_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Clears ctx's message at the start of a public call. */
+void gram__clear(gram_context *ctx);
+
+/* Memory: 64-byte aligned, NULL on failure or on a zero size (callers handle 0 themselves). */
+void *gram__alloc(size_t bytes);
+void *gram__calloc(size_t count, size_t size);
+void gram__free(void *p);
+
+/* Overflow-checked size arithmetic: return false on overflow (or negative operands). */
+bool gram__mul_i64(int64_t a, int64_t b, int64_t *out);
+bool gram__add_i64(int64_t a, int64_t b, int64_t *out);
+bool gram__bytes(int64_t count, size_t elem, size_t *out);
+
+/* CPU features and the architecture an engine call uses. */
+bool gram__cpu_has_avx2(void);
+bool gram__cpu_has_avx512(void);
+/* The architecture for a call on ctx: ctx's forced one, else GRAM_ARCH, else the best available. */
+gram_status gram__resolve_arch(gram_context *ctx, gram_arch *out);
+const char *gram__arch_name(gram_arch a);
+
+#endif

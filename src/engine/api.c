@@ -1,0 +1,127 @@
+/* The engine's public entry points: validate every argument, then hand a plan to the driver. */
+#include "engine.h"
+
+#include <math.h>
+
+static gram_status check_common(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                const gram_array *X, const gram_array *out)
+{
+    gram_status s;
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
+    if ((s = gram__check_array(ctx, X, "X"))) return s;
+    if ((s = gram__check_array(ctx, Y, "Y"))) return s;
+    if ((s = gram__check_array(ctx, out, "out"))) return s;
+    if (X->dtype != Y->dtype)
+        return gram__fail(ctx, GRAM_EINVAL, "X and Y must have the same dtype (X is %s, Y is %s)",
+                          X->dtype == GRAM_FLOAT64 ? "float64" : "float32",
+                          Y->dtype == GRAM_FLOAT64 ? "float64" : "float32");
+    if (X->cols != Y->cols)
+        return gram__fail(ctx, GRAM_ESHAPE, "X has %lld columns but Y has %lld: points must have the same dimension",
+                          (long long)X->cols, (long long)Y->cols);
+    if (k->dim > 0 && X->cols != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE, "the kernel's ARD lengthscales fix D = %lld but the data have %lld columns",
+                          (long long)k->dim, (long long)X->cols);
+    if (k->stack_depth > 64)
+        return gram__fail(ctx, GRAM_EUNSUPPORTED, "kernel expression is nested too deeply (%d levels; at most 64)",
+                          k->stack_depth);
+    if ((s = gram__check_finite(ctx, X, "X"))) return s;
+    if (!gram__same_view(X, Y) && (s = gram__check_finite(ctx, Y, "Y"))) return s;
+    if ((s = gram__check_no_overlap(ctx, out, X, "out", "X"))) return s;
+    if ((s = gram__check_no_overlap(ctx, out, Y, "out", "Y"))) return s;
+    return GRAM_OK;
+}
+
+static gram_status run(gram_context *ctx, const gram_kernel *k, gram__op_mode mode, const gram_array *Y,
+                       const gram_array *X, const gram_array *W, const gram_array *out)
+{
+    gram__plan p;
+    gram_status s = gram__plan_build(&p, ctx, k, mode, Y, X, W, out);
+    if (!s) s = gram__plan_run(&p);
+    gram__plan_free(&p);
+    return s;
+}
+
+static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode mode,
+                          const gram_array *Y, const gram_array *X, const gram_array *W, gram_array *out)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if (!Y) Y = X;
+    if ((s = check_common(ctx, k, Y, X, out))) return s;
+    int64_t V = 1;
+    if (W) {
+        if ((s = gram__check_array(ctx, W, "W"))) return s;
+        if (W->rows != X->rows)
+            return gram__fail(ctx, GRAM_ESHAPE, "W has %lld rows but X has %lld: one weight row per data point",
+                              (long long)W->rows, (long long)X->rows);
+        V = W->cols;
+        if ((s = gram__check_finite(ctx, W, "W"))) return s;
+        if ((s = gram__check_no_overlap(ctx, out, W, "out", "W"))) return s;
+    }
+    if (out->rows != Y->rows || out->cols != V)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × weight columns)",
+                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)V);
+    if (mode == GRAM_MODE_LOGSUM) {
+        if (!k->nonnegative)
+            return gram__fail(ctx, GRAM_EDOMAIN, "logsum needs a kernel that is never negative; this one can be");
+        if (W && (s = gram__check_nonnegative(ctx, W, "W"))) return s;
+    }
+    return run(ctx, k, mode, Y, X, W, out);
+}
+
+gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                            const gram_array *X, const gram_array *W, gram_array *out)
+{
+    return reduce(ctx, k, GRAM_MODE_SUM, Y, X, W, out);
+}
+
+gram_status gram_kernel_logsum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                               const gram_array *X, const gram_array *W, gram_array *out)
+{
+    return reduce(ctx, k, GRAM_MODE_LOGSUM, Y, X, W, out);
+}
+
+gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                               const gram_array *X, gram_array *out)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if (!Y) Y = X;
+    if ((s = check_common(ctx, k, Y, X, out))) return s;
+    if (out->rows != Y->rows || out->cols != X->rows)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (rows of Y × rows of X)",
+                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)X->rows);
+    return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out);
+}
+
+gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X, gram_array *out)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
+    if ((s = gram__check_array(ctx, X, "X"))) return s;
+    if ((s = gram__check_array(ctx, out, "out"))) return s;
+    if (k->dim > 0 && X->cols != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE, "the kernel's ARD lengthscales fix D = %lld but X has %lld columns",
+                          (long long)k->dim, (long long)X->cols);
+    int column = out->cols == 1 && out->rows == X->rows, row = out->rows == 1 && out->cols == X->rows;
+    if (!column && !row)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×1 or 1×%lld", (long long)out->rows,
+                          (long long)out->cols, (long long)X->rows, (long long)X->rows);
+    if ((s = gram__check_finite(ctx, X, "X"))) return s;
+    if ((s = gram__check_no_overlap(ctx, out, X, "out", "X"))) return s;
+    const int64_t D = X->cols;
+    double *x = gram__alloc(sizeof(double) * (size_t)(D + 1));
+    if (!x) return gram__fail(ctx, GRAM_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < X->rows && !s; i++) {
+        for (int64_t d = 0; d < D; d++) x[d] = gram__get(X, i, d);
+        double v;
+        s = gram_kernel_eval(ctx, k, D, x, x, 1, &v, NULL);
+        if (!s) {
+            if (X->dtype == GRAM_FLOAT32) v = (double)(float)v;
+            gram__put(out, column ? i : 0, column ? 0 : i, v);
+        }
+    }
+    gram__free(x);
+    return s;
+}

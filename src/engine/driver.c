@@ -1,0 +1,409 @@
+/* The driver: packs X and Y once per metric group, cuts the work into tiles of GRAM_MR query rows
+ * × GRAM_KC data points, runs the kernel program tile by tile on OpenMP threads and combines the
+ * per-chunk partial results in chunk order. Because a row's result is always
+ *     ((0 + P_0) + P_1) + ... + P_{C-1}
+ * with P_c computed by one microkernel call whatever thread ran it, the bits do not depend on the
+ * thread count. OpenMP lives only in this file. */
+#include "engine.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+static size_t esize(gram_dtype t) { return t == GRAM_FLOAT64 ? sizeof(double) : sizeof(float); }
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* Scale for dimension d of a leaf. */
+static double inv_scale(const gram__leaf *L, int64_t d)
+{
+    return L->n_scale == 0 ? 1.0 : L->inv_scale[L->n_scale == 1 ? 0 : d];
+}
+
+static gram_status pack_group(gram__plan *p, gram__group *g, const gram_array *Y, const gram_array *X)
+{
+    const int64_t D = p->D, N = p->N, M = p->M, Npad = p->Npad;
+    size_t es = esize(p->dtype), bx, by;
+    int64_t nx, ny;
+    /* At least one element each, so pointer arithmetic on empty arrays stays defined. */
+    if (!gram__mul_i64(Npad, D, &nx) || !gram__mul_i64(M, D, &ny) || !gram__bytes(nx + 1, es, &bx) ||
+        !gram__bytes(ny + 1, es, &by))
+        return gram__fail(p->ctx, GRAM_EOVERFLOW, "packed data size overflows");
+    g->xp = gram__alloc(bx);
+    g->yp = gram__alloc(by);
+    g->xx = gram__alloc((size_t)(Npad + 1) * es);
+    g->yy = gram__alloc((size_t)(M + 1) * es);
+    if (!g->xp || !g->yp || !g->xx || !g->yy)
+        return gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate %zu bytes for packed inputs", bx + by);
+    const gram__leaf *L = g->leaf;
+    for (int64_t j = 0; j < Npad; j++) {
+        int64_t src = j < N ? j : N - 1; /* padding repeats the last point: finite, weight 0 */
+        int64_t panel = j / GRAM_PANEL, lane = j % GRAM_PANEL;
+        double nrm = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            double v = src >= 0 ? gram__get(X, src, d) * inv_scale(L, d) : 0.0;
+            int64_t off = panel * D * GRAM_PANEL + d * GRAM_PANEL + lane;
+            if (p->dtype == GRAM_FLOAT64) ((double *)g->xp)[off] = v;
+            else ((float *)g->xp)[off] = (float)v;
+            nrm += v * v;
+        }
+        if (p->dtype == GRAM_FLOAT64) ((double *)g->xx)[j] = nrm;
+        else ((float *)g->xx)[j] = (float)nrm;
+    }
+    for (int64_t i = 0; i < M; i++) {
+        double nrm = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            double v = gram__get(Y, i, d) * inv_scale(L, d);
+            if (p->dtype == GRAM_FLOAT64) ((double *)g->yp)[i * D + d] = v;
+            else ((float *)g->yp)[i * D + d] = (float)v;
+            nrm += v * v;
+        }
+        if (p->dtype == GRAM_FLOAT64) ((double *)g->yy)[i] = nrm;
+        else ((float *)g->yy)[i] = (float)nrm;
+    }
+    return GRAM_OK;
+}
+
+gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel *k,
+                             gram__op_mode mode, const gram_array *Y, const gram_array *X,
+                             const gram_array *W, const gram_array *out)
+{
+    memset(p, 0, sizeof *p);
+    p->ctx = ctx;
+    p->k = k;
+    p->mode = mode;
+    p->dtype = X->dtype;
+    p->M = Y->rows;
+    p->N = X->rows;
+    p->D = X->cols;
+    p->V = mode == GRAM_MODE_MATRIX ? 0 : (W ? W->cols : 1);
+    p->out = out;
+    p->sym = gram__same_view(Y, X);
+    p->threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    if (p->threads < 1) p->threads = 1;
+    p->Npad = round_up(p->N, GRAM_PANEL);
+
+    gram_arch arch;
+    gram_status s = gram__resolve_arch(ctx, &arch);
+    if (s) return s;
+    p->ukr = gram__ukr_for(arch);
+    if (!p->ukr) return gram__fail(ctx, GRAM_EUNSUPPORTED, "architecture %s is not compiled into this build", gram__arch_name(arch));
+
+    /* Metric groups. */
+    p->leaf_group = gram__alloc(sizeof(int) * (size_t)(k->n_leaves + 1));
+    p->groups = gram__calloc((size_t)k->n_leaves + 1, sizeof(gram__group));
+    if (!p->leaf_group || !p->groups) return gram__fail(ctx, GRAM_ENOMEM, "out of memory");
+    for (int l = 0; l < k->n_leaves; l++) {
+        const gram__leaf *L = &k->leaves[l];
+        p->leaf_group[l] = -1;
+        if (L->structure == GRAM_STRUCT_CONST) continue;
+        for (int g = 0; g < p->n_groups; g++) {
+            const gram__leaf *G = p->groups[g].leaf;
+            int same = G->n_scale == L->n_scale;
+            for (int64_t d = 0; same && d < L->n_scale; d++) same = G->inv_scale[d] == L->inv_scale[d];
+            if (same) { p->leaf_group[l] = g; break; }
+        }
+        if (p->leaf_group[l] < 0) {
+            p->leaf_group[l] = p->n_groups;
+            p->groups[p->n_groups++].leaf = L;
+        }
+    }
+    for (int g = 0; g < p->n_groups; g++)
+        if ((s = pack_group(p, &p->groups[g], Y, X))) return s;
+
+    /* Weights, padded: 0 for a sum, log 0 = -inf for a log-sum. */
+    if (mode != GRAM_MODE_MATRIX && p->V > 0) {
+        int64_t nw;
+        size_t bw;
+        if (!gram__mul_i64(p->Npad, p->V, &nw) || !gram__bytes(nw + 1, sizeof(double), &bw))
+            return gram__fail(ctx, GRAM_EOVERFLOW, "weights size overflows");
+        p->W = gram__alloc(bw);
+        if (!p->W) return gram__fail(ctx, GRAM_ENOMEM, "cannot allocate %zu bytes for weights", bw);
+        for (int64_t j = 0; j < p->Npad; j++)
+            for (int64_t v = 0; v < p->V; v++) {
+                double w = j < p->N ? (W ? gram__get(W, j, v) : 1.0) : 0.0;
+                p->W[j * p->V + v] = mode == GRAM_MODE_LOGSUM ? (w > 0 ? log(w) : -INFINITY) : w;
+            }
+    }
+    return GRAM_OK;
+}
+
+void gram__plan_free(gram__plan *p)
+{
+    if (p->groups)
+        for (int g = 0; g < p->n_groups; g++) {
+            gram__free(p->groups[g].xp);
+            gram__free(p->groups[g].yp);
+            gram__free(p->groups[g].xx);
+            gram__free(p->groups[g].yy);
+        }
+    gram__free(p->groups);
+    gram__free(p->leaf_group);
+    gram__free(p->W);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- one tile ------------------------------------------------------------------------------- */
+
+/* Evaluates the kernel program on rows [r0, r0+mr) × points [c0, c0+n) into stack[0] (values, or
+ * log-values when logspace). stack holds stack_depth tiles of GRAM_MR × GRAM_KC. */
+static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr, int64_t c0, int64_t n,
+                      void **stack)
+{
+    const gram_kernel *k = p->k;
+    const int64_t D = p->D, ldt = GRAM_KC;
+    int sp = 0;
+    for (int o = 0; o < k->n_ops; o++) {
+        const gram__op *op = &k->ops[o];
+        if (op->kind == GRAM_OP_LEAF) {
+            const gram__leaf *L = &k->leaves[op->leaf];
+            void *T = stack[sp++];
+            if (L->structure == GRAM_STRUCT_CONST) {
+                for (int64_t i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        int same = p->sym && r0 + i == c0 + j;
+                        double v = logspace ? gram__leaf_log_const(L, same) : gram__leaf_const(L, same);
+                        if (p->dtype == GRAM_FLOAT64) ((double *)T)[i * ldt + j] = v;
+                        else ((float *)T)[i * ldt + j] = (float)v;
+                    }
+                continue;
+            }
+            const gram__group *g = &p->groups[p->leaf_group[op->leaf]];
+            if (p->dtype == GRAM_FLOAT64) {
+                p->ukr->stat_f64(L->structure, mr, n, D, (const double *)g->yp + r0 * D,
+                                 (const double *)g->xp + c0 * D, T, ldt);
+                p->ukr->apply_f64(L, logspace, mr, n, T, ldt, (const double *)g->yy + r0,
+                                  (const double *)g->xx + c0);
+            } else {
+                p->ukr->stat_f32(L->structure, mr, n, D, (const float *)g->yp + r0 * D,
+                                 (const float *)g->xp + c0 * D, T, ldt);
+                p->ukr->apply_f32(L, logspace, mr, n, T, ldt, (const float *)g->yy + r0,
+                                  (const float *)g->xx + c0);
+            }
+            continue;
+        }
+        /* Combine: a = stack[sp-2] (or stack[sp-1] for scale), b = stack[sp-1]. */
+        if (op->kind == GRAM_OP_SCALE) {
+            double c = op->c, lc = log(c);
+            if (p->dtype == GRAM_FLOAT64) {
+                double *a = stack[sp - 1];
+                for (int64_t i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < n; j++) a[i * ldt + j] = logspace ? a[i * ldt + j] + lc : a[i * ldt + j] * c;
+            } else {
+                float *a = stack[sp - 1];
+                for (int64_t i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < n; j++)
+                        a[i * ldt + j] = (float)(logspace ? a[i * ldt + j] + lc : a[i * ldt + j] * c);
+            }
+            continue;
+        }
+        int add = op->kind == GRAM_OP_ADD;
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double a, b, r;
+                if (p->dtype == GRAM_FLOAT64) {
+                    a = ((double *)stack[sp - 2])[i * ldt + j];
+                    b = ((double *)stack[sp - 1])[i * ldt + j];
+                } else {
+                    a = ((float *)stack[sp - 2])[i * ldt + j];
+                    b = ((float *)stack[sp - 1])[i * ldt + j];
+                }
+                if (!logspace) r = add ? a + b : a * b;
+                else if (!add) r = a + b;
+                else {
+                    double m = a > b ? a : b;
+                    r = m == -INFINITY ? -INFINITY : m + log1p(exp(-fabs(a - b)));
+                }
+                if (p->dtype == GRAM_FLOAT64) ((double *)stack[sp - 2])[i * ldt + j] = r;
+                else ((float *)stack[sp - 2])[i * ldt + j] = (float)r;
+            }
+        sp--;
+    }
+}
+
+/* Partial result of one tile into P (mr × V) (and S for logsum). */
+static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
+                         double *P, double *S)
+{
+    int logspace = p->mode == GRAM_MODE_LOGSUM;
+    eval_tile(p, logspace, r0, mr, c0, n, stack);
+    const double *W = p->W + c0 * p->V;
+    if (p->dtype == GRAM_FLOAT64) {
+        if (logspace) p->ukr->logsum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P, S);
+        else p->ukr->sum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P);
+    } else {
+        if (logspace) p->ukr->logsum_f32(mr, n, stack[0], GRAM_KC, W, p->V, P, S);
+        else p->ukr->sum_f32(mr, n, stack[0], GRAM_KC, W, p->V, P);
+    }
+}
+
+/* acc ⊕= partial, in log space as a (max, scaled sum) pair. */
+static void combine(int logspace, int64_t cnt, double *acc_m, double *acc_s, const double *P, const double *S)
+{
+    for (int64_t e = 0; e < cnt; e++) {
+        if (!logspace) { acc_m[e] += P[e]; continue; }
+        double m = acc_m[e], mc = P[e];
+        if (mc == -INFINITY) continue;
+        if (m == -INFINITY) { acc_m[e] = mc; acc_s[e] = S[e]; }
+        else if (mc > m) { acc_s[e] = acc_s[e] * exp(m - mc) + S[e]; acc_m[e] = mc; }
+        else acc_s[e] += S[e] * exp(mc - m);
+    }
+}
+
+static void write_rows(const gram__plan *p, int64_t r0, int64_t mr, const double *acc_m, const double *acc_s)
+{
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t v = 0; v < p->V; v++) {
+            double r = acc_m[i * p->V + v];
+            if (p->mode == GRAM_MODE_LOGSUM) r = r == -INFINITY ? -INFINITY : r + log(acc_s[i * p->V + v]);
+            gram__put(p->out, r0 + i, v, r);
+        }
+}
+
+static void write_matrix_tile(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, const void *T)
+{
+    int64_t nreal = c0 + n <= p->N ? n : p->N - c0;
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nreal; j++) {
+            double v = p->dtype == GRAM_FLOAT64 ? ((const double *)T)[i * GRAM_KC + j]
+                                                 : (double)((const float *)T)[i * GRAM_KC + j];
+            gram__put(p->out, r0 + i, c0 + j, v);
+        }
+}
+
+/* ---- threads -------------------------------------------------------------------------------- */
+
+typedef struct progress_state {
+    int64_t done, total;
+    int cancelled;
+} progress_state;
+
+static void report(const gram__plan *p, progress_state *ps, int64_t units)
+{
+    int64_t done;
+#pragma omp atomic capture
+    done = ps->done += units;
+    if (p->ctx && p->ctx->progress && omp_get_thread_num() == 0) {
+        if (p->ctx->progress(p->ctx->progress_user, done, ps->total)) {
+#pragma omp atomic write
+            ps->cancelled = 1;
+        }
+    }
+}
+
+static int is_cancelled(progress_state *ps)
+{
+    int c;
+#pragma omp atomic read
+    c = ps->cancelled;
+    return c;
+}
+
+gram_status gram__plan_run(gram__plan *p)
+{
+    const int64_t M = p->M, V = p->V;
+    const int64_t R = (M + GRAM_MR - 1) / GRAM_MR, C = (p->Npad + GRAM_KC - 1) / GRAM_KC;
+    const int logspace = p->mode == GRAM_MODE_LOGSUM;
+    const size_t es = esize(p->dtype);
+    const int depth = p->k->stack_depth > 0 ? p->k->stack_depth : 1;
+
+    if (M == 0) return GRAM_OK;
+    if (p->mode != GRAM_MODE_MATRIX && (V == 0)) return GRAM_OK;
+    if (p->N == 0) {
+        if (p->mode != GRAM_MODE_MATRIX)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t v = 0; v < V; v++) gram__put(p->out, i, v, logspace ? -INFINITY : 0.0);
+        return GRAM_OK;
+    }
+
+    /* Which split: whole rows per task when there are enough row tiles; else (row tile, chunk)
+     * tasks with partials stored and reduced in chunk order. Both give the same bits. */
+    const int by_rows = p->mode != GRAM_MODE_MATRIX && (R >= 4 * (int64_t)p->threads || C == 1);
+    int nt = p->threads;
+
+    /* Per-thread scratch: the program stack, partial P/S and row accumulators. */
+    const size_t tile_bytes = (size_t)GRAM_MR * GRAM_KC * es;
+    const size_t mv = (size_t)GRAM_MR * (size_t)(V > 0 ? V : 1);
+    size_t per_thread = (size_t)depth * tile_bytes + 4 * mv * sizeof(double) + 64;
+    if ((size_t)V > (SIZE_MAX / 64) / GRAM_MR) return gram__fail(p->ctx, GRAM_EOVERFLOW, "V too large");
+    unsigned char *scratch = gram__alloc(per_thread * (size_t)nt);
+    double *partials = NULL, *partials_s = NULL;
+    int64_t n_tasks = by_rows ? R : R * C;
+    if (!scratch) return gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate thread scratch");
+    if (!by_rows && p->mode != GRAM_MODE_MATRIX) {
+        int64_t cnt;
+        size_t b;
+        if (!gram__mul_i64(R * C, (int64_t)mv, &cnt) || !gram__bytes(cnt, sizeof(double), &b)) {
+            gram__free(scratch);
+            return gram__fail(p->ctx, GRAM_EOVERFLOW, "partial sums size overflows");
+        }
+        partials = gram__alloc(b);
+        partials_s = logspace ? gram__alloc(b) : NULL;
+        if (!partials || (logspace && !partials_s)) {
+            gram__free(scratch);
+            gram__free(partials);
+            gram__free(partials_s);
+            return gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate %zu bytes of partial sums", b);
+        }
+    }
+
+    progress_state ps = {0, by_rows ? R * C : R * C, 0};
+
+#pragma omp parallel num_threads(nt)
+    {
+        unsigned char *mine = scratch + per_thread * (size_t)omp_get_thread_num();
+        void *stack[64];
+        int dd = depth < 64 ? depth : 64;
+        for (int s = 0; s < dd; s++) stack[s] = mine + (size_t)s * tile_bytes;
+        double *P = (double *)(mine + (size_t)depth * tile_bytes);
+        double *S = P + mv, *acc_m = S + mv, *acc_s = acc_m + mv;
+
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < n_tasks; task++) {
+            if (is_cancelled(&ps)) continue;
+            if (by_rows) {
+                int64_t r0 = task * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
+                for (size_t e = 0; e < mv; e++) { acc_m[e] = logspace ? -INFINITY : 0.0; acc_s[e] = 0.0; }
+                for (int64_t c = 0; c < C; c++) {
+                    int64_t c0 = c * GRAM_KC, n = p->Npad - c0 < GRAM_KC ? p->Npad - c0 : GRAM_KC;
+                    tile_partial(p, r0, mr, c0, n, stack, P, S);
+                    combine(logspace, mr * V, acc_m, acc_s, P, S);
+                }
+                write_rows(p, r0, mr, acc_m, acc_s);
+                report(p, &ps, C);
+            } else {
+                int64_t r = task / C, c = task % C;
+                int64_t r0 = r * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
+                int64_t c0 = c * GRAM_KC, n = p->Npad - c0 < GRAM_KC ? p->Npad - c0 : GRAM_KC;
+                if (p->mode == GRAM_MODE_MATRIX) {
+                    eval_tile(p, 0, r0, mr, c0, n, stack);
+                    write_matrix_tile(p, r0, mr, c0, n, stack[0]);
+                } else {
+                    tile_partial(p, r0, mr, c0, n, stack, partials + (size_t)task * mv,
+                                 logspace ? partials_s + (size_t)task * mv : NULL);
+                }
+                report(p, &ps, 1);
+            }
+        }
+    }
+
+    gram_status st = GRAM_OK;
+    if (ps.cancelled) st = gram__fail(p->ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
+                                      (long long)ps.done, (long long)ps.total);
+    else if (partials) {
+        double *acc_m = (double *)scratch, *acc_s = acc_m + mv;
+        for (int64_t r = 0; r < R; r++) {
+            int64_t r0 = r * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
+            for (size_t e = 0; e < mv; e++) { acc_m[e] = logspace ? -INFINITY : 0.0; acc_s[e] = 0.0; }
+            for (int64_t c = 0; c < C; c++) {
+                size_t t = (size_t)(r * C + c) * mv;
+                combine(logspace, mr * V, acc_m, acc_s, partials + t, logspace ? partials_s + t : NULL);
+            }
+            write_rows(p, r0, mr, acc_m, acc_s);
+        }
+    }
+    gram__free(scratch);
+    gram__free(partials);
+    gram__free(partials_s);
+    return st;
+}

@@ -1,0 +1,62 @@
+/* engine: argument checks → driver (packing, tiling, threads) → microkernels. Internal. */
+#ifndef GRAM_ENGINE_H
+#define GRAM_ENGINE_H
+
+#include "kernels/ukr.h"
+
+typedef enum gram__op_mode { GRAM_MODE_SUM = 0, GRAM_MODE_LOGSUM, GRAM_MODE_MATRIX } gram__op_mode;
+
+/* Data of one metric group (leaves sharing a scaling share one packed copy of X and Y). */
+typedef struct gram__group {
+    const gram__leaf *leaf; /* the first leaf of the group: its inv_scale defines the scaling */
+    void *xp;  /* packed X: Npad/PANEL panels of D × PANEL, scaled */
+    void *yp;  /* Y rows, M × D, scaled, contiguous */
+    void *xx;  /* |x_j|² of the scaled points (Npad) */
+    void *yy;  /* |y_i|² of the scaled rows (M) */
+} gram__group;
+
+typedef struct gram__plan {
+    gram_context *ctx;
+    const gram_kernel *k;
+    const gram__ukr *ukr;
+    gram__op_mode mode;
+    gram_dtype dtype; /* of X and Y: the compute type */
+    int64_t M, N, D, V, Npad;
+    int sym;
+    int n_groups;
+    gram__group *groups;
+    int *leaf_group;   /* per leaf: its group, or -1 for CONST leaves */
+    double *W;         /* Npad × V weights (sum) or log-weights (logsum); padding 0 / -inf */
+    const gram_array *out;
+    int threads;
+} gram__plan;
+
+/* Checks (check.c). Each returns GRAM_OK or a failure with a message naming the argument. */
+gram_status gram__check_array(gram_context *ctx, const gram_array *a, const char *name);
+gram_status gram__check_finite(gram_context *ctx, const gram_array *a, const char *name);
+gram_status gram__check_nonnegative(gram_context *ctx, const gram_array *a, const char *name);
+gram_status gram__check_no_overlap(gram_context *ctx, const gram_array *out, const gram_array *in,
+                                   const char *out_name, const char *in_name);
+int gram__same_view(const gram_array *a, const gram_array *b);
+
+/* Element access for any dtype. */
+static inline double gram__get(const gram_array *a, int64_t i, int64_t j)
+{
+    int64_t off = i * a->row_stride + j * a->col_stride;
+    return a->dtype == GRAM_FLOAT64 ? ((const double *)a->data)[off] : (double)((const float *)a->data)[off];
+}
+static inline void gram__put(const gram_array *a, int64_t i, int64_t j, double v)
+{
+    int64_t off = i * a->row_stride + j * a->col_stride;
+    if (a->dtype == GRAM_FLOAT64) ((double *)a->data)[off] = v;
+    else ((float *)a->data)[off] = (float)v;
+}
+
+/* The driver (driver.c): packs, runs the tiles on threads, writes out. */
+gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel *k,
+                             gram__op_mode mode, const gram_array *Y, const gram_array *X,
+                             const gram_array *W, const gram_array *out);
+gram_status gram__plan_run(gram__plan *p);
+void gram__plan_free(gram__plan *p);
+
+#endif

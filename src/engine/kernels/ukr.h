@@ -1,0 +1,71 @@
+/* The microkernel contract (docs/kernels.md explains it in prose).
+ *
+ * The driver packs, tiles and threads; a microkernel table computes one tile: MR ≤ GRAM_MR query
+ * rows against one chunk of n ≤ GRAM_KC packed data points (n a multiple of GRAM_PANEL).
+ * Microkernels allocate nothing, spawn nothing, keep no state and never read outside the arrays
+ * described here. Every table entry is required.
+ *
+ * Layouts
+ *   y    query rows, row-major, mr × D, scaled by the leaf's inv_scale (stride D).
+ *   xp   packed data: n/GRAM_PANEL panels; panel p holds D × GRAM_PANEL values, coordinate-major
+ *        (xp[p*D*PANEL + d*PANEL + lane]); scaled like y. Padding points repeat the last real
+ *        point, so they are finite; the driver gives them weight 0 (log weight -inf).
+ *   T    tile, mr rows of length ≥ n, row stride ldt (a multiple of GRAM_PANEL), 64-byte aligned.
+ *   yy   |y_i|² of the scaled rows (mr values); xx |x_j|² of the scaled points (n values).
+ *   W    weights of the chunk, row-major n × V (float64), LW their logs.
+ */
+#ifndef GRAM_UKR_H
+#define GRAM_UKR_H
+
+#include "../../kernel/kernel.h"
+
+#define GRAM_PANEL 16 /* points per packed panel: one AVX-512 float32 vector */
+#define GRAM_MR 8     /* query rows per tile */
+#define GRAM_KC 256   /* data points per chunk: the unit of the fixed-order reduction */
+
+typedef struct gram__ukr {
+    const char *name;
+
+    /* T[i][j] = statistic of structure s (SQDIST: Σ_d (y_id - x_jd)²; L1: Σ_d |y_id - x_jd|;
+     * DOT: Σ_d y_id x_jd) for i < mr, j < n. */
+    void (*stat_f64)(gram_structure s, int64_t mr, int64_t n, int64_t D, const double *y,
+                     const double *xp, double *T, int64_t ldt);
+    void (*stat_f32)(gram_structure s, int64_t mr, int64_t n, int64_t D, const float *y,
+                     const float *xp, float *T, int64_t ldt);
+
+    /* In place: T[i][j] ← f(T[i][j]) (logspace: log f) for the leaf's family. SQDIST and L1 leaves
+     * read their statistic; DOT leaves also read yy, xx. CONST leaves are filled by the driver. */
+    void (*apply_f64)(const gram__leaf *L, int logspace, int64_t mr, int64_t n, double *T,
+                      int64_t ldt, const double *yy, const double *xx);
+    void (*apply_f32)(const gram__leaf *L, int logspace, int64_t mr, int64_t n, float *T,
+                      int64_t ldt, const float *yy, const float *xx);
+
+    /* P[i][v] = Σ_{j<n} T[i][j] · W[j][v], written (not accumulated), P row-major mr × V. The order
+     * of summation inside a chunk is the microkernel's own but fixed. */
+    void (*sum_f64)(int64_t mr, int64_t n, const double *T, int64_t ldt, const double *W,
+                    int64_t V, double *P);
+    void (*sum_f32)(int64_t mr, int64_t n, const float *T, int64_t ldt, const double *W,
+                    int64_t V, double *P);
+
+    /* For log-values T and log-weights LW: MX[i][v] = max_j (T[i][j] + LW[j][v]) and
+     * S[i][v] = Σ_j exp(T[i][j] + LW[j][v] - MX[i][v]); when MX is -inf, S is 0. */
+    void (*logsum_f64)(int64_t mr, int64_t n, const double *T, int64_t ldt, const double *LW,
+                       int64_t V, double *MX, double *S);
+    void (*logsum_f32)(int64_t mr, int64_t n, const float *T, int64_t ldt, const double *LW,
+                       int64_t V, double *MX, double *S);
+
+    /* Elementwise exp, used by the above and exposed for tests: y[i] = exp(x[i]). */
+    void (*exp_f64)(int64_t n, const double *x, double *y);
+    void (*exp_f32)(int64_t n, const float *x, float *y);
+} gram__ukr;
+
+/* The table for an architecture; NULL when it was not compiled in. */
+const gram__ukr *gram__ukr_for(gram_arch arch);
+
+extern const gram__ukr gram__ukr_ref;
+#ifdef GRAM_HAVE_X86_KERNELS
+extern const gram__ukr gram__ukr_avx2;
+extern const gram__ukr gram__ukr_avx512;
+#endif
+
+#endif

@@ -1,0 +1,143 @@
+/* The families' scalar functions: value and log-value from the per-pair statistic. These are the
+ * definitions every other path (the SIMD microkernels, gradients, diagonals) must agree with. */
+#include "kernel.h"
+
+#include <math.h>
+
+#define SQRT3 1.7320508075688772935
+#define SQRT5 2.2360679774997896964
+#define PI 3.14159265358979323846
+
+static const struct {
+    const char *name;
+    gram_structure structure;
+} FAMILY[GRAM_FAMILY_COUNT] = {
+    [GRAM_GAUSSIAN] = {"gaussian", GRAM_STRUCT_SQDIST},
+    [GRAM_LAPLACIAN] = {"laplacian", GRAM_STRUCT_SQDIST},
+    [GRAM_MATERN12] = {"matern12", GRAM_STRUCT_SQDIST},
+    [GRAM_MATERN32] = {"matern32", GRAM_STRUCT_SQDIST},
+    [GRAM_MATERN52] = {"matern52", GRAM_STRUCT_SQDIST},
+    [GRAM_RATIONAL_QUADRATIC] = {"rational_quadratic", GRAM_STRUCT_SQDIST},
+    [GRAM_CAUCHY] = {"cauchy", GRAM_STRUCT_SQDIST},
+    [GRAM_PERIODIC] = {"periodic", GRAM_STRUCT_SQDIST},
+    [GRAM_TOPHAT] = {"tophat", GRAM_STRUCT_SQDIST},
+    [GRAM_EPANECHNIKOV] = {"epanechnikov", GRAM_STRUCT_SQDIST},
+    [GRAM_EXPONENTIAL] = {"exponential", GRAM_STRUCT_SQDIST},
+    [GRAM_TRIANGULAR] = {"triangular", GRAM_STRUCT_SQDIST},
+    [GRAM_COSINE_WINDOW] = {"cosine_window", GRAM_STRUCT_SQDIST},
+    [GRAM_NEG_L2] = {"neg_l2", GRAM_STRUCT_SQDIST},
+    [GRAM_LAPLACIAN_L1] = {"laplacian_l1", GRAM_STRUCT_L1},
+    [GRAM_NEG_L1] = {"neg_l1", GRAM_STRUCT_L1},
+    [GRAM_LINEAR] = {"linear", GRAM_STRUCT_DOT},
+    [GRAM_POLYNOMIAL] = {"polynomial", GRAM_STRUCT_DOT},
+    [GRAM_COSINE] = {"cosine", GRAM_STRUCT_DOT},
+    [GRAM_CONSTANT] = {"constant", GRAM_STRUCT_CONST},
+    [GRAM_WHITE] = {"white", GRAM_STRUCT_CONST},
+};
+
+gram_structure gram__family_structure(gram_family f) { return FAMILY[f].structure; }
+const char *gram__family_name(gram_family f) { return FAMILY[f].name; }
+
+int gram__leaf_nonnegative(const gram__leaf *L)
+{
+    switch (L->family) {
+    case GRAM_NEG_L2:
+    case GRAM_NEG_L1:
+    case GRAM_LINEAR:
+    case GRAM_COSINE: return 0;
+    case GRAM_POLYNOMIAL: return L->degree % 2 == 0;
+    default: return 1;
+    }
+}
+
+int gram__leaf_same_metric(const gram__leaf *a, const gram__leaf *b)
+{
+    int la = a->structure == GRAM_STRUCT_L1, lb = b->structure == GRAM_STRUCT_L1;
+    if (a->structure == GRAM_STRUCT_CONST || b->structure == GRAM_STRUCT_CONST) return 0;
+    if (la != lb || a->n_scale != b->n_scale) return 0;
+    for (int64_t d = 0; d < a->n_scale; d++)
+        if (a->inv_scale[d] != b->inv_scale[d]) return 0;
+    return 1;
+}
+
+double gram__leaf_radial(const gram__leaf *L, double t)
+{
+    double r, a, s;
+    switch (L->family) {
+    case GRAM_GAUSSIAN: return exp(-0.5 * t);
+    case GRAM_LAPLACIAN:
+    case GRAM_MATERN12:
+    case GRAM_EXPONENTIAL: return exp(-sqrt(t));
+    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return (1.0 + a) * exp(-a);
+    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return (1.0 + a + a * a / 3.0) * exp(-a);
+    case GRAM_RATIONAL_QUADRATIC: return exp(-L->alpha * log1p(t / (2.0 * L->alpha)));
+    case GRAM_CAUCHY: return 1.0 / (1.0 + t);
+    case GRAM_PERIODIC:
+        s = sin(PI * sqrt(t));
+        return exp(-2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]));
+    case GRAM_TOPHAT: return t < 1.0 ? 1.0 : 0.0;
+    case GRAM_EPANECHNIKOV: return t < 1.0 ? 1.0 - t : 0.0;
+    case GRAM_TRIANGULAR: r = sqrt(t); return r < 1.0 ? 1.0 - r : 0.0;
+    case GRAM_COSINE_WINDOW: r = sqrt(t); return r < 1.0 ? cos(0.5 * PI * r) : 0.0;
+    case GRAM_NEG_L2: return -sqrt(t);
+    case GRAM_LAPLACIAN_L1: return exp(-t);
+    case GRAM_NEG_L1: return -t;
+    default: return 0.0;
+    }
+}
+
+double gram__leaf_log_radial(const gram__leaf *L, double t)
+{
+    double r, a, s;
+    switch (L->family) {
+    case GRAM_GAUSSIAN: return -0.5 * t;
+    case GRAM_LAPLACIAN:
+    case GRAM_MATERN12:
+    case GRAM_EXPONENTIAL: return -sqrt(t);
+    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return log1p(a) - a;
+    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return log1p(a + a * a / 3.0) - a;
+    case GRAM_RATIONAL_QUADRATIC: return -L->alpha * log1p(t / (2.0 * L->alpha));
+    case GRAM_CAUCHY: return -log1p(t);
+    case GRAM_PERIODIC:
+        s = sin(PI * sqrt(t));
+        return -2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]);
+    case GRAM_TOPHAT: return t < 1.0 ? 0.0 : -INFINITY;
+    case GRAM_EPANECHNIKOV: return t < 1.0 ? log1p(-t) : -INFINITY;
+    case GRAM_TRIANGULAR: r = sqrt(t); return r < 1.0 ? log1p(-r) : -INFINITY;
+    case GRAM_COSINE_WINDOW: r = sqrt(t); return r < 1.0 ? log(cos(0.5 * PI * r)) : -INFINITY;
+    case GRAM_LAPLACIAN_L1: return -t;
+    default: return log(gram__leaf_radial(L, t));
+    }
+}
+
+double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy)
+{
+    switch (L->family) {
+    case GRAM_LINEAR: return L->sigma0 * L->sigma0 + s;
+    case GRAM_POLYNOMIAL: {
+        double b = L->gamma * s + L->coef0, p = 1.0;
+        for (int e = L->degree; e > 0; e >>= 1, b *= b)
+            if (e & 1) p *= b;
+        return p;
+    }
+    case GRAM_COSINE: {
+        if (xx <= 0.0 || yy <= 0.0) return 0.0;
+        return s / (sqrt(xx) * sqrt(yy));
+    }
+    default: return 0.0;
+    }
+}
+
+double gram__leaf_log_dot(const gram__leaf *L, double s, double xx, double yy)
+{
+    return log(gram__leaf_dot(L, s, xx, yy));
+}
+
+double gram__leaf_const(const gram__leaf *L, int same)
+{
+    if (L->family == GRAM_CONSTANT) return L->value;
+    if (L->family == GRAM_WHITE) return same ? L->noise : 0.0;
+    return 0.0;
+}
+
+double gram__leaf_log_const(const gram__leaf *L, int same) { return log(gram__leaf_const(L, same)); }

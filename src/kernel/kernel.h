@@ -1,0 +1,75 @@
+/* kernel: immutable kernel descriptors (internal view).
+ *
+ * A kernel is a postfix program over leaves. Each leaf is one family with its parameters and the
+ * per-dimension scaling the engine folds into the packed inputs; the program combines leaf values
+ * with add, mul and scale. The engine evaluates a tile of each leaf, then runs the program
+ * tile-wise; scalar code (gradients, diagonals, the reference microkernel) runs it pair-wise.
+ */
+#ifndef GRAM_KERNEL_H
+#define GRAM_KERNEL_H
+
+#include "../base/base.h"
+
+typedef enum gram__op_kind { GRAM_OP_LEAF = 0, GRAM_OP_ADD, GRAM_OP_MUL, GRAM_OP_SCALE } gram__op_kind;
+
+typedef struct gram__op {
+    gram__op_kind kind;
+    int leaf;     /* GRAM_OP_LEAF: index into leaves */
+    double c;     /* GRAM_OP_SCALE: the factor */
+    int hyper;    /* GRAM_OP_SCALE: index of its hyperparameter ("scale"), or -1 when fixed (c ≤ 0) */
+} gram__op;
+
+typedef struct gram__leaf {
+    gram_family family;
+    gram_structure structure;
+    /* Coordinates are multiplied by inv_scale before the structure's statistic:
+     * n_scale = 1 → inv_scale[0] for every dimension; n_scale = D → one per dimension.
+     * For periodic, inv_scale = 1/period and lengthscale is a family parameter. */
+    int64_t n_scale;
+    double *inv_scale;   /* owned, n_scale values */
+    double *lengthscale; /* owned, n_scale values as the user gave them (periodic: 1 value) */
+    /* Family parameters as given (see gram.h): alpha, period, sigma0, degree, gamma, coef0,
+     * value, noise; unused ones are 0. */
+    double alpha, period, sigma0, gamma, coef0, value, noise;
+    int degree;
+    int hyper0; /* index of this leaf's first hyperparameter */
+} gram__leaf;
+
+struct gram_kernel {
+    int n_ops;
+    gram__op *ops;
+    int n_leaves;
+    gram__leaf *leaves;
+    int64_t dim;      /* fixed dimension (ARD) or 0 */
+    int64_t n_hyper;
+    char **hyper_names; /* n_hyper strings */
+    int stack_depth;    /* largest evaluation stack the program needs */
+    int nonnegative;
+    int has_white;
+};
+
+/* The scalar function of a leaf of structure SQDIST or L1, from its statistic t (scaled r² or
+ * scaled L1 distance). For DOT leaves, gram__leaf_dot from s, |x|², |y|². For CONST leaves,
+ * gram__leaf_const (same: the pair is a diagonal entry of a symmetric call). */
+double gram__leaf_radial(const gram__leaf *L, double t);
+double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy);
+double gram__leaf_const(const gram__leaf *L, int same);
+
+/* Logs of the same (only for non-negative leaves; -inf where the value is 0). For families with
+ * an exponential form these are computed without exp, so they stay exact where values underflow. */
+double gram__leaf_log_radial(const gram__leaf *L, double t);
+double gram__leaf_log_dot(const gram__leaf *L, double s, double xx, double yy);
+double gram__leaf_log_const(const gram__leaf *L, int same);
+
+/* 1 if the leaf's values are ≥ 0 everywhere. */
+int gram__leaf_nonnegative(const gram__leaf *L);
+
+/* The structure of a family. */
+gram_structure gram__family_structure(gram_family f);
+const char *gram__family_name(gram_family f);
+
+/* Two leaves share a metric (and so a packed copy of the data) when their structure is the same
+ * kind of distance and their inv_scale vectors are equal. */
+int gram__leaf_same_metric(const gram__leaf *a, const gram__leaf *b);
+
+#endif
