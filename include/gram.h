@@ -383,6 +383,93 @@ GRAM_API gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k,
 GRAM_API gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X,
                                       gram_array *out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Kernel density estimation                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A fitted KDE: data X (N×D) with optional non-negative weights (normalised to sum 1),
+ *
+ *     f(y) = Σ_j w_j · k_H(y - x_j),   k_H(u) = k(H^{-1/2} u) / (|H|^{1/2} ∫k),
+ *
+ * with k one of the integrable families (gaussian, tophat, epanechnikov, exponential, triangular,
+ * cosine_window, laplacian/matern12, matern32, matern52, cauchy (D = 1)) and H the bandwidth
+ * matrix in one of two geometries:
+ *   GRAM_KDE_ISOTROPIC   H = diag(h_1², …, h_D²): one h, or one per dimension
+ *                        (as scikit-learn's KernelDensity when all h_d are equal);
+ *   GRAM_KDE_COVARIANCE  H = factor² · Σ, Σ the weighted data covariance with the unbiased
+ *                        correction 1/(1 - Σw²) (as scipy.stats.gaussian_kde).
+ * The effective sample size is n_eff = 1 / Σ w_j² (N without weights).
+ * Log-densities are computed in log space and stay finite and accurate where every kernel value
+ * underflows.
+ */
+typedef struct gram_kde gram_kde;
+
+typedef enum gram_kde_geometry { GRAM_KDE_ISOTROPIC = 0, GRAM_KDE_COVARIANCE = 1 } gram_kde_geometry;
+
+typedef enum gram_bandwidth_rule {
+    GRAM_BW_FIXED = 0,          /* the given value(s): h (isotropic) or the factor (covariance) */
+    GRAM_BW_SCOTT,              /* factor n_eff^(-1/(D+4)); isotropic: h_d = σ_d · factor */
+    GRAM_BW_SILVERMAN,          /* factor (n_eff (D+2) / 4)^(-1/(D+4)); isotropic: h_d = σ_d · factor */
+    GRAM_BW_SCOTT_UNSCALED,     /* h = N^(-1/(D+4)), ignoring the data's scale (scikit-learn's
+                                   bandwidth='scott'); isotropic only */
+    GRAM_BW_SILVERMAN_UNSCALED, /* h = (N (D+2) / 4)^(-1/(D+4)) (scikit-learn's 'silverman') */
+    GRAM_BW_ISJ,                /* Improved Sheather–Jones plug-in (Botev, Grotowski & Kroese 2010);
+                                   D = 1 and the gaussian kernel's h */
+    GRAM_BW_CV_ML,              /* maximises the leave-one-out log-likelihood over one scalar
+                                   (h, or the factor) */
+    GRAM_BW_CV_LS               /* minimises least-squares cross-validation (gaussian kernel) */
+} gram_bandwidth_rule;
+
+typedef struct gram_kde_options {
+    gram_family kernel;          /* default GRAM_GAUSSIAN */
+    gram_kde_geometry geometry;  /* default GRAM_KDE_ISOTROPIC */
+    gram_bandwidth_rule rule;    /* default GRAM_BW_SCOTT */
+    int64_t n_bandwidth;         /* GRAM_BW_FIXED: 1, or D per-dimension values (isotropic) */
+    const double *bandwidth;
+    const double *lower;         /* NULL, or D lower bounds for reflection (-INFINITY: none) */
+    const double *upper;         /* NULL, or D upper bounds for reflection (+INFINITY: none) */
+    gram_dtype precision;        /* evaluation precision; default GRAM_FLOAT64 */
+} gram_kde_options;
+
+/* Fills *opt with the defaults above. */
+GRAM_API void gram_kde_options_init(gram_kde_options *opt);
+
+/*
+ * Fits: validates X (finite, N ≥ 1; N ≥ 2 for data-driven rules), weights (N×1 or 1×N,
+ * non-negative, positive sum; NULL for equal weights), the bounds (every point inside them), and
+ * chooses the bandwidth by the rule. X and weights are copied.
+ */
+GRAM_API gram_status gram_kde_fit(gram_context *ctx, const gram_kde_options *opt,
+                                  const gram_array *X, const gram_array *weights, gram_kde **out);
+GRAM_API void gram_kde_destroy(gram_kde *kde);
+
+GRAM_API int64_t gram_kde_n(const gram_kde *kde);
+GRAM_API int64_t gram_kde_dim(const gram_kde *kde);
+GRAM_API double gram_kde_neff(const gram_kde *kde);
+/* The factor (covariance geometry) or the scalar h (isotropic with equal h_d; else h_1). */
+GRAM_API double gram_kde_factor(const gram_kde *kde);
+/* The bandwidth matrix H (D×D, row-major). */
+GRAM_API gram_status gram_kde_bandwidth_matrix(const gram_kde *kde, double *H);
+/* The per-dimension standard deviations of the kernel, sqrt(H_dd) (D values). */
+GRAM_API gram_status gram_kde_bandwidth(const gram_kde *kde, double *h);
+
+/* out[i] = log f(y_i) (or f(y_i)); Y is M×D, out is M×1 or 1×M. Points outside the reflection
+ * bounds have density 0 (log-density -inf). */
+GRAM_API gram_status gram_kde_logpdf(gram_context *ctx, const gram_kde *kde, const gram_array *Y,
+                                     gram_array *out);
+GRAM_API gram_status gram_kde_pdf(gram_context *ctx, const gram_kde *kde, const gram_array *Y,
+                                  gram_array *out);
+/* Leave-one-out log-density at each data point: log f_{-i}(x_i), with f_{-i} the estimate
+ * without point i (weights renormalised). out is N×1 or 1×N. */
+GRAM_API gram_status gram_kde_logpdf_loo(gram_context *ctx, const gram_kde *kde, gram_array *out);
+
+/* Draws out->rows samples (out is n×D) from the fitted density: gaussian, tophat, epanechnikov,
+ * exponential, triangular, cosine_window kernels, with reflection when bounds are set. The same
+ * seed gives the same samples on every platform and thread count. */
+GRAM_API gram_status gram_kde_sample(gram_context *ctx, const gram_kde *kde, uint64_t seed,
+                                     gram_array *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,17 +32,19 @@ static gram_status check_common(gram_context *ctx, const gram_kernel *k, const g
 }
 
 static gram_status run(gram_context *ctx, const gram_kernel *k, gram__op_mode mode, const gram_array *Y,
-                       const gram_array *X, const gram_array *W, const gram_array *out)
+                       const gram_array *X, const gram_array *W, const gram_array *out, int exclude_self)
 {
     gram__plan p;
     gram_status s = gram__plan_build(&p, ctx, k, mode, Y, X, W, out);
+    p.exclude_self = exclude_self && p.sym;
     if (!s) s = gram__plan_run(&p);
     gram__plan_free(&p);
     return s;
 }
 
 static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode mode,
-                          const gram_array *Y, const gram_array *X, const gram_array *W, gram_array *out)
+                          const gram_array *Y, const gram_array *X, const gram_array *W, gram_array *out,
+                          int exclude_self)
 {
     gram__clear(ctx);
     gram_status s;
@@ -66,19 +68,27 @@ static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode
             return gram__fail(ctx, GRAM_EDOMAIN, "logsum needs a kernel that is never negative; this one can be");
         if (W && (s = gram__check_nonnegative(ctx, W, "W"))) return s;
     }
-    return run(ctx, k, mode, Y, X, W, out);
+    if (exclude_self && !gram__same_view(Y, X))
+        return gram__fail(ctx, GRAM_EINVAL, "leave-one-out sums need Y to be X");
+    return run(ctx, k, mode, Y, X, W, out, exclude_self);
 }
 
 gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
                             const gram_array *X, const gram_array *W, gram_array *out)
 {
-    return reduce(ctx, k, GRAM_MODE_SUM, Y, X, W, out);
+    return reduce(ctx, k, GRAM_MODE_SUM, Y, X, W, out, 0);
 }
 
 gram_status gram_kernel_logsum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
                                const gram_array *X, const gram_array *W, gram_array *out)
 {
-    return reduce(ctx, k, GRAM_MODE_LOGSUM, Y, X, W, out);
+    return reduce(ctx, k, GRAM_MODE_LOGSUM, Y, X, W, out, 0);
+}
+
+gram_status gram__kernel_reduce(gram_context *ctx, const gram_kernel *k, int logspace, const gram_array *Y,
+                                const gram_array *X, const gram_array *W, gram_array *out, int exclude_self)
+{
+    return reduce(ctx, k, logspace ? GRAM_MODE_LOGSUM : GRAM_MODE_SUM, Y, X, W, out, exclude_self);
 }
 
 gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
@@ -91,7 +101,7 @@ gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k, const gr
     if (out->rows != Y->rows || out->cols != X->rows)
         return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (rows of Y × rows of X)",
                           (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)X->rows);
-    return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out);
+    return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out, 0);
 }
 
 gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X, gram_array *out)

@@ -219,6 +219,14 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
             }
         sp--;
     }
+    if (p->exclude_self) {
+        for (int64_t i = 0; i < mr; i++) {
+            int64_t j = r0 + i - c0;
+            if (j < 0 || j >= n) continue;
+            if (p->dtype == GRAM_FLOAT64) ((double *)stack[0])[i * ldt + j] = logspace ? -INFINITY : 0.0;
+            else ((float *)stack[0])[i * ldt + j] = logspace ? -INFINITY : 0.0f;
+        }
+    }
 }
 
 /* Partial result of one tile into P (mr × V) (and S for logsum). */

@@ -23,6 +23,7 @@ typedef struct gram__plan {
     gram_dtype dtype; /* of X and Y: the compute type */
     int64_t M, N, D, V, Npad;
     int sym;
+    int exclude_self; /* symmetric calls only: drop the pairs i == j (leave-one-out) */
     int n_groups;
     gram__group *groups;
     int *leaf_group;   /* per leaf: its group, or -1 for CONST leaves */
@@ -51,6 +52,13 @@ static inline void gram__put(const gram_array *a, int64_t i, int64_t j, double v
     if (a->dtype == GRAM_FLOAT64) ((double *)a->data)[off] = v;
     else ((float *)a->data)[off] = (float)v;
 }
+
+/* The sums for the layers above (density, regression): gram_kernel_sum / gram_kernel_logsum with
+ * one more option. exclude_self (only when Y is NULL or the same view as X) leaves out the pairs
+ * i == j, exactly: leave-one-out sums without cancellation. */
+gram_status gram__kernel_reduce(gram_context *ctx, const gram_kernel *k, int logspace,
+                                const gram_array *Y, const gram_array *X, const gram_array *W,
+                                gram_array *out, int exclude_self);
 
 /* The driver (driver.c): packs, runs the tiles on threads, writes out. */
 gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel *k,
