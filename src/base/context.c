@@ -59,7 +59,7 @@ gram_status gram_context_set_arch(gram_context *ctx, const char *arch)
 {
     if (!ctx || !arch) return gram__fail(ctx, GRAM_EINVAL, "arch must not be NULL");
     gram__clear(ctx);
-    gram_arch a;
+    gram_arch a = GRAM_ARCH_AUTO;
     gram_status s = parse_arch(ctx, arch, &a, "arch");
     if (s) return s;
     ctx->arch = a;
@@ -94,7 +94,7 @@ gram_status gram__resolve_arch(gram_context *ctx, gram_arch *out)
 
 const char *gram_context_arch(const gram_context *ctx)
 {
-    gram_arch a;
+    gram_arch a = GRAM_ARCH_AUTO;
     if (gram__resolve_arch((gram_context *)ctx, &a)) return "ref";
     return gram__arch_name(a);
 }

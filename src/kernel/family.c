@@ -68,12 +68,14 @@ double gram__leaf_radial(const gram__leaf *L, double t)
     case GRAM_LAPLACIAN:
     case GRAM_MATERN12:
     case GRAM_EXPONENTIAL: return exp(-sqrt(t));
-    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return (1.0 + a) * exp(-a);
-    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return (1.0 + a + a * a / 3.0) * exp(-a);
+    /* Past a = 1000, exp(-a) is 0 anyway; the check keeps t = ∞ (an overflowed distance) from
+     * giving ∞ · 0 = NaN. */
+    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return a > 1000.0 ? 0.0 : (1.0 + a) * exp(-a);
+    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return a > 1000.0 ? 0.0 : (1.0 + a + a * a / 3.0) * exp(-a);
     case GRAM_RATIONAL_QUADRATIC: return exp(-L->alpha * log1p(t / (2.0 * L->alpha)));
     case GRAM_CAUCHY: return 1.0 / (1.0 + t);
     case GRAM_PERIODIC:
-        s = sin(PI * sqrt(t));
+        s = isinf(t) ? 0.0 : sin(PI * sqrt(t)); /* t = ∞: an overflowed distance; sin(∞) is NaN */
         return exp(-2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]));
     case GRAM_TOPHAT: return t < 1.0 ? 1.0 : 0.0;
     case GRAM_EPANECHNIKOV: return t < 1.0 ? 1.0 - t : 0.0;
@@ -94,12 +96,12 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
     case GRAM_LAPLACIAN:
     case GRAM_MATERN12:
     case GRAM_EXPONENTIAL: return -sqrt(t);
-    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return log1p(a) - a;
-    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return log1p(a + a * a / 3.0) - a;
+    case GRAM_MATERN32: a = SQRT3 * sqrt(t); return isinf(a) ? -INFINITY : log1p(a) - a;
+    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return isinf(a) ? -INFINITY : log1p(a + a * a / 3.0) - a;
     case GRAM_RATIONAL_QUADRATIC: return -L->alpha * log1p(t / (2.0 * L->alpha));
     case GRAM_CAUCHY: return -log1p(t);
     case GRAM_PERIODIC:
-        s = sin(PI * sqrt(t));
+        s = isinf(t) ? 0.0 : sin(PI * sqrt(t));
         return -2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]);
     case GRAM_TOPHAT: return t < 1.0 ? 0.0 : -INFINITY;
     case GRAM_EPANECHNIKOV: return t < 1.0 ? log1p(-t) : -INFINITY;

@@ -72,4 +72,29 @@ const char *gram__family_name(gram_family f);
  * kind of distance and their inv_scale vectors are equal. */
 int gram__leaf_same_metric(const gram__leaf *a, const gram__leaf *b);
 
+/* ---- Construction (kernel.c), shared with the spec parser (spec.c) ------------------------- */
+
+#define GRAM__MAX_PARAMS 3 /* most family parameters of one family (polynomial) */
+
+/* The family's parameters in gram.h's order: their count, names and defaults. */
+int gram__family_n_params(gram_family f);
+const char *gram__family_param_name(gram_family f, int i);
+double gram__family_param_default(gram_family f, int i);
+
+/* Validates and fills *L (owning its arrays) exactly as gram_kernel_create does; messages are
+ * prefixed with where (e.g. "spec: position 7: "). On failure *L owns nothing. */
+gram_status gram__leaf_init(gram_context *ctx, const char *where, gram__leaf *L, gram_family f,
+                            int64_t n_lengthscales, const double *lengthscales, int n_params,
+                            const double *params);
+void gram__leaf_free(gram__leaf *L);
+
+/* Hyperparameters of one leaf: its lengthscales (periodic: 1), then its positive non-integer
+ * family parameters. */
+int64_t gram__leaf_n_hyper(const gram__leaf *L);
+
+/* Takes k with ops and leaves set (the j-th LEAF op naming leaf j) and fills the derived fields:
+ * dim, n_hyper, hyper names, stack_depth, nonnegative, has_white, each leaf's hyper0 and each
+ * scale's hyper. On failure destroys k. */
+gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k);
+
 #endif

@@ -1,0 +1,185 @@
+/* cli: the `gram` command. One source file per command (kde.c, sample.c); main.c holds the
+ * dispatch and what the commands share: option parsing, reading and validating inputs, fitting,
+ * messages, exit codes, progress and interruption. The CLI holds no numerics: density work goes
+ * through gram_kde_*, files through the internal io layer. */
+#ifndef GRAM_CLI_H
+#define GRAM_CLI_H
+
+#include <gram.h>
+
+#include "io/io.h"
+
+#include <stdint.h>
+
+/* Exit codes. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_DATA = 1,        /* data or runtime error: unreadable or malformed input, library error */
+    CLI_EXIT_USAGE = 2,       /* unknown option, bad or conflicting option values, missing DATA */
+    CLI_EXIT_INTERRUPTED = 130 /* SIGINT: 128 + 2, as a shell reports it */
+};
+
+/* ---- option parsing (GNU style) -------------------------------------------------------------- */
+
+/* Option ids shared by the commands. */
+enum {
+    OPT_HELP = 1,
+    OPT_VERSION,
+    OPT_QUIET,
+    OPT_OUTPUT,
+    OPT_KERNEL,
+    OPT_BANDWIDTH,
+    OPT_BANDWIDTH_MATRIX,
+    OPT_WEIGHTS,
+    OPT_BOUNDS,
+    OPT_THREADS,
+    /* kde */
+    OPT_QUERY,
+    OPT_GRID,
+    OPT_LOO,
+    OPT_LOG,
+    OPT_PRECISION,
+    OPT_PLOT,
+    /* sample */
+    OPT_COUNT,
+    OPT_SEED
+};
+
+typedef struct cli_option {
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0 if none */
+    int has_value;
+    int id;
+} cli_option; /* tables end with {0} */
+
+enum { CLI_ARG_END = 0, CLI_ARG_POSITIONAL = -1, CLI_ARG_ERROR = -2 };
+
+typedef struct cli_args {
+    const char *cmd; /* "gram kde": the prefix of usage messages */
+    int argc;
+    char **argv;
+    int next;
+    int options_done; /* after "--" */
+    char opt_name[64]; /* the option as the user spelled it ("--kernel", "-o"), for messages */
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
+
+/* The next option's id (with *value set for options that take one), CLI_ARG_POSITIONAL (*value is
+ * the argument; "-" is positional), CLI_ARG_END, or CLI_ARG_ERROR after printing a usage message.
+ * Accepts --name VALUE, --name=VALUE, -x VALUE, -xVALUE; "--" ends the options. */
+int cli_args_next(cli_args *a, const cli_option *opts, const char **value);
+
+/* Prints "CMD: MESSAGE" and a pointer to --help on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Prints "gram: MESSAGE" on stderr; returns CLI_EXIT_DATA. */
+int cli_data_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Reports a failed library call: "gram: [WHAT: ]MESSAGE" (the context's message, else the status
+ * text). Returns the exit code: CLI_EXIT_INTERRUPTED for GRAM_ECANCELLED, else CLI_EXIT_DATA. */
+int cli_lib_error(gram_context *ctx, gram_status s, const char *what);
+
+/* Strict number parsing (whole string, C locale): 1 on success. */
+int cli_parse_double(const char *s, double *out);
+int cli_parse_int64(const char *s, int64_t *out);
+int cli_parse_uint64(const char *s, uint64_t *out);
+
+/* ---- fitting: the options kde and sample share ------------------------------------------------ */
+
+typedef struct cli_fit_args {
+    const char *data_path;       /* DATA ("-" = stdin) */
+    const char *kernel_name;     /* as given, for messages and titles */
+    gram_family kernel;
+    const char *bandwidth_text;  /* as given */
+    gram_bandwidth_rule rule;
+    double *bandwidth;           /* GRAM_BW_FIXED: 1 value, or D per-dimension values (owned) */
+    int64_t n_bandwidth;
+    gram_kde_geometry geometry;
+    const char *weights_path;
+    const char *bounds_text;
+    int threads;                 /* -1: not given */
+    int quiet;
+    gram_dtype precision;
+} cli_fit_args;
+
+void cli_fit_args_init(cli_fit_args *f);
+void cli_fit_args_free(cli_fit_args *f);
+
+/* Handles the options every fitting command has (kernel, bandwidth, bandwidth-matrix, weights,
+ * bounds, threads, quiet). Returns 1 if id was one of them and its value is valid, 0 if id is not
+ * one of them, CLI_ARG_ERROR after printing a usage message. */
+int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value);
+
+#define CLI_FIT_OPTIONS                                                                            \
+    {"kernel", 0, 1, OPT_KERNEL}, {"bandwidth", 0, 1, OPT_BANDWIDTH},                              \
+        {"bandwidth-matrix", 0, 1, OPT_BANDWIDTH_MATRIX}, {"weights", 0, 1, OPT_WEIGHTS},          \
+        {"bounds", 0, 1, OPT_BOUNDS}, {"threads", 0, 1, OPT_THREADS}, {"quiet", 'q', 0, OPT_QUIET}, \
+        {"help", 'h', 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"output", 'o', 1, OPT_OUTPUT}
+
+/* Everything a fitting command works with. */
+typedef struct cli_job {
+    const char *cmd;        /* "gram kde" */
+    cli_fit_args *args;
+    gram_context *ctx;
+    gram__matrix data;      /* N×D */
+    gram__matrix weights;   /* N values, or empty */
+    double *lower, *upper;  /* D reflection bounds, or NULL */
+    gram_kde *kde;
+    double t_start;         /* when the computation started (cli_now) */
+} cli_job;
+
+/* Creates the context (threads, progress), reads DATA and --weights, and parses --bounds against
+ * the data's dimension. Returns an exit code (0 on success). */
+int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *args);
+/* Fits the KDE with job->args; returns an exit code. */
+int cli_job_fit(cli_job *job);
+void cli_job_free(cli_job *job);
+
+/* Reads a matrix from path and checks that every value is finite; what names it in messages
+ * ("query"). Returns an exit code. */
+int cli_read_matrix(gram_context *ctx, const char *path, const char *what, gram__matrix *out);
+
+/* The label of data column j: its CSV header name, else "x<j+1>". */
+const char *cli_column_name(const gram__matrix *m, int64_t j, char *buf, size_t size);
+/* A short name for a path in titles and messages: its base name, or "stdin" for "-". */
+const char *cli_display_name(const char *path);
+
+/* "scott", "silverman", ..., or the number(s) as given. */
+const char *cli_rule_name(const cli_fit_args *f);
+
+/* Appends the fitted bandwidth to buf: "h=[0.2365, 2.826] (isotropic)" or
+ * "factor=0.4 (covariance)". */
+void cli_describe_bandwidth(const gram_kde *kde, const cli_fit_args *f, char *buf, size_t size);
+/* "0.8 ms", "3.21 s". */
+void cli_format_seconds(double seconds, char *buf, size_t size);
+
+/* ---- time, progress and interruption ----------------------------------------------------------- */
+
+double cli_now(void);
+/* Installs the SIGINT handler (a second SIGINT kills the process as usual). */
+void cli_catch_sigint(void);
+int cli_interrupted(void);
+/* Clears a progress line left on stderr. */
+void cli_progress_done(void);
+
+/* Writes text to path (temporary name + rename); returns an exit code. */
+int cli_write_text(gram_context *ctx, const char *path, const char *text, size_t len);
+/* Writes a matrix (CSV or .npy by suffix; "-" = CSV on stdout); returns an exit code. */
+int cli_write_matrix(gram_context *ctx, const char *path, const double *data, int64_t rows,
+                     int64_t cols, const char *const *names);
+
+/* ---- commands ---------------------------------------------------------------------------------- */
+
+int cli_kde(int argc, char **argv);
+int cli_sample(int argc, char **argv);
+
+#endif

@@ -1,0 +1,723 @@
+/* gram — the command-line front end: dispatch, option parsing, inputs, messages, exit codes,
+ * progress and interruption shared by the commands. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char MAIN_HELP[] =
+    "Usage: gram COMMAND [OPTIONS] DATA\n"
+    "       gram --help | --version\n"
+    "\n"
+    "Fast exact kernel sums from the command line.\n"
+    "\n"
+    "Commands:\n"
+    "  kde       kernel density estimate at the data, at query points or on a grid\n"
+    "  sample    draw samples from a kernel density estimate\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     show this help and exit\n"
+    "      --version  show the version and exit\n"
+    "\n"
+    "Run 'gram COMMAND --help' for a command's options.\n"
+    "\n"
+    "DATA is a .npy file (float64, float32 or integer; 1-D or 2-D) or a CSV file (header row and\n"
+    "delimiter detected; numbers in C notation); '-' reads standard input. Results go to standard\n"
+    "output as CSV unless -o names a file (.npy by suffix, else CSV); messages go to standard error.\n"
+    "\n"
+    "Exit status: 0 success, 1 data or runtime error, 2 usage error, 130 interrupted.\n";
+
+/* ---- messages -------------------------------------------------------------------------------- */
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_data_error(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_done();
+    fputs("gram: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_DATA;
+}
+
+int cli_lib_error(gram_context *ctx, gram_status s, const char *what)
+{
+    if (s == GRAM_ECANCELLED || cli_interrupted()) {
+        cli_progress_done();
+        fputs("gram: interrupted\n", stderr);
+        return CLI_EXIT_INTERRUPTED;
+    }
+    const char *msg = ctx ? gram_context_message(ctx) : "";
+    if (!msg || !*msg) msg = gram_strerror(s);
+    /* Messages from the io layer already start with the file's name. */
+    size_t wl = what ? strlen(what) : 0;
+    if (what && (strncmp(msg, what, wl) != 0 || msg[wl] != ':'))
+        return cli_data_error("%s: %s", what, msg);
+    return cli_data_error("%s", msg);
+}
+
+/* ---- numbers --------------------------------------------------------------------------------- */
+
+int cli_parse_double(const char *s, double *out)
+{
+    /* The program never calls setlocale, so strtod reads C notation ('.' decimal point). */
+    if (!s || !*s || isspace((unsigned char)*s)) return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0') return 0;
+    *out = v;
+    return 1;
+}
+
+int cli_parse_int64(const char *s, int64_t *out)
+{
+    if (!s || !*s || !(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9'))) return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE) return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
+int cli_parse_uint64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s < '0' || *s > '9') return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE) return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+/* ---- option parsing -------------------------------------------------------------------------- */
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    a->argc = argc;
+    a->argv = argv;
+    a->next = 1; /* argv[0] is the command's name */
+}
+
+int cli_args_next(cli_args *a, const cli_option *opts, const char **value)
+{
+    *value = NULL;
+    if (a->next >= a->argc) return CLI_ARG_END;
+    const char *arg = a->argv[a->next++];
+    if (a->options_done || arg[0] != '-' || arg[1] == '\0') {
+        *value = arg;
+        return CLI_ARG_POSITIONAL;
+    }
+    if (arg[1] == '-') {
+        if (arg[2] == '\0') { /* "--": everything after is positional */
+            a->options_done = 1;
+            return cli_args_next(a, opts, value);
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        snprintf(a->opt_name, sizeof a->opt_name, "--%.*s", (int)(len < 60 ? len : 60), name);
+        for (const cli_option *o = opts; o->name; o++) {
+            if (strlen(o->name) != len || strncmp(o->name, name, len) != 0) continue;
+            if (!o->has_value) {
+                if (eq) {
+                    cli_usage_error(a->cmd, "option '%s' doesn't take a value", a->opt_name);
+                    return CLI_ARG_ERROR;
+                }
+                return o->id;
+            }
+            if (eq) {
+                *value = eq + 1;
+            } else if (a->next < a->argc) {
+                *value = a->argv[a->next++];
+            } else {
+                cli_usage_error(a->cmd, "option '%s' requires a value", a->opt_name);
+                return CLI_ARG_ERROR;
+            }
+            return o->id;
+        }
+        cli_usage_error(a->cmd, "unrecognized option '%s'", arg);
+        return CLI_ARG_ERROR;
+    }
+    /* A short option: -o FILE, -oFILE, -q. Clusters of flags (-qx) are not needed. */
+    snprintf(a->opt_name, sizeof a->opt_name, "-%c", arg[1]);
+    for (const cli_option *o = opts; o->name; o++) {
+        if (!o->short_name || o->short_name != arg[1]) continue;
+        if (!o->has_value) {
+            if (arg[2] != '\0') {
+                cli_usage_error(a->cmd, "invalid option '%s'", arg);
+                return CLI_ARG_ERROR;
+            }
+            return o->id;
+        }
+        if (arg[2] != '\0') {
+            *value = arg + 2;
+        } else if (a->next < a->argc) {
+            *value = a->argv[a->next++];
+        } else {
+            cli_usage_error(a->cmd, "option '%s' requires a value", a->opt_name);
+            return CLI_ARG_ERROR;
+        }
+        return o->id;
+    }
+    cli_usage_error(a->cmd, "invalid option '%s'", arg);
+    return CLI_ARG_ERROR;
+}
+
+/* ---- fitting options ------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    gram_family family;
+} KERNELS[] = {
+    /* scikit-learn's KernelDensity names */
+    {"gaussian", GRAM_GAUSSIAN},
+    {"tophat", GRAM_TOPHAT},
+    {"epanechnikov", GRAM_EPANECHNIKOV},
+    {"exponential", GRAM_EXPONENTIAL},
+    {"linear", GRAM_TRIANGULAR},
+    {"cosine", GRAM_COSINE_WINDOW},
+    /* gram's */
+    {"triangular", GRAM_TRIANGULAR},
+    {"cosine_window", GRAM_COSINE_WINDOW},
+    {"laplacian", GRAM_LAPLACIAN},
+    {"matern12", GRAM_MATERN12},
+    {"matern32", GRAM_MATERN32},
+    {"matern52", GRAM_MATERN52},
+    {"cauchy", GRAM_CAUCHY},
+};
+#define KERNEL_LIST                                                                                \
+    "gaussian, tophat, epanechnikov, exponential, linear, cosine, triangular, cosine_window, "     \
+    "laplacian, matern12, matern32, matern52, cauchy"
+
+static const struct {
+    const char *name;
+    gram_bandwidth_rule rule;
+} RULES[] = {
+    {"scott", GRAM_BW_SCOTT}, {"silverman", GRAM_BW_SILVERMAN}, {"isj", GRAM_BW_ISJ},
+    {"cv-ml", GRAM_BW_CV_ML}, {"cv-ls", GRAM_BW_CV_LS},
+};
+
+/* --bounds, parsed before the data are read; checked against D in cli_job_load. */
+static double *g_bounds_lo, *g_bounds_hi;
+static int64_t g_n_bounds;
+
+void cli_fit_args_init(cli_fit_args *f)
+{
+    memset(f, 0, sizeof *f);
+    f->kernel_name = "gaussian";
+    f->kernel = GRAM_GAUSSIAN;
+    f->bandwidth_text = "scott";
+    f->rule = GRAM_BW_SCOTT;
+    f->geometry = GRAM_KDE_ISOTROPIC;
+    f->threads = -1;
+    f->precision = GRAM_FLOAT64;
+}
+
+void cli_fit_args_free(cli_fit_args *f)
+{
+    free(f->bandwidth);
+    f->bandwidth = NULL;
+    free(g_bounds_lo);
+    free(g_bounds_hi);
+    g_bounds_lo = g_bounds_hi = NULL;
+    g_n_bounds = 0;
+}
+
+/* Comma-separated items of s: their count. */
+static int64_t count_items(const char *s)
+{
+    int64_t n = 1;
+    for (; *s; s++) n += *s == ',';
+    return n;
+}
+
+/* One bound: empty or ±inf means none. */
+static int parse_bound(const char *s, size_t len, double none, double *out)
+{
+    char buf[128];
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (len == 0) {
+        *out = none;
+        return 1;
+    }
+    double v;
+    if (!cli_parse_double(buf, &v) || isnan(v)) return 0;
+    if (isinf(v) && (v > 0) != (none > 0)) return 0; /* LO = +inf or HI = -inf */
+    *out = v;
+    return 1;
+}
+
+static int parse_bounds(const char *cmd, const char *text)
+{
+    int64_t n = count_items(text);
+    free(g_bounds_lo);
+    free(g_bounds_hi);
+    g_bounds_lo = malloc((size_t)n * sizeof(double));
+    g_bounds_hi = malloc((size_t)n * sizeof(double));
+    g_n_bounds = 0;
+    if (!g_bounds_lo || !g_bounds_hi) return cli_data_error("out of memory");
+    const char *p = text;
+    for (int64_t d = 0; d < n; d++) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!colon)
+            return cli_usage_error(cmd, "--bounds: expected LO:HI for each dimension (either side "
+                                        "may be empty), got '%.*s' in '%s'",
+                                   (int)(end - p), p, text);
+        double lo, hi;
+        if (!parse_bound(p, (size_t)(colon - p), -INFINITY, &lo) ||
+            !parse_bound(colon + 1, (size_t)(end - colon - 1), INFINITY, &hi))
+            return cli_usage_error(cmd, "--bounds: '%.*s' is not LO:HI with numbers LO and HI",
+                                   (int)(end - p), p);
+        if (!(lo < hi))
+            return cli_usage_error(cmd, "--bounds: '%.*s': LO must be less than HI", (int)(end - p),
+                                   p);
+        g_bounds_lo[d] = lo;
+        g_bounds_hi[d] = hi;
+        p = *end ? end + 1 : end;
+    }
+    g_n_bounds = n;
+    return 0;
+}
+
+static int parse_bandwidth(cli_fit_args *f, const char *cmd, const char *value)
+{
+    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
+        if (!strcmp(value, RULES[i].name)) {
+            f->rule = RULES[i].rule;
+            f->n_bandwidth = 0;
+            f->bandwidth_text = RULES[i].name;
+            return 1;
+        }
+    }
+    int64_t n = count_items(value);
+    double *h = malloc((size_t)n * sizeof(double));
+    if (!h) {
+        cli_data_error("out of memory");
+        return CLI_ARG_ERROR;
+    }
+    const char *p = value;
+    for (int64_t d = 0; d < n; d++) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        char buf[128];
+        size_t len = (size_t)(end - p);
+        double v = 0;
+        int ok = len < sizeof buf;
+        if (ok) {
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            ok = cli_parse_double(buf, &v) && isfinite(v) && v > 0;
+        }
+        if (!ok) {
+            free(h);
+            cli_usage_error(cmd,
+                            "--bandwidth: expected scott|silverman|isj|cv-ml|cv-ls or a positive "
+                            "number, got '%s'",
+                            value);
+            return CLI_ARG_ERROR;
+        }
+        h[d] = v;
+        p = *end ? end + 1 : end;
+    }
+    free(f->bandwidth);
+    f->bandwidth = h;
+    f->n_bandwidth = n;
+    f->rule = GRAM_BW_FIXED;
+    f->bandwidth_text = value;
+    return 1;
+}
+
+int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value)
+{
+    switch (id) {
+    case OPT_KERNEL:
+        for (size_t i = 0; i < sizeof KERNELS / sizeof KERNELS[0]; i++) {
+            if (!strcmp(value, KERNELS[i].name)) {
+                f->kernel = KERNELS[i].family;
+                f->kernel_name = KERNELS[i].name;
+                return 1;
+            }
+        }
+        cli_usage_error(cmd, "%s: expected one of " KERNEL_LIST ", got '%s'", opt_name, value);
+        return CLI_ARG_ERROR;
+    case OPT_BANDWIDTH:
+        return parse_bandwidth(f, cmd, value);
+    case OPT_BANDWIDTH_MATRIX:
+        if (!strcmp(value, "isotropic")) f->geometry = GRAM_KDE_ISOTROPIC;
+        else if (!strcmp(value, "covariance")) f->geometry = GRAM_KDE_COVARIANCE;
+        else {
+            cli_usage_error(cmd, "%s: expected isotropic|covariance, got '%s'", opt_name, value);
+            return CLI_ARG_ERROR;
+        }
+        return 1;
+    case OPT_WEIGHTS:
+        f->weights_path = value;
+        return 1;
+    case OPT_BOUNDS:
+        f->bounds_text = value;
+        return parse_bounds(cmd, value) ? CLI_ARG_ERROR : 1;
+    case OPT_THREADS: {
+        int64_t t;
+        if (!cli_parse_int64(value, &t) || t < 0 || t > 4096) {
+            cli_usage_error(cmd, "%s: expected a thread count in 0..4096 (0: all cores), got '%s'",
+                            opt_name, value);
+            return CLI_ARG_ERROR;
+        }
+        f->threads = (int)t;
+        return 1;
+    }
+    case OPT_QUIET:
+        f->quiet = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+const char *cli_rule_name(const cli_fit_args *f) { return f->bandwidth_text; }
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+const char *cli_column_name(const gram__matrix *m, int64_t j, char *buf, size_t size)
+{
+    if (m->names && m->names[j] && m->names[j][0]) return m->names[j];
+    snprintf(buf, size, "x%lld", (long long)j + 1);
+    return buf;
+}
+
+const char *cli_display_name(const char *path)
+{
+    if (!strcmp(path, "-")) return "stdin";
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+static const char *path_for_messages(const char *path)
+{
+    return strcmp(path, "-") ? path : "standard input";
+}
+
+void cli_format_seconds(double s, char *buf, size_t size)
+{
+    if (s < 1.0) snprintf(buf, size, "%.3g ms", s * 1e3);
+    else snprintf(buf, size, "%.3g s", s);
+}
+
+void cli_describe_bandwidth(const gram_kde *kde, const cli_fit_args *f, char *buf, size_t size)
+{
+    int64_t D = gram_kde_dim(kde);
+    size_t used = 0;
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        if (used < size) {                                                                         \
+            int w_ = snprintf(buf + used, size - used, __VA_ARGS__);                               \
+            if (w_ > 0) used += (size_t)w_;                                                        \
+        }                                                                                          \
+    } while (0)
+    buf[0] = '\0';
+    if (f->geometry == GRAM_KDE_COVARIANCE) {
+        APPEND("factor=%.4g (covariance)", gram_kde_factor(kde));
+        return;
+    }
+    double *h = malloc((size_t)(D > 0 ? D : 1) * sizeof(double));
+    if (!h || gram_kde_bandwidth(kde, h) != GRAM_OK) {
+        APPEND("h=%.4g (isotropic)", gram_kde_factor(kde));
+        free(h);
+        return;
+    }
+    int all_equal = 1;
+    for (int64_t d = 1; d < D; d++) all_equal &= h[d] == h[0];
+    if (D == 1 || (all_equal && D > 4)) {
+        APPEND("h=%.4g (isotropic)", h[0]);
+    } else {
+        APPEND("h=[");
+        int64_t shown = D <= 6 ? D : 4;
+        for (int64_t d = 0; d < shown; d++) APPEND("%s%.4g", d ? ", " : "", h[d]);
+        if (shown < D) APPEND(", ... (%lld values)", (long long)D);
+        APPEND("] (isotropic)");
+    }
+    free(h);
+#undef APPEND
+}
+
+/* ---- time, progress, SIGINT ------------------------------------------------------------------ */
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+void cli_catch_sigint(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    /* One SIGINT asks the job to stop cleanly; a second one (default action) kills at once. */
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int cli_interrupted(void) { return g_interrupted != 0; }
+
+static struct {
+    const char *label;
+    int tty;
+    double t_job;      /* when the job started */
+    double t_call;     /* when the current library call started reporting */
+    double t_printed;
+    int64_t last_done, last_total;
+    int shown;
+} g_progress;
+
+/* Library progress callback: cancels on SIGINT; on a terminal, after the job has run for a
+ * second, shows the current call's percentage and an ETA from its rate so far. */
+static int progress_cb(void *user, int64_t done, int64_t total)
+{
+    (void)user;
+    if (g_interrupted) return 1;
+    if (!g_progress.tty) return 0;
+    double now = cli_now();
+    if (done < g_progress.last_done || total != g_progress.last_total || g_progress.t_call == 0)
+        g_progress.t_call = now;
+    g_progress.last_done = done;
+    g_progress.last_total = total;
+    if (total <= 0 || now - g_progress.t_job < 1.0 || now - g_progress.t_printed < 0.1) return 0;
+    double frac = (double)done / (double)total;
+    double elapsed = now - g_progress.t_call;
+    if (frac > 0 && elapsed > 0) {
+        double eta = elapsed * (1.0 - frac) / frac;
+        fprintf(stderr, "\r %s: %3d%% (ETA %.1f s)   ", g_progress.label, (int)(100.0 * frac), eta);
+    } else {
+        fprintf(stderr, "\r %s: %3d%%               ", g_progress.label, (int)(100.0 * frac));
+    }
+    fflush(stderr);
+    g_progress.t_printed = now;
+    g_progress.shown = 1;
+    return 0;
+}
+
+void cli_progress_done(void)
+{
+    if (g_progress.shown) {
+        fputs("\r                                        \r", stderr);
+        fflush(stderr);
+        g_progress.shown = 0;
+    }
+}
+
+/* ---- inputs and the fit ---------------------------------------------------------------------- */
+
+int cli_read_matrix(gram_context *ctx, const char *path, const char *what, gram__matrix *out)
+{
+    (void)what;
+    gram__read_opts ro;
+    gram__read_opts_init(&ro);
+    memset(out, 0, sizeof *out);
+    gram_status s = gram__read_matrix(ctx, path, &ro, out);
+    if (s != GRAM_OK) return cli_lib_error(ctx, s, path_for_messages(path));
+    /* The library refuses non-finite values too, but only the CLI knows the file's name. */
+    for (int64_t i = 0; i < out->rows; i++) {
+        for (int64_t j = 0; j < out->cols; j++) {
+            double v = out->data[i * out->cols + j];
+            if (isfinite(v)) continue;
+            char nb[32];
+            return cli_data_error("%s: row %lld, column %lld (%s) is %s", path_for_messages(path),
+                                  (long long)i + 1, (long long)j + 1,
+                                  cli_column_name(out, j, nb, sizeof nb),
+                                  isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        }
+    }
+    return 0;
+}
+
+int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
+{
+    memset(job, 0, sizeof *job);
+    job->cmd = cmd;
+    job->args = f;
+    gram_status s = gram_context_create(&job->ctx);
+    if (s != GRAM_OK) return cli_data_error("out of memory");
+    if (f->threads >= 0 && (s = gram_context_set_threads(job->ctx, f->threads)) != GRAM_OK)
+        return cli_lib_error(job->ctx, s, "--threads");
+    g_progress.label = cmd;
+    g_progress.tty = isatty(STDERR_FILENO);
+    gram_context_set_progress(job->ctx, progress_cb, NULL);
+
+    int rc = cli_read_matrix(job->ctx, f->data_path, "data", &job->data);
+    if (rc) return rc;
+    const char *dname = path_for_messages(f->data_path);
+    if (job->data.rows == 0 || job->data.cols == 0) return cli_data_error("%s: no data", dname);
+    int64_t N = job->data.rows, D = job->data.cols;
+
+    if (f->weights_path) {
+        rc = cli_read_matrix(job->ctx, f->weights_path, "weights", &job->weights);
+        if (rc) return rc;
+        const char *wname = path_for_messages(f->weights_path);
+        int64_t n = job->weights.rows * job->weights.cols;
+        if (n != N || (job->weights.rows != 1 && job->weights.cols != 1))
+            return cli_data_error("%s: expected %lld weights (one per data point), got a %lld×%lld "
+                                  "array",
+                                  wname, (long long)N, (long long)job->weights.rows,
+                                  (long long)job->weights.cols);
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double w = job->weights.data[i];
+            if (w < 0)
+                return cli_data_error("%s: weight %lld is negative (%g); weights must be >= 0",
+                                      wname, (long long)i + 1, w);
+            sum += w;
+        }
+        if (!(sum > 0)) return cli_data_error("%s: the weights sum to 0", wname);
+    }
+
+    if (f->rule == GRAM_BW_FIXED) {
+        if (f->geometry == GRAM_KDE_COVARIANCE && f->n_bandwidth != 1)
+            return cli_usage_error(cmd, "--bandwidth: --bandwidth-matrix covariance takes one "
+                                        "factor, got %lld values",
+                                   (long long)f->n_bandwidth);
+        if (f->n_bandwidth != 1 && f->n_bandwidth != D)
+            return cli_usage_error(cmd, "--bandwidth: expected 1 or %lld values (D = %lld), got %lld",
+                                   (long long)D, (long long)D, (long long)f->n_bandwidth);
+    }
+
+    if (f->bounds_text) {
+        if (g_n_bounds != 1 && g_n_bounds != D)
+            return cli_usage_error(cmd, "--bounds: expected 1 or %lld LO:HI pairs (D = %lld), got %lld",
+                                   (long long)D, (long long)D, (long long)g_n_bounds);
+        job->lower = malloc((size_t)D * sizeof(double));
+        job->upper = malloc((size_t)D * sizeof(double));
+        if (!job->lower || !job->upper) return cli_data_error("out of memory");
+        for (int64_t d = 0; d < D; d++) {
+            job->lower[d] = g_bounds_lo[g_n_bounds == 1 ? 0 : d];
+            job->upper[d] = g_bounds_hi[g_n_bounds == 1 ? 0 : d];
+        }
+    }
+    return 0;
+}
+
+int cli_job_fit(cli_job *job)
+{
+    cli_fit_args *f = job->args;
+    gram_kde_options opt;
+    gram_kde_options_init(&opt);
+    opt.kernel = f->kernel;
+    opt.geometry = f->geometry;
+    opt.rule = f->rule;
+    opt.n_bandwidth = f->rule == GRAM_BW_FIXED ? f->n_bandwidth : 0;
+    opt.bandwidth = f->rule == GRAM_BW_FIXED ? f->bandwidth : NULL;
+    opt.lower = job->lower;
+    opt.upper = job->upper;
+    opt.precision = f->precision;
+
+    gram_array X = gram_array_f64(job->data.data, job->data.rows, job->data.cols);
+    gram_array W;
+    const gram_array *wp = NULL;
+    if (job->weights.data) {
+        W = gram_array_f64(job->weights.data, job->data.rows, 1);
+        wp = &W;
+    }
+    job->t_start = cli_now();
+    g_progress.t_job = job->t_start;
+    cli_catch_sigint();
+    gram_status s = gram_kde_fit(job->ctx, &opt, &X, wp, &job->kde);
+    cli_progress_done();
+    if (s != GRAM_OK) return cli_lib_error(job->ctx, s, path_for_messages(f->data_path));
+    return 0;
+}
+
+void cli_job_free(cli_job *job)
+{
+    gram_kde_destroy(job->kde);
+    gram__matrix_free(&job->data);
+    gram__matrix_free(&job->weights);
+    free(job->lower);
+    free(job->upper);
+    gram_context_destroy(job->ctx);
+    memset(job, 0, sizeof *job);
+}
+
+/* ---- outputs --------------------------------------------------------------------------------- */
+
+int cli_write_text(gram_context *ctx, const char *path, const char *text, size_t len)
+{
+    gram_status s = gram__write_text(ctx, path, text, len);
+    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, path_for_messages(path));
+}
+
+int cli_write_matrix(gram_context *ctx, const char *path, const double *data, int64_t rows,
+                     int64_t cols, const char *const *names)
+{
+    gram_status s = gram__write_matrix(ctx, path, data, rows, cols, names);
+    if (s == GRAM_OK && !strcmp(path, "-") && fflush(stdout) != 0)
+        return cli_data_error("standard output: %s", strerror(errno));
+    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, path_for_messages(path));
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(MAIN_HELP, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "kde")) return cli_kde(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sample")) return cli_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2 && !strcmp(cmd, "help")) { /* gram help kde */
+            static char help_opt[] = "--help";
+            char *sub[] = {argv[2], help_opt, NULL};
+            if (!strcmp(argv[2], "kde")) return cli_kde(2, sub);
+            if (!strcmp(argv[2], "sample")) return cli_sample(2, sub);
+            return cli_usage_error("gram", "unknown command '%s' (expected kde or sample)", argv[2]);
+        }
+        fputs(MAIN_HELP, stdout);
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("gram %s\n", gram_version());
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    }
+    if (cmd[0] == '-') return cli_usage_error("gram", "unrecognized option '%s'", cmd);
+    return cli_usage_error("gram", "unknown command '%s' (expected kde or sample)", cmd);
+}

@@ -1,0 +1,49 @@
+/* io_internal: what the three io sources share (file.c does the descriptors, npy.c and csv.c the
+ * formats). Not part of io.h because nothing outside src/io has a use for it. */
+#ifndef GRAM_IO_INTERNAL_H
+#define GRAM_IO_INTERNAL_H
+
+#include "io.h"
+
+#include <locale.h> /* locale_t: every includer defines _POSIX_C_SOURCE 200809L first */
+
+/* Bytes per read(2) when data must be converted on the way in: large enough to amortise the
+ * system call, small enough that the bounce buffer never matters next to the data. */
+#define GRAM__IO_CHUNK ((size_t)1 << 20)
+
+/* read(2) until n bytes or end of input, retrying EINTR. *got receives the bytes read. Returns 0
+ * or an errno value. */
+int gram__io_read_full(int fd, void *buf, size_t n, size_t *got);
+
+/* write(2) all n bytes, retrying EINTR and short writes. Returns 0 or an errno value. */
+int gram__io_write_all(int fd, const void *buf, size_t n);
+
+/* GRAM_EIO with "NAME: WHAT: strerror(err)". */
+gram_status gram__io_fail_errno(gram_context *ctx, const char *name, const char *what, int err);
+
+/* A message-safe copy of untrusted text: at most 40 characters, non-printable bytes as '?', "..."
+ * when truncated. dst must hold 48 bytes. */
+void gram__io_excerpt(char *dst, const char *src, size_t len);
+
+/* Runs with the C locale selected for this thread, so strtod and snprintf use '.'; the C
+ * parsers call the *_c variants in between to avoid switching per number. begin returns false
+ * (and leaves the locale alone) if the C locale object could not be created. */
+typedef struct gram__c_locale { locale_t saved; bool active; } gram__c_locale;
+bool gram__c_locale_begin(gram__c_locale *s);
+void gram__c_locale_end(gram__c_locale *s);
+int gram__parse_double_c(const char *s, size_t len, double *out);   /* locale already C */
+int gram__format_double_c(char *buf, size_t size, double v);         /* locale already C */
+
+/* .npy from a descriptor whose first head_len bytes (the magic, at least) were already read into
+ * head. total: the input's size in bytes if known (regular file), else -1; data is then read
+ * incrementally. */
+gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const unsigned char *head,
+                              size_t head_len, int64_t total, int64_t max_bytes, gram__matrix *out);
+
+/* The bodies of the writers, to an open descriptor; name is used in messages. */
+gram_status gram__npy_write_fd(gram_context *ctx, const char *name, int fd, const double *data,
+                               int64_t rows, int64_t cols);
+gram_status gram__csv_write_fd(gram_context *ctx, const char *name, int fd, const double *data,
+                               int64_t rows, int64_t cols, const char *const *names);
+
+#endif

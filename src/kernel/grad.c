@@ -1,0 +1,240 @@
+/* One kernel value and its analytic gradient in the log-space hyperparameters θ.
+ *
+ * Each leaf writes the derivatives of its own value into its slice of grad; the program then
+ * runs on a stack of values, and because the hyperparameters of every sub-expression occupy one
+ * contiguous index range (see kernel.c), the chain rule through add, mul and scale is a rescaling
+ * of ranges of grad in place: no per-entry gradient vectors are needed.
+ *
+ * Derivatives in θ = log ℓ: with z_d = Δ_d / ℓ_d, ∂(z_d²)/∂θ_d = -2 z_d², ∂|z_d|/∂θ_d = -|z_d|,
+ * and for the dot product ∂(u_d v_d)/∂θ_d = -2 u_d v_d. For a radial f(t), t = Σ z_d²,
+ * ∂k/∂θ_d = g · z_d² with g = -2 f'(t), which every family below writes without a 1/r that could
+ * blow up at r = 0 (where it is 0 in the limit).
+ */
+#include "kernel.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define PI 3.14159265358979323846
+#define SQRT3 1.7320508075688772935
+#define SQRT5 2.2360679774997896964
+
+/* u/(1+u) - log1p(u), accurate also for small u where the two terms nearly cancel. */
+static double rq_alpha_term(double u)
+{
+    double w = u / (1.0 + u); /* log1p(u) = -log1p(-w) */
+    if (fabs(w) < 0.125) {
+        /* w + log1p(-w) = -Σ_{k≥2} w^k / k */
+        double sum = 0.0, wk = w * w;
+        for (int k = 2; k < 40; k++, wk *= w) {
+            double t = wk / k;
+            sum += t;
+            if (fabs(t) <= 1e-17 * fabs(sum)) break;
+        }
+        return -sum;
+    }
+    return w - log1p(u);
+}
+
+/* b^n for an integer n ≥ 0 (as family.c computes the polynomial). */
+static double ipow(double b, int n)
+{
+    double p = 1.0;
+    for (int e = n; e > 0; e >>= 1, b *= b)
+        if (e & 1) p *= b;
+    return p;
+}
+
+/* Value of leaf L at (y, x); if g is not NULL, also its derivatives in its own hyperparameters
+ * (g[0 .. gram__leaf_n_hyper(L))). */
+static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const double *x, int same,
+                        double *g)
+{
+    int ard = L->n_scale > 1;
+    if (L->structure == GRAM_STRUCT_CONST) {
+        double v = gram__leaf_const(L, same);
+        if (g && gram__leaf_n_hyper(L) > 0) g[0] = v; /* ∂c/∂log c = c; white: 0 off the diagonal */
+        return v;
+    }
+
+    if (L->structure == GRAM_STRUCT_DOT) {
+        double s = 0.0, xx = 0.0, yy = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            double is = L->inv_scale[ard ? d : 0], u = y[d] * is, v = x[d] * is;
+            s += u * v;
+            xx += v * v;
+            yy += u * u;
+        }
+        double f = gram__leaf_dot(L, s, xx, yy);
+        if (!g) return f;
+        /* ∂k/∂θ_d = -2 (A s_d + B xx_d + C yy_d): A, B, C the partials in s, |x|², |y|². */
+        double A = 0.0, B = 0.0, C = 0.0;
+        int64_t nls = L->n_scale;
+        switch (L->family) {
+        case GRAM_LINEAR:
+            A = 1.0;
+            if (L->sigma0 > 0.0) g[nls] = 2.0 * L->sigma0 * L->sigma0;
+            break;
+        case GRAM_POLYNOMIAL: {
+            double b = L->gamma * s + L->coef0;
+            double dfb = L->degree * ipow(b, L->degree - 1); /* ∂f/∂b */
+            A = dfb * L->gamma;
+            g[nls] = dfb * L->gamma * s;
+            if (L->coef0 > 0.0) g[nls + 1] = dfb * L->coef0;
+            break;
+        }
+        case GRAM_COSINE:
+            if (xx > 0.0 && yy > 0.0) {
+                A = 1.0 / (sqrt(xx) * sqrt(yy));
+                B = -0.5 * f / xx;
+                C = -0.5 * f / yy;
+            }
+            break;
+        default: break;
+        }
+        if (ard) {
+            for (int64_t d = 0; d < D; d++) {
+                double is = L->inv_scale[d], u = y[d] * is, v = x[d] * is;
+                g[d] = -2.0 * (A * u * v + B * v * v + C * u * u);
+            }
+        } else {
+            g[0] = -2.0 * (A * s + B * xx + C * yy);
+        }
+        return f;
+    }
+
+    /* SQDIST and L1: per-dimension terms z_d² (or |z_d|) go to g[d] first, to be rescaled. */
+    int l1 = L->structure == GRAM_STRUCT_L1;
+    double t = 0.0;
+    for (int64_t d = 0; d < D; d++) {
+        double z = (y[d] - x[d]) * L->inv_scale[ard ? d : 0];
+        double td = l1 ? fabs(z) : z * z;
+        t += td;
+        if (g && ard) g[d] = td;
+    }
+    double f = gram__leaf_radial(L, t);
+    if (!g) return f;
+    if (!ard) g[0] = t;
+
+    if (L->family == GRAM_PERIODIC) {
+        /* t = (ρ/p)²: θ0 = log ℓ, θ1 = log p. */
+        double r = sqrt(t), sn = isfinite(r) ? sin(PI * r) : 0.0, cs = isfinite(r) ? cos(PI * r) : 1.0;
+        double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
+        g[0] = f * 4.0 * sn * sn * il2;
+        g[1] = isfinite(r) ? f * 4.0 * PI * r * il2 * sn * cs : 0.0;
+        return f;
+    }
+
+    double r = sqrt(t), gc = 0.0, a;
+    switch (L->family) {
+    case GRAM_GAUSSIAN: gc = f; break;
+    case GRAM_LAPLACIAN:
+    case GRAM_MATERN12:
+    case GRAM_EXPONENTIAL: gc = r > 0.0 ? f / r : 0.0; break;
+    case GRAM_MATERN32: a = SQRT3 * r; gc = 3.0 * exp(-a); break;
+    case GRAM_MATERN52: a = SQRT5 * r; gc = (5.0 / 3.0) * (1.0 + a) * exp(-a); break;
+    case GRAM_RATIONAL_QUADRATIC: {
+        double u = t / (2.0 * L->alpha);
+        gc = f / (1.0 + u);
+        g[ard ? L->n_scale : 1] = isfinite(u) ? L->alpha * f * rq_alpha_term(u) : 0.0;
+        break;
+    }
+    case GRAM_CAUCHY: gc = 2.0 * f * f; break;
+    case GRAM_TOPHAT: gc = 0.0; break;
+    case GRAM_EPANECHNIKOV: gc = t < 1.0 ? 2.0 : 0.0; break;
+    case GRAM_TRIANGULAR: gc = r > 0.0 && r < 1.0 ? 1.0 / r : 0.0; break;
+    case GRAM_COSINE_WINDOW: gc = r > 0.0 && r < 1.0 ? 0.5 * PI * sin(0.5 * PI * r) / r : 0.0; break;
+    case GRAM_NEG_L2: gc = r > 0.0 ? 1.0 / r : 0.0; break;
+    case GRAM_LAPLACIAN_L1: gc = f; break; /* ∂k/∂θ_d = e^{-t} |z_d| */
+    case GRAM_NEG_L1: gc = 1.0; break;
+    default: break;
+    }
+    /* Overflowed distances (t = ∞) leave f = 0 for the decaying families: the limit of the
+     * derivative is 0 too, so do not form 0 · ∞. */
+    int64_t n = ard ? L->n_scale : 1;
+    for (int64_t d = 0; d < n; d++) g[d] = (gc == 0.0 || !isfinite(g[d])) ? 0.0 : gc * g[d];
+    return f;
+}
+
+gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D, const double *y,
+                             const double *x, int same, double *value, double *grad)
+{
+    gram__clear(ctx);
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: kernel is NULL");
+    if (!value) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: value is NULL");
+    if (D < 0) return gram__fail(ctx, GRAM_ESHAPE, "gram_kernel_eval: D must be >= 0, got %lld", (long long)D);
+    if (D > 0 && (!y || !x))
+        return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: %s is NULL", !y ? "y" : "x");
+    if (k->dim && D != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE,
+                          "gram_kernel_eval: the kernel has %lld ARD lengthscales but D = %lld",
+                          (long long)k->dim, (long long)D);
+    for (int64_t d = 0; d < D; d++) {
+        if (!isfinite(y[d]))
+            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: y[%lld] is %g", (long long)d, y[d]);
+        if (!isfinite(x[d]))
+            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: x[%lld] is %g", (long long)d, x[d]);
+    }
+
+    /* Stack of (value, first hyperparameter of the entry's range); hc is one past the last
+     * hyperparameter of the ops run so far, so the top entry's range is [h0, hc). */
+    enum { SMALL = 32 };
+    double vs_small[SMALL];
+    int64_t hs_small[SMALL];
+    double *vs = vs_small;
+    int64_t *hs = hs_small;
+    if (k->stack_depth > SMALL) {
+        vs = malloc((size_t)k->stack_depth * sizeof *vs);
+        hs = malloc((size_t)k->stack_depth * sizeof *hs);
+        if (!vs || !hs) {
+            free(vs);
+            free(hs);
+            return gram__fail(ctx, GRAM_ENOMEM, "gram_kernel_eval: out of memory");
+        }
+    }
+    int top = 0;
+    int64_t hc = 0;
+    vs[0] = 0.0; /* k has at least one op; this only quiets -Wmaybe-uninitialized */
+    for (int i = 0; i < k->n_ops; i++) {
+        const gram__op *op = &k->ops[i];
+        switch (op->kind) {
+        case GRAM_OP_LEAF: {
+            const gram__leaf *L = &k->leaves[op->leaf];
+            vs[top] = leaf_eval(L, D, y, x, same, grad ? grad + L->hyper0 : NULL);
+            hs[top++] = L->hyper0;
+            hc = L->hyper0 + gram__leaf_n_hyper(L);
+            break;
+        }
+        case GRAM_OP_ADD:
+            top--;
+            vs[top - 1] += vs[top];
+            break;
+        case GRAM_OP_MUL: {
+            top--;
+            double a = vs[top - 1], b = vs[top];
+            if (grad) {
+                for (int64_t h = hs[top - 1]; h < hs[top]; h++) grad[h] *= b;
+                for (int64_t h = hs[top]; h < hc; h++) grad[h] *= a;
+            }
+            vs[top - 1] = a * b;
+            break;
+        }
+        case GRAM_OP_SCALE: {
+            double a = vs[top - 1];
+            if (grad) {
+                for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] *= op->c;
+                if (op->hyper >= 0) grad[op->hyper] = op->c * a; /* ∂(c·a)/∂log c */
+            }
+            if (op->hyper >= 0) hc = op->hyper + 1;
+            vs[top - 1] = op->c * a;
+            break;
+        }
+        }
+    }
+    *value = vs[0];
+    if (vs != vs_small) {
+        free(vs);
+        free(hs);
+    }
+    return GRAM_OK;
+}

@@ -1,0 +1,54 @@
+/* Uses only the installed gram.h and libgram: a 3-point kernel sum checked against the formula.
+ * Exit status 0 when the library works. */
+#include <gram.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+    gram_context *ctx = NULL;
+    gram_kernel *k = NULL;
+    int rc = 1;
+    if (gram_context_create(&ctx) != GRAM_OK) {
+        fprintf(stderr, "consumer: gram_context_create failed\n");
+        return 1;
+    }
+    gram_status s = gram_kernel_parse(ctx, "gaussian(lengthscale=2)", &k);
+    if (s != GRAM_OK) {
+        fprintf(stderr, "consumer: %s: %s\n", gram_strerror(s), gram_context_message(ctx));
+        goto done;
+    }
+    const double x[3] = {0.0, 1.0, 3.0}, y[2] = {0.5, -1.0};
+    double out[2] = {0, 0};
+    gram_array X = gram_array_f64(x, 3, 1), Y = gram_array_f64(y, 2, 1), O = gram_array_f64(out, 2, 1);
+    s = gram_kernel_sum(ctx, k, &Y, &X, NULL, &O);
+    if (s != GRAM_OK) {
+        fprintf(stderr, "consumer: %s: %s\n", gram_strerror(s), gram_context_message(ctx));
+        goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+        double want = 0;
+        for (int j = 0; j < 3; j++) want += exp(-0.5 * (y[i] - x[j]) * (y[i] - x[j]) / 4.0);
+        if (fabs(out[i] - want) > 1e-12 * want) {
+            fprintf(stderr, "consumer: out[%d] = %.17g, want %.17g\n", i, out[i], want);
+            goto done;
+        }
+    }
+    /* A failing call must report a status and a message, not print or exit. */
+    gram_kernel *bad = NULL;
+    s = gram_kernel_parse(ctx, "gaussian(lengthscale=-1)", &bad);
+    if (s == GRAM_OK || bad != NULL || strlen(gram_context_message(ctx)) == 0) {
+        fprintf(stderr, "consumer: a negative lengthscale was not refused with a message\n");
+        gram_kernel_destroy(bad);
+        goto done;
+    }
+    printf("consumer: gram %s (header %d.%d.%d) ok, arch %s\n", gram_version(), GRAM_VERSION_MAJOR,
+           GRAM_VERSION_MINOR, GRAM_VERSION_PATCH, gram_context_arch(ctx));
+    rc = 0;
+done:
+    gram_kernel_destroy(k);
+    gram_context_destroy(ctx);
+    return rc;
+}
