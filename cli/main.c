@@ -630,6 +630,19 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
             job->lower[d] = g_bounds_lo[g_n_bounds == 1 ? 0 : d];
             job->upper[d] = g_bounds_hi[g_n_bounds == 1 ? 0 : d];
         }
+        /* The library refuses these too; here the message can name the file and count from 1. */
+        for (int64_t i = 0; i < N; i++) {
+            for (int64_t d = 0; d < D; d++) {
+                double v = job->data.data[i * D + d];
+                if (v >= job->lower[d] && v <= job->upper[d]) continue;
+                char nb[32];
+                return cli_data_error("%s: row %lld, column %lld (%s) = %.17g is outside --bounds "
+                                      "[%g, %g]",
+                                      dname, (long long)i + 1, (long long)d + 1,
+                                      cli_column_name(&job->data, d, nb, sizeof nb), v,
+                                      job->lower[d], job->upper[d]);
+            }
+        }
     }
     return 0;
 }

@@ -313,15 +313,18 @@ GRAM_API int64_t gram_kernel_dim(const gram_kernel *k);
 GRAM_API int gram_kernel_is_nonnegative(const gram_kernel *k);
 
 /*
- * Hyperparameters, in log space: θ = log(value) for every positive parameter of every leaf, in
- * spec order (leaf by leaf, left to right; within a leaf: lengthscale(s), then the family's
- * params in the order above; a scale c > 0 is one hyperparameter "scale"). Parameters that are
- * zero (sigma0 = 0, coef0 = 0, noise = 0), integer (degree) or negative scales are fixed and not
- * listed.
+ * Hyperparameters, in log space: θ = log(value) for every positive parameter, in the order of
+ * the kernel's postfix program (the order of gram_kernel_spec's canonical text): each leaf gives
+ * its lengthscale(s), then its positive non-integer family parameters in the order listed above;
+ * a scale c > 0 gives one hyperparameter "scaleK" right after those of the expression it
+ * multiplies. Zero parameters (sigma0 = 0, coef0 = 0, noise = 0), integers (degree) and scales
+ * c ≤ 0 are fixed and not listed. Example: "2.0*matern52(lengthscale=[1,2,3]) + white(0.1)" has
+ * leaf1.lengthscale[0..2], scale1, leaf2.noise.
  */
 GRAM_API int64_t gram_kernel_n_hyper(const gram_kernel *k);
 GRAM_API gram_status gram_kernel_get_hyper(const gram_kernel *k, double *theta);
-/* "leaf2.lengthscale[0]", "leaf1.alpha", "scale1"; NULL if i is out of range. */
+/* "leaf1.lengthscale" (isotropic), "leaf2.lengthscale[0]" (ARD), "leaf1.alpha", "scale1";
+ * NULL if i is out of range. */
 GRAM_API const char *gram_kernel_hyper_name(const gram_kernel *k, int64_t i);
 /* A new kernel equal to k with hyperparameters θ (n_hyper values, finite). */
 GRAM_API gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k,
