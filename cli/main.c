@@ -29,11 +29,13 @@ static const char MAIN_HELP[] =
     "\n"
     "Run 'gram COMMAND --help' for a command's options.\n"
     "\n"
-    "DATA is a .npy file (float64, float32 or integer; 1-D or 2-D) or a CSV file (header row and\n"
-    "delimiter detected; numbers in C notation); '-' reads standard input. Results go to standard\n"
-    "output as CSV unless -o names a file (.npy by suffix, else CSV); messages go to standard error.\n"
+    "DATA is a .npy file (float64, float32 or integer; 1-D or 2-D) or a CSV file\n"
+    "(header row and delimiter detected; numbers in C notation); '-' reads\n"
+    "standard input. Results go to standard output as CSV unless -o names a file\n"
+    "(.npy by suffix, else CSV); messages go to standard error.\n"
     "\n"
-    "Exit status: 0 success, 1 data or runtime error, 2 usage error, 130 interrupted.\n";
+    "Exit status: 0 success, 1 data or runtime error, 2 usage error,\n"
+    "130 interrupted.\n";
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
@@ -581,6 +583,7 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     g_progress.label = cmd;
     g_progress.tty = isatty(STDERR_FILENO);
     gram_context_set_progress(job->ctx, progress_cb, NULL);
+    cli_catch_sigint();
 
     int rc = cli_read_matrix(job->ctx, f->data_path, "data", &job->data);
     if (rc) return rc;
@@ -670,7 +673,7 @@ int cli_job_fit(cli_job *job)
     }
     job->t_start = cli_now();
     g_progress.t_job = job->t_start;
-    cli_catch_sigint();
+    if (cli_interrupted()) return cli_lib_error(job->ctx, GRAM_ECANCELLED, NULL);
     gram_status s = gram_kde_fit(job->ctx, &opt, &X, wp, &job->kde);
     cli_progress_done();
     if (s != GRAM_OK) return cli_lib_error(job->ctx, s, path_for_messages(f->data_path));

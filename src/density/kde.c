@@ -564,8 +564,7 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
     double *yk = gram__alloc(sizeof(double) * (size_t)(B * D));
     float *yk32 = f32 ? gram__alloc(sizeof(float) * (size_t)(B * D)) : NULL;
     double *res = gram__alloc(sizeof(double) * (size_t)B);
-    double *tmp = gram__alloc(sizeof(double) * (size_t)D);
-    if (!yk || !res || !tmp || (f32 && !yk32)) {
+    if (!yk || !res || (f32 && !yk32)) {
         s = gram__fail(ctx, GRAM_ENOMEM, "KDE evaluation: out of memory");
         goto done;
     }
@@ -597,7 +596,6 @@ done:
     gram__free(yk);
     gram__free(yk32);
     gram__free(res);
-    gram__free(tmp);
     return s;
 }
 

@@ -8,8 +8,11 @@
 #include <locale.h> /* locale_t: every includer defines _POSIX_C_SOURCE 200809L first */
 
 /* Bytes per read(2) when data must be converted on the way in: large enough to amortise the
- * system call, small enough that the bounce buffer never matters next to the data. */
+ * system call, small enough that the bounce buffer never matters next to the data. A stream's
+ * array also starts at this size and doubles. */
+#ifndef GRAM__IO_CHUNK /* the fuzz targets shrink it to reach chunk edges with small inputs */
 #define GRAM__IO_CHUNK ((size_t)1 << 20)
+#endif
 
 /* read(2) until n bytes or end of input, retrying EINTR. *got receives the bytes read. Returns 0
  * or an errno value. */

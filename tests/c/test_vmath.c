@@ -737,6 +737,34 @@ static void test_logsum(const gram__ukr *u)
         for (int64_t V = 1; V <= 9; V++) test_logsum_one(u, (int)(mr % 2), (int)(V % LS_KINDS), mr, 32, V);
 }
 
+/* n = 0 (a chunk with no points): statistics and values touch nothing, sums are 0, log-sums have
+ * MX = -inf and S = 0. */
+static void test_empty(const gram__ukr *u)
+{
+    double T[16] __attribute__((aligned(64))), W[1] = {0}, P[3], MX[3], S[3], y[2] = {0, 0};
+    float Tf[16] __attribute__((aligned(64))), yf[2] = {0, 0};
+    double one = 1.0, ls = 1.0;
+    gram__leaf L = make_leaf(GRAM_GAUSSIAN, &one, &ls, 1);
+    for (int j = 0; j < 16; j++) T[j] = 5.0, Tf[j] = 5.0f;
+    u->stat_f64(GRAM_STRUCT_SQDIST, 1, 0, 2, y, W, T, 16);
+    u->stat_f32(GRAM_STRUCT_SQDIST, 1, 0, 2, yf, (const float *)W, Tf, 16);
+    u->apply_f64(&L, 0, 1, 0, T, 16, NULL, NULL);
+    u->apply_f32(&L, 1, 1, 0, Tf, 16, NULL, NULL);
+    CHECK(T[0] == 5.0 && Tf[0] == 5.0f, "%s n=0 wrote the tile", u->name);
+    for (int64_t V = 1; V <= 3; V += 2) {
+        u->sum_f64(1, 0, T, 16, W, V, P);
+        CHECK(P[0] == 0.0 && P[V - 1] == 0.0, "%s sum_f64 n=0 V=%lld", u->name, (long long)V);
+        u->sum_f32(1, 0, Tf, 16, W, V, P);
+        CHECK(P[0] == 0.0 && P[V - 1] == 0.0, "%s sum_f32 n=0 V=%lld", u->name, (long long)V);
+        u->logsum_f64(1, 0, T, 16, W, V, MX, S);
+        CHECK(MX[0] == -INFINITY && S[0] == 0.0 && MX[V - 1] == -INFINITY && S[V - 1] == 0.0,
+              "%s logsum_f64 n=0 V=%lld", u->name, (long long)V);
+        u->logsum_f32(1, 0, Tf, 16, W, V, MX, S);
+        CHECK(MX[0] == -INFINITY && S[0] == 0.0 && MX[V - 1] == -INFINITY && S[V - 1] == 0.0,
+              "%s logsum_f32 n=0 V=%lld", u->name, (long long)V);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 int main(void)
@@ -762,6 +790,7 @@ int main(void)
         test_log_ulps(u);
         test_sum(u);
         test_logsum(u);
+        test_empty(u);
     }
     return check_done();
 }

@@ -754,3 +754,64 @@ def test_plot_write_failure_leaves_nothing(gram_cli, tmp_path):
     p = run(gram_cli, "kde", FAITHFUL, "-o", tmp_path / "d.npy", "--plot", tmp_path / "no" / "p.svg")
     assert p.returncode == 1
     assert set(tmp_path.iterdir()) == before
+
+
+# ---- progress and interruption ----------------------------------------------------------------------
+
+
+def _read_available(fd, timeout):
+    import os
+    import select
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the other side closed (EIO on Linux)
+        return None
+
+
+def test_progress_on_a_terminal_and_sigint(gram_cli, tmp_path):
+    """On a terminal a long job shows progress on stderr; SIGINT cancels it: exit 130, no file."""
+    import os
+    import pty
+    import signal
+    import time
+
+    n = 50000
+    for _ in range(6):
+        xp = save(tmp_path, "X.npy", np.random.default_rng(26).standard_normal((n, 6)))
+        out = tmp_path / "o.npy"
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([gram_cli, "kde", str(xp), "-o", str(out)], stdout=subprocess.PIPE,
+                                stderr=slave)
+        os.close(slave)
+        buf, deadline = b"", time.time() + 120
+        while proc.poll() is None and b"%" not in buf and time.time() < deadline:
+            chunk = _read_available(master, 0.1)
+            if chunk is None:
+                break
+            buf += chunk
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(120)
+            while (chunk := _read_available(master, 0.5)):
+                buf += chunk
+            os.close(master)
+            text = buf.decode(errors="replace")
+            assert proc.returncode == 130, text
+            assert re.search(r"\r gram kde: +\d+% \(ETA [0-9.]+ s\)", text), text
+            assert "gram: interrupted" in text
+            assert proc.stdout.read() == b""
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy"]
+            return
+        proc.wait(120)
+        os.close(master)
+        n *= 2  # a fast machine finished before the progress line: try a longer job
+    pytest.fail(f"every job finished before its progress line appeared (last N = {n // 2})")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(gram_cli, tmp_path):
+    X, _ = make_data(3, N=3000, seed=27)
+    p = ok(gram_cli, "kde", save(tmp_path, "X.npy", X), "-o", tmp_path / "o.npy")
+    assert "\r" not in p.stderr.decode() and "%" not in p.stderr.decode()

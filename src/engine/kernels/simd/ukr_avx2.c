@@ -3,7 +3,10 @@
  * This file only says how the template's vector primitives map onto AVX2 intrinsics; the kernels
  * themselves are in ukr_simd.inc and the vector math in vmath.inc, shared with the AVX-512 table.
  * Compiled with -mavx2 -mfma; the engine calls it only where cpuid reports both. */
-#if defined(GRAM_HAVE_X86_KERNELS) && defined(__AVX2__) && defined(__FMA__)
+#if defined(GRAM_HAVE_X86_KERNELS)
+#if !(defined(__AVX2__) && defined(__FMA__))
+#error "ukr_avx2.c must be compiled with -mavx2 -mfma (see CMakeLists.txt)"
+#endif
 
 #include "../ukr.h"
 
@@ -86,7 +89,7 @@ SIMD_INLINE vf vf_sel(vfm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 #include "ukr_simd.inc"
 
 #else
-/* Built without AVX2 code generation (not x86-64, or not GCC/Clang): no table here; the engine
- * never asks for it because GRAM_HAVE_X86_KERNELS is then undefined. */
+/* Not an x86-64 GCC/Clang build: no table here, and the engine never asks for one because
+ * GRAM_HAVE_X86_KERNELS is undefined. */
 typedef int gram__ukr_avx2_unavailable;
 #endif

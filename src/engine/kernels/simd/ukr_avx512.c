@@ -5,7 +5,10 @@
  * kernels are in ukr_simd.inc and the vector math in vmath.inc, shared with the AVX2 table (which
  * exercises the same template on machines without AVX-512). Compiled with -mavx512f -mavx512dq
  * -mavx512vl; the engine calls it only where cpuid and XCR0 report AVX-512F and DQ. */
-#if defined(GRAM_HAVE_X86_KERNELS) && defined(__AVX512F__) && defined(__AVX512DQ__)
+#if defined(GRAM_HAVE_X86_KERNELS)
+#if !(defined(__AVX512F__) && defined(__AVX512DQ__))
+#error "ukr_avx512.c must be compiled with -mavx512f -mavx512dq -mavx512vl (see CMakeLists.txt)"
+#endif
 
 #include "../ukr.h"
 
@@ -91,6 +94,6 @@ SIMD_INLINE vf vf_sel(vfm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a);
 #include "ukr_simd.inc"
 
 #else
-/* Built without AVX-512 code generation: no table here (see ukr_avx2.c). */
+/* Not an x86-64 GCC/Clang build: no table here (see ukr_avx2.c). */
 typedef int gram__ukr_avx512_unavailable;
 #endif
