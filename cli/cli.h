@@ -106,6 +106,8 @@ typedef struct cli_fit_args {
     gram_kde_geometry geometry;
     const char *weights_path;
     const char *bounds_text;
+    double *bounds_lo, *bounds_hi; /* n_bounds parsed LO:HI pairs (owned); 1 applies to all */
+    int64_t n_bounds;
     int threads;                 /* -1: not given */
     int quiet;
     gram_dtype precision;
@@ -144,9 +146,8 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *args);
 int cli_job_fit(cli_job *job);
 void cli_job_free(cli_job *job);
 
-/* Reads a matrix from path and checks that every value is finite; what names it in messages
- * ("query"). Returns an exit code. */
-int cli_read_matrix(gram_context *ctx, const char *path, const char *what, gram__matrix *out);
+/* Reads a matrix from path and checks that every value is finite. Returns an exit code. */
+int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out);
 
 /* The label of data column j: its CSV header name, else "x<j+1>". */
 const char *cli_column_name(const gram__matrix *m, int64_t j, char *buf, size_t size);

@@ -290,11 +290,11 @@ int cli_kde(int argc, char **argv)
         goto done;
     }
     if (mode == MODE_QUERY) {
-        rc = cli_read_matrix(job.ctx, query, "query", &qm);
+        rc = cli_read_matrix(job.ctx, query, &qm);
         if (rc) goto done;
         if (qm.cols != D && !(qm.rows == 0)) {
             rc = cli_data_error("%s: the query points have %lld columns, the data %lld",
-                                strcmp(query, "-") ? query : "standard input", (long long)qm.cols,
+                                strcmp(query, "-") ? query : "<stdin>", (long long)qm.cols,
                                 (long long)D);
             goto done;
         }

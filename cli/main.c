@@ -223,10 +223,6 @@ static const struct {
     {"cv-ml", GRAM_BW_CV_ML}, {"cv-ls", GRAM_BW_CV_LS},
 };
 
-/* --bounds, parsed before the data are read; checked against D in cli_job_load. */
-static double *g_bounds_lo, *g_bounds_hi;
-static int64_t g_n_bounds;
-
 void cli_fit_args_init(cli_fit_args *f)
 {
     memset(f, 0, sizeof *f);
@@ -242,11 +238,10 @@ void cli_fit_args_init(cli_fit_args *f)
 void cli_fit_args_free(cli_fit_args *f)
 {
     free(f->bandwidth);
-    f->bandwidth = NULL;
-    free(g_bounds_lo);
-    free(g_bounds_hi);
-    g_bounds_lo = g_bounds_hi = NULL;
-    g_n_bounds = 0;
+    free(f->bounds_lo);
+    free(f->bounds_hi);
+    f->bandwidth = f->bounds_lo = f->bounds_hi = NULL;
+    f->n_bandwidth = f->n_bounds = 0;
 }
 
 /* Comma-separated items of s: their count. */
@@ -275,15 +270,16 @@ static int parse_bound(const char *s, size_t len, double none, double *out)
     return 1;
 }
 
-static int parse_bounds(const char *cmd, const char *text)
+/* --bounds is parsed before the data are read; cli_job_load checks the count against D. */
+static int parse_bounds(cli_fit_args *f, const char *cmd, const char *text)
 {
     int64_t n = count_items(text);
-    free(g_bounds_lo);
-    free(g_bounds_hi);
-    g_bounds_lo = malloc((size_t)n * sizeof(double));
-    g_bounds_hi = malloc((size_t)n * sizeof(double));
-    g_n_bounds = 0;
-    if (!g_bounds_lo || !g_bounds_hi) return cli_data_error("out of memory");
+    free(f->bounds_lo);
+    free(f->bounds_hi);
+    f->bounds_lo = malloc((size_t)n * sizeof(double));
+    f->bounds_hi = malloc((size_t)n * sizeof(double));
+    f->n_bounds = 0;
+    if (!f->bounds_lo || !f->bounds_hi) return cli_data_error("out of memory");
     const char *p = text;
     for (int64_t d = 0; d < n; d++) {
         const char *end = strchr(p, ',');
@@ -301,11 +297,11 @@ static int parse_bounds(const char *cmd, const char *text)
         if (!(lo < hi))
             return cli_usage_error(cmd, "--bounds: '%.*s': LO must be less than HI", (int)(end - p),
                                    p);
-        g_bounds_lo[d] = lo;
-        g_bounds_hi[d] = hi;
+        f->bounds_lo[d] = lo;
+        f->bounds_hi[d] = hi;
         p = *end ? end + 1 : end;
     }
-    g_n_bounds = n;
+    f->n_bounds = n;
     return 0;
 }
 
@@ -385,7 +381,7 @@ int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_nam
         return 1;
     case OPT_BOUNDS:
         f->bounds_text = value;
-        return parse_bounds(cmd, value) ? CLI_ARG_ERROR : 1;
+        return parse_bounds(f, cmd, value) ? CLI_ARG_ERROR : 1;
     case OPT_THREADS: {
         int64_t t;
         if (!cli_parse_int64(value, &t) || t < 0 || t > 4096) {
@@ -424,7 +420,7 @@ const char *cli_display_name(const char *path)
 
 static const char *path_for_messages(const char *path)
 {
-    return strcmp(path, "-") ? path : "standard input";
+    return strcmp(path, "-") ? path : "<stdin>"; /* as the io layer names it */
 }
 
 void cli_format_seconds(double s, char *buf, size_t size)
@@ -548,9 +544,8 @@ void cli_progress_done(void)
 
 /* ---- inputs and the fit ---------------------------------------------------------------------- */
 
-int cli_read_matrix(gram_context *ctx, const char *path, const char *what, gram__matrix *out)
+int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out)
 {
-    (void)what;
     gram__read_opts ro;
     gram__read_opts_init(&ro);
     memset(out, 0, sizeof *out);
@@ -585,14 +580,14 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     gram_context_set_progress(job->ctx, progress_cb, NULL);
     cli_catch_sigint();
 
-    int rc = cli_read_matrix(job->ctx, f->data_path, "data", &job->data);
+    int rc = cli_read_matrix(job->ctx, f->data_path, &job->data);
     if (rc) return rc;
     const char *dname = path_for_messages(f->data_path);
     if (job->data.rows == 0 || job->data.cols == 0) return cli_data_error("%s: no data", dname);
     int64_t N = job->data.rows, D = job->data.cols;
 
     if (f->weights_path) {
-        rc = cli_read_matrix(job->ctx, f->weights_path, "weights", &job->weights);
+        rc = cli_read_matrix(job->ctx, f->weights_path, &job->weights);
         if (rc) return rc;
         const char *wname = path_for_messages(f->weights_path);
         int64_t n = job->weights.rows * job->weights.cols;
@@ -623,15 +618,15 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     }
 
     if (f->bounds_text) {
-        if (g_n_bounds != 1 && g_n_bounds != D)
+        if (f->n_bounds != 1 && f->n_bounds != D)
             return cli_usage_error(cmd, "--bounds: expected 1 or %lld LO:HI pairs (D = %lld), got %lld",
-                                   (long long)D, (long long)D, (long long)g_n_bounds);
+                                   (long long)D, (long long)D, (long long)f->n_bounds);
         job->lower = malloc((size_t)D * sizeof(double));
         job->upper = malloc((size_t)D * sizeof(double));
         if (!job->lower || !job->upper) return cli_data_error("out of memory");
         for (int64_t d = 0; d < D; d++) {
-            job->lower[d] = g_bounds_lo[g_n_bounds == 1 ? 0 : d];
-            job->upper[d] = g_bounds_hi[g_n_bounds == 1 ? 0 : d];
+            job->lower[d] = f->bounds_lo[f->n_bounds == 1 ? 0 : d];
+            job->upper[d] = f->bounds_hi[f->n_bounds == 1 ? 0 : d];
         }
         /* The library refuses these too; here the message can name the file and count from 1. */
         for (int64_t i = 0; i < N; i++) {
@@ -696,7 +691,7 @@ void cli_job_free(cli_job *job)
 int cli_write_text(gram_context *ctx, const char *path, const char *text, size_t len)
 {
     gram_status s = gram__write_text(ctx, path, text, len);
-    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, path_for_messages(path));
+    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, strcmp(path, "-") ? path : "<stdout>");
 }
 
 int cli_write_matrix(gram_context *ctx, const char *path, const double *data, int64_t rows,
@@ -704,8 +699,8 @@ int cli_write_matrix(gram_context *ctx, const char *path, const double *data, in
 {
     gram_status s = gram__write_matrix(ctx, path, data, rows, cols, names);
     if (s == GRAM_OK && !strcmp(path, "-") && fflush(stdout) != 0)
-        return cli_data_error("standard output: %s", strerror(errno));
-    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, path_for_messages(path));
+        return cli_data_error("<stdout>: %s", strerror(errno));
+    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, strcmp(path, "-") ? path : "<stdout>");
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */

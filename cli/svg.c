@@ -116,6 +116,8 @@ int svg_nice_ticks(double lo, double hi, int target, double *ticks, int max, dou
     return n;
 }
 
+/* A tick label: fixed-point with as many decimals as the step needs, or %g with as many
+ * significant digits as tell neighbouring ticks apart (1.0000002e+12 vs 1.0000004e+12). */
 static void format_tick(char *buf, size_t size, double v, double step)
 {
     if (v == 0) {
@@ -124,7 +126,8 @@ static void format_tick(char *buf, size_t size, double v, double step)
         int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
         snprintf(buf, size, "%.*f", dec, v);
     } else {
-        snprintf(buf, size, "%.3g", v);
+        int digits = (int)ceil(log10(fabs(v) / step) - 1e-9) + 1;
+        snprintf(buf, size, "%.*g", digits < 3 ? 3 : digits > 17 ? 17 : digits, v);
     }
 }
 

@@ -418,7 +418,8 @@ typedef enum gram_bandwidth_rule {
                                    bandwidth='scott'); isotropic only */
     GRAM_BW_SILVERMAN_UNSCALED, /* h = (N (D+2) / 4)^(-1/(D+4)) (scikit-learn's 'silverman') */
     GRAM_BW_ISJ,                /* Improved Sheather–Jones plug-in (Botev, Grotowski & Kroese 2010);
-                                   D = 1 and the gaussian kernel's h */
+                                   D = 1. Other kernels get the h with the gaussian's AMISE:
+                                   h_K = h_gauss · (R(K) / μ₂(K)²)^(1/5) / (R(φ) / μ₂(φ)²)^(1/5) */
     GRAM_BW_CV_ML,              /* maximises the leave-one-out log-likelihood over one scalar
                                    (h, or the factor) */
     GRAM_BW_CV_LS               /* minimises least-squares cross-validation (gaussian kernel) */
