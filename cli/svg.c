@@ -204,6 +204,18 @@ static void axis_ticks(axis *a, int target)
     }
 }
 
+/* Ticks for an axis whose pixel span is set: about target of them, fewer where the labels would
+ * crowd (horizontal: the widest label plus a gap; vertical: a line of text). */
+static void axis_layout(axis *a, int target, int horizontal)
+{
+    for (int t = target; t >= 2; t--) {
+        axis_ticks(a, t);
+        if (a->n < 2) return;
+        double spacing = fabs(axis_map(a, a->ticks[1]) - axis_map(a, a->ticks[0]));
+        if (spacing >= (horizontal ? a->label_w + 14 : 18)) return;
+    }
+}
+
 /* Tick marks and labels of a horizontal axis at pixel row y (below the plot). */
 static void put_xaxis(svg_text *t, const axis *a, double y, const char *label, double label_y)
 {
@@ -267,14 +279,14 @@ int svg_plot_1d(svg_text *t, const svg_plot1d *p)
     if (!(ax.hi > ax.lo)) ax.hi = ax.lo + 1;
     ay.lo = 0;
     ay.hi = ymax * 1.06;
-    axis_ticks(&ay, 6);
-    double left = 40 + ay.label_w + 10;
     double bottom = H - 58;
-    ax.p0 = left;
-    ax.p1 = W - right_pad;
     ay.p0 = bottom;
     ay.p1 = top;
-    axis_ticks(&ax, 8);
+    axis_layout(&ay, 6, 0);
+    double left = 40 + ay.label_w + 10;
+    ax.p0 = left;
+    ax.p1 = W - right_pad;
+    axis_layout(&ax, 8, 1);
 
     put_header(t, W, H, p->title);
     put_titles(t, (left + W - right_pad) / 2, p->title, p->subtitle);
@@ -475,16 +487,14 @@ int svg_plot_2d(svg_text *t, const svg_plot2d *p)
     if (!(zmax > 0)) zmax = 1;
     az.lo = 0;
     az.hi = zmax;
-    axis_ticks(&ay, 8);
-    axis_ticks(&az, 8);
+    ay.p0 = az.p0 = top + size;
+    ay.p1 = az.p1 = top;
+    axis_layout(&ay, 8, 0);
+    axis_layout(&az, 8, 0);
     double left = 40 + ay.label_w + 10;
     ax.p0 = left;
     ax.p1 = left + size;
-    ay.p0 = top + size;
-    ay.p1 = top;
-    az.p0 = top + size;
-    az.p1 = top;
-    axis_ticks(&ax, 8);
+    axis_layout(&ax, 8, 1);
     double bar_x = ax.p1 + 22, bar_w = 16;
     double W = bar_x + bar_w + 8 + az.label_w + 40;
     double H = top + size + 58;
