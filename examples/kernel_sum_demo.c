@@ -39,17 +39,31 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The fields of a header line: commas separate them. */
-static int64_t count_fields(const char *line)
+#define MAX_COLS 64
+#define NAME_LEN 16
+
+/* Splits a header line at commas into at most MAX_COLS names (quotes dropped, names truncated to
+ * NAME_LEN - 1 characters); returns the number of fields. */
+static int64_t parse_header(const char *line, char names[MAX_COLS][NAME_LEN])
 {
-    int64_t n = 1;
-    for (const char *p = line; *p; p++) n += *p == ',';
-    return n;
+    int64_t n = 0;
+    size_t len = 0;
+    for (const char *p = line;; p++) {
+        if (*p == ',' || *p == '\0') {
+            if (n < MAX_COLS) names[n][len] = '\0';
+            n++;
+            len = 0;
+            if (*p == '\0') return n;
+        } else if (*p != '"' && n < MAX_COLS && len + 1 < NAME_LEN) {
+            names[n][len++] = *p;
+        }
+    }
 }
 
 /* Reads FILE.csv into a newly allocated row-major array (*rows × *cols). Returns 0 on success,
  * else prints why and returns 1. The program never calls setlocale, so strtod uses the C locale. */
-static int read_csv(const char *path, double **data, int64_t *rows, int64_t *cols)
+static int read_csv(const char *path, double **data, int64_t *rows, int64_t *cols,
+                    char names[MAX_COLS][NAME_LEN])
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -69,7 +83,11 @@ static int read_csv(const char *path, double **data, int64_t *rows, int64_t *col
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (lineno == 1) { /* header */
-            d = count_fields(line);
+            d = parse_header(line, names);
+            if (d > MAX_COLS) {
+                fprintf(stderr, "kernel_sum_demo: %s: more than %d columns\n", path, MAX_COLS);
+                goto done;
+            }
             continue;
         }
         if (len == 0) continue;
@@ -129,7 +147,8 @@ int main(int argc, char **argv)
 
     double *x = NULL, *density = NULL;
     int64_t n = 0, d = 0;
-    if (read_csv(argv[1], &x, &n, &d)) return 1;
+    char names[MAX_COLS][NAME_LEN];
+    if (read_csv(argv[1], &x, &n, &d, names)) return 1;
 
     gram_context *ctx = NULL;
     gram_kernel *k = NULL;
@@ -174,14 +193,14 @@ int main(int argc, char **argv)
     /* The five highest densities: repeated selection, fine for five. */
     int64_t top = n < 5 ? n : 5;
     printf("the %lld highest-density points:\n  rank", (long long)top);
-    for (int64_t c = 0; c < d; c++) printf("   x[%lld]", (long long)c);
-    printf("      density\n");
+    for (int64_t c = 0; c < d; c++) printf(" %10s", names[c]);
+    printf("  density\n");
     for (int64_t r = 0; r < top; r++) {
         int64_t best = -1;
         for (int64_t i = 0; i < n; i++)
             if (density[i] >= 0 && (best < 0 || density[i] > density[best])) best = i;
         printf("  %4lld", (long long)(r + 1));
-        for (int64_t c = 0; c < d; c++) printf(" %8.3f", x[best * d + c]);
+        for (int64_t c = 0; c < d; c++) printf(" %10.3f", x[best * d + c]);
         printf("  %.6e\n", density[best]);
         density[best] = -1.0; /* taken */
     }

@@ -27,6 +27,8 @@
  *   so C- and Fortran-ordered arrays and transposed or sliced views pass without copies.
  *   Input arrays are only read. Output arrays belong to the caller.
  * - The library never prints, never exits and never aborts.
+ * - In messages, array rows, columns and dimensions are counted from 0 (as NumPy does); lines of
+ *   files are counted from 1 (as editors do).
  *
  * NaN policy
  * ----------
@@ -468,9 +470,11 @@ GRAM_API gram_status gram_kde_pdf(gram_context *ctx, const gram_kde *kde, const 
  * without point i (weights renormalised). out is N×1 or 1×N. */
 GRAM_API gram_status gram_kde_logpdf_loo(gram_context *ctx, const gram_kde *kde, gram_array *out);
 
-/* Draws out->rows samples (out is n×D) from the fitted density: gaussian, tophat, epanechnikov,
- * exponential, triangular, cosine_window kernels, with reflection when bounds are set. The same
- * seed gives the same samples on every platform and thread count. */
+/* Draws out->rows samples (out is n×D) from the fitted density, for every KDE kernel (gaussian,
+ * tophat, epanechnikov, exponential, triangular, cosine_window, laplacian/matern12, matern32,
+ * matern52, cauchy), folding samples back inside the bounds when reflection is on. Sample i uses
+ * only the random numbers of stream position (seed, i): the same seed gives the same samples for
+ * every thread count (and on every platform with the same libm). */
 GRAM_API gram_status gram_kde_sample(gram_context *ctx, const gram_kde *kde, uint64_t seed,
                                      gram_array *out);
 

@@ -55,7 +55,7 @@ static gram_status cv_ml(gram_context *ctx, gram_kde *kde, double u, double *val
     gram_status s = set_scalar(ctx, kde, exp(u));
     if (s) return s;
     double *loo = gram__alloc(sizeof(double) * (size_t)kde->N);
-    if (!loo) return gram__fail(ctx, GRAM_ENOMEM, "cv_ml: out of memory");
+    if (!loo) return gram__fail(ctx, GRAM_ENOMEM, "cv-ml: out of memory");
     s = gram__kde_loo(ctx, kde, GRAM_FLOAT64, loo);
     if (!s) {
         long double acc = 0.0L;
@@ -78,7 +78,7 @@ static gram_status cv_ls(gram_context *ctx, gram_kde *kde, double u, double *val
     gram_kernel *k1 = NULL, *k2 = NULL;
     double *a = gram__alloc(sizeof(double) * (size_t)N), *b = gram__alloc(sizeof(double) * (size_t)N);
     gram_status s = GRAM_OK;
-    if (!a || !b) s = gram__fail(ctx, GRAM_ENOMEM, "cv_ls: out of memory");
+    if (!a || !b) s = gram__fail(ctx, GRAM_ENOMEM, "cv-ls: out of memory");
     if (!s) s = gram_kernel_create(ctx, GRAM_GAUSSIAN, 1, &h, 0, NULL, &k1);
     if (!s) s = gram_kernel_create(ctx, GRAM_GAUSSIAN, 1, &h2, 0, NULL, &k2);
     if (!s) {
@@ -440,7 +440,7 @@ gram_status gram__kde_choose_bandwidth(gram_context *ctx, gram_kde *kde, const g
         sd = gram__alloc(sizeof(double) * (size_t)D);
         if (!sd) return gram__fail(ctx, GRAM_ENOMEM, "bandwidth: out of memory");
     }
-    const char *rule_name[] = {"fixed", "scott", "silverman", "scott_unscaled", "silverman_unscaled", "isj", "cv_ml", "cv_ls"};
+    const char *rule_name[] = {"fixed", "scott", "silverman", "scott-unscaled", "silverman-unscaled", "isj", "cv-ml", "cv-ls"};
     if (sd && (s = weighted_sd(ctx, kde, rule_name[opt->rule], sd))) goto done;
     double scott = pow(kde->neff, -1.0 / (dim + 4.0));
     switch (opt->rule) {

@@ -292,13 +292,13 @@ static gram_status check_options(gram_context *ctx, const gram_kde_options *opt,
                           "the unscaled %s rule ignores the data's scale and is only for the isotropic geometry",
                           opt->rule == GRAM_BW_SCOTT_UNSCALED ? "Scott" : "Silverman");
     if (opt->rule == GRAM_BW_ISJ && D != 1)
-        return gram__fail(ctx, GRAM_EDOMAIN, "the ISJ rule is defined for 1-D data only (D = %lld); use scott, silverman or cv_ml",
+        return gram__fail(ctx, GRAM_EDOMAIN, "the ISJ rule is defined for 1-D data only (D = %lld); use scott, silverman or cv-ml",
                           (long long)D);
     if (opt->rule == GRAM_BW_ISJ && opt->kernel == GRAM_CAUCHY)
         return gram__fail(ctx, GRAM_EDOMAIN, "the ISJ rule needs a kernel with a finite variance; cauchy has none");
     if (opt->rule == GRAM_BW_CV_LS && opt->kernel != GRAM_GAUSSIAN)
         return gram__fail(ctx, GRAM_EDOMAIN,
-                          "least-squares cross-validation is implemented for the gaussian kernel only (got %s); use cv_ml",
+                          "least-squares cross-validation is implemented for the gaussian kernel only (got %s); use cv-ml",
                           gram__family_name(opt->kernel));
     int data_driven = opt->rule != GRAM_BW_FIXED && opt->rule != GRAM_BW_SCOTT_UNSCALED &&
                       opt->rule != GRAM_BW_SILVERMAN_UNSCALED;

@@ -6,6 +6,7 @@ the same bound in absolute terms.
 """
 import csv
 import io
+import pathlib
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -17,8 +18,8 @@ from scipy.special import gammaln
 from scipy.stats import gaussian_kde
 from sklearn.neighbors import KernelDensity
 
-from conftest import REPO
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 SK_KERNELS = ["gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine"]
 FAITHFUL = REPO / "data" / "faithful.csv"

@@ -1,0 +1,316 @@
+"""ctypes binding to libgram, the shared library shipped inside this package.
+
+Everything that touches C lives here: loading the library, the argument and result types of every
+function used, NumPy arrays as ``gram_array`` strided views, status codes as Python exceptions, and
+the per-call context (threads, the progress callback that lets Ctrl-C cancel a long call).
+
+The library is loaded from the absolute path of the file next to this module, so the package
+always uses its own copy. ctypes releases the GIL for the duration of every foreign call.
+"""
+import ctypes
+import os
+import signal
+import sys
+import threading
+
+import numpy as np
+
+# ---- loading -----------------------------------------------------------------------------------
+
+
+def _library_path():
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = {"darwin": ["libgram.dylib"], "win32": ["gram.dll", "libgram.dll"]}.get(sys.platform, ["libgram.so"])
+    for name in names:
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            return path
+    raise ImportError(
+        f"gram: the shared library ({' or '.join(names)}) is missing from {here}; "
+        "install the package with 'python3 -m pip install .' from the repository root")
+
+
+LIBRARY_PATH = _library_path()
+try:
+    lib = ctypes.CDLL(LIBRARY_PATH)
+except OSError as e:  # pragma: no cover - a broken installation
+    raise ImportError(f"gram: cannot load {LIBRARY_PATH}: {e}") from e
+
+# ---- types ---------------------------------------------------------------------------------------
+
+# gram_status
+OK, EINVAL, ESHAPE, ENONFINITE, ENOMEM, EOVERFLOW, EPARSE, EDOMAIN = 0, 1, 2, 3, 4, 5, 6, 7
+EUNSUPPORTED, ECANCELLED, EIO, EFORMAT, ENOTPD, EINTERNAL = 8, 9, 10, 11, 12, 13
+
+FLOAT64, FLOAT32 = 0, 1  # gram_dtype
+
+# gram_family (the order of the enum in gram.h)
+FAMILIES = [
+    "GAUSSIAN", "LAPLACIAN", "MATERN12", "MATERN32", "MATERN52", "RATIONAL_QUADRATIC", "CAUCHY",
+    "PERIODIC", "TOPHAT", "EPANECHNIKOV", "EXPONENTIAL", "TRIANGULAR", "COSINE_WINDOW", "NEG_L2",
+    "LAPLACIAN_L1", "NEG_L1", "LINEAR", "POLYNOMIAL", "COSINE", "CONSTANT", "WHITE",
+]
+FAMILY = {name: i for i, name in enumerate(FAMILIES)}
+
+KDE_ISOTROPIC, KDE_COVARIANCE = 0, 1  # gram_kde_geometry
+# gram_bandwidth_rule
+BW_FIXED, BW_SCOTT, BW_SILVERMAN, BW_SCOTT_UNSCALED, BW_SILVERMAN_UNSCALED = 0, 1, 2, 3, 4
+BW_ISJ, BW_CV_ML, BW_CV_LS = 5, 6, 7
+
+
+class GramArray(ctypes.Structure):
+    """``struct gram_array``: data, dtype, rows, cols and strides counted in elements."""
+
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int),
+        ("rows", ctypes.c_int64),
+        ("cols", ctypes.c_int64),
+        ("row_stride", ctypes.c_int64),
+        ("col_stride", ctypes.c_int64),
+    ]
+
+
+_dp = ctypes.POINTER(ctypes.c_double)
+
+
+class KdeOptions(ctypes.Structure):
+    """``struct gram_kde_options`` (enums are C ints)."""
+
+    _fields_ = [
+        ("kernel", ctypes.c_int),
+        ("geometry", ctypes.c_int),
+        ("rule", ctypes.c_int),
+        ("n_bandwidth", ctypes.c_int64),
+        ("bandwidth", _dp),
+        ("lower", _dp),
+        ("upper", _dp),
+        ("precision", ctypes.c_int),
+    ]
+
+
+PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+_vp, _i64, _st, _int, _d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_double
+_pa, _pvp = ctypes.POINTER(GramArray), ctypes.POINTER(ctypes.c_void_p)
+
+_SIGNATURES = [
+    ("gram_strerror", ctypes.c_char_p, [_int]),
+    ("gram_version", ctypes.c_char_p, []),
+    ("gram_version_number", _int, []),
+    ("gram_context_create", _st, [_pvp]),
+    ("gram_context_destroy", None, [_vp]),
+    ("gram_context_message", ctypes.c_char_p, [_vp]),
+    ("gram_context_set_threads", _st, [_vp, _int]),
+    ("gram_context_threads", _int, [_vp]),
+    ("gram_context_set_progress", _st, [_vp, PROGRESS, _vp]),
+    ("gram_context_set_arch", _st, [_vp, ctypes.c_char_p]),
+    ("gram_context_arch", ctypes.c_char_p, [_vp]),
+    ("gram_kernel_parse", _st, [_vp, ctypes.c_char_p, _pvp]),
+    ("gram_kernel_create", _st, [_vp, _int, _i64, _dp, _int, _dp, _pvp]),
+    ("gram_kernel_add", _st, [_vp, _vp, _vp, _pvp]),
+    ("gram_kernel_mul", _st, [_vp, _vp, _vp, _pvp]),
+    ("gram_kernel_scale", _st, [_vp, _d, _vp, _pvp]),
+    ("gram_kernel_copy", _st, [_vp, _vp, _pvp]),
+    ("gram_kernel_destroy", None, [_vp]),
+    ("gram_kernel_spec", ctypes.c_size_t, [_vp, ctypes.c_char_p, ctypes.c_size_t]),
+    ("gram_kernel_dim", _i64, [_vp]),
+    ("gram_kernel_is_nonnegative", _int, [_vp]),
+    ("gram_kernel_n_hyper", _i64, [_vp]),
+    ("gram_kernel_get_hyper", _st, [_vp, _dp]),
+    ("gram_kernel_hyper_name", ctypes.c_char_p, [_vp, _i64]),
+    ("gram_kernel_set_hyper", _st, [_vp, _vp, _dp, _pvp]),
+    ("gram_kernel_eval", _st, [_vp, _vp, _i64, _dp, _dp, _int, _dp, _dp]),
+    ("gram_kernel_log_normalizer", _st, [_vp, _vp, _i64, _dp]),
+    ("gram_kernel_sum", _st, [_vp, _vp, _pa, _pa, _pa, _pa]),
+    ("gram_kernel_logsum", _st, [_vp, _vp, _pa, _pa, _pa, _pa]),
+    ("gram_kernel_matrix", _st, [_vp, _vp, _pa, _pa, _pa]),
+    ("gram_kernel_diag", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_kde_options_init", None, [ctypes.POINTER(KdeOptions)]),
+    ("gram_kde_fit", _st, [_vp, ctypes.POINTER(KdeOptions), _pa, _pa, _pvp]),
+    ("gram_kde_destroy", None, [_vp]),
+    ("gram_kde_n", _i64, [_vp]),
+    ("gram_kde_dim", _i64, [_vp]),
+    ("gram_kde_neff", _d, [_vp]),
+    ("gram_kde_factor", _d, [_vp]),
+    ("gram_kde_bandwidth_matrix", _st, [_vp, _dp]),
+    ("gram_kde_bandwidth", _st, [_vp, _dp]),
+    ("gram_kde_logpdf", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_kde_pdf", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_kde_logpdf_loo", _st, [_vp, _vp, _pa]),
+    ("gram_kde_sample", _st, [_vp, _vp, ctypes.c_uint64, _pa]),
+]
+
+for _name, _res, _args in _SIGNATURES:
+    _f = getattr(lib, _name)
+    _f.restype, _f.argtypes = _res, _args
+del _name, _res, _args, _f
+
+
+def version():
+    """The version of the loaded library, "MAJOR.MINOR.PATCH"."""
+    return lib.gram_version().decode()
+
+
+def strerror(status):
+    return lib.gram_strerror(status).decode()
+
+
+# ---- arrays --------------------------------------------------------------------------------------
+
+# A debugging hook for tests: when set to a list, every array handed to C is recorded there as
+# (name, data address, dtype, rows, cols, row_stride, col_stride).
+trace = None
+
+
+def view(a, name="array"):
+    """A GramArray viewing the 2-D float64/float32 ndarray ``a`` without copying.
+
+    The caller guarantees ``a`` is 2-D, float64 or float32 in native byte order, aligned, with
+    strides that are whole elements (see :func:`viewable`); it must keep ``a`` alive during the call.
+    """
+    isz = a.itemsize
+    g = GramArray(a.ctypes.data if a.size else None, FLOAT64 if a.dtype == np.float64 else FLOAT32,
+                  a.shape[0], a.shape[1], a.strides[0] // isz, a.strides[1] // isz)
+    if trace is not None:
+        trace.append((name, g.data or 0, g.dtype, g.rows, g.cols, g.row_stride, g.col_stride))
+    return g
+
+
+def viewable(a):
+    """Whether a 2-D ndarray can be passed to C as it is (no copy)."""
+    if a.dtype != np.float64 and a.dtype != np.float32:
+        return False  # also catches non-native byte order: '>f8' != float64 on little endian
+    if not a.flags.aligned:
+        return False
+    isz = a.itemsize
+    return a.strides[0] % isz == 0 and a.strides[1] % isz == 0
+
+
+def as_viewable(a, dtype=None):
+    """``a`` itself when it can be viewed (and has ``dtype``, if given); else one copy in C order."""
+    if (dtype is None or a.dtype == dtype) and viewable(a):
+        return a
+    return np.array(a, dtype=dtype if dtype is not None else np.float64, order="C")
+
+
+# ---- errors --------------------------------------------------------------------------------------
+
+
+class Cancelled(Exception):
+    """A call cancelled by its progress callback for a reason other than Ctrl-C."""
+
+
+def error(status, message):
+    """The Python exception for a gram_status and the context's message."""
+    text = message or strerror(status)
+    if status == ENOMEM:
+        return MemoryError(text)
+    if status == ENOTPD:
+        return np.linalg.LinAlgError(text)
+    if status == EIO:
+        return OSError(text)
+    if status == ECANCELLED:
+        return Cancelled(text)
+    if status == EINTERNAL:
+        return RuntimeError(f"{text} (an internal error in libgram; please report it)")
+    # EINVAL, ESHAPE, ENONFINITE, EOVERFLOW, EPARSE, EDOMAIN, EUNSUPPORTED, EFORMAT
+    e = ValueError(text)
+    e.gram_status = status
+    return e
+
+
+# ---- calls ---------------------------------------------------------------------------------------
+
+_interrupt = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    _interrupt.set()
+
+
+@PROGRESS
+def _progress(user, done, total):
+    # Runs on the calling (main) thread between blocks of work: CPython runs pending signal
+    # handlers here, so a Ctrl-C during the call reaches _on_sigint and the call stops.
+    return 1 if _interrupt.is_set() else 0
+
+
+class Call:
+    """One gram_context for one call (contexts are not thread-safe; this is one per call).
+
+    ::
+
+        with Call(threads) as c:
+            c.check(lib.gram_kernel_sum(c.ctx, ...))
+
+    In the main thread, while Python's default SIGINT handler is installed, a temporary handler
+    records Ctrl-C and the progress callback cancels the running call; KeyboardInterrupt is
+    raised when it returns. Elsewhere (other threads, a custom SIGINT handler) nothing changes.
+    """
+
+    __slots__ = ("ctx", "threads", "_old_handler")
+
+    def __init__(self, threads=None):
+        self.threads = threads
+        self.ctx = ctypes.c_void_p()
+        self._old_handler = None
+
+    def __enter__(self):
+        status = lib.gram_context_create(ctypes.byref(self.ctx))
+        if status:
+            raise error(status, "cannot create a gram context")
+        try:
+            if self.threads is not None:
+                self.check(lib.gram_context_set_threads(self.ctx, int(self.threads)))
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+                _interrupt.clear()
+                self._old_handler = signal.signal(signal.SIGINT, _on_sigint)
+                self.check(lib.gram_context_set_progress(self.ctx, _progress, None))
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def _close(self):
+        if self._old_handler is not None:
+            signal.signal(signal.SIGINT, self._old_handler)
+            self._old_handler = None
+        if self.ctx:
+            lib.gram_context_destroy(self.ctx)
+            self.ctx = ctypes.c_void_p()
+
+    def __exit__(self, exc_type, exc, tb):
+        installed = self._old_handler is not None
+        self._close()
+        if installed and _interrupt.is_set():
+            _interrupt.clear()
+            raise KeyboardInterrupt
+        return False
+
+    def message(self):
+        m = lib.gram_context_message(self.ctx)
+        return m.decode("utf-8", "replace") if m else ""
+
+    def check(self, status):
+        if status:
+            if status == ECANCELLED and _interrupt.is_set():
+                _interrupt.clear()
+                self._close()
+                raise KeyboardInterrupt
+            raise error(status, self.message())
+
+
+def new_handle(fn, *args, threads=None):
+    """Calls a gram constructor ``fn(ctx, *args, &out)`` and returns the handle (a c_void_p)."""
+    out = ctypes.c_void_p()
+    with Call(threads) as c:
+        c.check(fn(c.ctx, *args, ctypes.byref(out)))
+    return out
+
+
+def as_doubles(values):
+    """A contiguous float64 array and a ``double*`` to it (keep the array alive)."""
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    return arr, arr.ctypes.data_as(_dp)
