@@ -563,8 +563,9 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
     const int f32 = kde->precision == GRAM_FLOAT32;
     double *yk = gram__alloc(sizeof(double) * (size_t)(B * D));
     float *yk32 = f32 ? gram__alloc(sizeof(float) * (size_t)(B * D)) : NULL;
-    double *res = gram__alloc(sizeof(double) * (size_t)B);
-    if (!yk || !res || (f32 && !yk32)) {
+    double *res = gram__alloc(sizeof(double) * (size_t)B), *lres = gram__alloc(sizeof(double) * (size_t)B);
+    int64_t *idx = gram__alloc(sizeof(int64_t) * (size_t)B);
+    if (!yk || !res || !lres || !idx || (f32 && !yk32)) {
         s = gram__fail(ctx, GRAM_ENOMEM, "KDE evaluation: out of memory");
         goto done;
     }
@@ -581,7 +582,25 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
             for (int64_t t = 0; t < b * D; t++) yk32[t] = (float)yk[t];
         gram_array Yk = f32 ? gram_array_f32(yk32, b, D) : gram_array_f64(yk, b, D);
         gram_array R = gram_array_f64(res, b, 1);
-        if ((s = gram_kernel_logsum(ctx, kde->k, &Yk, &E, &W, &R))) break;
+        /* The plain sum is exact wherever it is far above the underflow threshold: the weights sum
+         * to 1 and every kernel value is at most 1, so terms lost to underflow add at most the
+         * smallest normal number in total. Only rows below the threshold (far tails, tiny
+         * bandwidths, high D) are redone in log space, which never underflows. */
+        if ((s = gram_kernel_sum(ctx, kde->k, &Yk, &E, &W, &R))) break;
+        const double floor = f32 ? 1e-28 : 1e-280;
+        int64_t nlow = 0;
+        for (int64_t i = 0; i < b; i++) {
+            if (res[i] >= floor) { res[i] = log(res[i]); continue; }
+            if (nlow != i) memmove(yk + nlow * D, yk + i * D, sizeof(double) * (size_t)D);
+            if (f32 && nlow != i) memmove(yk32 + nlow * D, yk32 + i * D, sizeof(float) * (size_t)D);
+            idx[nlow++] = i;
+        }
+        if (nlow > 0) {
+            gram_array Yl = f32 ? gram_array_f32(yk32, nlow, D) : gram_array_f64(yk, nlow, D);
+            gram_array Rl = gram_array_f64(lres, nlow, 1);
+            if ((s = gram_kernel_logsum(ctx, kde->k, &Yl, &E, &W, &Rl))) break;
+            for (int64_t t = 0; t < nlow; t++) res[idx[t]] = lres[t];
+        }
         for (int64_t i = 0; i < b; i++) {
             double v = res[i] - kde->log_norm;
             if (kde->lower)
@@ -596,6 +615,8 @@ done:
     gram__free(yk);
     gram__free(yk32);
     gram__free(res);
+    gram__free(lres);
+    gram__free(idx);
     return s;
 }
 
