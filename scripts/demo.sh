@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Set up, build and run gram's main job: a kernel density estimate of the Old Faithful data
-# (data/faithful.csv, 272 eruptions) at every data point with one exact kernel sum.
+# Set up, build and run gram's main job: a kernel density estimate of the Old Faithful eruptions
+# (data/faithful.csv, 272 × 2) with an automatic bandwidth. Prints a summary (N, D, bandwidth,
+# time) and writes the density at every eruption to faithful_density.csv and the picture to
+# faithful_kde.svg, in the current directory.
 #
-#   bash scripts/demo.sh [KERNEL_SPEC]      e.g. bash scripts/demo.sh 'epanechnikov(lengthscale=[0.8,10])'
+#   bash scripts/demo.sh [more gram kde options]   e.g. bash scripts/demo.sh --kernel epanechnikov
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUTDIR="$(pwd)"
 cd "$ROOT"
 JOBS="${GRAM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
@@ -13,10 +16,13 @@ JOBS="${GRAM_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 source "$ROOT/scripts/setup.sh"
 {
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j "$JOBS" --target kernel_sum_demo
+    cmake --build build -j "$JOBS" --target gram_cli
 } >"${TMPDIR:-/tmp}/gram-demo-build.log" 2>&1 || {
     cat "${TMPDIR:-/tmp}/gram-demo-build.log" >&2
     echo "demo.sh: build failed" >&2
     exit 1
 }
-exec build/examples/kernel_sum_demo data/faithful.csv "$@"
+build/cli/gram kde data/faithful.csv --bandwidth scott "$@" \
+    -o "$OUTDIR/faithful_density.csv" --plot "$OUTDIR/faithful_kde.svg"
+echo "wrote $OUTDIR/faithful_density.csv (the density at each of the 272 eruptions)"
+echo "wrote $OUTDIR/faithful_kde.svg (open it in a browser)"

@@ -98,6 +98,10 @@ done_step "symbols"
 # ---- Smoke runs -----------------------------------------------------------------------------------
 step "smoke: demo and benchmark"
 build/examples/kernel_sum_demo data/faithful.csv >/dev/null
+smoke_dir="$(mktemp -d)"
+build/cli/gram kde data/faithful.csv --bandwidth scott -o "$smoke_dir/f.csv" --plot "$smoke_dir/f.svg"
+test -s "$smoke_dir/f.csv" && test -s "$smoke_dir/f.svg"
+rm -rf "$smoke_dir"
 if [ -x build/bench/bench_sum ]; then
     build/bench/bench_sum --n 300 --m 200 --d 5 --v 2 --reps 1 >/dev/null
     build/bench/bench_sum --n 300 --m 200 --d 5 --dtype f32 --reps 1 >/dev/null
