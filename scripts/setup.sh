@@ -27,7 +27,7 @@ _gram_as_root() {
 }
 
 # ---- Debian packages -----------------------------------------------------------------------------
-_gram_apt_packages=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev
+_gram_apt_packages=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev
                     python3 python3-pip python3-venv)
 _gram_missing=()
 for _p in "${_gram_apt_packages[@]}"; do

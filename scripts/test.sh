@@ -7,7 +7,7 @@
 #   4. install into a temporary prefix; build and run a consumer via find_package and pkg-config
 #   5. libgram.so imports nothing that prints, exits or aborts
 #   6. the demo and a benchmark run once, as smoke tests (no timing assertions)
-#   7. pytest on tests/python, when it has tests
+#   7. pip install . (the Python package) and pytest on tests/python
 #
 # Works from any directory; GRAM_JOBS sets the build parallelism (default: the core count).
 set -euo pipefail
@@ -109,6 +109,11 @@ fi
 done_step "smoke"
 
 # ---- Python ------------------------------------------------------------------------------------
+step "python package: pip install ."
+"$GRAM_PYTHON" -m pip install -q --retries 5 "$ROOT"
+"$GRAM_PYTHON" -c 'import gram; print("installed gram", gram.__version__)'
+done_step "pip install"
+
 step "python tests"
 if [ -d tests/python ] && [ -n "$(find tests/python \( -name 'test_*.py' -o -name '*_test.py' \) -print -quit)" ]; then
     set +e

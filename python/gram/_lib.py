@@ -184,7 +184,7 @@ def viewable(a):
     if not a.flags.aligned:
         return False
     isz = a.itemsize
-    return a.strides[0] % isz == 0 and a.strides[1] % isz == 0
+    return all(s % isz == 0 for s in a.strides)
 
 
 def as_viewable(a, dtype=None):
@@ -247,12 +247,17 @@ class Call:
     In the main thread, while Python's default SIGINT handler is installed, a temporary handler
     records Ctrl-C and the progress callback cancels the running call; KeyboardInterrupt is
     raised when it returns. Elsewhere (other threads, a custom SIGINT handler) nothing changes.
+    ``work`` (kernel evaluations, roughly) below SMALL_WORK skips that machinery: such a call
+    ends within a millisecond anyway, and the handler swap would be most of its cost.
     """
 
-    __slots__ = ("ctx", "threads", "_old_handler")
+    __slots__ = ("ctx", "threads", "work", "_old_handler")
 
-    def __init__(self, threads=None):
+    SMALL_WORK = 1 << 21
+
+    def __init__(self, threads=None, work=None):
         self.threads = threads
+        self.work = work
         self.ctx = ctypes.c_void_p()
         self._old_handler = None
 
@@ -263,7 +268,8 @@ class Call:
         try:
             if self.threads is not None:
                 self.check(lib.gram_context_set_threads(self.ctx, int(self.threads)))
-            if (threading.current_thread() is threading.main_thread()
+            if ((self.work is None or self.work >= self.SMALL_WORK)
+                    and threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
                 _interrupt.clear()
                 self._old_handler = signal.signal(signal.SIGINT, _on_sigint)
@@ -305,7 +311,7 @@ class Call:
 def new_handle(fn, *args, threads=None):
     """Calls a gram constructor ``fn(ctx, *args, &out)`` and returns the handle (a c_void_p)."""
     out = ctypes.c_void_p()
-    with Call(threads) as c:
+    with Call(threads, work=0) as c:
         c.check(fn(c.ctx, *args, ctypes.byref(out)))
     return out
 

@@ -85,6 +85,8 @@ def check_sample_weight(sample_weight, n_samples):
     if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
         sw = np.full(n_samples, sample_weight, dtype=np.float64)
     else:
+        if not isinstance(sample_weight, np.ndarray) and not _is_sparse(sample_weight):
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)  # as scikit-learn: dtype given
         sw = check_array(sample_weight, name="sample_weight", ensure_2d=False, min_samples=0,
                          keep_float32=False)
         if sw.ndim != 1:
@@ -124,11 +126,17 @@ def seed_from(random_state):
 _NONFINITE = re.compile(r"^(\w+): (.*)$", re.S)
 
 
-def nonfinite_error(e, name):
-    """A library ENONFINITE ValueError reworded as scikit-learn says it, keeping gram's position."""
+def nonfinite_error(e, name, columns_are_points=False):
+    """A library ENONFINITE ValueError reworded as scikit-learn says it, keeping gram's position.
+
+    ``columns_are_points``: the user's array is (d, n), SciPy's layout, so gram's "row i, column j"
+    of the transposed view is data point i, dimension j.
+    """
     msg = str(e)
     m = _NONFINITE.match(msg)
     where = m.group(2) if m else msg
+    if columns_are_points:
+        where = re.sub(r"row (\d+), column (\d+)", r"point \1, dimension \2", where)
     if "NaN" in msg:
         return ValueError(f"Input {name} contains NaN ({name}: {where}).")
     return ValueError(f"Input {name} contains infinity or a value too large for dtype('float64') ({name}: {where}).")

@@ -1,0 +1,313 @@
+"""The ctypes binding and the package: the library inside the package, the version check,
+zero-copy views, the GIL released, Ctrl-C cancelling a long call, threads, scikit-learn absent,
+and the example scripts.
+
+Run after `python3 -m pip install .`: these tests import the installed package `gram`.
+"""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gram
+from gram import _lib
+
+from conftest import REPO
+
+
+def run_python(code, env=None, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+
+
+# ---- the package ----------------------------------------------------------------------------------
+
+
+def test_installed_package_not_source_tree():
+    pkg = pathlib.Path(gram.__file__).resolve().parent
+    assert pkg != (REPO / "python" / "gram").resolve(), "tests must run against the installed package"
+    assert pathlib.Path(_lib.LIBRARY_PATH).resolve().parent == pkg
+
+
+def test_loads_its_own_library():
+    maps = pathlib.Path("/proc/self/maps")
+    if maps.exists():
+        loaded = {line.split()[-1] for line in maps.read_text().splitlines() if "libgram" in line}
+        assert loaded == {str(pathlib.Path(_lib.LIBRARY_PATH).resolve())} or loaded == {_lib.LIBRARY_PATH}
+
+
+def test_version_single_source():
+    header = (REPO / "include" / "gram.h").read_text()
+    parts = [re.search(rf"#define GRAM_VERSION_{p}\s+(\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
+    assert gram.__version__ == ".".join(parts) == gram.library_version() == _lib.version()
+
+
+def test_version_mismatch_is_import_error(tmp_path):
+    pkg = pathlib.Path(gram.__file__).resolve().parent
+    copy = tmp_path / "gram"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "_version.py").write_text('__version__ = "99.0.0"\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    p = run_python("import gram", env=env, cwd=str(tmp_path))
+    assert p.returncode != 0
+    assert "ImportError" in p.stderr and "99.0.0" in p.stderr and gram.__version__ in p.stderr
+
+
+def test_gram_array_layout():
+    # struct gram_array on x86-64/aarch64: 8 + 4 (+4 padding) + 4 * 8
+    assert _lib.ctypes.sizeof(_lib.GramArray) == 48
+    assert _lib.GramArray.rows.offset == 16
+    assert _lib.KdeOptions.n_bandwidth.offset == 16 and _lib.ctypes.sizeof(_lib.KdeOptions) == 56
+
+
+# ---- zero copy ------------------------------------------------------------------------------------
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_views_pass_without_copies():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(300, 8))
+    cases = {
+        "C": base,
+        "F": np.asfortranarray(base),
+        "transposed": np.ascontiguousarray(base.T).T,
+        "sliced": base[10:200:3, 1:7:2],
+        "reversed": base[::-1],
+        "float32 F": np.asfortranarray(base.astype(np.float32)),
+    }
+    for name, X in cases.items():
+        _lib.trace = []
+        try:
+            gram.kernel_sum(X, X[:5])
+        finally:
+            recorded, _lib.trace = _lib.trace, None
+        x = [r for r in recorded if r[0] == "X"][0]
+        isz = X.itemsize
+        assert x[1] == _address(X), f"{name}: X was copied"
+        assert x[3:] == (X.shape[0], X.shape[1], X.strides[0] // isz, X.strides[1] // isz), name
+
+
+def test_odd_strides_and_dtypes_are_copied_once():
+    raw = np.zeros(8 * 50 + 1, dtype=np.uint8)[1:].view(np.float64).reshape(10, 5)  # misaligned
+    raw[:] = np.arange(50).reshape(10, 5) / 10
+    for X in [raw, raw.astype(">f8"), np.arange(50, dtype=np.int64).reshape(10, 5) / 10]:
+        np.testing.assert_allclose(gram.kernel_sum(X), gram.kernel_sum(np.ascontiguousarray(X, dtype=float)))
+    rec = np.zeros(10, dtype=[("a", "f8"), ("b", "i1")])["a"].reshape(10, 1)  # stride 9 bytes
+    np.testing.assert_allclose(gram.kernel_sum(rec), np.full(10, 10.0))
+
+
+def test_large_fortran_float32_not_copied():
+    """A 96 MB Fortran-ordered float32 array: passed by pointer; Python allocates ~nothing."""
+    N, D = 3_000_000, 8
+    X = np.asfortranarray(np.random.default_rng(0).random((N, D), dtype=np.float32))
+    Y = np.asfortranarray(X[:4])
+    w = np.ones(N, dtype=np.float32)
+    _lib.trace = []
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = gram.kernel_sum(X, Y, w, kernel="gaussian(lengthscale=0.5)")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        recorded, _lib.trace = _lib.trace, None
+    assert peak < X.nbytes / 100, f"peak Python allocation {peak} bytes during the call"
+    x = [r for r in recorded if r[0] == "X"][0]
+    assert x[1] == _address(X) and x[2] == _lib.FLOAT32 and x[5:] == (1, N)
+    assert out.dtype == np.float32 and np.all(out > 1.0)
+
+
+def test_kde_inputs_not_copied():
+    X = np.asfortranarray(np.random.default_rng(0).normal(size=(500, 3)))
+    _lib.trace = []
+    try:
+        kde = gram.KernelDensity().fit(X)
+        kde.score_samples(X.T.copy().T)
+        g = gram.gaussian_kde(np.ascontiguousarray(X.T))
+        pts = np.ascontiguousarray(X.T)
+        g.logpdf(pts)
+    finally:
+        recorded, _lib.trace = _lib.trace, None
+    addresses = {r[1] for r in recorded}
+    assert _address(X) in addresses and _address(pts) in addresses
+
+
+# ---- the GIL, threads, Ctrl-C -----------------------------------------------------------------------
+
+
+def _long_job_size(target_s):
+    """Queries for a gaussian sum over 200k points that takes about target_s on this machine."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200_000, 3))
+    probe = rng.normal(size=(400, 3))
+    t = time.perf_counter()
+    gram.kernel_sum(X, probe)
+    per_query = max((time.perf_counter() - t) / 400, 1e-7)
+    M = int(target_s / per_query)
+    return X, rng.normal(size=(M, 3)), M * per_query
+
+
+def test_gil_released_during_calls():
+    X, Y, expect = _long_job_size(1.0)
+    done = threading.Event()
+
+    def work():
+        gram.kernel_sum(X, Y)
+        done.set()
+
+    t = threading.Thread(target=work)
+    ticks = 0
+    t.start()
+    start = time.perf_counter()
+    while not done.is_set() and time.perf_counter() - start < 30:
+        ticks += 1
+    t.join()
+    assert ticks > 10_000, f"the main thread ran only {ticks} iterations during the call"
+
+
+def test_threads_share_a_kernel():
+    k = gram.Matern(0.7, nu=2.5)
+    rng = np.random.default_rng(3)
+    jobs = [(rng.normal(size=(2000, 4)), rng.normal(size=(300, 4)), rng.random(2000)) for _ in range(8)]
+    want = [k.sum(X, Y, w) for X, Y, w in jobs]
+    got = [None] * len(jobs)
+
+    def run(i):
+        X, Y, w = jobs[i]
+        for _ in range(3):
+            got[i] = k.sum(X, Y, w, threads=1)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_keyboard_interrupt_cancels_a_long_call():
+    X, Y, expect = _long_job_size(6.0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        gram.kernel_sum(X, Y)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    assert elapsed < 0.3 + max(1.0, 0.15 * expect), f"took {elapsed:.2f} s of about {expect:.2f} s"
+    assert elapsed < 0.5 * expect
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    np.testing.assert_allclose(gram.kernel_sum(X[:100], Y[:10]), gram.RBF(1.0)(Y[:10], X[:100]).sum(1), rtol=1e-12)
+
+
+def test_keyboard_interrupt_in_kde():
+    X, Y, expect = _long_job_size(6.0)
+    kde = gram.KernelDensity(bandwidth=0.5).fit(X)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        kde.score_samples(Y)
+    timer.join()
+    assert time.perf_counter() - start < 0.5 * expect + 0.3
+    assert kde.score_samples(Y[:3]).shape == (3,)
+
+
+def test_custom_sigint_handler_left_alone():
+    calls = []
+    old = signal.signal(signal.SIGINT, lambda s, f: calls.append(s))
+    try:
+        X = np.random.default_rng(0).normal(size=(100, 2))
+        gram.kernel_sum(X)
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert calls
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+def test_status_mapping():
+    assert isinstance(_lib.error(_lib.ENOMEM, "x"), MemoryError)
+    assert isinstance(_lib.error(_lib.ENOTPD, "x"), np.linalg.LinAlgError)
+    for s in (_lib.EINVAL, _lib.ESHAPE, _lib.ENONFINITE, _lib.EDOMAIN, _lib.EPARSE, _lib.EOVERFLOW):
+        e = _lib.error(s, "msg")
+        assert type(e) is ValueError and str(e) == "msg"
+    assert str(_lib.error(_lib.EINVAL, "")) == _lib.strerror(_lib.EINVAL)
+
+
+def test_threads_argument_validated():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError):
+        gram.kernel_sum(X, threads=-3)
+
+
+# ---- without scikit-learn -------------------------------------------------------------------------
+
+
+def test_works_without_sklearn():
+    p = run_python("""
+        import sys
+        sys.modules["sklearn"] = None          # `import sklearn` now fails
+        import pickle
+        import numpy as np
+        import gram
+        X = np.random.default_rng(0).normal(size=(50, 2))
+        kde = gram.KernelDensity(bandwidth=0.5, kernel="tophat")
+        assert repr(kde) == "KernelDensity(bandwidth=0.5, kernel='tophat')", repr(kde)
+        assert kde.get_params()["bandwidth"] == 0.5
+        kde.set_params(bandwidth=0.7)
+        try:
+            kde.score_samples(X)
+        except gram._base.NotFittedError:
+            pass
+        else:
+            raise AssertionError("no NotFittedError")
+        s = kde.fit(X).score_samples(X)
+        again = pickle.loads(pickle.dumps(kde))
+        assert np.array_equal(again.score_samples(X), s)
+        assert gram.gaussian_kde(X.T).logpdf(X.T).shape == (50,)
+        assert gram.kernel_sum(X, kernel=gram.RBF(1.0) + 1).shape == (50,)
+        assert "sklearn" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
+        print("ok")
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_import_is_light():
+    p = run_python("""
+        import sys, gram
+        heavy = sorted({m.split(".")[0] for m in sys.modules} & {"scipy", "sklearn", "pandas"})
+        print(",".join(heavy))
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+# ---- examples ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["kernel_density.py", "gaussian_kde.py", "kernel_sum.py"])
+def test_examples_run(script, tmp_path):
+    path = REPO / "examples" / "python" / script
+    p = subprocess.run([sys.executable, str(path), "--quick"], capture_output=True, text=True,
+                       cwd=str(tmp_path), timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip()
