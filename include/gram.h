@@ -51,8 +51,10 @@
  * float64 inputs are computed and accumulated in float64: each kernel value is within a few ulps
  * of the exact value for the rounded inputs, and sums of non-negative terms are within
  * 1e-12 relative of the exact sum for N ≤ 1e7. float32 inputs are computed in float32 and
- * accumulated in float64: relative error ≤ 1e-6 for sums of non-negative terms whose kernel
- * arguments (scaled squared distances) stay below 10. Sums with weights of both signs have the
+ * accumulated in float64 (the fused microkernels add at most 4 float32 products per lane before
+ * each float64 addition): relative error ≤ 1e-6 for sums of non-negative terms whose kernel
+ * arguments (scaled squared distances) stay below 10 at moderate D; the float32 distance itself
+ * carries (D+2)·2⁻²⁴ relative error. Sums with weights of both signs have the
  * usual absolute bound, eps · Σ_j |k(y_i,x_j) W[j,v]|.
  */
 #ifndef GRAM_H

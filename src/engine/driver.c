@@ -229,13 +229,33 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
     }
 }
 
+/* A single SQDIST leaf summed: the table's fused kernel (ukr.h), where it has one for this leaf,
+ * V and (float32) chunk; 0 when it declines. The choice never depends on the thread, so neither do
+ * the bits. */
+static int fused_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, const double *W,
+                         double *P)
+{
+    const gram_kernel *k = p->k;
+    if (p->mode != GRAM_MODE_SUM || p->exclude_self || k->n_ops != 1 || k->ops[0].kind != GRAM_OP_LEAF) return 0;
+    const gram__leaf *L = &k->leaves[k->ops[0].leaf];
+    if (L->structure != GRAM_STRUCT_SQDIST) return 0;
+    const gram__group *g = &p->groups[p->leaf_group[k->ops[0].leaf]];
+    const int64_t D = p->D;
+    if (p->dtype == GRAM_FLOAT64)
+        return p->ukr->fused_sum_f64 && p->ukr->fused_sum_f64(L, mr, n, D, (const double *)g->yp + r0 * D,
+                                                              (const double *)g->xp + c0 * D, W, p->V, P);
+    return p->ukr->fused_sum_f32 && p->ukr->fused_sum_f32(L, mr, n, D, (const float *)g->yp + r0 * D,
+                                                          (const float *)g->xp + c0 * D, W, p->V, P);
+}
+
 /* Partial result of one tile into P (mr × V) (and S for logsum). */
 static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
                          double *P, double *S)
 {
     int logspace = p->mode == GRAM_MODE_LOGSUM;
-    eval_tile(p, logspace, r0, mr, c0, n, stack);
     const double *W = p->W + c0 * p->V;
+    if (fused_partial(p, r0, mr, c0, n, W, P)) return;
+    eval_tile(p, logspace, r0, mr, c0, n, stack);
     if (p->dtype == GRAM_FLOAT64) {
         if (logspace) p->ukr->logsum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P, S);
         else p->ukr->sum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P);

@@ -3,7 +3,7 @@
  * The driver packs, tiles and threads; a microkernel table computes one tile: MR ≤ GRAM_MR query
  * rows against one chunk of n ≤ GRAM_KC packed data points (n a multiple of GRAM_PANEL).
  * Microkernels allocate nothing, spawn nothing, keep no state and never read outside the arrays
- * described here. Every table entry is required.
+ * described here. Every table entry is required except fused_sum_f64/f32, which may be NULL.
  *
  * Layouts
  *   y    query rows, row-major, mr × D, scaled by the leaf's inv_scale (stride D).
@@ -57,6 +57,20 @@ typedef struct gram__ukr {
     /* Elementwise exp, used by the above and exposed for tests: y[i] = exp(x[i]). */
     void (*exp_f64)(int64_t n, const double *x, double *y);
     void (*exp_f32)(int64_t n, const float *x, float *y);
+
+    /* Optional (NULL, or returning 0, where the table has no fused form): the partial sum of one
+     * tile in one pass, with no tile in memory. For a leaf L of structure SQDIST it either returns
+     * 0 and writes nothing that matters (P's contents are then unspecified and the driver runs
+     * stat → apply → sum instead), or returns 1 having written
+     *     P[i][v] = Σ_{j<n} f_L(max(0, Σ_d (y_id - x_jd)²)) · W[j][v]      (P row-major mr × V)
+     * i.e. the P of stat + apply (not logspace) + sum, up to rounding: f_L may use a cheaper exp
+     * (≤ 2 ulp, see vmath.inc) and the order of summation is the kernel's own, fixed. Whether it
+     * returns 1 depends only on L, V and (float32) the chunk's weights, never on the caller's
+     * thread, so results stay independent of the thread count. docs/kernels.md has the bounds. */
+    int (*fused_sum_f64)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const double *y,
+                         const double *xp, const double *W, int64_t V, double *P);
+    int (*fused_sum_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
+                         const float *xp, const double *W, int64_t V, double *P);
 } gram__ukr;
 
 /* The table for an architecture; NULL when it was not compiled in. */

@@ -83,6 +83,14 @@ SIMD_INLINE vfm vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 SIMD_INLINE vfm vfm_not(vfm m) { return _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
 SIMD_INLINE vfm vfm_or(vfm a, vfm b) { return _mm256_or_ps(a, b); }
 SIMD_INLINE vf vf_sel(vfm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+/* VFN doubles at p, rounded to float. */
+SIMD_INLINE vf vf_load_f64(const double *p)
+{
+    return _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(p + 4)), _mm256_cvtpd_ps(_mm256_loadu_pd(p)));
+}
+/* The low / high VDN lanes of a, widened exactly to doubles. */
+SIMD_INLINE vd vf_widen_lo(vf a) { return _mm256_cvtps_pd(_mm256_castps256_ps128(a)); }
+SIMD_INLINE vd vf_widen_hi(vf a) { return _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)); }
 
 #define SIMD_TABLE gram__ukr_avx2
 #define SIMD_NAME "avx2"

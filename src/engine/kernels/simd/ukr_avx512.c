@@ -88,6 +88,18 @@ SIMD_INLINE vfm vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ);
 SIMD_INLINE vfm vfm_not(vfm m) { return (vfm)~m; }
 SIMD_INLINE vfm vfm_or(vfm a, vfm b) { return (vfm)(a | b); }
 SIMD_INLINE vf vf_sel(vfm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+/* VFN doubles at p, rounded to float. */
+SIMD_INLINE vf vf_load_f64(const double *p)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(p))),
+                              _mm512_cvtpd_ps(_mm512_loadu_pd(p + 8)), 1);
+}
+/* The low / high VDN lanes of a, widened exactly to doubles. */
+SIMD_INLINE vd vf_widen_lo(vf a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
+SIMD_INLINE vd vf_widen_hi(vf a)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
 
 #define SIMD_TABLE gram__ukr_avx512
 #define SIMD_NAME "avx512"
