@@ -389,9 +389,23 @@ gram_status gram__isj_bandwidth(gram_context *ctx, const double *x, const double
     if ((s = dct2(ctx, nbins, p, c))) goto done;
     for (int64_t k = 1; k < nbins; k++) c[k - 1] = c[k] * c[k];
     isj_problem P = {nbins - 1, c, n};
+    /* The equation can have several roots when the data are discrete (rounded values, ties): the
+     * histogram's spikes make a spurious root at times where the kernel barely spans a few bins.
+     * Take the largest root in (0, 0.1): scan a log grid downwards from 0.1 to the first sign change
+     * and refine it there. For continuous data the root is unique and this is Botev's root. */
     const double t_hi = 0.1;
-    double g0 = isj_fixed_point(&P, 0.0), g1 = isj_fixed_point(&P, t_hi), t;
-    if (isnan(g0) || isnan(g1) || (g0 > 0.0) == (g1 > 0.0) || !isj_root(&P, 0.0, t_hi, g0, g1, &t) || !(t > 0.0)) {
+    double a = 0.0, b = t_hi, ga = NAN, gb = isj_fixed_point(&P, t_hi), t;
+    int found = 0;
+    for (int k = 1; k <= 96 && !isnan(gb); k++) {
+        double tk = k == 96 ? 0.0 : t_hi * pow(10.0, -k / 8.0), gk = isj_fixed_point(&P, tk);
+        if (isnan(gk)) break;
+        if ((gk > 0.0) != (gb > 0.0)) {
+            a = tk, ga = gk, found = 1;
+            break;
+        }
+        b = tk, gb = gk;
+    }
+    if (!found || !isj_root(&P, a, b, ga, gb, &t) || !(t > 0.0)) {
         s = gram__fail(ctx, GRAM_EDOMAIN,
                        "ISJ: the fixed-point equation t = ξγ(t) has no root in (0, 0.1) for these data (too few points, "
                        "or too discrete); use the scott or silverman rule");
