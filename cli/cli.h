@@ -121,6 +121,14 @@ void cli_fit_args_free(cli_fit_args *f);
  * one of them, CLI_ARG_ERROR after printing a usage message. */
 int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value);
 
+/* One step of a fitting command's option loop for everything the commands share: parse errors,
+ * the fitting options, DATA, --help (prints help) and --version. Returns CLI_OPT_CONTINUE when id
+ * was handled and the loop goes on, CLI_OPT_OWN when id is the command's own, or an exit code
+ * (≥ 0) to finish with. */
+enum { CLI_OPT_CONTINUE = -1, CLI_OPT_OWN = -2 };
+int cli_common_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value,
+                      const char *help);
+
 #define CLI_FIT_OPTIONS                                                                            \
     {"kernel", 0, 1, OPT_KERNEL}, {"bandwidth", 0, 1, OPT_BANDWIDTH},                              \
         {"bandwidth-matrix", 0, 1, OPT_BANDWIDTH_MATRIX}, {"weights", 0, 1, OPT_WEIGHTS},          \

@@ -353,6 +353,28 @@ static int parse_bandwidth(cli_fit_args *f, const char *cmd, const char *value)
     return 1;
 }
 
+int cli_common_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value,
+                      const char *help)
+{
+    if (id == CLI_ARG_ERROR) return CLI_EXIT_USAGE;
+    int r = cli_fit_option(f, cmd, id, opt_name, value);
+    if (r == CLI_ARG_ERROR) return CLI_EXIT_USAGE;
+    if (r) return CLI_OPT_CONTINUE;
+    switch (id) {
+    case CLI_ARG_POSITIONAL:
+        if (f->data_path) return cli_usage_error(cmd, "unexpected argument '%s' (DATA is '%s')", value, f->data_path);
+        f->data_path = value;
+        return CLI_OPT_CONTINUE;
+    case OPT_HELP:
+        fputs(help, stdout);
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    case OPT_VERSION:
+        printf("gram %s\n", gram_version());
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    default: return CLI_OPT_OWN;
+    }
+}
+
 int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value)
 {
     switch (id) {

@@ -71,32 +71,13 @@ int cli_sample(int argc, char **argv)
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while ((id = cli_args_next(&a, opts, &value)) != CLI_ARG_END) {
-        if (id == CLI_ARG_ERROR) {
-            rc = CLI_EXIT_USAGE;
+        int common = cli_common_option(&f, cmd, id, a.opt_name, value, SAMPLE_HELP);
+        if (common == CLI_OPT_CONTINUE) continue;
+        if (common != CLI_OPT_OWN) {
+            rc = common;
             goto done;
         }
-        int r = cli_fit_option(&f, cmd, id, a.opt_name, value);
-        if (r == CLI_ARG_ERROR) {
-            rc = CLI_EXIT_USAGE;
-            goto done;
-        }
-        if (r) continue;
         switch (id) {
-        case CLI_ARG_POSITIONAL:
-            if (f.data_path) {
-                rc = cli_usage_error(cmd, "unexpected argument '%s' (DATA is '%s')", value, f.data_path);
-                goto done;
-            }
-            f.data_path = value;
-            break;
-        case OPT_HELP:
-            fputs(SAMPLE_HELP, stdout);
-            rc = fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-            goto done;
-        case OPT_VERSION:
-            printf("gram %s\n", gram_version());
-            rc = fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-            goto done;
         case OPT_OUTPUT: out_path = value; break;
         case OPT_COUNT:
             if (!cli_parse_int64(value, &count) || count < 1) {
