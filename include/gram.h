@@ -330,6 +330,20 @@ GRAM_API gram_status gram_kernel_get_hyper(const gram_kernel *k, double *theta);
 /* "leaf1.lengthscale" (isotropic), "leaf2.lengthscale[0]" (ARD), "leaf1.alpha", "scale1";
  * NULL if i is out of range. */
 GRAM_API const char *gram_kernel_hyper_name(const gram_kernel *k, int64_t i);
+/*
+ * Bounds of the hyperparameters for learning (gram_gp_fit with optimize), in log space:
+ * lower[i] ≤ θ_i ≤ upper[i]; a fixed hyperparameter has lower[i] = upper[i] = θ_i. In a spec,
+ * "<key>_bounds=[lo, hi]" (values, 0 < lo ≤ hi, not logs) or "<key>_bounds=fixed" after the
+ * parameter, e.g. "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])" or
+ * "periodic(lengthscale=1.3, period=1, period_bounds=fixed)"; lengthscale bounds apply to every
+ * ARD lengthscale. Bounds that exclude the parameter's value are a parse error. Without explicit
+ * bounds a parameter gets scikit-learn's default [1e-5, 1e5], widened to include its value; a
+ * NUMBER scale ("2.0*k") always has the default bounds (write constant(value=c,
+ * value_bounds=[lo, hi])*k to bound a scale). Explicit bounds appear in gram_kernel_spec's text.
+ */
+GRAM_API gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *upper);
+/* 1 if hyperparameter i is fixed ("_bounds=fixed"), 0 if free or out of range. */
+GRAM_API int gram_kernel_hyper_fixed(const gram_kernel *k, int64_t i);
 /* A new kernel equal to k with hyperparameters θ (n_hyper values, finite). */
 GRAM_API gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k,
                                            const double *theta, gram_kernel **out);
@@ -479,6 +493,159 @@ GRAM_API gram_status gram_kde_logpdf_loo(gram_context *ctx, const gram_kde *kde,
  * every thread count (and on every platform with the same libm). */
 GRAM_API gram_status gram_kde_sample(gram_context *ctx, const gram_kde *kde, uint64_t seed,
                                      gram_array *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Regression: Gaussian processes and kernel ridge regression                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Both models solve dense N×N systems with OpenBLAS (Cholesky, triangular solves), so their cost
+ * is O(N³) time and O(N²) memory; predictions use the engine's kernel sums. Targets Y are N×T
+ * (T ≥ 1 outputs sharing one kernel). Results of the dense algebra may differ in the last bits
+ * between thread counts (OpenBLAS's blocking), unlike the engine's.
+ *
+ * Gaussian-process regression (Rasmussen & Williams 2006, Algorithm 2.1), as scikit-learn's
+ * GaussianProcessRegressor: with K = k(X, X) + diag(alpha),
+ *     L = cholesky(K),  α = K⁻¹ y,
+ *     log p(y | X, θ) = Σ_t [ -½ y_tᵀ α_t - Σ_i log L_ii - N/2 log 2π ],
+ *     ∂/∂θ_p = ½ tr((Σ_t α_t α_tᵀ - T K⁻¹) ∂K/∂θ_p),
+ * the gradient accumulated tile by tile from the kernel's analytic derivatives (memory: one N×N
+ * matrix besides the data, whatever the number of hyperparameters). With normalize_y the targets
+ * are centred and scaled by their standard deviation (ddof 0; 1 where it is 0) before fitting
+ * and predictions are mapped back.
+ */
+typedef struct gram_gp gram_gp;
+
+typedef struct gram_gp_options {
+    int64_t n_alpha;       /* 1 (one value for every point) or N (one per point); default 1 */
+    const double *alpha;   /* noise variance added to the diagonal, ≥ 0; NULL = 1e-10 */
+    int normalize_y;       /* default 0 */
+    int optimize;          /* 1: maximise the log marginal likelihood over the kernel's free
+                              hyperparameters within their bounds (L-BFGS-B), from the kernel's
+                              values and n_restarts starts drawn log-uniformly in the bounds;
+                              default 0 (keep the kernel as given) */
+    int n_restarts;        /* default 0 */
+    uint64_t seed;         /* for the restarts' starting points; default 0 */
+    int max_iter;          /* L-BFGS-B iterations per start; default 15000 */
+    int jitter_tries;      /* opt-in: when K is not numerically positive definite, retry up to
+                              this many times adding j·I, j = 1e-10·mean(diag K)·10^t for
+                              t = 0, 1, ... (gram_gp_jitter reports the j used); default 0 */
+} gram_gp_options;
+
+/* Fills *opt with the defaults above. */
+GRAM_API void gram_gp_options_init(gram_gp_options *opt);
+
+/*
+ * Fits a GP to X (N×D, N ≥ 1, finite) and Y (N×T, or N×1; finite). X, Y and the kernel are
+ * copied. A matrix that is not numerically positive definite gives GRAM_ENOTPD with the index and
+ * value of the failing pivot (and no model). With optimize, a start at which the likelihood is not
+ * defined is skipped; if none succeeds the error of the first is returned.
+ */
+GRAM_API gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel,
+                                 const gram_gp_options *opt, const gram_array *X,
+                                 const gram_array *Y, gram_gp **out);
+GRAM_API void gram_gp_destroy(gram_gp *gp);
+
+GRAM_API int64_t gram_gp_n(const gram_gp *gp);
+GRAM_API int64_t gram_gp_dim(const gram_gp *gp);
+GRAM_API int64_t gram_gp_n_targets(const gram_gp *gp);
+/* The fitted kernel (the learned one with optimize); owned by gp. */
+GRAM_API const gram_kernel *gram_gp_kernel(const gram_gp *gp);
+/* The log marginal likelihood of the fitted kernel (of the normalised targets with normalize_y). */
+GRAM_API double gram_gp_log_marginal_likelihood_value(const gram_gp *gp);
+/* The jitter added to the diagonal by the jitter schedule (0 if none was needed). */
+GRAM_API double gram_gp_jitter(const gram_gp *gp);
+/* Optimiser record: the number of L-BFGS-B iterations and likelihood evaluations of all starts. */
+GRAM_API int64_t gram_gp_n_iterations(const gram_gp *gp);
+GRAM_API int64_t gram_gp_n_evaluations(const gram_gp *gp);
+/* Normalisation of target t: *mean and *scale (0 and 1 without normalize_y). */
+GRAM_API gram_status gram_gp_target_scaling(const gram_gp *gp, int64_t t, double *mean,
+                                            double *scale);
+
+/* Copies of the fitted state: X (N×D), the (normalised) targets (N×T), α = K⁻¹y (N×T) and the
+ * lower Cholesky factor L of K (N×N, zeros above the diagonal). */
+GRAM_API gram_status gram_gp_get_x(const gram_gp *gp, gram_array *out);
+GRAM_API gram_status gram_gp_get_y(const gram_gp *gp, gram_array *out);
+GRAM_API gram_status gram_gp_get_alpha(const gram_gp *gp, gram_array *out);
+GRAM_API gram_status gram_gp_get_cholesky(const gram_gp *gp, gram_array *out);
+
+/*
+ * The log marginal likelihood of the fitted data at log-hyperparameters theta (gram_kernel_n_hyper
+ * of the fitted kernel; NULL = the fitted ones), and its gradient (NULL to skip) in every
+ * hyperparameter, fixed ones included. A matrix that is not positive definite at theta gives
+ * *lml = -inf and a zero gradient (GRAM_OK), as scikit-learn.
+ */
+GRAM_API gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp,
+                                                     const double *theta, double *lml,
+                                                     double *grad);
+
+/*
+ * Posterior at queries Xq (M×D): mean (M×T), std (M×T or NULL; the square root of the diagonal
+ * of the posterior covariance, negative variances from rounding clipped to 0) and cov (M×M or
+ * NULL: the covariance of target `target`, 0 ≤ target < T).
+ */
+GRAM_API gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
+                                     gram_array *mean, gram_array *std, int64_t target,
+                                     gram_array *cov);
+
+/*
+ * Draws out->cols samples of target `target` at Xq (M×D) from the posterior (out is M×S): mean +
+ * A z, z standard normal from Philox4x32-10 stream (seed), A a square root of the posterior
+ * covariance (eigendecomposition, negative eigenvalues from rounding clipped to 0), so the same
+ * seed gives the same samples.
+ */
+GRAM_API gram_status gram_gp_sample(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
+                                    int64_t target, uint64_t seed, gram_array *out);
+
+/* Persistence in a versioned, checksummed file (written to a temporary name and renamed). Loading
+ * a file from a newer format version or a corrupted file gives GRAM_EFORMAT. to_bytes returns a
+ * buffer to release with gram_free. */
+GRAM_API gram_status gram_gp_save(gram_context *ctx, const gram_gp *gp, const char *path);
+GRAM_API gram_status gram_gp_load(gram_context *ctx, const char *path, gram_gp **out);
+GRAM_API gram_status gram_gp_to_bytes(gram_context *ctx, const gram_gp *gp, void **buf,
+                                      size_t *size);
+GRAM_API gram_status gram_gp_from_bytes(gram_context *ctx, const void *buf, size_t size,
+                                        gram_gp **out);
+
+/*
+ * Kernel ridge regression, as scikit-learn's KernelRidge: dual coefficients
+ *     (K + diag(λ_t / w)) c_t = y_t,   K = k(X, X), w the sample weights (default 1),
+ * for each target t (λ ≥ 0: one value, or one per target; sample weights > 0), solved by
+ * Cholesky; predictions are kernel sums Σ_j k(x, x_j) c_j. A system that is not
+ * numerically positive definite gives GRAM_ENOTPD with the failing pivot.
+ */
+typedef struct gram_krr gram_krr;
+
+GRAM_API gram_status gram_krr_fit(gram_context *ctx, const gram_kernel *kernel,
+                                  const gram_array *X, const gram_array *Y,
+                                  const gram_array *sample_weight, int64_t n_lambda,
+                                  const double *lambda, gram_krr **out);
+GRAM_API void gram_krr_destroy(gram_krr *krr);
+GRAM_API int64_t gram_krr_n(const gram_krr *krr);
+GRAM_API int64_t gram_krr_dim(const gram_krr *krr);
+GRAM_API int64_t gram_krr_n_targets(const gram_krr *krr);
+GRAM_API const gram_kernel *gram_krr_kernel(const gram_krr *krr);
+/* Copies of X (N×D) and the dual coefficients (N×T). */
+GRAM_API gram_status gram_krr_get_x(const gram_krr *krr, gram_array *out);
+GRAM_API gram_status gram_krr_get_dual_coef(const gram_krr *krr, gram_array *out);
+/* out (M×T) = K(Xq, X) · dual_coef. */
+GRAM_API gram_status gram_krr_predict(gram_context *ctx, const gram_krr *krr, const gram_array *Xq,
+                                      gram_array *out);
+GRAM_API gram_status gram_krr_save(gram_context *ctx, const gram_krr *krr, const char *path);
+GRAM_API gram_status gram_krr_load(gram_context *ctx, const char *path, gram_krr **out);
+GRAM_API gram_status gram_krr_to_bytes(gram_context *ctx, const gram_krr *krr, void **buf,
+                                       size_t *size);
+GRAM_API gram_status gram_krr_from_bytes(gram_context *ctx, const void *buf, size_t size,
+                                         gram_krr **out);
+
+/* The solve of gram_krr_fit for a precomputed kernel matrix K (N×N, symmetric; only its lower
+ * triangle is read): out (N×T) = dual coefficients for targets Y (N×T). */
+GRAM_API gram_status gram_krr_solve(gram_context *ctx, const gram_array *K, const gram_array *Y,
+                                    const gram_array *sample_weight, int64_t n_lambda,
+                                    const double *lambda, gram_array *out);
+
+/* Releases a buffer returned by gram (gram_*_to_bytes); NULL is allowed. */
+GRAM_API void gram_free(void *p);
 
 #ifdef __cplusplus
 }
