@@ -156,42 +156,11 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
     return f;
 }
 
-gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D, const double *y,
-                             const double *x, int same, double *value, double *grad)
+double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, const double *x,
+                              int same, double *grad, double *vs, int64_t *hs)
 {
-    gram__clear(ctx);
-    if (!k) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: kernel is NULL");
-    if (!value) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: value is NULL");
-    if (D < 0) return gram__fail(ctx, GRAM_ESHAPE, "gram_kernel_eval: D must be >= 0, got %lld", (long long)D);
-    if (D > 0 && (!y || !x))
-        return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: %s is NULL", !y ? "y" : "x");
-    if (k->dim && D != k->dim)
-        return gram__fail(ctx, GRAM_ESHAPE,
-                          "gram_kernel_eval: the kernel has %lld ARD lengthscales but D = %lld",
-                          (long long)k->dim, (long long)D);
-    for (int64_t d = 0; d < D; d++) {
-        if (!isfinite(y[d]))
-            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: y[%lld] is %g", (long long)d, y[d]);
-        if (!isfinite(x[d]))
-            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: x[%lld] is %g", (long long)d, x[d]);
-    }
-
     /* Stack of (value, first hyperparameter of the entry's range); hc is one past the last
      * hyperparameter of the ops run so far, so the top entry's range is [h0, hc). */
-    enum { SMALL = 32 };
-    double vs_small[SMALL];
-    int64_t hs_small[SMALL];
-    double *vs = vs_small;
-    int64_t *hs = hs_small;
-    if (k->stack_depth > SMALL) {
-        vs = malloc((size_t)k->stack_depth * sizeof *vs);
-        hs = malloc((size_t)k->stack_depth * sizeof *hs);
-        if (!vs || !hs) {
-            free(vs);
-            free(hs);
-            return gram__fail(ctx, GRAM_ENOMEM, "gram_kernel_eval: out of memory");
-        }
-    }
     int top = 0;
     int64_t hc = 0;
     vs[0] = 0.0; /* k has at least one op; this only quiets -Wmaybe-uninitialized */
@@ -231,7 +200,44 @@ gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D,
         }
         }
     }
-    *value = vs[0];
+    return vs[0];
+}
+
+gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D, const double *y,
+                             const double *x, int same, double *value, double *grad)
+{
+    gram__clear(ctx);
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: kernel is NULL");
+    if (!value) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: value is NULL");
+    if (D < 0) return gram__fail(ctx, GRAM_ESHAPE, "gram_kernel_eval: D must be >= 0, got %lld", (long long)D);
+    if (D > 0 && (!y || !x))
+        return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_eval: %s is NULL", !y ? "y" : "x");
+    if (k->dim && D != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE,
+                          "gram_kernel_eval: the kernel has %lld ARD lengthscales but D = %lld",
+                          (long long)k->dim, (long long)D);
+    for (int64_t d = 0; d < D; d++) {
+        if (!isfinite(y[d]))
+            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: y[%lld] is %g", (long long)d, y[d]);
+        if (!isfinite(x[d]))
+            return gram__fail(ctx, GRAM_ENONFINITE, "gram_kernel_eval: x[%lld] is %g", (long long)d, x[d]);
+    }
+
+    enum { SMALL = 32 };
+    double vs_small[SMALL];
+    int64_t hs_small[SMALL];
+    double *vs = vs_small;
+    int64_t *hs = hs_small;
+    if (k->stack_depth > SMALL) {
+        vs = malloc((size_t)k->stack_depth * sizeof *vs);
+        hs = malloc((size_t)k->stack_depth * sizeof *hs);
+        if (!vs || !hs) {
+            free(vs);
+            free(hs);
+            return gram__fail(ctx, GRAM_ENOMEM, "gram_kernel_eval: out of memory");
+        }
+    }
+    *value = gram__kernel_eval_grad(k, D, y, x, same, grad, vs, hs);
     if (vs != vs_small) {
         free(vs);
         free(hs);

@@ -250,6 +250,16 @@ static double *leaf_slot(gram__leaf *L, int64_t j, const char **what)
     return slot[j];
 }
 
+int gram__leaf_bound_slot(const gram__leaf *L, int64_t j)
+{
+    const char *what = NULL;
+    if (!leaf_slot((gram__leaf *)(uintptr_t)L, j, &what)) return -1;
+    if (!strcmp(what, "lengthscale")) return 0;
+    for (int i = 0; i < gram__family_n_params(L->family); i++)
+        if (!strcmp(gram__family_param_name(L->family, i), what)) return 1 + i;
+    return -1;
+}
+
 int64_t gram__leaf_n_hyper(const gram__leaf *L)
 {
     int64_t n = L->structure == GRAM_STRUCT_CONST ? 0 : L->n_scale;
@@ -627,4 +637,56 @@ gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k, const
     }
     *out = c;
     return GRAM_OK;
+}
+
+/* ---- bounds ----------------------------------------------------------------------------------- */
+
+static void default_bounds(double theta, double *lo, double *hi)
+{
+    double a = log(GRAM__BOUND_MIN), b = log(GRAM__BOUND_MAX);
+    *lo = theta < a ? theta : a;
+    *hi = theta > b ? theta : b;
+}
+
+gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *upper)
+{
+    if (!k || ((!lower || !upper) && k->n_hyper > 0)) return GRAM_EINVAL;
+    for (int i = 0; i < k->n_ops; i++) {
+        const gram__op *op = &k->ops[i];
+        if (op->kind == GRAM_OP_SCALE && op->hyper >= 0)
+            default_bounds(log(op->c), &lower[op->hyper], &upper[op->hyper]);
+        if (op->kind != GRAM_OP_LEAF) continue;
+        gram__leaf *L = &k->leaves[op->leaf];
+        int64_t n = gram__leaf_n_hyper(L);
+        for (int64_t j = 0; j < n; j++) {
+            const char *what;
+            double th = log(*leaf_slot(L, j, &what));
+            int slot = gram__leaf_bound_slot(L, j);
+            int kind = slot >= 0 ? L->bound_kind[slot] : GRAM__BOUND_DEFAULT;
+            double *lo = &lower[L->hyper0 + j], *hi = &upper[L->hyper0 + j];
+            if (kind == GRAM__BOUND_FIXED) *lo = *hi = th;
+            else if (kind == GRAM__BOUND_RANGE) {
+                *lo = log(L->bound_lo[slot]);
+                *hi = log(L->bound_hi[slot]);
+            } else
+                default_bounds(th, lo, hi);
+        }
+    }
+    return GRAM_OK;
+}
+
+int gram_kernel_hyper_fixed(const gram_kernel *k, int64_t h)
+{
+    if (!k || h < 0 || h >= k->n_hyper) return 0;
+    for (int i = 0; i < k->n_ops; i++) {
+        const gram__op *op = &k->ops[i];
+        if (op->kind != GRAM_OP_LEAF) continue;
+        const gram__leaf *L = &k->leaves[op->leaf];
+        int64_t n = gram__leaf_n_hyper(L);
+        if (h >= L->hyper0 && h < L->hyper0 + n) {
+            int slot = gram__leaf_bound_slot(L, h - L->hyper0);
+            return slot >= 0 && L->bound_kind[slot] == GRAM__BOUND_FIXED;
+        }
+    }
+    return 0;
 }

@@ -33,7 +33,15 @@ typedef struct gram__leaf {
     double alpha, period, sigma0, gamma, coef0, value, noise;
     int degree;
     int hyper0; /* index of this leaf's first hyperparameter */
+    /* Learning bounds (gram_kernel_get_bounds), values not logs: slot 0 = lengthscale (every ARD
+     * entry), slot 1 + i = family parameter i. bound_kind: GRAM__BOUND_DEFAULT, _RANGE, _FIXED. */
+    unsigned char bound_kind[4];
+    double bound_lo[4], bound_hi[4];
 } gram__leaf;
+
+enum { GRAM__BOUND_DEFAULT = 0, GRAM__BOUND_RANGE = 1, GRAM__BOUND_FIXED = 2 };
+#define GRAM__BOUND_MIN 1e-5 /* scikit-learn's default bounds */
+#define GRAM__BOUND_MAX 1e5
 
 struct gram_kernel {
     int n_ops;
@@ -61,6 +69,11 @@ double gram__leaf_log_radial(const gram__leaf *L, double t);
 double gram__leaf_log_dot(const gram__leaf *L, double s, double xx, double yy);
 double gram__leaf_log_const(const gram__leaf *L, int same);
 
+/* gram_kernel_eval without its argument checks: returns k(y, x) and, if grad is not NULL, writes
+ * its n_hyper derivatives. vs and hs are scratch stacks of k->stack_depth entries. */
+double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, const double *x,
+                              int same, double *grad, double *vs, int64_t *hs);
+
 /* 1 if the leaf's values are ≥ 0 everywhere. */
 int gram__leaf_nonnegative(const gram__leaf *L);
 
@@ -74,7 +87,10 @@ int gram__leaf_same_metric(const gram__leaf *a, const gram__leaf *b);
 
 /* ---- Construction (kernel.c), shared with the spec parser (spec.c) ------------------------- */
 
-#define GRAM__MAX_PARAMS 3 /* most family parameters of one family (polynomial) */
+#define GRAM__MAX_PARAMS 3 /* most family parameters of one family (polynomial); bound slots are 1 + this */
+
+/* The bound slot (0 = lengthscale, 1 + i = family parameter i) of a leaf's j-th hyperparameter. */
+int gram__leaf_bound_slot(const gram__leaf *L, int64_t j);
 
 /* The family's parameters in gram.h's order: their count, names and defaults. */
 int gram__family_n_params(gram_family f);

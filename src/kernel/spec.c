@@ -282,6 +282,10 @@ static void family_keys(gram_family f, char *buf, size_t size)
 typedef struct args {
     int given[N_KEYS];
     double v[N_KEYS];
+    /* "<key>_bounds=": kind (GRAM__BOUND_*), values and the argument's position */
+    int bkind[N_KEYS];
+    double blo[N_KEYS], bhi[N_KEYS];
+    size_t bpos[N_KEYS];
     double *ls; /* lengthscale values (one unless a list) */
     int64_t n_ls, cap_ls;
 } args;
@@ -339,6 +343,84 @@ static gram_status parse_value(parser *p, args *a, int key)
     return GRAM_OK;
 }
 
+/* bounds := 'fixed' | '[' NUMBER ',' NUMBER ']'   (after "<key>_bounds=") */
+static gram_status parse_bounds(parser *p, args *a, int key)
+{
+    gram_status s;
+    char b[16];
+    skip_ws(p);
+    size_t w = word_len(p->s + p->pos);
+    if (w && word_is(p->s + p->pos, w, "fixed")) {
+        p->pos += w;
+        a->bkind[key] = GRAM__BOUND_FIXED;
+        return GRAM_OK;
+    }
+    if (p->s[p->pos] != '[')
+        return perr(p, GRAM_EPARSE, p->pos, "%s_bounds takes [lower, upper] or fixed, found %s",
+                    KEYS[key], describe(p, p->pos, b));
+    p->pos++;
+    double v[2];
+    for (int i = 0; i < 2; i++) {
+        skip_ws(p);
+        size_t at = p->pos;
+        if ((s = parse_number(p, &v[i]))) return s;
+        if (!(v[i] > 0.0) || !isfinite(v[i]))
+            return perr(p, GRAM_EPARSE, at, "%s_bounds: bounds must be positive and finite, got %g",
+                        KEYS[key], v[i]);
+        skip_ws(p);
+        char want = i == 0 ? ',' : ']';
+        if (p->s[p->pos] != want)
+            return perr(p, GRAM_EPARSE, p->pos, "%s_bounds: expected '%c', found %s", KEYS[key], want,
+                        describe(p, p->pos, b));
+        p->pos++;
+    }
+    if (v[0] > v[1])
+        return perr(p, GRAM_EPARSE, a->bpos[key], "%s_bounds: lower bound %g is above upper bound %g",
+                    KEYS[key], v[0], v[1]);
+    a->bkind[key] = GRAM__BOUND_RANGE;
+    a->blo[key] = v[0];
+    a->bhi[key] = v[1];
+    return GRAM_OK;
+}
+
+/* Puts the parsed bounds on the leaf, checking that each bounded parameter is a hyperparameter
+ * and that its value lies inside (to 1e-12 relative, so a value learned at a bound and printed
+ * with %.17g parses back). */
+static gram_status apply_bounds(parser *p, const args *a, gram__leaf *L)
+{
+    for (int key = 0; key < N_KEYS; key++) {
+        if (!a->bkind[key]) continue;
+        int slot = -1;
+        if (key == K_LENGTHSCALE) slot = 0;
+        else
+            for (int i = 0; i < gram__family_n_params(L->family); i++)
+                if (!strcmp(gram__family_param_name(L->family, i), KEYS[key])) slot = 1 + i;
+        int64_t nh = gram__leaf_n_hyper(L), j = 0;
+        while (j < nh && gram__leaf_bound_slot(L, j) != slot) j++;
+        if (slot < 0 || j == nh)
+            return perr(p, GRAM_EPARSE, a->bpos[key],
+                        "%s_bounds: %s of %s is not a hyperparameter (%s), so it takes no bounds",
+                        KEYS[key], KEYS[key], gram__family_name(L->family),
+                        key == K_DEGREE ? "an integer" : "only positive values are learned");
+        L->bound_kind[slot] = (unsigned char)a->bkind[key];
+        if (a->bkind[key] != GRAM__BOUND_RANGE) continue;
+        double lo = a->blo[key], hi = a->bhi[key];
+        L->bound_lo[slot] = lo;
+        L->bound_hi[slot] = hi;
+        int64_t n = slot == 0 ? (L->family == GRAM_PERIODIC ? 1 : L->n_scale) : 1;
+        for (int64_t d = 0; d < n; d++) {
+            double v = slot == 0 ? L->lengthscale[d] : key == K_ALPHA ? L->alpha
+                       : key == K_PERIOD ? L->period : key == K_SIGMA0 ? L->sigma0
+                       : key == K_GAMMA ? L->gamma : key == K_COEF0 ? L->coef0
+                       : key == K_VALUE ? L->value : L->noise;
+            if (v < lo * (1.0 - 1e-12) || v > hi * (1.0 + 1e-12))
+                return perr(p, GRAM_EPARSE, a->bpos[key], "%s %g is outside %s_bounds [%g, %g]",
+                            KEYS[key], v, KEYS[key], lo, hi);
+        }
+    }
+    return GRAM_OK;
+}
+
 /* family := NAME [ '(' [ arg (',' arg)* ] ')' ]; p->pos is just after NAME. */
 static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
 {
@@ -363,6 +445,9 @@ static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
                 if (w && p->s[after] == '=') {
                     char name[32];
                     snprintf(name, sizeof name, "%.*s", (int)(w < 31 ? w : 31), p->s + p->pos);
+                    size_t nl = strlen(name);
+                    int bounds = w < 31 && nl > 7 && !strcmp(name + nl - 7, "_bounds");
+                    if (bounds) name[nl - 7] = 0;
                     key = w < 31 ? key_index(name) : -1;
                     family_keys(f, keys, sizeof keys);
                     if (key < 0) {
@@ -376,6 +461,15 @@ static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
                         goto done;
                     }
                     p->pos = after + 1;
+                    if (bounds) {
+                        if (a.bkind[key]) {
+                            s = perr(p, GRAM_EPARSE, arg_pos, "%s_bounds given twice", KEYS[key]);
+                            goto done;
+                        }
+                        a.bpos[key] = arg_pos;
+                        if ((s = parse_bounds(p, &a, key))) goto done;
+                        goto next_arg;
+                    }
                 } else {
                     if (w && !is_nonfinite_word(p->s + p->pos, w)) {
                         s = perr(p, GRAM_EPARSE, after, "expected '=' after '%.*s'",
@@ -398,6 +492,7 @@ static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
                 }
                 a.given[key] = 1;
                 if ((s = parse_value(p, &a, key))) goto done;
+            next_arg:
                 skip_ws(p);
                 char c = p->s[p->pos];
                 if (c == ')') {
@@ -426,6 +521,10 @@ static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
         snprintf(where, sizeof where, "spec: position %zu: ", name_pos + 1);
         gram__leaf L;
         if ((s = gram__leaf_init(p->ctx, where, &L, f, a.n_ls, a.ls, np, params))) goto done;
+        if ((s = apply_bounds(p, &a, &L))) {
+            gram__leaf_free(&L);
+            goto done;
+        }
         if (a.n_ls > 1) {
             if (p->ard_dim && p->ard_dim != a.n_ls) {
                 gram__leaf_free(&L);
@@ -626,6 +725,22 @@ static void put_num(writer *w, double v)
     put(w, out);
 }
 
+static void put_bounds(writer *w, const gram__leaf *L, int slot, const char *name)
+{
+    if (L->bound_kind[slot] == GRAM__BOUND_DEFAULT) return;
+    put(w, ", ");
+    put(w, name);
+    if (L->bound_kind[slot] == GRAM__BOUND_FIXED) {
+        put(w, "_bounds=fixed");
+        return;
+    }
+    put(w, "_bounds=[");
+    put_num(w, L->bound_lo[slot]);
+    put(w, ", ");
+    put_num(w, L->bound_hi[slot]);
+    put(w, "]");
+}
+
 static void put_leaf(writer *w, const gram__leaf *L)
 {
     put(w, gram__family_name(L->family));
@@ -644,6 +759,7 @@ static void put_leaf(writer *w, const gram__leaf *L)
             put_num(w, L->lengthscale[0]);
         }
         first = 0;
+        put_bounds(w, L, 0, "lengthscale");
     }
     for (int i = 0; i < gram__family_n_params(L->family); i++) {
         const char *name = gram__family_param_name(L->family, i);
@@ -662,6 +778,7 @@ static void put_leaf(writer *w, const gram__leaf *L)
         put(w, name);
         put(w, "=");
         put_num(w, v);
+        put_bounds(w, L, 1 + i, name);
     }
     put(w, ")");
 }

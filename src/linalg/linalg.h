@@ -19,4 +19,29 @@ void gram__trmv_lower(int64_t D, const double *L, const double *x, double *y);
 /* log det(L) = Σ log L_dd (half the log-determinant of A = L Lᵀ). */
 double gram__chol_logdet(int64_t D, const double *L);
 
+
+/* ---- Dense N×N algebra on OpenBLAS (dense.c): row-major, leading dimension lda ------------- */
+
+/* Blocked Cholesky A = L Lᵀ in place (lower triangle; the strict upper triangle is not touched).
+ * A pivot that is not positive or not finite gives GRAM_ENOTPD with a message naming `what`, the
+ * pivot's 0-based index and value, and *bad (if not NULL) set to that index. */
+gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t lda, const char *what,
+                             int64_t *bad);
+/* B (n×m, row-major, ldb) ← L⁻¹ B or L⁻ᵀ B for lower-triangular L. */
+void gram__trsm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double *B, int64_t ldb,
+                      int transpose);
+/* B (m×n, row-major, ldb) ← B L⁻ᵀ for lower-triangular L (n×n). */
+void gram__trsm_right_lower_t(int64_t m, int64_t n, const double *L, int64_t lda, double *B,
+                              int64_t ldb);
+/* Lower triangle of C (m×m, ldc) ← C - A Aᵀ, A m×k (lda). */
+void gram__syrk_sub(int64_t m, int64_t k, const double *A, int64_t lda, double *C, int64_t ldc);
+/* A ← (L Lᵀ)⁻¹ in place, lower triangle (LAPACK dpotri). */
+gram_status gram__chol_inverse(gram_context *ctx, int64_t n, double *A, int64_t lda);
+/* Symmetric eigendecomposition of A (lower triangle read) in place: on return row j of A holds
+ * the j-th unit eigenvector and w[j] its eigenvalue, ascending (LAPACK dsyevd). */
+gram_status gram__sym_eig(gram_context *ctx, int64_t n, double *A, int64_t lda, double *w);
+/* C (m×p) ← alpha·op(A)·B + beta·C, row-major; op(A) = Aᵀ when transA (A is k×m), else A (m×k). */
+void gram__gemm(int transA, int64_t m, int64_t p, int64_t k, double alpha, const double *A,
+                int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+
 #endif

@@ -1,0 +1,678 @@
+/* Gaussian-process regression (Rasmussen & Williams 2006, Algorithm 2.1 and §5.4.1).
+ *
+ * One N×N buffer does all the work of a likelihood evaluation: K(X, X) + diag(noise) is written
+ * into it by the engine, factored in place into L, then (for the gradient) overwritten by K⁻¹
+ * (LAPACK dpotri on L) and then by W = Σ_t α_t α_tᵀ - T K⁻¹ (lower triangle). The gradient
+ * ∂LML/∂θ_p = ½ Σ_ij W_ij ∂K_ij/∂θ_p is then a sum over the lower triangle of pairs with the
+ * kernel's analytic per-pair derivatives (gram__kernel_eval_grad), in chunks of rows on threads,
+ * each chunk with its own partial sums added in chunk order: no N×N×P tensor, and the result does
+ * not depend on the thread count.
+ */
+#include "regress.h"
+
+#include "../base/rng.h"
+#include "../linalg/linalg.h"
+#include "../optim/lbfgsb.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_2PI 1.8378770664093454836
+#define GRAD_ROWS 32 /* rows of the lower triangle per gradient chunk */
+
+void gram_gp_options_init(gram_gp_options *opt)
+{
+    if (!opt) return;
+    memset(opt, 0, sizeof *opt);
+    opt->n_alpha = 1;
+    opt->alpha = NULL;
+    opt->max_iter = 15000;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------------ */
+
+gram_status gram__regress_copy(gram_context *ctx, const gram_array *a, const char *what, double **out)
+{
+    *out = NULL;
+    gram_status s;
+    if ((s = gram__check_array(ctx, a, what))) return s;
+    if ((s = gram__check_finite(ctx, a, what))) return s;
+    size_t bytes;
+    int64_t cnt;
+    if (!gram__mul_i64(a->rows, a->cols, &cnt) || !gram__bytes(cnt, sizeof(double), &bytes))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "%s: %lld x %lld is too large", what,
+                          (long long)a->rows, (long long)a->cols);
+    double *p = gram__alloc(bytes ? bytes : sizeof(double));
+    if (!p) return gram__fail(ctx, GRAM_ENOMEM, "%s: out of memory copying %zu bytes", what, bytes);
+    for (int64_t i = 0; i < a->rows; i++)
+        for (int64_t j = 0; j < a->cols; j++) p[i * a->cols + j] = gram__get(a, i, j);
+    *out = p;
+    return GRAM_OK;
+}
+
+gram_status gram__regress_check_out(gram_context *ctx, const gram_array *out, int64_t rows,
+                                    int64_t cols, const char *name)
+{
+    gram_status s;
+    if (!out) return gram__fail(ctx, GRAM_EINVAL, "%s is NULL", name);
+    if ((s = gram__check_array(ctx, out, name))) return s;
+    if (out->rows != rows || out->cols != cols)
+        return gram__fail(ctx, GRAM_ESHAPE, "%s must be %lld x %lld, got %lld x %lld", name,
+                          (long long)rows, (long long)cols, (long long)out->rows,
+                          (long long)out->cols);
+    return GRAM_OK;
+}
+
+/* ---- the likelihood ---------------------------------------------------------------------------- */
+
+typedef struct lml_problem {
+    int64_t n, d, t;
+    const double *X, *Y;
+    const double *noise;
+    int64_t n_noise;
+} lml_problem;
+
+/* A ← K(X, X) + diag(noise) + jitter·I (full matrix). */
+static gram_status build_k(gram_context *ctx, const gram_kernel *k, const lml_problem *pb, double jitter,
+                           double *A)
+{
+    gram_array Xa = gram_array_f64(pb->X, pb->n, pb->d);
+    gram_array Aa = gram_array_f64(A, pb->n, pb->n);
+    gram_status s = gram_kernel_matrix(ctx, k, NULL, &Xa, &Aa);
+    if (s) return s;
+    for (int64_t i = 0; i < pb->n; i++)
+        A[i * pb->n + i] += pb->noise[pb->n_noise == 1 ? 0 : i] + jitter;
+    return GRAM_OK;
+}
+
+/* alpha (n×t) ← L⁻ᵀ L⁻¹ Y; returns the log marginal likelihood. */
+static double solve_lml(const lml_problem *pb, const double *L, double *alpha)
+{
+    int64_t n = pb->n, t = pb->t;
+    memcpy(alpha, pb->Y, (size_t)(n * t) * sizeof *alpha);
+    gram__trsm_lower(n, t, L, n, alpha, t, 0);
+    gram__trsm_lower(n, t, L, n, alpha, t, 1);
+    double fit = 0.0, logdet = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        logdet += log(L[i * n + i]);
+        for (int64_t c = 0; c < t; c++) fit += pb->Y[i * t + c] * alpha[i * t + c];
+    }
+    return -0.5 * fit - (double)t * logdet - (double)t * 0.5 * (double)n * LOG_2PI;
+}
+
+/* grad ← ½ Σ_ij W_ij ∂K_ij/∂θ, W in the lower triangle of A. */
+static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
+                              const double *A, double *grad)
+{
+    int64_t n = pb->n, d = pb->d, P = k->n_hyper;
+    int64_t chunks = (n + GRAD_ROWS - 1) / GRAD_ROWS;
+    if (P == 0) return GRAM_OK;
+    double *part = gram__calloc((size_t)(chunks * P), sizeof *part);
+    int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    int depth = k->stack_depth > 0 ? k->stack_depth : 1;
+    double *scratch = gram__alloc((size_t)threads * (size_t)(P + depth) * sizeof(double));
+    int64_t *hstack = gram__alloc((size_t)threads * (size_t)depth * sizeof(int64_t));
+    if (!part || !scratch || !hstack) {
+        gram__free(part);
+        gram__free(scratch);
+        gram__free(hstack);
+        return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int tid = omp_get_thread_num();
+        double *g = scratch + (size_t)tid * (size_t)(P + depth), *vs = g + P;
+        int64_t *hs = hstack + (size_t)tid * (size_t)depth;
+        /* Chunks of late rows hold more pairs: hand them out dynamically; each chunk's sums go to
+         * its own slot, so the result does not depend on which thread ran it. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t c = chunks - 1; c >= 0; c--) {
+            double *acc = part + c * P;
+            int64_t i1 = (c + 1) * GRAD_ROWS < n ? (c + 1) * GRAD_ROWS : n;
+            for (int64_t i = c * GRAD_ROWS; i < i1; i++) {
+                const double *xi = pb->X + i * d, *Wi = A + i * n;
+                for (int64_t j = 0; j <= i; j++) {
+                    double w = i == j ? 0.5 * Wi[j] : Wi[j];
+                    if (w == 0.0) continue;
+                    gram__kernel_eval_grad(k, d, xi, pb->X + j * d, i == j, g, vs, hs);
+                    for (int64_t p = 0; p < P; p++) acc[p] += w * g[p];
+                }
+            }
+        }
+    }
+    for (int64_t p = 0; p < P; p++) grad[p] = 0.0;
+    for (int64_t c = 0; c < chunks; c++)
+        for (int64_t p = 0; p < P; p++) grad[p] += part[c * P + p];
+    gram__free(part);
+    gram__free(scratch);
+    gram__free(hstack);
+    return GRAM_OK;
+}
+
+/* The log marginal likelihood of kernel k (and its gradient when grad is not NULL) using A (n×n)
+ * and alpha (n×t) as work space. On return without grad, A holds L (lower) and alpha holds K⁻¹Y. */
+static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
+                            double jitter, double *A, double *alpha, double *lml, double *grad)
+{
+    gram_status s;
+    int64_t n = pb->n, t = pb->t;
+    if ((s = build_k(ctx, k, pb, jitter, A))) return s;
+    if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I", NULL))) return s;
+    *lml = solve_lml(pb, A, alpha);
+    if (!grad) return GRAM_OK;
+    if ((s = gram__chol_inverse(ctx, n, A, n))) return s;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double aa = 0.0;
+            for (int64_t c = 0; c < t; c++) aa += alpha[i * t + c] * alpha[j * t + c];
+            A[i * n + j] = aa - (double)t * A[i * n + j];
+        }
+    return grad_tiles(ctx, k, pb, A, grad);
+}
+
+/* ---- fitting ------------------------------------------------------------------------------------- */
+
+typedef struct objective_data {
+    gram_context *ctx;
+    const gram_kernel *k; /* the template: values replaced by θ */
+    const lml_problem *pb;
+    double *A, *alpha, *grad;
+    int64_t evals, max_evals;
+} objective_data;
+
+/* -LML and its gradient for L-BFGS-B; +inf where K is not positive definite. */
+static double objective(void *user, const double *theta, double *g, gram_status *status)
+{
+    objective_data *o = user;
+    gram_context *ctx = o->ctx;
+    int64_t P = o->k->n_hyper;
+    o->evals++;
+    if (ctx && ctx->progress && ctx->progress(ctx->progress_user, o->evals, o->max_evals)) {
+        *status = gram__fail(ctx, GRAM_ECANCELLED, "gram_gp_fit: cancelled");
+        return NAN;
+    }
+    gram_kernel *kt;
+    gram_status s = gram_kernel_set_hyper(ctx, o->k, theta, &kt);
+    if (s == GRAM_EINVAL) return INFINITY; /* exp(θ) out of range: not a usable point */
+    if (s) {
+        *status = s;
+        return NAN;
+    }
+    double lml;
+    s = lml_eval(ctx, kt, o->pb, 0.0, o->A, o->alpha, &lml, o->grad);
+    gram_kernel_destroy(kt);
+    if (s == GRAM_ENOTPD) {
+        gram__clear(ctx);
+        return INFINITY;
+    }
+    if (s) {
+        *status = s;
+        return NAN;
+    }
+    for (int64_t p = 0; p < P; p++) g[p] = -o->grad[p];
+    return -lml;
+}
+
+static void gp_free(gram_gp *gp)
+{
+    if (!gp) return;
+    gram_kernel_destroy(gp->kernel);
+    gram__free(gp->X);
+    gram__free(gp->Y);
+    gram__free(gp->noise);
+    gram__free(gp->ymean);
+    gram__free(gp->ystd);
+    gram__free(gp->L);
+    gram__free(gp->alpha);
+    free(gp);
+}
+
+void gram_gp_destroy(gram_gp *gp) { gp_free(gp); }
+
+/* Maximises the likelihood from the kernel's θ and n_restarts random starts; *best gets the θ
+ * with the highest likelihood. */
+static gram_status optimize(gram_context *ctx, const gram_gp_options *opt, const gram_kernel *k,
+                            const lml_problem *pb, double *A, double *alpha, double *best,
+                            int64_t *n_iter, int64_t *n_eval)
+{
+    int64_t P = k->n_hyper;
+    gram_status s = GRAM_OK, first = GRAM_OK;
+    char first_msg[GRAM_MSG_SIZE] = "";
+    double *buf = gram__alloc((size_t)(5 * P + 1) * sizeof(double));
+    if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+    double *lo = buf, *hi = lo + P, *theta = hi + P, *grad = theta + P, *theta0 = grad + P;
+    gram_kernel_get_bounds(k, lo, hi);
+    gram_kernel_get_hyper(k, theta0);
+    objective_data od = {ctx, k, pb, A, alpha, grad, 0, 0};
+    gram__lbfgsb_options lo_opt;
+    gram__lbfgsb_options_init(&lo_opt);
+    if (opt->max_iter > 0) lo_opt.max_iter = opt->max_iter;
+    od.max_evals = (int64_t)(opt->n_restarts + 1) * lo_opt.max_eval;
+    double fbest = INFINITY;
+    gram__rng rng;
+    gram__rng_init(&rng, opt->seed, 0);
+    for (int r = 0; r <= opt->n_restarts; r++) {
+        if (r == 0) memcpy(theta, theta0, (size_t)P * sizeof *theta);
+        else
+            for (int64_t p = 0; p < P; p++) theta[p] = lo[p] + (hi[p] - lo[p]) * gram__rng_uniform(&rng);
+        gram__lbfgsb_result res;
+        s = gram__lbfgsb(ctx, (int)P, theta, lo, hi, objective, &od, &lo_opt, &res);
+        if (s == GRAM_ECANCELLED || s == GRAM_ENOMEM) break;
+        if (s) { /* this start is unusable (likelihood not defined there): try the others */
+            if (!first) {
+                first = s;
+                memcpy(first_msg, gram_context_message(ctx), sizeof first_msg);
+            }
+            s = GRAM_OK;
+            gram__clear(ctx);
+            continue;
+        }
+        *n_iter += res.iterations;
+        if (res.f < fbest) {
+            fbest = res.f;
+            memcpy(best, theta, (size_t)P * sizeof *best);
+        }
+    }
+    *n_eval = od.evals;
+    gram__free(buf);
+    if (s) return s;
+    if (!(fbest < INFINITY)) {
+        if (first) return gram__fail(ctx, first, "gram_gp_fit: %s", first_msg);
+        return gram__fail(ctx, GRAM_ENOTPD,
+                          "gram_gp_fit: the kernel matrix is not positive definite at any starting "
+                          "point; add noise to the diagonal (alpha)");
+    }
+    return GRAM_OK;
+}
+
+gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel, const gram_gp_options *opt_in,
+                        const gram_array *X, const gram_array *Y, gram_gp **out)
+{
+    gram__clear(ctx);
+    if (!out) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_fit: out is NULL");
+    *out = NULL;
+    if (!kernel) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_fit: kernel is NULL");
+    gram_gp_options opt;
+    if (opt_in) opt = *opt_in;
+    else gram_gp_options_init(&opt);
+    gram_status s;
+    if (!X || !Y) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_fit: %s is NULL", !X ? "X" : "Y");
+    if ((s = gram__check_array(ctx, X, "X")) || (s = gram__check_array(ctx, Y, "y"))) return s;
+    int64_t n = X->rows, d = X->cols;
+    if (n < 1)
+        return gram__fail(ctx, GRAM_ESHAPE, "gram_gp_fit: X has %lld samples; at least 1 is needed",
+                          (long long)n);
+    if (kernel->dim && d != kernel->dim)
+        return gram__fail(ctx, GRAM_ESHAPE,
+                          "gram_gp_fit: X has %lld features but the kernel has %lld ARD lengthscales",
+                          (long long)d, (long long)kernel->dim);
+    gram_array Yc = *Y;
+    if (Yc.rows == 1 && Yc.cols == n && n > 1) { /* a row vector of targets */
+        Yc.rows = n;
+        Yc.cols = 1;
+        Yc.row_stride = Y->col_stride;
+        Yc.col_stride = Y->row_stride;
+    }
+    if (Yc.rows != n)
+        return gram__fail(ctx, GRAM_ESHAPE, "gram_gp_fit: X has %lld samples but y has %lld",
+                          (long long)n, (long long)Yc.rows);
+    if (Yc.cols < 1) return gram__fail(ctx, GRAM_ESHAPE, "gram_gp_fit: y has no targets (0 columns)");
+    if (opt.n_alpha != 1 && opt.n_alpha != n)
+        return gram__fail(ctx, GRAM_ESHAPE,
+                          "gram_gp_fit: alpha must have 1 value or one per sample (%lld), got %lld",
+                          (long long)n, (long long)opt.n_alpha);
+    if (opt.n_restarts < 0 || opt.jitter_tries < 0 || opt.max_iter < 0)
+        return gram__fail(ctx, GRAM_EINVAL, "gram_gp_fit: n_restarts, jitter_tries and max_iter must "
+                                            "be >= 0");
+    int64_t nn;
+    size_t bytes;
+    if (!gram__mul_i64(n, n, &nn) || !gram__bytes(nn, sizeof(double), &bytes))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "gram_gp_fit: %lld samples: the %lld x %lld kernel "
+                                               "matrix does not fit in memory", (long long)n,
+                          (long long)n, (long long)n);
+
+    gram_gp *gp = calloc(1, sizeof *gp);
+    if (!gp) return gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+    gp->n = n;
+    gp->d = d;
+    gp->t = Yc.cols;
+    gp->normalize_y = opt.normalize_y != 0;
+    gp->n_noise = opt.n_alpha;
+    int64_t t = gp->t;
+    if ((s = gram__regress_copy(ctx, X, "X", &gp->X)) || (s = gram__regress_copy(ctx, &Yc, "y", &gp->Y)))
+        goto fail;
+    gp->noise = gram__alloc((size_t)opt.n_alpha * sizeof(double));
+    gp->ymean = gram__alloc((size_t)t * sizeof(double));
+    gp->ystd = gram__alloc((size_t)t * sizeof(double));
+    gp->alpha = gram__alloc((size_t)(n * t) * sizeof(double));
+    gp->L = gram__alloc(bytes);
+    if (!gp->noise || !gp->ymean || !gp->ystd || !gp->alpha || !gp->L) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory for %lld samples (the kernel "
+                                         "matrix needs %zu bytes)", (long long)n, bytes);
+        goto fail;
+    }
+    for (int64_t i = 0; i < opt.n_alpha; i++) {
+        double a = opt.alpha ? opt.alpha[i] : 1e-10;
+        if (!isfinite(a) || a < 0.0) {
+            s = gram__fail(ctx, GRAM_EINVAL, "gram_gp_fit: alpha[%lld] = %g; it must be finite and >= 0",
+                           (long long)i, a);
+            goto fail;
+        }
+        gp->noise[i] = a;
+    }
+    for (int64_t c = 0; c < t; c++) {
+        double m = 0.0, v = 0.0;
+        if (gp->normalize_y) {
+            for (int64_t i = 0; i < n; i++) m += gp->Y[i * t + c];
+            m /= (double)n;
+            for (int64_t i = 0; i < n; i++) v += (gp->Y[i * t + c] - m) * (gp->Y[i * t + c] - m);
+            v = sqrt(v / (double)n);
+            /* scikit-learn's _handle_zeros_in_scale: a constant target keeps scale 1 */
+            if (v < 10.0 * 2.220446049250313e-16 * (fabs(m) > 1.0 ? fabs(m) : 1.0)) v = 1.0;
+            for (int64_t i = 0; i < n; i++) gp->Y[i * t + c] = (gp->Y[i * t + c] - m) / v;
+        } else {
+            v = 1.0;
+        }
+        gp->ymean[c] = m;
+        gp->ystd[c] = v;
+    }
+
+    lml_problem pb = {n, d, t, gp->X, gp->Y, gp->noise, gp->n_noise};
+    gram_kernel *fitted = NULL;
+    if (opt.optimize && kernel->n_hyper > 0) {
+        double *best = gram__alloc((size_t)kernel->n_hyper * sizeof(double));
+        if (!best) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+            goto fail;
+        }
+        s = optimize(ctx, &opt, kernel, &pb, gp->L, gp->alpha, best, &gp->n_iter, &gp->n_eval);
+        if (!s) s = gram_kernel_set_hyper(ctx, kernel, best, &fitted);
+        gram__free(best);
+    } else {
+        s = gram_kernel_copy(ctx, kernel, &fitted);
+    }
+    if (s) goto fail;
+    gp->kernel = fitted;
+
+    /* The final factorisation, with the opt-in jitter schedule. */
+    s = lml_eval(ctx, gp->kernel, &pb, 0.0, gp->L, gp->alpha, &gp->lml, NULL);
+    if (s == GRAM_ENOTPD && opt.jitter_tries > 0) {
+        char msg[GRAM_MSG_SIZE];
+        memcpy(msg, gram_context_message(ctx), sizeof msg);
+        double mean_diag = 0.0;
+        gram_array Xa = gram_array_f64(gp->X, n, d);
+        double *diag = gram__alloc((size_t)n * sizeof(double));
+        if (!diag) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+            goto fail;
+        }
+        gram_array Da = gram_array_f64(diag, n, 1);
+        s = gram_kernel_diag(ctx, gp->kernel, &Xa, &Da);
+        for (int64_t i = 0; i < n && !s; i++) mean_diag += fabs(diag[i]) / (double)n;
+        gram__free(diag);
+        if (s) goto fail;
+        if (!(mean_diag > 0.0)) mean_diag = 1.0;
+        s = GRAM_ENOTPD;
+        for (int tr = 0; tr < opt.jitter_tries && s == GRAM_ENOTPD; tr++) {
+            gp->jitter = 1e-10 * mean_diag * pow(10.0, tr);
+            s = lml_eval(ctx, gp->kernel, &pb, gp->jitter, gp->L, gp->alpha, &gp->lml, NULL);
+        }
+        if (s == GRAM_ENOTPD)
+            s = gram__fail(ctx, GRAM_ENOTPD, "%s (still not positive definite with jitter %.3g after "
+                                             "%d tries)", msg, gp->jitter, opt.jitter_tries);
+    }
+    if (s) goto fail;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) gp->L[i * n + j] = 0.0;
+    *out = gp;
+    return GRAM_OK;
+fail:
+    gp_free(gp);
+    return s;
+}
+
+/* ---- accessors ----------------------------------------------------------------------------------- */
+
+int64_t gram_gp_n(const gram_gp *gp) { return gp ? gp->n : 0; }
+int64_t gram_gp_dim(const gram_gp *gp) { return gp ? gp->d : 0; }
+int64_t gram_gp_n_targets(const gram_gp *gp) { return gp ? gp->t : 0; }
+const gram_kernel *gram_gp_kernel(const gram_gp *gp) { return gp ? gp->kernel : NULL; }
+double gram_gp_log_marginal_likelihood_value(const gram_gp *gp) { return gp ? gp->lml : NAN; }
+double gram_gp_jitter(const gram_gp *gp) { return gp ? gp->jitter : NAN; }
+int64_t gram_gp_n_iterations(const gram_gp *gp) { return gp ? gp->n_iter : 0; }
+int64_t gram_gp_n_evaluations(const gram_gp *gp) { return gp ? gp->n_eval : 0; }
+
+gram_status gram_gp_target_scaling(const gram_gp *gp, int64_t t, double *mean, double *scale)
+{
+    if (!gp || t < 0 || t >= gp->t || !mean || !scale) return GRAM_EINVAL;
+    *mean = gp->ymean[t];
+    *scale = gp->ystd[t];
+    return GRAM_OK;
+}
+
+static gram_status copy_out(const double *src, int64_t rows, int64_t cols, gram_array *out)
+{
+    if (!out || !out->data || out->rows != rows || out->cols != cols) return out ? GRAM_ESHAPE : GRAM_EINVAL;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) gram__put(out, i, j, src[i * cols + j]);
+    return GRAM_OK;
+}
+
+gram_status gram_gp_get_x(const gram_gp *gp, gram_array *out)
+{
+    return gp ? copy_out(gp->X, gp->n, gp->d, out) : GRAM_EINVAL;
+}
+gram_status gram_gp_get_y(const gram_gp *gp, gram_array *out)
+{
+    return gp ? copy_out(gp->Y, gp->n, gp->t, out) : GRAM_EINVAL;
+}
+gram_status gram_gp_get_alpha(const gram_gp *gp, gram_array *out)
+{
+    return gp ? copy_out(gp->alpha, gp->n, gp->t, out) : GRAM_EINVAL;
+}
+gram_status gram_gp_get_cholesky(const gram_gp *gp, gram_array *out)
+{
+    return gp ? copy_out(gp->L, gp->n, gp->n, out) : GRAM_EINVAL;
+}
+
+/* ---- likelihood at θ ----------------------------------------------------------------------------- */
+
+gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp, const double *theta,
+                                            double *lml, double *grad)
+{
+    gram__clear(ctx);
+    if (!gp || !lml) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_log_marginal_likelihood: %s is NULL",
+                                       !gp ? "gp" : "lml");
+    int64_t P = gp->kernel->n_hyper, n = gp->n;
+    gram_kernel *k = NULL;
+    gram_status s;
+    if (theta) {
+        for (int64_t p = 0; p < P; p++)
+            if (!isfinite(theta[p]))
+                return gram__fail(ctx, GRAM_ENONFINITE,
+                                  "gram_gp_log_marginal_likelihood: theta[%lld] is %g", (long long)p,
+                                  theta[p]);
+        if ((s = gram_kernel_set_hyper(ctx, gp->kernel, theta, &k))) return s;
+    } else if ((s = gram_kernel_copy(ctx, gp->kernel, &k))) {
+        return s;
+    }
+    double *A = gram__alloc((size_t)(n * n) * sizeof(double));
+    double *alpha = gram__alloc((size_t)(n * gp->t) * sizeof(double));
+    if (!A || !alpha) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_log_marginal_likelihood: out of memory");
+    } else {
+        lml_problem pb = {n, gp->d, gp->t, gp->X, gp->Y, gp->noise, gp->n_noise};
+        s = lml_eval(ctx, k, &pb, gp->jitter, A, alpha, lml, grad);
+        if (s == GRAM_ENOTPD) { /* as scikit-learn: -inf and a zero gradient */
+            gram__clear(ctx);
+            s = GRAM_OK;
+            *lml = -INFINITY;
+            if (grad)
+                for (int64_t p = 0; p < P; p++) grad[p] = 0.0;
+        }
+    }
+    gram__free(A);
+    gram__free(alpha);
+    gram_kernel_destroy(k);
+    return s;
+}
+
+/* ---- prediction ---------------------------------------------------------------------------------- */
+
+static gram_status check_queries(gram_context *ctx, const gram_gp *gp, const gram_array *Xq)
+{
+    gram_status s;
+    if (!Xq) return gram__fail(ctx, GRAM_EINVAL, "X is NULL");
+    if ((s = gram__check_array(ctx, Xq, "X"))) return s;
+    if (Xq->cols != gp->d)
+        return gram__fail(ctx, GRAM_ESHAPE, "X has %lld features but the model was fitted with %lld",
+                          (long long)Xq->cols, (long long)gp->d);
+    return gram__check_finite(ctx, Xq, "X");
+}
+
+#define QBLOCK 256 /* queries per block of the variance computation */
+
+gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
+                            gram_array *mean, gram_array *std, int64_t target, gram_array *cov)
+{
+    gram__clear(ctx);
+    if (!gp) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_predict: gp is NULL");
+    gram_status s;
+    if ((s = check_queries(ctx, gp, Xq))) return s;
+    int64_t m = Xq->rows, n = gp->n, t = gp->t;
+    if (mean && (s = gram__regress_check_out(ctx, mean, m, t, "mean"))) return s;
+    if (std && (s = gram__regress_check_out(ctx, std, m, t, "std"))) return s;
+    if (cov) {
+        if (target < 0 || target >= t)
+            return gram__fail(ctx, GRAM_EINVAL, "gram_gp_predict: target %lld is not in [0, %lld)",
+                              (long long)target, (long long)t);
+        if ((s = gram__regress_check_out(ctx, cov, m, m, "cov"))) return s;
+    }
+    double *Xc = NULL, *buf = NULL, *Ks = NULL, *kd = NULL;
+    if ((s = gram__regress_copy(ctx, Xq, "X", &Xc))) return s;
+    gram_array Xa = gram_array_f64(Xc, m, gp->d), Xt = gram_array_f64(gp->X, n, gp->d);
+
+    if (mean && m > 0) {
+        buf = gram__alloc((size_t)(m * t) * sizeof(double));
+        if (!buf) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_predict: out of memory");
+            goto done;
+        }
+        gram_array Wa = gram_array_f64(gp->alpha, n, t), Ba = gram_array_f64(buf, m, t);
+        if ((s = gram_kernel_sum(ctx, gp->kernel, &Xa, &Xt, &Wa, &Ba))) goto done;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t c = 0; c < t; c++) gram__put(mean, i, c, buf[i * t + c] * gp->ystd[c] + gp->ymean[c]);
+    }
+    if ((std || cov) && m > 0) {
+        int64_t rows = cov ? m : (m < QBLOCK ? m : QBLOCK); /* cov needs every row of L⁻¹K(X, Xq) */
+        size_t kb;
+        int64_t cnt;
+        if (!gram__mul_i64(rows, n, &cnt) || !gram__bytes(cnt, sizeof(double), &kb)) {
+            s = gram__fail(ctx, GRAM_EOVERFLOW, "gram_gp_predict: too many queries");
+            goto done;
+        }
+        Ks = gram__alloc(kb ? kb : 8);
+        kd = gram__alloc((size_t)m * sizeof(double));
+        if (!Ks || !kd) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_predict: out of memory (%zu bytes)", kb);
+            goto done;
+        }
+        gram_array Da = gram_array_f64(kd, m, 1);
+        if ((s = gram_kernel_diag(ctx, gp->kernel, &Xa, &Da))) goto done;
+        for (int64_t i0 = 0; i0 < m; i0 += rows) {
+            int64_t b = m - i0 < rows ? m - i0 : rows;
+            gram_array Qa = gram_array_f64(Xc + i0 * gp->d, b, gp->d), Ka = gram_array_f64(Ks, b, n);
+            if ((s = gram_kernel_matrix(ctx, gp->kernel, &Qa, &Xt, &Ka))) goto done;
+            /* Ks ← Ks L⁻ᵀ = (L⁻¹ K(X, Xq))ᵀ */
+            if (b > 0 && n > 0)
+                gram__trsm_right_lower_t(b, n, gp->L, n, Ks, n);
+            if (std)
+                for (int64_t i = 0; i < b; i++) {
+                    double v = kd[i0 + i];
+                    for (int64_t j = 0; j < n; j++) v -= Ks[i * n + j] * Ks[i * n + j];
+                    if (!(v > 0.0)) v = 0.0; /* rounding; as scikit-learn, clipped */
+                    for (int64_t c = 0; c < t; c++) gram__put(std, i0 + i, c, sqrt(v) * gp->ystd[c]);
+                }
+        }
+        if (cov) {
+            double *C = gram__alloc((size_t)(m * m) * sizeof(double));
+            if (!C) {
+                s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_predict: out of memory for the %lld x %lld "
+                                                 "covariance", (long long)m, (long long)m);
+                goto done;
+            }
+            gram_array Ca = gram_array_f64(C, m, m);
+            s = gram_kernel_matrix(ctx, gp->kernel, NULL, &Xa, &Ca);
+            if (!s) {
+                gram__syrk_sub(m, n, Ks, n, C, m);
+                double sc = gp->ystd[target] * gp->ystd[target];
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j <= i; j++) {
+                        gram__put(cov, i, j, C[i * m + j] * sc);
+                        gram__put(cov, j, i, C[i * m + j] * sc);
+                    }
+            }
+            gram__free(C);
+        }
+    }
+done:
+    gram__free(Xc);
+    gram__free(buf);
+    gram__free(Ks);
+    gram__free(kd);
+    return s;
+}
+
+gram_status gram_gp_sample(gram_context *ctx, const gram_gp *gp, const gram_array *Xq, int64_t target,
+                           uint64_t seed, gram_array *out)
+{
+    gram__clear(ctx);
+    if (!gp) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_sample: gp is NULL");
+    gram_status s;
+    if ((s = check_queries(ctx, gp, Xq))) return s;
+    if (!out) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_sample: out is NULL");
+    if ((s = gram__check_array(ctx, out, "out"))) return s;
+    int64_t m = Xq->rows, S = out->cols, t = gp->t;
+    if (out->rows != m)
+        return gram__fail(ctx, GRAM_ESHAPE, "gram_gp_sample: out has %lld rows but there are %lld "
+                                            "query points", (long long)out->rows, (long long)m);
+    if (target < 0 || target >= t)
+        return gram__fail(ctx, GRAM_EINVAL, "gram_gp_sample: target %lld is not in [0, %lld)",
+                          (long long)target, (long long)t);
+    if (m == 0 || S == 0) return GRAM_OK;
+    double *mu = gram__alloc((size_t)(m * t) * sizeof(double));
+    double *C = gram__alloc((size_t)(m * m) * sizeof(double));
+    double *w = gram__alloc((size_t)m * sizeof(double));
+    double *Z = gram__alloc((size_t)(m * S) * sizeof(double));
+    double *R = gram__alloc((size_t)(m * S) * sizeof(double));
+    if (!mu || !C || !w || !Z || !R) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_sample: out of memory");
+        goto done;
+    }
+    gram_array Ma = gram_array_f64(mu, m, t), Ca = gram_array_f64(C, m, m);
+    if ((s = gram_gp_predict(ctx, gp, Xq, &Ma, NULL, target, &Ca))) goto done;
+    if ((s = gram__sym_eig(ctx, m, C, m, w))) goto done;
+    /* Row j of C is eigenvector j. Z[j, s] = sqrt(λ_j) z_js with z from stream s. */
+    for (int64_t c = 0; c < S; c++) {
+        gram__rng r;
+        gram__rng_init(&r, seed, (uint64_t)c);
+        for (int64_t j = 0; j < m; j++) {
+            double z = gram__rng_normal(&r);
+            Z[j * S + c] = (w[j] > 0.0 ? sqrt(w[j]) : 0.0) * z;
+        }
+    }
+    gram__gemm(1, m, S, m, 1.0, C, m, Z, S, 0.0, R, S);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < S; c++) gram__put(out, i, c, mu[i * t + target] + R[i * S + c]);
+done:
+    gram__free(mu);
+    gram__free(C);
+    gram__free(w);
+    gram__free(Z);
+    gram__free(R);
+    return s;
+}
+
+void gram_free(void *p) { gram__free(p); }
