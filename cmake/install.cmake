@@ -45,7 +45,7 @@ foreach(_d LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 # What a static link needs besides libgram.a: OpenMP's runtime (through the compiler driver's
-# flag, so it names the right runtime) and libm.
-set(GRAM_PC_LIBS_PRIVATE "${OpenMP_C_FLAGS} -lm")
+# flag, so it names the right runtime), OpenBLAS and libm.
+set(GRAM_PC_LIBS_PRIVATE "${OpenMP_C_FLAGS} -lopenblas -lm")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/gram.pc.in ${PROJECT_BINARY_DIR}/gram.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/gram.pc DESTINATION ${GRAM_INSTALL_PKGCONFIGDIR})

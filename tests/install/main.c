@@ -36,6 +36,30 @@ int main(void)
             goto done;
         }
     }
+    /* Kernel ridge regression (dense algebra through OpenBLAS): for the 3 points with λ = 0.5 the
+     * prediction at a training point satisfies K c = y - λ c, checked as a residual. */
+    {
+        const double yt[3] = {1.0, -2.0, 0.5}, lam = 0.5;
+        double c[3], K[9];
+        gram_array Yt = gram_array_f64(yt, 3, 1), C = gram_array_f64(c, 3, 1), Ka = gram_array_f64(K, 3, 3);
+        gram_krr *m = NULL;
+        s = gram_krr_fit(ctx, k, &X, &Yt, NULL, 1, &lam, &m);
+        if (s == GRAM_OK) s = gram_krr_get_dual_coef(m, &C);
+        if (s == GRAM_OK) s = gram_kernel_matrix(ctx, k, NULL, &X, &Ka);
+        gram_krr_destroy(m);
+        for (int i = 0; i < 3 && s == GRAM_OK; i++) {
+            double r = lam * c[i] - yt[i];
+            for (int j = 0; j < 3; j++) r += K[i * 3 + j] * c[j];
+            if (fabs(r) > 1e-12) {
+                fprintf(stderr, "consumer: kernel ridge residual %g\n", r);
+                goto done;
+            }
+        }
+        if (s != GRAM_OK) {
+            fprintf(stderr, "consumer: kernel ridge: %s: %s\n", gram_strerror(s), gram_context_message(ctx));
+            goto done;
+        }
+    }
     /* A failing call must report a status and a message, not print or exit. */
     gram_kernel *bad = NULL;
     s = gram_kernel_parse(ctx, "gaussian(lengthscale=-1)", &bad);
