@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PI 3.14159265358979323846
 #define SQRT3 1.7320508075688772935
@@ -243,4 +244,118 @@ gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D,
         free(hs);
     }
     return GRAM_OK;
+}
+
+/* ---- blocks of pairs: forward values, backward adjoints ------------------------------------- */
+
+gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B)
+{
+    memset(ws, 0, sizeof *ws);
+    int n = k->n_ops;
+    int64_t P = k->n_hyper;
+    int64_t nh_max = 1;
+    for (int l = 0; l < k->n_leaves; l++) {
+        int64_t h = gram__leaf_n_hyper(&k->leaves[l]);
+        if (h > nh_max) nh_max = h;
+    }
+    ws->B = B;
+    ws->vals = malloc(sizeof(double) * (size_t)(2 * n + P + nh_max) * (size_t)B);
+    ws->left = malloc(sizeof(int) * (size_t)(2 * n));
+    if (!ws->vals || !ws->left) {
+        gram__grad_ws_free(ws);
+        return GRAM_ENOMEM;
+    }
+    ws->adj = ws->vals + (size_t)n * (size_t)B;
+    ws->lg = ws->adj + (size_t)n * (size_t)B;
+    ws->gl = ws->lg + (size_t)P * (size_t)B;
+    ws->right = ws->left + n;
+    /* start[i] (first op of the subtree ending at i) gives each binary op's left child */
+    int *start = ws->right; /* reused: filled before right is */
+    for (int i = 0; i < n; i++) {
+        const gram__op *op = &k->ops[i];
+        if (op->kind == GRAM_OP_LEAF) start[i] = i;
+        else if (op->kind == GRAM_OP_SCALE) start[i] = start[i - 1];
+        else start[i] = start[start[i - 1] - 1];
+    }
+    for (int i = 0; i < n; i++) {
+        const gram__op *op = &k->ops[i];
+        ws->left[i] = op->kind == GRAM_OP_ADD || op->kind == GRAM_OP_MUL ? start[i - 1] - 1
+                      : op->kind == GRAM_OP_SCALE                          ? i - 1
+                                                                           : -1;
+    }
+    for (int i = 0; i < n; i++) ws->right[i] = k->ops[i].kind == GRAM_OP_ADD || k->ops[i].kind == GRAM_OP_MUL ? i - 1 : -1;
+    return GRAM_OK;
+}
+
+void gram__grad_ws_free(gram__grad_ws *ws)
+{
+    free(ws->vals);
+    free(ws->left);
+    memset(ws, 0, sizeof *ws);
+}
+
+void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
+                             const double *X, int64_t ldx, int B, int same_j, const double *w,
+                             double *acc)
+{
+    int n = k->n_ops, WB = ws->B;
+    double *vals = ws->vals, *adj = ws->adj, *lg = ws->lg, *gl = ws->gl;
+    for (int o = 0; o < n; o++) {
+        const gram__op *op = &k->ops[o];
+        double *v = vals + (size_t)o * WB;
+        if (op->kind == GRAM_OP_LEAF) {
+            const gram__leaf *L = &k->leaves[op->leaf];
+            int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
+            for (int j = 0; j < B; j++) {
+                v[j] = leaf_eval(L, D, y, X + j * ldx, j == same_j, gl);
+                for (int64_t h = 0; h < nh; h++) lg[(size_t)(h0 + h) * WB + j] = gl[h];
+            }
+        } else if (op->kind == GRAM_OP_SCALE) {
+            const double *a = vals + (size_t)(o - 1) * WB;
+            for (int j = 0; j < B; j++) v[j] = op->c * a[j];
+        } else {
+            const double *a = vals + (size_t)ws->left[o] * WB, *b = vals + (size_t)ws->right[o] * WB;
+            if (op->kind == GRAM_OP_ADD)
+                for (int j = 0; j < B; j++) v[j] = a[j] + b[j];
+            else
+                for (int j = 0; j < B; j++) v[j] = a[j] * b[j];
+        }
+    }
+    memcpy(adj + (size_t)(n - 1) * WB, w, sizeof(double) * (size_t)B);
+    for (int o = n - 1; o >= 0; o--) {
+        const gram__op *op = &k->ops[o];
+        const double *ad = adj + (size_t)o * WB;
+        if (op->kind == GRAM_OP_LEAF) {
+            const gram__leaf *L = &k->leaves[op->leaf];
+            int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
+            for (int64_t h = 0; h < nh; h++) {
+                const double *g = lg + (size_t)(h0 + h) * WB;
+                double s = 0.0;
+                for (int j = 0; j < B; j++) s += ad[j] * g[j];
+                acc[h0 + h] += s;
+            }
+        } else if (op->kind == GRAM_OP_SCALE) {
+            double *ac = adj + (size_t)(o - 1) * WB;
+            for (int j = 0; j < B; j++) ac[j] = ad[j] * op->c;
+            if (op->hyper >= 0) {
+                const double *v = vals + (size_t)o * WB;
+                double s = 0.0;
+                for (int j = 0; j < B; j++) s += ad[j] * v[j];
+                acc[op->hyper] += s;
+            }
+        } else {
+            int l = ws->left[o], r = ws->right[o];
+            double *al = adj + (size_t)l * WB, *ar = adj + (size_t)r * WB;
+            if (op->kind == GRAM_OP_ADD) {
+                memcpy(al, ad, sizeof(double) * (size_t)B);
+                memcpy(ar, ad, sizeof(double) * (size_t)B);
+            } else {
+                const double *vl = vals + (size_t)l * WB, *vr = vals + (size_t)r * WB;
+                for (int j = 0; j < B; j++) {
+                    al[j] = ad[j] * vr[j];
+                    ar[j] = ad[j] * vl[j];
+                }
+            }
+        }
+    }
 }

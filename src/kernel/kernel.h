@@ -74,6 +74,21 @@ double gram__leaf_log_const(const gram__leaf *L, int same);
 double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, const double *x,
                               int same, double *grad, double *vs, int64_t *hs);
 
+/* The gradient over a block of pairs (y, x_j), j < B: acc[p] += Σ_j w[j] ∂k(y, x_j)/∂θ_p, by one
+ * forward pass of the program over the block's values and one backward pass of adjoints
+ * (∂k/∂node), so each leaf's own derivatives are weighted once instead of being rescaled through
+ * every op pair by pair. x_j is X + j·ldx; the pair j == same_j is a diagonal entry (white). */
+typedef struct gram__grad_ws {
+    int B;
+    double *vals, *adj, *lg, *gl; /* n_ops×B, n_ops×B, n_hyper×B, one leaf's gradient */
+    int *left, *right;            /* children of each op (-1: none) */
+} gram__grad_ws;
+gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B);
+void gram__grad_ws_free(gram__grad_ws *ws);
+void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
+                             const double *X, int64_t ldx, int B, int same_j, const double *w,
+                             double *acc);
+
 /* 1 if the leaf's values are ≥ 0 everywhere. */
 int gram__leaf_nonnegative(const gram__leaf *L);
 

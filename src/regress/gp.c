@@ -20,7 +20,8 @@
 #include <string.h>
 
 #define LOG_2PI 1.8378770664093454836
-#define GRAD_ROWS 32 /* rows of the lower triangle per gradient chunk */
+#define GRAD_ROWS 32   /* rows of the lower triangle per gradient chunk */
+#define GRAD_BLOCK 128 /* pairs per forward/backward pass of the kernel program */
 
 void gram_gp_options_init(gram_gp_options *opt)
 {
@@ -110,44 +111,44 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     int64_t chunks = (n + GRAD_ROWS - 1) / GRAD_ROWS;
     if (P == 0) return GRAM_OK;
     double *part = gram__calloc((size_t)(chunks * P), sizeof *part);
+    if (!part) return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
     int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
-    int depth = k->stack_depth > 0 ? k->stack_depth : 1;
-    double *scratch = gram__alloc((size_t)threads * (size_t)(P + depth) * sizeof(double));
-    int64_t *hstack = gram__alloc((size_t)threads * (size_t)depth * sizeof(int64_t));
-    if (!part || !scratch || !hstack) {
-        gram__free(part);
-        gram__free(scratch);
-        gram__free(hstack);
-        return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
-    }
+    int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
-        int tid = omp_get_thread_num();
-        double *g = scratch + (size_t)tid * (size_t)(P + depth), *vs = g + P;
-        int64_t *hs = hstack + (size_t)tid * (size_t)depth;
+        gram__grad_ws ws;
+        double wblk[GRAD_BLOCK];
+        int ok = gram__grad_ws_init(&ws, k, GRAD_BLOCK) == GRAM_OK;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
         /* Chunks of late rows hold more pairs: hand them out dynamically; each chunk's sums go to
          * its own slot, so the result does not depend on which thread ran it. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t c = chunks - 1; c >= 0; c--) {
+            if (!ok) continue;
             double *acc = part + c * P;
             int64_t i1 = (c + 1) * GRAD_ROWS < n ? (c + 1) * GRAD_ROWS : n;
             for (int64_t i = c * GRAD_ROWS; i < i1; i++) {
                 const double *xi = pb->X + i * d, *Wi = A + i * n;
-                for (int64_t j = 0; j <= i; j++) {
-                    double w = i == j ? 0.5 * Wi[j] : Wi[j];
-                    if (w == 0.0) continue;
-                    gram__kernel_eval_grad(k, d, xi, pb->X + j * d, i == j, g, vs, hs);
-                    for (int64_t p = 0; p < P; p++) acc[p] += w * g[p];
+                for (int64_t j0 = 0; j0 <= i; j0 += GRAD_BLOCK) {
+                    int B = (int)(i + 1 - j0 < GRAD_BLOCK ? i + 1 - j0 : GRAD_BLOCK);
+                    for (int j = 0; j < B; j++) wblk[j] = j0 + j == i ? 0.5 * Wi[j0 + j] : Wi[j0 + j];
+                    gram__kernel_grad_block(k, &ws, d, xi, pb->X + j0 * d, d, B, (int)(i - j0), wblk, acc);
                 }
             }
         }
+        gram__grad_ws_free(&ws);
+    }
+    if (failed) {
+        gram__free(part);
+        return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
     }
     for (int64_t p = 0; p < P; p++) grad[p] = 0.0;
     for (int64_t c = 0; c < chunks; c++)
         for (int64_t p = 0; p < P; p++) grad[p] += part[c * P + p];
     gram__free(part);
-    gram__free(scratch);
-    gram__free(hstack);
     return GRAM_OK;
 }
 
