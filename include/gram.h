@@ -333,7 +333,7 @@ GRAM_API const char *gram_kernel_hyper_name(const gram_kernel *k, int64_t i);
 /*
  * Bounds of the hyperparameters for learning (gram_gp_fit with optimize), in log space:
  * lower[i] ≤ θ_i ≤ upper[i]; a fixed hyperparameter has lower[i] = upper[i] = θ_i. In a spec,
- * "<key>_bounds=[lo, hi]" (values, 0 < lo ≤ hi, not logs) or "<key>_bounds=fixed" after the
+ * "<key>_bounds=[lo, hi]" (values, 0 < lo ≤ hi, not logs; hi may be inf) or "<key>_bounds=fixed" after the
  * parameter, e.g. "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])" or
  * "periodic(lengthscale=1.3, period=1, period_bounds=fixed)"; lengthscale bounds apply to every
  * ARD lengthscale. Bounds that exclude the parameter's value are a parse error. Without explicit

@@ -362,11 +362,16 @@ static gram_status parse_bounds(parser *p, args *a, int key)
     double v[2];
     for (int i = 0; i < 2; i++) {
         skip_ws(p);
-        size_t at = p->pos;
-        if ((s = parse_number(p, &v[i]))) return s;
-        if (!(v[i] > 0.0) || !isfinite(v[i]))
-            return perr(p, GRAM_EPARSE, at, "%s_bounds: bounds must be positive and finite, got %g",
-                        KEYS[key], v[i]);
+        size_t at = p->pos, iw = word_len(p->s + at);
+        if (i == 1 && iw && (word_is(p->s + at, iw, "inf") || word_is(p->s + at, iw, "infinity"))) {
+            v[i] = INFINITY; /* an upper bound may be open (scikit-learn's np.inf) */
+            p->pos += iw;
+        } else {
+            if ((s = parse_number(p, &v[i]))) return s;
+            if (!(v[i] > 0.0))
+                return perr(p, GRAM_EPARSE, at, "%s_bounds: bounds must be positive, got %g", KEYS[key],
+                            v[i]);
+        }
         skip_ws(p);
         char want = i == 0 ? ',' : ']';
         if (p->s[p->pos] != want)
@@ -737,7 +742,8 @@ static void put_bounds(writer *w, const gram__leaf *L, int slot, const char *nam
     put(w, "_bounds=[");
     put_num(w, L->bound_lo[slot]);
     put(w, ", ");
-    put_num(w, L->bound_hi[slot]);
+    if (isinf(L->bound_hi[slot])) put(w, "inf");
+    else put_num(w, L->bound_hi[slot]);
     put(w, "]");
 }
 

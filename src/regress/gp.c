@@ -246,6 +246,14 @@ static gram_status optimize(gram_context *ctx, const gram_gp_options *opt, const
     double *lo = buf, *hi = lo + P, *theta = hi + P, *grad = theta + P, *theta0 = grad + P;
     gram_kernel_get_bounds(k, lo, hi);
     gram_kernel_get_hyper(k, theta0);
+    for (int64_t p = 0; p < P && opt->n_restarts > 0; p++)
+        if (!isfinite(hi[p])) {
+            gram__free(buf);
+            return gram__fail(ctx, GRAM_EINVAL,
+                              "gram_gp_fit: restarts draw starting points inside the bounds, so every "
+                              "bound must be finite; %s has upper bound inf",
+                              gram_kernel_hyper_name(k, p));
+        }
     objective_data od = {ctx, k, pb, A, alpha, grad, 0, 0};
     gram__lbfgsb_options lo_opt;
     gram__lbfgsb_options_init(&lo_opt);

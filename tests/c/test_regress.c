@@ -163,6 +163,17 @@ static void test_bounds(void)
         CHECK(b == NULL && strstr(gram_context_message(ctx), "position"), "message for '%s': %s", bad[i],
               gram_context_message(ctx));
     }
+    /* an open upper bound, printed and parsed back */
+    k = parse("white(0.01, noise_bounds=[1e-05, inf])");
+    if (k) {
+        gram_kernel_get_bounds(k, lo, hi);
+        CHECK(isinf(hi[0]) && hi[0] > 0, "open upper bound");
+        gram_kernel_spec(k, buf, sizeof buf);
+        CHECK(strstr(buf, "noise_bounds=[1.0000000000000001e-05, inf]") != NULL, "printed: %s", buf);
+        gram_kernel *kr = parse(buf);
+        gram_kernel_destroy(kr);
+        gram_kernel_destroy(k);
+    }
     /* a value at its bound, printed and parsed back, stays inside */
     k = parse("rq(lengthscale=2, lengthscale_bounds=[0.3, 2], alpha=0.3, alpha_bounds=[0.3, 7])");
     if (k) {
