@@ -159,13 +159,21 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
             const gram__leaf *L = &k->leaves[op->leaf];
             void *T = stack[sp++];
             if (L->structure == GRAM_STRUCT_CONST) {
-                for (int64_t i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < n; j++) {
-                        int same = p->sym && r0 + i == c0 + j;
-                        double v = logspace ? gram__leaf_log_const(L, same) : gram__leaf_const(L, same);
-                        if (p->dtype == GRAM_FLOAT64) ((double *)T)[i * ldt + j] = v;
-                        else ((float *)T)[i * ldt + j] = (float)v;
+                /* one value off the diagonal, another on it (white noise in symmetric calls) */
+                double v0 = logspace ? gram__leaf_log_const(L, 0) : gram__leaf_const(L, 0);
+                double v1 = logspace ? gram__leaf_log_const(L, 1) : gram__leaf_const(L, 1);
+                for (int64_t i = 0; i < mr; i++) {
+                    int64_t jd = p->sym ? r0 + i - c0 : -1; /* the diagonal's column in the tile */
+                    if (p->dtype == GRAM_FLOAT64) {
+                        double *t = (double *)T + i * ldt;
+                        for (int64_t j = 0; j < n; j++) t[j] = v0;
+                        if (jd >= 0 && jd < n) t[jd] = v1;
+                    } else {
+                        float *t = (float *)T + i * ldt;
+                        for (int64_t j = 0; j < n; j++) t[j] = (float)v0;
+                        if (jd >= 0 && jd < n) t[jd] = (float)v1;
                     }
+                }
                 continue;
             }
             const gram__group *g = &p->groups[p->leaf_group[op->leaf]];
@@ -198,6 +206,18 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
             continue;
         }
         int add = op->kind == GRAM_OP_ADD;
+        if (!logspace && p->dtype == GRAM_FLOAT64) { /* the common case, in loops that vectorise */
+            for (int64_t i = 0; i < mr; i++) {
+                double *a = (double *)stack[sp - 2] + i * ldt;
+                const double *b = (const double *)stack[sp - 1] + i * ldt;
+                if (add)
+                    for (int64_t j = 0; j < n; j++) a[j] += b[j];
+                else
+                    for (int64_t j = 0; j < n; j++) a[j] *= b[j];
+            }
+            sp--;
+            continue;
+        }
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < n; j++) {
                 double a, b, r;
@@ -291,6 +311,13 @@ static void write_rows(const gram__plan *p, int64_t r0, int64_t mr, const double
 static void write_matrix_tile(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, const void *T)
 {
     int64_t nreal = c0 + n <= p->N ? n : p->N - c0;
+    const gram_array *o = p->out;
+    if (p->dtype == GRAM_FLOAT64 && o->dtype == GRAM_FLOAT64 && o->col_stride == 1) {
+        for (int64_t i = 0; i < mr; i++)
+            memcpy((double *)o->data + (r0 + i) * o->row_stride + c0, (const double *)T + i * GRAM_KC,
+                   (size_t)nreal * sizeof(double));
+        return;
+    }
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nreal; j++) {
             double v = p->dtype == GRAM_FLOAT64 ? ((const double *)T)[i * GRAM_KC + j]
