@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 /* LAPACK (Fortran) entry points; gfortran passes character lengths as trailing size_t values. */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t);
 extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t);
 extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
                     double *w, double *work, const int *lwork, int *iwork, const int *liwork,
@@ -63,6 +64,15 @@ gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t ld
                     1.0, A22, (int)lda);
     }
     return GRAM_OK;
+}
+
+int gram__chol_lapack(int64_t n, double *A, int64_t lda)
+{
+    if (n == 0) return 0;
+    if (!fits_int(n) || !fits_int(lda)) return -1;
+    int nn = (int)n, la = (int)lda, info = 0;
+    dpotrf_("U", &nn, A, &la, &info, 1);
+    return info;
 }
 
 void gram__trsm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double *B, int64_t ldb,

@@ -27,6 +27,9 @@ double gram__chol_logdet(int64_t D, const double *L);
  * pivot's 0-based index and value, and *bad (if not NULL) set to that index. */
 gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t lda, const char *what,
                              int64_t *bad);
+/* The same by LAPACK's dpotrf (faster; on failure A is partly overwritten and nothing says which
+ * pivot failed): 0 on success, else LAPACK's info (> 0: not positive definite; -1: too large). */
+int gram__chol_lapack(int64_t n, double *A, int64_t lda);
 /* B (n×m, row-major, ldb) ← L⁻¹ B or L⁻ᵀ B for lower-triangular L. */
 void gram__trsm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double *B, int64_t ldb,
                       int transpose);

@@ -160,7 +160,12 @@ static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_p
     gram_status s;
     int64_t n = pb->n, t = pb->t;
     if ((s = build_k(ctx, k, pb, jitter, A))) return s;
-    if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I", NULL))) return s;
+    if (gram__chol_lapack(n, A, n) != 0) {
+        /* LAPACK does not say which pivot failed: factor again with gram's own Cholesky, which
+         * names it (and decides, should rounding make the two disagree) */
+        if ((s = build_k(ctx, k, pb, jitter, A))) return s;
+        if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I", NULL))) return s;
+    }
     *lml = solve_lml(pb, A, alpha);
     if (!grad) return GRAM_OK;
     if ((s = gram__chol_inverse(ctx, n, A, n))) return s;
