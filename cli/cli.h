@@ -1,7 +1,8 @@
-/* cli: the `gram` command. One source file per command (kde.c, sample.c); main.c holds the
- * dispatch and what the commands share: option parsing, reading and validating inputs, fitting,
- * messages, exit codes, progress and interruption. The CLI holds no numerics: density work goes
- * through gram_kde_*, files through the internal io layer. */
+/* cli: the `gram` command. One source file per command (kde.c, sample.c; regress.c for gp and
+ * krr, which share all but the model); main.c holds the dispatch and what the commands share:
+ * option parsing, reading and validating inputs, fitting, messages, exit codes, progress and
+ * interruption. The CLI holds no numerics: density work goes through gram_kde_*, regression
+ * through gram_gp_* and gram_krr_*, files through the internal io layer. */
 #ifndef GRAM_CLI_H
 #define GRAM_CLI_H
 
@@ -42,7 +43,17 @@ enum {
     OPT_PLOT,
     /* sample */
     OPT_COUNT,
-    OPT_SEED
+    OPT_SEED,
+    /* gp, krr */
+    OPT_TARGET,
+    OPT_KERNEL_SPEC, /* --kernel SPEC (a kernel spec, not a KDE family name) */
+    OPT_ALPHA,
+    OPT_NORMALIZE_Y,
+    OPT_OPTIMIZE,
+    OPT_RESTARTS,
+    OPT_MAX_ITER,
+    OPT_JITTER_TRIES,
+    OPT_STD
 };
 
 typedef struct cli_option {
@@ -92,8 +103,11 @@ int cli_lib_error(gram_context *ctx, gram_status s, const char *what);
 int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, int64_t *out);
 int cli_parse_uint64(const char *s, uint64_t *out);
+/* A comma-separated list of numbers: 1 with *out (malloc'd, n values), 0 if an item is not a
+ * number, -1 if memory ran out (*out NULL then). */
+int cli_parse_doubles(const char *text, double **out, int64_t *n);
 
-/* ---- fitting: the options kde and sample share ------------------------------------------------ */
+/* ---- fitting: the options kde and sample share (gp and krr use DATA, --weights, --threads, -q) --- */
 
 typedef struct cli_fit_args {
     const char *data_path;       /* DATA ("-" = stdin) */
@@ -174,6 +188,12 @@ void cli_format_seconds(double seconds, char *buf, size_t size);
 /* ---- time, progress and interruption ----------------------------------------------------------- */
 
 double cli_now(void);
+/* Creates a context for a command: --threads (threads < 0: the default), the progress display
+ * labelled cmd, and the SIGINT handler. Returns an exit code (0 on success). */
+int cli_context_create(const char *cmd, int threads, gram_context **ctx);
+/* Marks the start of the computation (the progress display waits a second from here); returns
+ * cli_now(). */
+double cli_progress_start(void);
 /* Installs the SIGINT handler (a second SIGINT kills the process as usual). */
 void cli_catch_sigint(void);
 int cli_interrupted(void);
@@ -190,5 +210,7 @@ int cli_write_matrix(gram_context *ctx, const char *path, const double *data, in
 
 int cli_kde(int argc, char **argv);
 int cli_sample(int argc, char **argv);
+int cli_gp(int argc, char **argv);  /* regress.c */
+int cli_krr(int argc, char **argv); /* regress.c */
 
 #endif

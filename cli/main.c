@@ -22,6 +22,8 @@ static const char MAIN_HELP[] =
     "Commands:\n"
     "  kde       kernel density estimate at the data, at query points or on a grid\n"
     "  sample    draw samples from a kernel density estimate\n"
+    "  gp        Gaussian-process regression: fit, predict, sample\n"
+    "  krr       kernel ridge regression: fit, predict\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help and exit\n"
@@ -36,6 +38,8 @@ static const char MAIN_HELP[] =
     "\n"
     "Exit status: 0 success, 1 data or runtime error, 2 usage error,\n"
     "130 interrupted.\n";
+
+#define COMMAND_LIST "kde, sample, gp or krr"
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
@@ -305,6 +309,34 @@ static int parse_bounds(cli_fit_args *f, const char *cmd, const char *text)
     return 0;
 }
 
+int cli_parse_doubles(const char *text, double **out, int64_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int64_t count = count_items(text);
+    double *v = malloc((size_t)count * sizeof(double));
+    if (!v) return -1;
+    const char *p = text;
+    for (int64_t d = 0; d < count; d++) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        char buf[128];
+        size_t len = (size_t)(end - p);
+        if (len >= sizeof buf) break;
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        if (!cli_parse_double(buf, &v[d])) break;
+        if (!*end) {
+            *out = v;
+            *n = count;
+            return 1;
+        }
+        p = end + 1;
+    }
+    free(v);
+    return 0;
+}
+
 static int parse_bandwidth(cli_fit_args *f, const char *cmd, const char *value)
 {
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
@@ -315,35 +347,19 @@ static int parse_bandwidth(cli_fit_args *f, const char *cmd, const char *value)
             return 1;
         }
     }
-    int64_t n = count_items(value);
-    double *h = malloc((size_t)n * sizeof(double));
-    if (!h) {
+    double *h;
+    int64_t n;
+    int ok = cli_parse_doubles(value, &h, &n);
+    if (ok < 0) {
         cli_data_error("out of memory");
         return CLI_ARG_ERROR;
     }
-    const char *p = value;
-    for (int64_t d = 0; d < n; d++) {
-        const char *end = strchr(p, ',');
-        if (!end) end = p + strlen(p);
-        char buf[128];
-        size_t len = (size_t)(end - p);
-        double v = 0;
-        int ok = len < sizeof buf;
-        if (ok) {
-            memcpy(buf, p, len);
-            buf[len] = '\0';
-            ok = cli_parse_double(buf, &v) && isfinite(v) && v > 0;
-        }
-        if (!ok) {
-            free(h);
-            cli_usage_error(cmd,
-                            "--bandwidth: expected scott|silverman|isj|cv-ml|cv-ls or a positive "
-                            "number, got '%s'",
-                            value);
-            return CLI_ARG_ERROR;
-        }
-        h[d] = v;
-        p = *end ? end + 1 : end;
+    for (int64_t d = 0; d < n; d++) ok &= isfinite(h[d]) && h[d] > 0;
+    if (!ok) {
+        free(h);
+        cli_usage_error(cmd, "--bandwidth: expected scott|silverman|isj|cv-ml|cv-ls or a positive "
+                             "number, got '%s'", value);
+        return CLI_ARG_ERROR;
     }
     free(f->bandwidth);
     f->bandwidth = h;
@@ -564,6 +580,25 @@ void cli_progress_done(void)
     }
 }
 
+int cli_context_create(const char *cmd, int threads, gram_context **ctx)
+{
+    gram_status s = gram_context_create(ctx);
+    if (s != GRAM_OK) return cli_data_error("out of memory");
+    if (threads >= 0 && (s = gram_context_set_threads(*ctx, threads)) != GRAM_OK)
+        return cli_lib_error(*ctx, s, "--threads");
+    g_progress.label = cmd;
+    g_progress.tty = isatty(STDERR_FILENO);
+    gram_context_set_progress(*ctx, progress_cb, NULL);
+    cli_catch_sigint();
+    return 0;
+}
+
+double cli_progress_start(void)
+{
+    g_progress.t_job = cli_now();
+    return g_progress.t_job;
+}
+
 /* ---- inputs and the fit ---------------------------------------------------------------------- */
 
 int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out)
@@ -593,16 +628,9 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     memset(job, 0, sizeof *job);
     job->cmd = cmd;
     job->args = f;
-    gram_status s = gram_context_create(&job->ctx);
-    if (s != GRAM_OK) return cli_data_error("out of memory");
-    if (f->threads >= 0 && (s = gram_context_set_threads(job->ctx, f->threads)) != GRAM_OK)
-        return cli_lib_error(job->ctx, s, "--threads");
-    g_progress.label = cmd;
-    g_progress.tty = isatty(STDERR_FILENO);
-    gram_context_set_progress(job->ctx, progress_cb, NULL);
-    cli_catch_sigint();
-
-    int rc = cli_read_matrix(job->ctx, f->data_path, &job->data);
+    int rc = cli_context_create(cmd, f->threads, &job->ctx);
+    if (rc) return rc;
+    rc = cli_read_matrix(job->ctx, f->data_path, &job->data);
     if (rc) return rc;
     const char *dname = path_for_messages(f->data_path);
     if (job->data.rows == 0 || job->data.cols == 0) return cli_data_error("%s: no data", dname);
@@ -688,8 +716,7 @@ int cli_job_fit(cli_job *job)
         W = gram_array_f64(job->weights.data, job->data.rows, 1);
         wp = &W;
     }
-    job->t_start = cli_now();
-    g_progress.t_job = job->t_start;
+    job->t_start = cli_progress_start();
     if (cli_interrupted()) return cli_lib_error(job->ctx, GRAM_ECANCELLED, NULL);
     gram_status s = gram_kde_fit(job->ctx, &opt, &X, wp, &job->kde);
     cli_progress_done();
@@ -736,13 +763,17 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "kde")) return cli_kde(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return cli_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gp")) return cli_gp(argc - 1, argv + 1);
+    if (!strcmp(cmd, "krr")) return cli_krr(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (argc > 2 && !strcmp(cmd, "help")) { /* gram help kde */
             static char help_opt[] = "--help";
             char *sub[] = {argv[2], help_opt, NULL};
             if (!strcmp(argv[2], "kde")) return cli_kde(2, sub);
             if (!strcmp(argv[2], "sample")) return cli_sample(2, sub);
-            return cli_usage_error("gram", "unknown command '%s' (expected kde or sample)", argv[2]);
+            if (!strcmp(argv[2], "gp")) return cli_gp(2, sub);
+            if (!strcmp(argv[2], "krr")) return cli_krr(2, sub);
+            return cli_usage_error("gram", "unknown command '%s' (expected " COMMAND_LIST ")", argv[2]);
         }
         fputs(MAIN_HELP, stdout);
         return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
@@ -752,5 +783,5 @@ int main(int argc, char **argv)
         return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
     }
     if (cmd[0] == '-') return cli_usage_error("gram", "unrecognized option '%s'", cmd);
-    return cli_usage_error("gram", "unknown command '%s' (expected kde or sample)", cmd);
+    return cli_usage_error("gram", "unknown command '%s' (expected " COMMAND_LIST ")", cmd);
 }

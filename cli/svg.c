@@ -1,4 +1,5 @@
-/* svg: self-contained SVG plots (a density curve with a rug; a heat map with contours). */
+/* svg: self-contained SVG plots (a density curve with a rug; a heat map with contours; curves
+ * with a band, paths and data points). */
 #include "svg.h"
 
 #include <math.h>
@@ -261,6 +262,21 @@ static void put_yaxis(svg_text *t, const axis *a, double x, int side, const char
     put(t, "</text>\n");
 }
 
+/* Light grid lines at the ticks of both axes, across the plot area. */
+static void put_grid(svg_text *t, const axis *ax, const axis *ay)
+{
+    put(t, "<g stroke=\"#e6e6e6\" stroke-width=\"1\">");
+    for (int i = 0; i < ay->n; i++) {
+        double y = axis_map(ay, ay->ticks[i]);
+        put(t, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>", ax->p0, y, ax->p1, y);
+    }
+    for (int i = 0; i < ax->n; i++) {
+        double x = axis_map(ax, ax->ticks[i]);
+        put(t, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>", x, ay->p1, x, ay->p0);
+    }
+    put(t, "</g>\n");
+}
+
 /* Deterministic subsample: index k of at most max evenly spaced ones. */
 static int64_t pick(int64_t k, int64_t n, int64_t max) { return n <= max ? k : (int64_t)((double)k * (double)n / (double)max); }
 
@@ -291,17 +307,7 @@ int svg_plot_1d(svg_text *t, const svg_plot1d *p)
     put_header(t, W, H, p->title);
     put_titles(t, (left + W - right_pad) / 2, p->title, p->subtitle);
 
-    /* grid lines */
-    put(t, "<g stroke=\"#e6e6e6\" stroke-width=\"1\">");
-    for (int i = 0; i < ay.n; i++) {
-        double y = axis_map(&ay, ay.ticks[i]);
-        put(t, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>", left, y, ax.p1, y);
-    }
-    for (int i = 0; i < ax.n; i++) {
-        double x = axis_map(&ax, ax.ticks[i]);
-        put(t, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>", x, top, x, bottom);
-    }
-    put(t, "</g>\n");
+    put_grid(t, &ax, &ay);
 
     /* the area under the curve, then the curve */
     put(t, "<path fill=\"#1f77b4\" fill-opacity=\"0.18\" stroke=\"none\" d=\"M%.2f,%.2f", left, bottom);
@@ -596,6 +602,172 @@ int svg_plot_2d(svg_text *t, const svg_plot2d *p)
     }
     put(t, "</g>\n");
     put_yaxis(t, &az, bar_x + bar_w, 1, p->zlabel ? p->zlabel : "density", W - 14);
+    put(t, "</svg>\n");
+    return t->failed ? -1 : 0;
+}
+
+/* ---- curves over x: band, lines, points ------------------------------------------------------- */
+
+static void extend(double v, double *lo, double *hi)
+{
+    if (!isfinite(v)) return;
+    if (v < *lo) *lo = v;
+    if (v > *hi) *hi = v;
+}
+
+/* A polyline through (x[i], v[i * stride]) for the n points. */
+static void put_polyline(svg_text *t, const axis *ax, const axis *ay, const double *x, const double *v,
+                         int64_t n, int64_t stride)
+{
+    for (int64_t i = 0; i < n; i++)
+        put(t, "%c%.2f,%.2f", i ? 'L' : 'M', axis_map(ax, x[i]), axis_map(ay, v[i * stride]));
+}
+
+/* The legend: one line of entries centred at cx on row y, kind 'b' band, 'l' thick line, 't' thin
+ * lines, 'p' points, 'r' rug. */
+static void put_legend(svg_text *t, double cx, double y, const char *const *labels, const char *kinds,
+                       int n)
+{
+    const double symbol = 24, gap = 6, spacing = 22;
+    double w = 0;
+    for (int k = 0; k < n; k++) w += symbol + gap + text_width(labels[k]) + (k ? spacing : 0);
+    double x = cx - w / 2;
+    for (int k = 0; k < n; k++) {
+        switch (kinds[k]) {
+        case 'b':
+            put(t, "<rect x=\"%.2f\" y=\"%.2f\" width=\"24\" height=\"10\" fill=\"#1f77b4\" "
+                   "fill-opacity=\"0.22\"/>", x, y - 5);
+            break;
+        case 'l':
+            put(t, "<path d=\"M%.2f %.2fh24\" stroke=\"#1f77b4\" stroke-width=\"2\"/>", x, y);
+            break;
+        case 't':
+            put(t, "<path d=\"M%.2f %.2fh24\" stroke=\"#ff7f0e\" stroke-width=\"1.2\"/>", x, y);
+            break;
+        case 'p':
+            put(t, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"#d62728\" stroke=\"#111111\" "
+                   "stroke-width=\"0.5\"/>", x + 12, y);
+            break;
+        default: /* rug */
+            put(t, "<path d=\"M%.2f %.2fv-10M%.2f %.2fv-10M%.2f %.2fv-10\" stroke=\"#222222\"/>",
+                x + 5, y + 5, x + 12, y + 5, x + 19, y + 5);
+            break;
+        }
+        put(t, "<text x=\"%.2f\" y=\"%.2f\" fill=\"#222222\">", x + symbol + gap, y + 4);
+        put_escaped(t, labels[k]);
+        put(t, "</text>\n");
+        x += symbol + gap + text_width(labels[k]) + spacing;
+    }
+}
+
+int svg_plot_xy(svg_text *t, const svg_plotxy *p)
+{
+    static const char *const PATH_COLOURS[] = {"#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+                                               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+    const double W = 760, H = 490, top = 86, right_pad = 28;
+    const int64_t max_pts = 5000, max_rug = 2000;
+    axis ax = {0}, ay = {0};
+    ax.lo = p->x[0];
+    ax.hi = p->x[p->n - 1];
+    if (!(ax.hi > ax.lo)) {
+        ax.lo -= 1;
+        ax.hi += 1;
+    }
+    /* The y range covers everything drawn inside the x range. */
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < p->n; i++) {
+        if (p->curve) extend(p->curve[i], &lo, &hi);
+        if (p->band_lo) extend(p->band_lo[i], &lo, &hi);
+        if (p->band_hi) extend(p->band_hi[i], &lo, &hi);
+        for (int64_t k = 0; k < p->n_paths; k++) extend(p->paths[i * p->n_paths + k], &lo, &hi);
+    }
+    for (int64_t k = 0; k < p->n_points && k < max_pts; k++) {
+        const double *pt = p->points + pick(k, p->n_points, max_pts) * p->point_stride;
+        if (pt[0] >= ax.lo && pt[0] <= ax.hi) extend(pt[1], &lo, &hi);
+    }
+    if (!(hi >= lo)) lo = 0, hi = 1;
+    if (!(hi > lo)) lo -= 1, hi += 1;
+    ay.lo = lo - 0.05 * (hi - lo);
+    ay.hi = hi + 0.05 * (hi - lo);
+    double bottom = H - 58;
+    ay.p0 = bottom;
+    ay.p1 = top;
+    axis_layout(&ay, 6, 0);
+    double left = 40 + ay.label_w + 10;
+    ax.p0 = left;
+    ax.p1 = W - right_pad;
+    axis_layout(&ax, 8, 1);
+
+    put_header(t, W, H, p->title);
+    put_titles(t, (left + W - right_pad) / 2, p->title, p->subtitle);
+    put(t, "<defs><clipPath id=\"plot\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>"
+           "</clipPath></defs>\n", left, top, ax.p1 - left, bottom - top);
+    put_grid(t, &ax, &ay);
+    put(t, "<g clip-path=\"url(#plot)\">\n");
+
+    const char *labels[5];
+    char kinds[5];
+    int n_legend = 0;
+    if (p->band_lo && p->band_hi) {
+        put(t, "<path fill=\"#1f77b4\" fill-opacity=\"0.22\" stroke=\"none\" d=\"");
+        put_polyline(t, &ax, &ay, p->x, p->band_hi, p->n, 1);
+        for (int64_t i = p->n - 1; i >= 0; i--)
+            put(t, "L%.2f,%.2f", axis_map(&ax, p->x[i]), axis_map(&ay, p->band_lo[i]));
+        put(t, "Z\"/>\n");
+        labels[n_legend] = p->band_label ? p->band_label : "band";
+        kinds[n_legend++] = 'b';
+    }
+    if (p->n_paths > 0) {
+        double width = p->n_paths <= 10 ? 1.2 : 0.8, op = p->n_paths <= 10 ? 0.8 : 0.45;
+        for (int64_t k = 0; k < p->n_paths; k++) {
+            put(t, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" stroke-opacity=\"%.2f\" "
+                   "stroke-linejoin=\"round\" d=\"",
+                PATH_COLOURS[k % (int64_t)(sizeof PATH_COLOURS / sizeof PATH_COLOURS[0])], width, op);
+            put_polyline(t, &ax, &ay, p->x, p->paths + k, p->n, p->n_paths);
+            put(t, "\"/>\n");
+        }
+        labels[n_legend] = p->paths_label ? p->paths_label : "paths";
+        kinds[n_legend++] = 't';
+    }
+    if (p->curve) {
+        put(t, "<path fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" stroke-linejoin=\"round\" d=\"");
+        put_polyline(t, &ax, &ay, p->x, p->curve, p->n, 1);
+        put(t, "\"/>\n");
+        labels[n_legend] = p->curve_label ? p->curve_label : "curve";
+        kinds[n_legend++] = 'l';
+    }
+    if (p->n_points > 0) {
+        int64_t n = p->n_points < max_pts ? p->n_points : max_pts;
+        double r = n <= 500 ? 3.0 : n <= 2000 ? 2.0 : 1.3;
+        put(t, "<g fill=\"#d62728\" fill-opacity=\"0.85\" stroke=\"#111111\" stroke-width=\"0.5\">");
+        for (int64_t k = 0; k < n; k++) {
+            const double *pt = p->points + pick(k, p->n_points, max_pts) * p->point_stride;
+            put(t, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"/>", axis_map(&ax, pt[0]),
+                axis_map(&ay, pt[1]), r);
+        }
+        put(t, "</g>\n");
+        labels[n_legend] = p->points_label ? p->points_label : "data";
+        kinds[n_legend++] = 'p';
+    }
+    if (p->n_rug > 0) {
+        int64_t n = p->n_rug < max_rug ? p->n_rug : max_rug;
+        double op = n <= 300 ? 0.55 : n <= 1000 ? 0.35 : 0.22;
+        put(t, "<path stroke=\"#222222\" stroke-opacity=\"%.2f\" stroke-width=\"1\" d=\"", op);
+        for (int64_t k = 0; k < n; k++) {
+            double v = p->rug[pick(k, p->n_rug, max_rug) * p->rug_stride];
+            if (v >= ax.lo && v <= ax.hi) put(t, "M%.2f %.2fv-12", axis_map(&ax, v), bottom);
+        }
+        put(t, "\"/>\n");
+        labels[n_legend] = p->rug_label ? p->rug_label : "data";
+        kinds[n_legend++] = 'r';
+    }
+    put(t, "</g>\n");
+
+    put(t, "<path fill=\"none\" stroke=\"#333333\" stroke-width=\"1\" d=\"M%.2f,%.2fV%.2fH%.2f\"/>\n",
+        left, top, bottom, ax.p1);
+    put_xaxis(t, &ax, bottom, p->xlabel ? p->xlabel : "x", H - 14);
+    put_yaxis(t, &ay, left, -1, p->ylabel ? p->ylabel : "y", 20);
+    put_legend(t, (left + ax.p1) / 2, top - 16, labels, kinds, n_legend);
     put(t, "</svg>\n");
     return t->failed ? -1 : 0;
 }
