@@ -610,7 +610,8 @@ GRAM_API gram_status gram_gp_from_bytes(gram_context *ctx, const void *buf, size
 /*
  * Kernel ridge regression, as scikit-learn's KernelRidge: dual coefficients
  *     (K + diag(λ_t / w)) c_t = y_t,   K = k(X, X), w the sample weights (default 1),
- * for each target t (λ ≥ 0: one value, or one per target; sample weights > 0), solved by
+ * for each target t (λ ≥ 0: one value, or one per target; sample weights ≥ 0, a zero weight
+ * leaving its point out as in scikit-learn), solved by
  * Cholesky; predictions are kernel sums Σ_j k(x, x_j) c_j. A system that is not
  * numerically positive definite gives GRAM_ENOTPD with the failing pivot.
  */

@@ -24,7 +24,7 @@ extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
 static int fits_int(int64_t n) { return n >= 0 && n <= 2147483647; }
 
 gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t lda, const char *what,
-                             int64_t *bad)
+                             const char *hint, int64_t *bad)
 {
     if (bad) *bad = -1;
     if (!fits_int(n) || !fits_int(lda))
@@ -41,9 +41,9 @@ gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t ld
                 if (bad) *bad = j;
                 return gram__fail(ctx, GRAM_ENOTPD,
                                   "%s is not numerically positive definite: pivot %lld of %lld is "
-                                  "%.6g (diagonal entry %.6g); add noise to the diagonal (alpha) "
-                                  "or enable the jitter schedule",
-                                  what, (long long)j, (long long)n, d, Aj[j]);
+                                  "%.6g (diagonal entry %.6g)%s%s",
+                                  what, (long long)j, (long long)n, d, Aj[j], hint ? "; " : "",
+                                  hint ? hint : "");
             }
             double ljj = sqrt(d);
             Aj[j] = ljj;

@@ -24,9 +24,10 @@ double gram__chol_logdet(int64_t D, const double *L);
 
 /* Blocked Cholesky A = L Lᵀ in place (lower triangle; the strict upper triangle is not touched).
  * A pivot that is not positive or not finite gives GRAM_ENOTPD with a message naming `what`, the
- * pivot's 0-based index and value, and *bad (if not NULL) set to that index. */
+ * pivot's 0-based index and value and then `hint` (what the user can do; NULL for none), and *bad
+ * (if not NULL) set to that index. */
 gram_status gram__chol_dense(gram_context *ctx, int64_t n, double *A, int64_t lda, const char *what,
-                             int64_t *bad);
+                             const char *hint, int64_t *bad);
 /* The same by LAPACK's dpotrf (faster; on failure A is partly overwritten and nothing says which
  * pivot failed): 0 on success, else LAPACK's info (> 0: not positive definite; -1: too large). */
 int gram__chol_lapack(int64_t n, double *A, int64_t lda);

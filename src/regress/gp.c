@@ -113,6 +113,7 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     double *part = gram__calloc((size_t)(chunks * P), sizeof *part);
     if (!part) return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
     int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    if (n < 128) threads = 1; /* a few thousand pairs: waking threads costs more than it saves */
     int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
@@ -164,7 +165,9 @@ static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_p
         /* LAPACK does not say which pivot failed: factor again with gram's own Cholesky, which
          * names it (and decides, should rounding make the two disagree) */
         if ((s = build_k(ctx, k, pb, jitter, A))) return s;
-        if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I", NULL))) return s;
+        if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I",
+                                      "add noise to the diagonal (alpha) or enable the jitter schedule",
+                                      NULL))) return s;
     }
     *lml = solve_lml(pb, A, alpha);
     if (!grad) return GRAM_OK;

@@ -35,7 +35,8 @@ static gram_status solve_dual(gram_context *ctx, const char *what, int64_t n, in
         for (int64_t c = 0; c < t; c++) rhs[i * t + c] = w ? sqrt(w[i]) * Y[i * t + c] : Y[i * t + c];
     if (shared) { /* one factorisation for every target */
         for (int64_t i = 0; i < n; i++) K[i * n + i] += lambda[0];
-        if ((s = gram__chol_dense(ctx, n, K, n, "the kernel ridge system K + alpha*I", NULL))) goto done;
+        if ((s = gram__chol_dense(ctx, n, K, n, "the kernel ridge system K + alpha*I",
+                                      "increase alpha", NULL))) goto done;
         gram__trsm_lower(n, t, K, n, rhs, t, 0);
         gram__trsm_lower(n, t, K, n, rhs, t, 1);
         for (int64_t i = 0; i < n; i++)
@@ -54,7 +55,7 @@ static gram_status solve_dual(gram_context *ctx, const char *what, int64_t n, in
             }
             char msg[80];
             snprintf(msg, sizeof msg, "the kernel ridge system K + alpha*I of target %lld", (long long)c);
-            if ((s = gram__chol_dense(ctx, n, A, n, msg, NULL))) break;
+            if ((s = gram__chol_dense(ctx, n, A, n, msg, "increase alpha", NULL))) break;
             gram__trsm_lower(n, 1, A, n, col, 1, 0);
             gram__trsm_lower(n, 1, A, n, col, 1, 1);
             for (int64_t i = 0; i < n; i++) out[i * t + c] = col[i];
