@@ -4,6 +4,8 @@ A NumPy front end (ctypes) to libgram, the C library shipped inside this package
 
 - :class:`KernelDensity` — ``sklearn.neighbors.KernelDensity``, exact, on all cores;
 - :class:`gaussian_kde` — ``scipy.stats.gaussian_kde``, with exact log-densities;
+- :class:`GaussianProcessRegressor` and :class:`KernelRidge` — scikit-learn's regressors, with
+  the dense algebra, the likelihood gradient and the hyperparameter search in C;
 - :func:`kernel_sum` and :func:`pairwise_kernels` — kernel sums and Gram matrices for any kernel;
 - kernels with scikit-learn's names (:class:`RBF`, :class:`Matern`, ...) composable with ``+``
   and ``*``, or any gram spec string through :class:`Kernel`; scikit-learn kernel objects are
@@ -24,9 +26,11 @@ from .kernels import (ConstantKernel, DotProduct, ExpSineSquared, Kernel, Matern
                       RationalQuadratic, RBF, Sum, WhiteKernel)
 from .density import KernelDensity, gaussian_kde  # noqa: E402
 from ._functions import kernel_sum, pairwise_kernels  # noqa: E402
+from .regression import GaussianProcessRegressor, KernelRidge  # noqa: E402
 
 __all__ = [
-    "__version__", "KernelDensity", "gaussian_kde", "kernel_sum", "pairwise_kernels", "Kernel",
+    "__version__", "KernelDensity", "gaussian_kde", "GaussianProcessRegressor", "KernelRidge",
+    "kernel_sum", "pairwise_kernels", "Kernel",
     "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct", "WhiteKernel",
     "ConstantKernel", "Sum", "Product", "library_version",
 ]

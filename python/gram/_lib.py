@@ -89,6 +89,21 @@ class KdeOptions(ctypes.Structure):
     ]
 
 
+class GpOptions(ctypes.Structure):
+    """``struct gram_gp_options``."""
+
+    _fields_ = [
+        ("n_alpha", ctypes.c_int64),
+        ("alpha", _dp),
+        ("normalize_y", ctypes.c_int),
+        ("optimize", ctypes.c_int),
+        ("n_restarts", ctypes.c_int),
+        ("seed", ctypes.c_uint64),
+        ("max_iter", ctypes.c_int),
+        ("jitter_tries", ctypes.c_int),
+    ]
+
+
 PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 
 _vp, _i64, _st, _int, _d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_double
@@ -141,10 +156,67 @@ _SIGNATURES = [
     ("gram_kde_sample", _st, [_vp, _vp, ctypes.c_uint64, _pa]),
 ]
 
+_size_p = ctypes.POINTER(ctypes.c_size_t)
+
+# Regression (gram.h, "Regression"): GPs, kernel ridge, persistence and learning bounds.
+_REGRESSION = [
+    ("gram_kernel_get_bounds", _st, [_vp, _dp, _dp]),
+    ("gram_kernel_hyper_fixed", _int, [_vp, _i64]),
+    ("gram_gp_options_init", None, [ctypes.POINTER(GpOptions)]),
+    ("gram_gp_fit", _st, [_vp, _vp, ctypes.POINTER(GpOptions), _pa, _pa, _pvp]),
+    ("gram_gp_destroy", None, [_vp]),
+    ("gram_gp_n", _i64, [_vp]),
+    ("gram_gp_dim", _i64, [_vp]),
+    ("gram_gp_n_targets", _i64, [_vp]),
+    ("gram_gp_kernel", _vp, [_vp]),
+    ("gram_gp_log_marginal_likelihood_value", _d, [_vp]),
+    ("gram_gp_jitter", _d, [_vp]),
+    ("gram_gp_n_iterations", _i64, [_vp]),
+    ("gram_gp_n_evaluations", _i64, [_vp]),
+    ("gram_gp_target_scaling", _st, [_vp, _i64, _dp, _dp]),
+    ("gram_gp_get_x", _st, [_vp, _pa]),
+    ("gram_gp_get_y", _st, [_vp, _pa]),
+    ("gram_gp_get_alpha", _st, [_vp, _pa]),
+    ("gram_gp_get_cholesky", _st, [_vp, _pa]),
+    ("gram_gp_log_marginal_likelihood", _st, [_vp, _vp, _dp, _dp, _dp]),
+    ("gram_gp_predict", _st, [_vp, _vp, _pa, _pa, _pa, _i64, _pa]),
+    ("gram_gp_sample", _st, [_vp, _vp, _pa, _i64, ctypes.c_uint64, _pa]),
+    ("gram_gp_to_bytes", _st, [_vp, _vp, _pvp, _size_p]),
+    ("gram_gp_from_bytes", _st, [_vp, _vp, ctypes.c_size_t, _pvp]),
+    ("gram_krr_fit", _st, [_vp, _vp, _pa, _pa, _pa, _i64, _dp, _pvp]),
+    ("gram_krr_destroy", None, [_vp]),
+    ("gram_krr_n", _i64, [_vp]),
+    ("gram_krr_dim", _i64, [_vp]),
+    ("gram_krr_n_targets", _i64, [_vp]),
+    ("gram_krr_kernel", _vp, [_vp]),
+    ("gram_krr_get_x", _st, [_vp, _pa]),
+    ("gram_krr_get_dual_coef", _st, [_vp, _pa]),
+    ("gram_krr_predict", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_krr_to_bytes", _st, [_vp, _vp, _pvp, _size_p]),
+    ("gram_krr_from_bytes", _st, [_vp, _vp, ctypes.c_size_t, _pvp]),
+    ("gram_krr_solve", _st, [_vp, _pa, _pa, _pa, _i64, _dp, _pa]),
+    ("gram_free", None, [_vp]),
+]
+
 for _name, _res, _args in _SIGNATURES:
     _f = getattr(lib, _name)
     _f.restype, _f.argtypes = _res, _args
 del _name, _res, _args, _f
+
+# A library built before the regression API lacks these; they are checked where used (need()).
+for _name, _res, _args in _REGRESSION:
+    _f = getattr(lib, _name, None)
+    if _f is not None:
+        _f.restype, _f.argtypes = _res, _args
+del _name, _res, _args, _f
+
+
+def need(*names):
+    """Raises NotImplementedError unless the loaded libgram exports every function in ``names``."""
+    missing = [n for n in names if not hasattr(lib, n)]
+    if missing:
+        raise NotImplementedError(
+            f"the loaded libgram ({LIBRARY_PATH}) lacks {', '.join(missing)}; rebuild and reinstall gram")
 
 
 def version():

@@ -5,6 +5,13 @@ holds a C ``gram_kernel`` handle, created from that spec on first use and destro
 object. Kernels compose with ``+`` and ``*`` (and scalars) as in
 ``sklearn.gaussian_process.kernels``; any spec is available through ``Kernel("...")``.
 
+Hyperparameters follow scikit-learn's kernel protocol: ``theta`` is the log of the free ones
+(bounds "fixed" left out), ``bounds``, ``hyperparameters``, ``n_dims``, ``clone_with_theta``. The
+classes below list them in scikit-learn's order (alphabetical within a kernel, k1 before k2), so a
+translated scikit-learn kernel has scikit-learn's theta; a spec ``Kernel`` lists them in gram's
+C order (see ``hyperparameter_names``). Bounds parameters (``length_scale_bounds``, ...) are
+written into the spec as ``<key>_bounds=[lo, hi]`` or ``<key>_bounds=fixed``.
+
 >>> import numpy as np, gram
 >>> k = 2.0 * gram.Matern(length_scale=[1.0, 2.0], nu=2.5) + gram.WhiteKernel(0.1)
 >>> k.spec
@@ -13,6 +20,8 @@ object. Kernels compose with ``+`` and ``*`` (and scalars) as in
 >>> k(X).shape, k.diag(X).shape, k.sum(X).shape
 ((5, 5), (5,), (5,))
 """
+import collections
+import copy
 import ctypes
 import inspect
 import math
@@ -29,8 +38,36 @@ from ._validation import check_array
 
 __all__ = [
     "Kernel", "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct", "WhiteKernel",
-    "ConstantKernel", "Sum", "Product", "as_kernel",
+    "ConstantKernel", "Sum", "Product", "Hyperparameter", "as_kernel",
 ]
+
+DEFAULT_BOUNDS = (1e-5, 1e5)  # scikit-learn's, and gram's when a spec gives none
+
+
+class Hyperparameter(collections.namedtuple(
+        "Hyperparameter", ("name", "value_type", "bounds", "n_elements", "fixed"))):
+    """A kernel hyperparameter, as ``sklearn.gaussian_process.kernels.Hyperparameter``.
+
+    ``bounds`` is "fixed" or an array of shape (n_elements, 2) of values (not logs).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name, value_type, bounds, n_elements=1, fixed=None):
+        if not isinstance(bounds, str) or bounds != "fixed":
+            bounds = np.atleast_2d(np.asarray(bounds, dtype=np.float64))
+            if n_elements > 1 and bounds.shape[0] == 1:
+                bounds = np.repeat(bounds, n_elements, 0)
+        if fixed is None:
+            fixed = isinstance(bounds, str) and bounds == "fixed"
+        return super().__new__(cls, name, value_type, bounds, n_elements, fixed)
+
+    def __eq__(self, other):
+        return (self.name == other.name and self.value_type == other.value_type
+                and np.all(self.bounds == other.bounds) and self.n_elements == other.n_elements
+                and self.fixed == other.fixed)
+
+    __hash__ = None
 
 _handle_lock = threading.Lock()
 
@@ -52,6 +89,36 @@ def _lengthscale(v, what="length_scale"):
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{what} must be a number or a non-empty 1-D array, got shape {arr.shape}")
     return "[" + ", ".join(_num(x, what) for x in arr) + "]"
+
+
+def _is_default_bounds(b):
+    return not isinstance(b, str) and np.shape(b) == (2,) and tuple(map(float, b)) == DEFAULT_BOUNDS
+
+
+def _bounds(key, b, what):
+    """The spec text ", <key>_bounds=[lo, hi]" (or "=fixed") for scikit-learn-style bounds ``b``:
+    "fixed", or a pair (lo, hi) of values; an ARD kernel's (n_features, 2) array must repeat one
+    pair (gram has one pair for all the lengthscales of a kernel). The default (1e-5, 1e5) is left
+    out, so gram widens it to include the value (scikit-learn keeps it and starts outside)."""
+    if isinstance(b, str):
+        if b == "fixed":
+            return f", {key}_bounds=fixed"
+        raise ValueError(f"{what} must be \"fixed\" or a pair (lower, upper), got {b!r}")
+    try:
+        arr = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be \"fixed\" or a pair (lower, upper), got {b!r}") from None
+    if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 1:
+        if not np.all(arr == arr[0]):
+            raise ValueError(
+                f"{what}: gram takes one pair of bounds for all the length scales of a kernel, "
+                f"got different bounds per dimension {arr.tolist()}")
+        arr = arr[0]
+    if arr.shape != (2,):
+        raise ValueError(f"{what} must be \"fixed\" or a pair (lower, upper), got {b!r}")
+    if tuple(arr) == DEFAULT_BOUNDS:
+        return ""
+    return f", {key}_bounds=[{_num(arr[0], what)}, {_num(arr[1], what)}]"
 
 
 class _Handle:
@@ -145,25 +212,118 @@ class Kernel:
         _lib.lib.gram_kernel_spec(h.ptr, buf, n + 1)
         return buf.value.decode()
 
-    @property
-    def n_dims(self):
-        """The number of hyperparameters (gram_kernel_n_hyper)."""
+    # ---- hyperparameters (scikit-learn's protocol) ---------------------------------------------
+    #
+    # The C kernel lists every positive parameter (fixed ones included) in gram's order. A Python
+    # kernel maps its own hyperparameters, in scikit-learn's order, onto those C indices
+    # (_items); theta is the log of the free ones (fixed ones left out), as in scikit-learn.
+
+    def _c_n(self):
+        """The number of hyperparameters of the C kernel (fixed ones included)."""
         return int(_lib.lib.gram_kernel_n_hyper(self._handle().ptr))
 
-    @property
-    def theta(self):
-        """The log-transformed positive hyperparameters, in gram's order (see gram.h)."""
+    def _c_theta(self):
         h = self._handle()
         out = np.empty(_lib.lib.gram_kernel_n_hyper(h.ptr))
         _lib.lib.gram_kernel_get_hyper(h.ptr, out.ctypes.data_as(_lib._dp))
         return out
 
+    def _c_bounds(self):
+        """(n, 2) log-bounds of every C hyperparameter."""
+        h = self._handle()
+        n = int(_lib.lib.gram_kernel_n_hyper(h.ptr))
+        if not n:
+            return np.empty((0, 2))
+        lo, hi = np.empty(n), np.empty(n)
+        _lib.lib.gram_kernel_get_bounds(h.ptr, lo.ctypes.data_as(_lib._dp), hi.ctypes.data_as(_lib._dp))
+        return np.column_stack([lo, hi])
+
+    def _c_fixed(self):
+        h = self._handle()
+        n = int(_lib.lib.gram_kernel_n_hyper(h.ptr))
+        return np.array([bool(_lib.lib.gram_kernel_hyper_fixed(h.ptr, i)) for i in range(n)], dtype=bool)
+
+    def _items(self):
+        """This kernel's hyperparameters in its documented order: (name, C indices, bounds)
+        triples, bounds "fixed" or (lo, hi) values. A spec kernel lists the C ones, one each."""
+        h = self._handle()
+        n = int(_lib.lib.gram_kernel_n_hyper(h.ptr))
+        b, fixed = np.exp(self._c_bounds()), self._c_fixed()
+        return [(_lib.lib.gram_kernel_hyper_name(h.ptr, i).decode(), [i],
+                 "fixed" if fixed[i] else (float(b[i, 0]), float(b[i, 1]))) for i in range(n)]
+
+    def _assign(self, c_theta):
+        """Sets this kernel's parameters to the C log-hyperparameters ``c_theta`` (all of them)."""
+        if np.array_equal(np.asarray(c_theta, dtype=np.float64), self._c_theta()):
+            return
+        new = _lib.new_handle(_lib.lib.gram_kernel_set_hyper, self._handle().ptr,
+                              _lib.as_doubles(c_theta)[1])
+        try:
+            n = _lib.lib.gram_kernel_spec(new, None, 0)
+            buf = ctypes.create_string_buffer(n + 1)
+            _lib.lib.gram_kernel_spec(new, buf, n + 1)
+        finally:
+            _lib.lib.gram_kernel_destroy(new)
+        self.spec_string = buf.value.decode()
+
+    def _free(self):
+        """C indices of the entries of theta, in order."""
+        fixed = self._c_fixed()
+        return np.array([i for _, idx, _ in self._items() for i in idx if not fixed[i]], dtype=np.intp)
+
+    @property
+    def hyperparameters(self):
+        """Every hyperparameter (fixed ones included) as :class:`Hyperparameter` tuples."""
+        fixed = self._c_fixed()
+        out = []
+        for name, idx, b in self._items():
+            if fixed[idx].all():
+                b = "fixed"
+            out.append(Hyperparameter(name, "numeric", b, len(idx)))
+        return out
+
+    @property
+    def n_dims(self):
+        """The number of free hyperparameters: ``len(theta)``."""
+        return len(self._free())
+
+    @property
+    def theta(self):
+        """The log of the free (non-fixed) hyperparameters.
+
+        Order: gram's kernel classes (RBF, Matern, ..., Sum, Product) follow scikit-learn
+        (alphabetical within a kernel, k1 before k2), so a translated scikit-learn kernel has the
+        same theta; a spec :class:`Kernel` follows gram's (see ``hyperparameter_names``).
+        """
+        return self._c_theta()[self._free()]
+
+    @theta.setter
+    def theta(self, theta):
+        free = self._free()
+        th = np.asarray(theta, dtype=np.float64).reshape(-1)
+        if th.shape != free.shape:
+            raise ValueError(f"theta must have {free.size} values, got shape {np.shape(theta)}")
+        full = self._c_theta()
+        full[free] = th
+        self._assign(full)
+
+    @property
+    def bounds(self):
+        """Log-bounds of the entries of theta, shape (n_dims, 2)."""
+        free = self._free()
+        return self._c_bounds()[free] if free.size else np.empty((0, 2))
+
     @property
     def hyperparameter_names(self):
-        """Names of the entries of ``theta`` ("leaf1.lengthscale", "scale1", ...)."""
+        """gram's names of the entries of ``theta`` ("leaf1.lengthscale", "scale1", ...)."""
         h = self._handle()
-        n = _lib.lib.gram_kernel_n_hyper(h.ptr)
-        return [_lib.lib.gram_kernel_hyper_name(h.ptr, i).decode() for i in range(n)]
+        return [_lib.lib.gram_kernel_hyper_name(h.ptr, int(i)).decode() for i in self._free()]
+
+    def clone_with_theta(self, theta):
+        """A copy of this kernel with log-hyperparameters ``theta`` (the free ones)."""
+        new = copy.deepcopy(self)
+        new.theta = theta
+        return new
 
     @property
     def requires_vector_input(self):
@@ -289,21 +449,6 @@ class Kernel:
                 setattr(self, name, value)
         return self
 
-    def clone_with_theta(self, theta):
-        """A Kernel (from its canonical spec) with log-hyperparameters ``theta``."""
-        h = self._handle()
-        th, p = _lib.as_doubles(theta)
-        if th.shape != (self.n_dims,):
-            raise ValueError(f"theta must have {self.n_dims} values, got shape {th.shape}")
-        new = _lib.new_handle(_lib.lib.gram_kernel_set_hyper, h.ptr, p)
-        try:
-            n = _lib.lib.gram_kernel_spec(new, None, 0)
-            buf = ctypes.create_string_buffer(n + 1)
-            _lib.lib.gram_kernel_spec(new, buf, n + 1)
-        finally:
-            _lib.lib.gram_kernel_destroy(new)
-        return Kernel(buf.value.decode())
-
     def __eq__(self, other):
         if not isinstance(other, Kernel):
             return NotImplemented
@@ -322,7 +467,8 @@ class Kernel:
     def __repr__(self):
         if type(self) is Kernel:
             return f"Kernel({self.spec_string!r})"
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_params(deep=False).items())
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.get_params(deep=False).items()
+                         if not (k.endswith("_bounds") and _is_default_bounds(v)))
         return f"{type(self).__name__}({args})"
 
 
@@ -362,38 +508,76 @@ def as_kernel(kernel):
 # ---- the families ----------------------------------------------------------------------------
 
 
-class RBF(Kernel):
+class _Leaf(Kernel):
+    """One gram family; _HYPERS lists (attribute, gram parameter key, bounds attribute) in
+    scikit-learn's order (alphabetical by attribute)."""
+
+    _HYPERS = ()
+
+    def _items(self):
+        h = self._handle()
+        names = [_lib.lib.gram_kernel_hyper_name(h.ptr, i).decode()
+                 for i in range(_lib.lib.gram_kernel_n_hyper(h.ptr))]
+        out = []
+        for attr, key, battr in self._HYPERS:
+            idx = [i for i, nm in enumerate(names) if nm == f"leaf1.{key}" or nm.startswith(f"leaf1.{key}[")]
+            if idx:  # a zero sigma_0 or noise_level is no hyperparameter in gram
+                out.append((attr, idx, getattr(self, battr)))
+        return out
+
+    def _assign(self, c_theta):
+        c_theta = np.asarray(c_theta, dtype=np.float64)
+        current = self._c_theta()
+        for attr, idx, _ in self._items():
+            if np.array_equal(c_theta[idx], current[idx]):
+                continue  # unchanged (fixed, or not learned): keep the value exactly as given
+            v = np.exp(c_theta[idx])
+            setattr(self, attr, v if len(idx) > 1 else v[0])
+
+
+class RBF(_Leaf):
     """Radial basis function: ``exp(-|x - y|² / (2 length_scale²))`` (gram: ``gaussian``).
 
     Parameters
     ----------
     length_scale : float or array-like of shape (n_features,), default=1.0
         One value (isotropic) or one per feature (anisotropic, ARD).
+    length_scale_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
+        The range of ``length_scale`` for learning (GaussianProcessRegressor); "fixed" keeps it.
+        One pair applies to every ARD length scale.
     """
 
-    def __init__(self, length_scale=1.0):
+    _HYPERS = (("length_scale", "lengthscale", "length_scale_bounds"),)
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=DEFAULT_BOUNDS):
         self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
 
     def _make_spec(self):
-        return f"gaussian(lengthscale={_lengthscale(self.length_scale)})"
+        return (f"gaussian(lengthscale={_lengthscale(self.length_scale)}"
+                f"{_bounds('lengthscale', self.length_scale_bounds, 'length_scale_bounds')})")
 
 
 _MATERN = {0.5: "matern12", 1.5: "matern32", 2.5: "matern52"}
 
 
-class Matern(Kernel):
+class Matern(_Leaf):
     """Matérn kernel with smoothness ``nu`` in {0.5, 1.5, 2.5} (or inf, the RBF).
 
     Parameters
     ----------
     length_scale : float or array-like of shape (n_features,), default=1.0
+    length_scale_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
     nu : {0.5, 1.5, 2.5, inf}, default=1.5
         gram computes the three half-integer Matérn kernels in closed form (matern12, matern32,
         matern52) and nu=inf as the RBF; other values raise ValueError.
     """
 
-    def __init__(self, length_scale=1.0, nu=1.5):
+    _HYPERS = (("length_scale", "lengthscale", "length_scale_bounds"),)
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=DEFAULT_BOUNDS, nu=1.5):
         self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
         self.nu = nu
         self._family()
 
@@ -407,92 +591,165 @@ class Matern(Kernel):
         raise ValueError(f"Matern: nu must be 0.5, 1.5, 2.5 or inf (closed forms), got {nu!r}")
 
     def _make_spec(self):
-        return f"{self._family()}(lengthscale={_lengthscale(self.length_scale)})"
+        return (f"{self._family()}(lengthscale={_lengthscale(self.length_scale)}"
+                f"{_bounds('lengthscale', self.length_scale_bounds, 'length_scale_bounds')})")
 
 
-class RationalQuadratic(Kernel):
+class RationalQuadratic(_Leaf):
     """Rational quadratic: ``(1 + |x - y|² / (2 alpha length_scale²))^(-alpha)``.
 
     Parameters
     ----------
     length_scale : float, default=1.0
     alpha : float, default=1.0
+    length_scale_bounds, alpha_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
+
+    ``theta`` is [log alpha, log length_scale] (scikit-learn's order; gram's C order is the
+    reverse).
     """
 
-    def __init__(self, length_scale=1.0, alpha=1.0):
+    _HYPERS = (("alpha", "alpha", "alpha_bounds"),
+               ("length_scale", "lengthscale", "length_scale_bounds"))
+
+    def __init__(self, length_scale=1.0, alpha=1.0, length_scale_bounds=DEFAULT_BOUNDS,
+                 alpha_bounds=DEFAULT_BOUNDS):
         self.length_scale = length_scale
         self.alpha = alpha
+        self.length_scale_bounds = length_scale_bounds
+        self.alpha_bounds = alpha_bounds
 
     def _make_spec(self):
-        return (f"rational_quadratic(lengthscale={_lengthscale(self.length_scale)}, "
-                f"alpha={_num(self.alpha, 'alpha')})")
+        return (f"rational_quadratic(lengthscale={_lengthscale(self.length_scale)}"
+                f"{_bounds('lengthscale', self.length_scale_bounds, 'length_scale_bounds')}, "
+                f"alpha={_num(self.alpha, 'alpha')}{_bounds('alpha', self.alpha_bounds, 'alpha_bounds')})")
 
 
-class ExpSineSquared(Kernel):
+class ExpSineSquared(_Leaf):
     """Periodic kernel: ``exp(-2 sin²(pi |x - y| / periodicity) / length_scale²)``.
 
     Parameters
     ----------
     length_scale : float, default=1.0
     periodicity : float, default=1.0
+    length_scale_bounds, periodicity_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
     """
 
-    def __init__(self, length_scale=1.0, periodicity=1.0):
+    _HYPERS = (("length_scale", "lengthscale", "length_scale_bounds"),
+               ("periodicity", "period", "periodicity_bounds"))
+
+    def __init__(self, length_scale=1.0, periodicity=1.0, length_scale_bounds=DEFAULT_BOUNDS,
+                 periodicity_bounds=DEFAULT_BOUNDS):
         self.length_scale = length_scale
         self.periodicity = periodicity
+        self.length_scale_bounds = length_scale_bounds
+        self.periodicity_bounds = periodicity_bounds
 
     def _make_spec(self):
-        return (f"periodic(lengthscale={_num(self.length_scale, 'length_scale')}, "
-                f"period={_num(self.periodicity, 'periodicity')})")
+        return (f"periodic(lengthscale={_num(self.length_scale, 'length_scale')}"
+                f"{_bounds('lengthscale', self.length_scale_bounds, 'length_scale_bounds')}, "
+                f"period={_num(self.periodicity, 'periodicity')}"
+                f"{_bounds('period', self.periodicity_bounds, 'periodicity_bounds')})")
 
 
-class DotProduct(Kernel):
+class DotProduct(_Leaf):
     """Dot product: ``sigma_0² + x · y`` (gram: ``linear``).
 
     Parameters
     ----------
     sigma_0 : float, default=1.0
+    sigma_0_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
+        sigma_0 = 0 is no hyperparameter in gram (scikit-learn's theta would hold log 0).
     """
 
-    def __init__(self, sigma_0=1.0):
+    _HYPERS = (("sigma_0", "sigma0", "sigma_0_bounds"),)
+
+    def __init__(self, sigma_0=1.0, sigma_0_bounds=DEFAULT_BOUNDS):
         self.sigma_0 = sigma_0
+        self.sigma_0_bounds = sigma_0_bounds
 
     def _make_spec(self):
-        return f"linear(sigma0={_num(self.sigma_0, 'sigma_0')})"
+        v = _num(self.sigma_0, "sigma_0")
+        b = _bounds("sigma0", self.sigma_0_bounds, "sigma_0_bounds") if float(v) > 0 else ""
+        # gram's linear kernel also scales x by a lengthscale; DotProduct has none to learn
+        return f"linear(sigma0={v}{b}, lengthscale_bounds=fixed)"
 
 
-class WhiteKernel(Kernel):
+class WhiteKernel(_Leaf):
     """White noise: ``noise_level`` where x is y in a symmetric call (``k(X)``), else 0.
 
     Parameters
     ----------
     noise_level : float, default=1.0
+    noise_level_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
     """
 
-    def __init__(self, noise_level=1.0):
+    _HYPERS = (("noise_level", "noise", "noise_level_bounds"),)
+
+    def __init__(self, noise_level=1.0, noise_level_bounds=DEFAULT_BOUNDS):
         self.noise_level = noise_level
+        self.noise_level_bounds = noise_level_bounds
 
     def _make_spec(self):
-        return f"white(noise={_num(self.noise_level, 'noise_level')})"
+        v = _num(self.noise_level, "noise_level")
+        b = _bounds("noise", self.noise_level_bounds, "noise_level_bounds") if float(v) > 0 else ""
+        return f"white(noise={v}{b})"
 
 
-class ConstantKernel(Kernel):
+class ConstantKernel(_Leaf):
     """Constant: ``constant_value`` for every pair. As a factor of a product it is a scale.
 
     Parameters
     ----------
     constant_value : float, default=1.0
+    constant_value_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e5)
     """
 
-    def __init__(self, constant_value=1.0):
+    _HYPERS = (("constant_value", "value", "constant_value_bounds"),)
+
+    def __init__(self, constant_value=1.0, constant_value_bounds=DEFAULT_BOUNDS):
         self.constant_value = constant_value
+        self.constant_value_bounds = constant_value_bounds
+
+    def _positive(self):
+        return float(_num(self.constant_value, "constant_value")) > 0
+
+    def _is_scale(self):
+        """A product factor that gram computes as a scale ``c*(k)`` (default bounds only)."""
+        return _is_default_bounds(self.constant_value_bounds)
 
     def _make_spec(self):
         c = _num(self.constant_value, "constant_value")
-        return f"constant(value={c})" if float(c) > 0 else f"{c}*constant(value=1.0)"
+        if float(c) > 0:
+            return f"constant(value={c}{_bounds('value', self.constant_value_bounds, 'constant_value_bounds')})"
+        return f"{c}*constant(value=1.0, value_bounds=fixed)"
+
+    def _items(self):
+        return super()._items() if self._positive() else []
 
 
-class Sum(Kernel):
+class _Composite(Kernel):
+    def _slots(self):
+        """(prefix, child kernel, the C indices of the child's C hyperparameters in this kernel)."""
+        raise NotImplementedError
+
+    def _items(self):
+        out = []
+        for prefix, child, idx in self._slots():
+            for name, cidx, b in child._items():
+                out.append((f"{prefix}__{name}", [idx[i] for i in cidx], b))
+        return out
+
+    def _assign(self, c_theta):
+        c_theta = np.asarray(c_theta, dtype=np.float64)
+        for attr in ("k1", "k2"):  # keep the children that get the new values
+            if not isinstance(getattr(self, attr), Kernel):
+                setattr(self, attr, as_kernel(getattr(self, attr)))
+        for prefix, child, idx in self._slots():
+            if len(idx) and len(idx) == child._c_n():
+                child._assign(c_theta[np.asarray(idx, dtype=np.intp)])
+
+
+class Sum(_Composite):
     """``k1 + k2``."""
 
     def __init__(self, k1, k2):
@@ -502,12 +759,22 @@ class Sum(Kernel):
     def _make_spec(self):
         return f"{as_kernel(self.k1).spec} + {as_kernel(self.k2).spec}"
 
+    def _slots(self):
+        a, b = as_kernel(self.k1), as_kernel(self.k2)
+        n1, n2 = a._c_n(), b._c_n()
+        return [("k1", a, list(range(n1))), ("k2", b, list(range(n1, n1 + n2)))]
+
     def __repr__(self):
         return f"{self.k1!r} + {self.k2!r}"
 
 
-class Product(Kernel):
-    """``k1 * k2``; a :class:`ConstantKernel` factor becomes a scale of the other factor."""
+def _scale_factor(k):
+    return type(k) is ConstantKernel and k._is_scale()
+
+
+class Product(_Composite):
+    """``k1 * k2``; a :class:`ConstantKernel` factor with default bounds becomes a scale of the
+    other factor (``c*(k)``), one with explicit bounds a ``constant`` leaf of the product."""
 
     def __init__(self, k1, k2):
         self.k1 = k1
@@ -515,11 +782,24 @@ class Product(Kernel):
 
     def _make_spec(self):
         a, b = as_kernel(self.k1), as_kernel(self.k2)
-        if type(a) is ConstantKernel:
+        if _scale_factor(a):
             return f"{_num(a.constant_value, 'constant_value')}*({b.spec})"
-        if type(b) is ConstantKernel:
+        if _scale_factor(b):
             return f"{_num(b.constant_value, 'constant_value')}*({a.spec})"
         return f"({a.spec}) * ({b.spec})"
+
+    def _slots(self):
+        # A scale's hyperparameter comes right after those of the expression it multiplies (and
+        # there is none for c <= 0).
+        a, b = as_kernel(self.k1), as_kernel(self.k2)
+        if _scale_factor(a):
+            nb = b._c_n()
+            return [("k1", a, [nb] if a._positive() else []), ("k2", b, list(range(nb)))]
+        if _scale_factor(b):
+            na = a._c_n()
+            return [("k1", a, list(range(na))), ("k2", b, [na] if b._positive() else [])]
+        n1, n2 = a._c_n(), b._c_n()
+        return [("k1", a, list(range(n1))), ("k2", b, list(range(n1, n1 + n2)))]
 
     def __repr__(self):
         return f"{self.k1!r} * {self.k2!r}"

@@ -114,7 +114,7 @@ def test_specs():
     assert gram.Matern(0.1, nu=0.5).spec == "matern12(lengthscale=0.1)"
     assert (3 * gram.RBF()).spec == "3.0*(gaussian(lengthscale=1.0))"
     assert (gram.RBF() + 2).spec == "gaussian(lengthscale=1.0) + constant(value=2.0)"
-    assert gram.DotProduct(0.25).spec == "linear(sigma0=0.25)"
+    assert gram.DotProduct(0.25).spec == "linear(sigma0=0.25, lengthscale_bounds=fixed)"
     assert gram.WhiteKernel(0.5).spec == "white(noise=0.5)"
     assert gram.ExpSineSquared(1.0, 2.0).spec == "periodic(lengthscale=1.0, period=2.0)"
     # repr(float) keeps every bit
