@@ -16,6 +16,7 @@ R&W report (their Table/Fig. 5.6) 66 ppm / 67 yr, 2.4 ppm / 90 yr / 1.3, 0.66 pp
 0.18 ppm / 1.6 months, 0.19 ppm for their (un-normalised) fit.
 """
 import argparse
+import html
 import os
 import time
 
@@ -51,7 +52,7 @@ def svg_plot(path, x, y, xq, mean, std, title):
     line = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(xq, mean))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15">{title}</text>',
+           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15">{html.escape(title)}</text>',
            f'<polygon points="{band}" fill="#9ecae1" fill-opacity="0.6" stroke="none"/>',
            f'<polyline points="{line}" fill="none" stroke="#08519c" stroke-width="1.5"/>']
     out += [f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="1.3" fill="#222"/>' for a, b in zip(x, y)]

@@ -118,7 +118,9 @@ def _bounds(key, b, what):
         raise ValueError(f"{what} must be \"fixed\" or a pair (lower, upper), got {b!r}")
     if tuple(arr) == DEFAULT_BOUNDS:
         return ""
-    return f", {key}_bounds=[{_num(arr[0], what)}, {_num(arr[1], what)}]"
+    # an open upper bound (np.inf, as scikit-learn allows) is written "inf"
+    hi = "inf" if arr[1] == np.inf else _num(arr[1], what)
+    return f", {key}_bounds=[{_num(arr[0], what)}, {hi}]"
 
 
 class _Handle:
