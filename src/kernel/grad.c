@@ -20,8 +20,9 @@
 #define SQRT3 1.7320508075688772935
 #define SQRT5 2.2360679774997896964
 
-/* u/(1+u) - log1p(u), accurate also for small u where the two terms nearly cancel. */
-static double rq_alpha_term(double u)
+/* u/(1+u) - log1p(u), accurate also for small u where the two terms nearly cancel; lp is
+ * log1p(u), already computed by the caller. */
+static double rq_alpha_term(double u, double lp)
 {
     double w = u / (1.0 + u); /* log1p(u) = -log1p(-w) */
     if (fabs(w) < 0.125) {
@@ -34,7 +35,7 @@ static double rq_alpha_term(double u)
         }
         return -sum;
     }
-    return w - log1p(u);
+    return w - lp;
 }
 
 /* b^n for an integer n ≥ 0 (as family.c computes the polynomial). */
@@ -113,19 +114,28 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
         t += td;
         if (g && ard) g[d] = td;
     }
-    double f = gram__leaf_radial(L, t);
-    if (!g) return f;
+    if (!g) return gram__leaf_radial(L, t);
     if (!ard) g[0] = t;
 
     if (L->family == GRAM_PERIODIC) {
-        /* t = (ρ/p)²: θ0 = log ℓ, θ1 = log p. */
+        /* t = (ρ/p)²: θ0 = log ℓ, θ1 = log p. The value as family.c computes it, sharing sin. */
         double r = sqrt(t), sn = isfinite(r) ? sin(PI * r) : 0.0, cs = isfinite(r) ? cos(PI * r) : 1.0;
+        double f = exp(-2.0 * sn * sn / (L->lengthscale[0] * L->lengthscale[0]));
         double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
         g[0] = f * 4.0 * sn * sn * il2;
         g[1] = isfinite(r) ? f * 4.0 * PI * r * il2 * sn * cs : 0.0;
         return f;
     }
 
+    /* rational quadratic: log1p(u) once, for the value (as family.c) and the alpha derivative */
+    double rq_u = 0.0, rq_lp = 0.0, f;
+    if (L->family == GRAM_RATIONAL_QUADRATIC) {
+        rq_u = t / (2.0 * L->alpha);
+        rq_lp = log1p(rq_u);
+        f = exp(-L->alpha * rq_lp);
+    } else {
+        f = gram__leaf_radial(L, t);
+    }
     double r = sqrt(t), gc = 0.0, a;
     switch (L->family) {
     case GRAM_GAUSSIAN: gc = f; break;
@@ -135,9 +145,9 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
     case GRAM_MATERN32: a = SQRT3 * r; gc = 3.0 * exp(-a); break;
     case GRAM_MATERN52: a = SQRT5 * r; gc = (5.0 / 3.0) * (1.0 + a) * exp(-a); break;
     case GRAM_RATIONAL_QUADRATIC: {
-        double u = t / (2.0 * L->alpha);
+        double u = rq_u;
         gc = f / (1.0 + u);
-        g[ard ? L->n_scale : 1] = isfinite(u) ? L->alpha * f * rq_alpha_term(u) : 0.0;
+        g[ard ? L->n_scale : 1] = isfinite(u) ? L->alpha * f * rq_alpha_term(u, rq_lp) : 0.0;
         break;
     }
     case GRAM_CAUCHY: gc = 2.0 * f * f; break;
