@@ -55,7 +55,8 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
     int ard = L->n_scale > 1;
     if (L->structure == GRAM_STRUCT_CONST) {
         double v = gram__leaf_const(L, same);
-        if (g && gram__leaf_n_hyper(L) > 0) g[0] = v; /* ∂c/∂log c = c; white: 0 off the diagonal */
+        /* ∂c/∂log c = c; white: 0 off the diagonal (a white leaf with noise 0 has no hyperparameter) */
+        if (g && (L->family == GRAM_CONSTANT || L->noise > 0.0)) g[0] = v;
         return v;
     }
 
