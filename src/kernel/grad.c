@@ -259,9 +259,11 @@ gram_status gram_kernel_eval(gram_context *ctx, const gram_kernel *k, int64_t D,
 
 /* ---- blocks of pairs: forward values, backward adjoints ------------------------------------- */
 
-gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B)
+gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B,
+                               void (*vexp)(int64_t n, const double *x, double *y))
 {
     memset(ws, 0, sizeof *ws);
+    ws->vexp = vexp;
     int n = k->n_ops;
     int64_t P = k->n_hyper;
     int64_t nh_max = 1;
@@ -270,7 +272,7 @@ gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B)
         if (h > nh_max) nh_max = h;
     }
     ws->B = B;
-    ws->vals = malloc(sizeof(double) * (size_t)(2 * n + P + nh_max) * (size_t)B);
+    ws->vals = malloc(sizeof(double) * (size_t)(2 * n + P + nh_max + 1) * (size_t)B);
     ws->left = malloc(sizeof(int) * (size_t)(2 * n));
     if (!ws->vals || !ws->left) {
         gram__grad_ws_free(ws);
@@ -279,6 +281,7 @@ gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B)
     ws->adj = ws->vals + (size_t)n * (size_t)B;
     ws->lg = ws->adj + (size_t)n * (size_t)B;
     ws->gl = ws->lg + (size_t)P * (size_t)B;
+    ws->tmp = ws->gl + (size_t)nh_max * (size_t)B;
     ws->right = ws->left + n;
     /* start[i] (first op of the subtree ending at i) gives each binary op's left child */
     int *start = ws->right; /* reused: filled before right is */
@@ -305,6 +308,55 @@ void gram__grad_ws_free(gram__grad_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
+/* A radial leaf whose value and derivative factor come from one exp: a block of B pairs at once.
+ * Writes the values to v and the leaf's lengthscale derivatives to lg (rows hyper0.., stride WB);
+ * returns 0 (nothing written) for other leaves. Same formulas as leaf_eval. */
+static int leaf_block(const gram__leaf *L, const gram__grad_ws *ws, int64_t D, const double *y,
+                      const double *X, int64_t ldx, int B, double *v)
+{
+    gram_family f = L->family;
+    if (!ws->vexp || L->structure != GRAM_STRUCT_SQDIST ||
+        !(f == GRAM_GAUSSIAN || f == GRAM_LAPLACIAN || f == GRAM_MATERN12 || f == GRAM_EXPONENTIAL ||
+          f == GRAM_MATERN32 || f == GRAM_MATERN52))
+        return 0;
+    int WB = ws->B, ard = L->n_scale > 1;
+    double *lg = ws->lg + (size_t)L->hyper0 * WB, *t = v, *e = ws->tmp;
+    const double *is = L->inv_scale;
+    for (int j = 0; j < B; j++) {
+        const double *x = X + j * ldx;
+        double tj = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            double z = (y[d] - x[d]) * is[ard ? d : 0], td = z * z;
+            tj += td;
+            if (ard) lg[d * WB + j] = td;
+        }
+        t[j] = tj;
+        if (!ard) lg[j] = tj;
+    }
+    double c = f == GRAM_MATERN32 ? SQRT3 : f == GRAM_MATERN52 ? SQRT5 : 1.0;
+    if (f == GRAM_GAUSSIAN)
+        for (int j = 0; j < B; j++) e[j] = -0.5 * t[j];
+    else
+        for (int j = 0; j < B; j++) e[j] = -c * sqrt(t[j]);
+    ws->vexp(B, e, e);
+    int64_t n = ard ? L->n_scale : 1;
+    for (int j = 0; j < B; j++) {
+        double r = sqrt(t[j]), a = c * r, ex = e[j], val, gc;
+        switch (f) {
+        case GRAM_GAUSSIAN: val = gc = ex; break;
+        case GRAM_MATERN32: val = (1.0 + a) * ex; gc = 3.0 * ex; break;
+        case GRAM_MATERN52: val = (1.0 + a + a * a / 3.0) * ex; gc = (5.0 / 3.0) * (1.0 + a) * ex; break;
+        default: val = ex; gc = r > 0.0 ? ex / r : 0.0; break; /* laplacian, matern12, exponential */
+        }
+        v[j] = val;
+        for (int64_t d = 0; d < n; d++) {
+            double g = lg[d * WB + j];
+            lg[d * WB + j] = (gc == 0.0 || !isfinite(g)) ? 0.0 : gc * g;
+        }
+    }
+    return 1;
+}
+
 void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
                              const double *X, int64_t ldx, int B, int same_j, const double *w,
                              double *acc)
@@ -316,6 +368,7 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
         double *v = vals + (size_t)o * WB;
         if (op->kind == GRAM_OP_LEAF) {
             const gram__leaf *L = &k->leaves[op->leaf];
+            if (leaf_block(L, ws, D, y, X, ldx, B, v)) continue;
             int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
             for (int j = 0; j < B; j++) {
                 v[j] = leaf_eval(L, D, y, X + j * ldx, j == same_j, gl);

@@ -81,9 +81,14 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
 typedef struct gram__grad_ws {
     int B;
     double *vals, *adj, *lg, *gl; /* n_ops×B, n_ops×B, n_hyper×B, one leaf's gradient */
+    double *tmp;                  /* B values */
     int *left, *right;            /* children of each op (-1: none) */
+    /* Optional elementwise exp (the engine's SIMD one): with it, gaussian, laplacian and Matérn
+     * leaves are evaluated a block at a time instead of pair by pair. */
+    void (*vexp)(int64_t n, const double *x, double *y);
 } gram__grad_ws;
-gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B);
+gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B,
+                               void (*vexp)(int64_t n, const double *x, double *y));
 void gram__grad_ws_free(gram__grad_ws *ws);
 void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
                              const double *X, int64_t ldx, int B, int same_j, const double *w,

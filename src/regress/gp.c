@@ -112,6 +112,13 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     if (P == 0) return GRAM_OK;
     double *part = gram__calloc((size_t)(chunks * P), sizeof *part);
     if (!part) return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood gradient: out of memory");
+    gram_arch arch;
+    gram_status st = gram__resolve_arch(ctx, &arch);
+    if (st) {
+        gram__free(part);
+        return st;
+    }
+    void (*vexp)(int64_t, const double *, double *) = gram__ukr_for(arch)->exp_f64;
     int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
     if (n < 128) threads = 1; /* a few thousand pairs: waking threads costs more than it saves */
     int failed = 0;
@@ -119,7 +126,7 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     {
         gram__grad_ws ws;
         double wblk[GRAD_BLOCK];
-        int ok = gram__grad_ws_init(&ws, k, GRAD_BLOCK) == GRAM_OK;
+        int ok = gram__grad_ws_init(&ws, k, GRAD_BLOCK, vexp) == GRAM_OK;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
