@@ -75,13 +75,20 @@ static double pg_norm(int n, const double *x, const double *g, const double *l, 
     return m;
 }
 
-/* Calls the objective; a non-finite value or gradient comes back as f = +∞. */
+/* Calls the objective; a non-finite value or gradient comes back as f = +∞. The derivative in a
+ * fixed variable (lower == upper) is set to 0, as if the variable were not there: left in, it
+ * enters every y = g_{k+1} − g_k while s is 0 there, so θ = yᵀy / sᵀy and the updates measure
+ * curvature along a direction the iterates never take. Where that derivative is large and varies
+ * (a GP likelihood in a fixed period) the model then undersizes every step, and convergence takes
+ * ten times the iterations. */
 static gram_status evaluate(lbfgsb *w, const double *x, double *g, double *fx)
 {
     gram_status st = GRAM_OK;
     double v = w->fn(w->user, x, g, &st);
     w->evals++;
     if (st != GRAM_OK) return st;
+    for (int i = 0; i < w->n; i++)
+        if (w->l[i] == w->u[i]) g[i] = 0.0;
     for (int i = 0; i < w->n && isfinite(v); i++)
         if (!isfinite(g[i])) v = INFINITY;
     *fx = isfinite(v) ? v : INFINITY;

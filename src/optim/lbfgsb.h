@@ -13,9 +13,10 @@
 
 /* Objective: returns f(x) and writes grad (n values). May return +INFINITY or NaN to say "not
  * defined here" (e.g. a Cholesky failed): the line search then shrinks the step; a non-finite
- * gradient with a finite value counts the same. To abort, set *status to a non-OK gram_status
- * (with the context message already set): gram__lbfgsb returns it unchanged. *status is GRAM_OK
- * on entry. */
+ * gradient with a finite value counts the same. The derivatives in fixed variables
+ * (lower == upper) are not used and may be anything. To abort, set *status to a non-OK
+ * gram_status (with the context message already set): gram__lbfgsb returns it unchanged.
+ * *status is GRAM_OK on entry. */
 typedef double (*gram__objective)(void *user, const double *x, double *grad, gram_status *status);
 
 typedef struct gram__lbfgsb_options {
