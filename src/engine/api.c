@@ -32,11 +32,13 @@ static gram_status check_common(gram_context *ctx, const gram_kernel *k, const g
 }
 
 static gram_status run(gram_context *ctx, const gram_kernel *k, gram__op_mode mode, const gram_array *Y,
-                       const gram_array *X, const gram_array *W, const gram_array *out, int exclude_self)
+                       const gram_array *X, const gram_array *W, const gram_array *out, int exclude_self,
+                       int lower_only)
 {
     gram__plan p;
     gram_status s = gram__plan_build(&p, ctx, k, mode, Y, X, W, out);
     p.exclude_self = exclude_self && p.sym;
+    p.lower_only = mode == GRAM_MODE_MATRIX && lower_only && p.sym; /* see gram__kernel_matrix_lower */
     if (!s) s = gram__plan_run(&p);
     gram__plan_free(&p);
     return s;
@@ -70,7 +72,7 @@ static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode
     }
     if (exclude_self && !gram__same_view(Y, X))
         return gram__fail(ctx, GRAM_EINVAL, "leave-one-out sums need Y to be X");
-    return run(ctx, k, mode, Y, X, W, out, exclude_self);
+    return run(ctx, k, mode, Y, X, W, out, exclude_self, 0);
 }
 
 gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
@@ -101,7 +103,19 @@ gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k, const gr
     if (out->rows != Y->rows || out->cols != X->rows)
         return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (rows of Y × rows of X)",
                           (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)X->rows);
-    return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out, 0);
+    return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out, 0, 0);
+}
+
+gram_status gram__kernel_matrix_lower(gram_context *ctx, const gram_kernel *k, const gram_array *X,
+                                      gram_array *out)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if ((s = check_common(ctx, k, X, X, out))) return s;
+    if (out->rows != X->rows || out->cols != X->rows)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld", (long long)out->rows,
+                          (long long)out->cols, (long long)X->rows, (long long)X->rows);
+    return run(ctx, k, GRAM_MODE_MATRIX, X, X, NULL, out, 0, 1);
 }
 
 gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X, gram_array *out)

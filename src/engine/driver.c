@@ -431,6 +431,10 @@ gram_status gram__plan_run(gram__plan *p)
                 int64_t r0 = r * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
                 int64_t c0 = c * GRAM_KC, n = p->Npad - c0 < GRAM_KC ? p->Npad - c0 : GRAM_KC;
                 if (p->mode == GRAM_MODE_MATRIX) {
+                    if (p->lower_only && c0 > r0 + mr - 1) { /* wholly above the diagonal */
+                        report(p, &ps, 1);
+                        continue;
+                    }
                     eval_tile(p, 0, r0, mr, c0, n, stack);
                     write_matrix_tile(p, r0, mr, c0, n, stack[0]);
                 } else {

@@ -24,6 +24,7 @@ typedef struct gram__plan {
     int64_t M, N, D, V, Npad;
     int sym;
     int exclude_self; /* symmetric calls only: drop the pairs i == j (leave-one-out) */
+    int lower_only;   /* symmetric matrix calls only: skip the chunks wholly above the diagonal */
     int n_groups;
     gram__group *groups;
     int *leaf_group;   /* per leaf: its group, or -1 for CONST leaves */
@@ -59,6 +60,12 @@ static inline void gram__put(const gram_array *a, int64_t i, int64_t j, double v
 gram_status gram__kernel_reduce(gram_context *ctx, const gram_kernel *k, int logspace,
                                 const gram_array *Y, const gram_array *X, const gram_array *W,
                                 gram_array *out, int exclude_self);
+
+/* K(X, X) with only the lower triangle (and the diagonal, white noise included) guaranteed: the
+ * chunks of columns wholly above the diagonal are skipped, so the entries there are partly
+ * written, partly left as they were. For the regression layer, which factors the lower triangle. */
+gram_status gram__kernel_matrix_lower(gram_context *ctx, const gram_kernel *k, const gram_array *X,
+                                      gram_array *out);
 
 /* The driver (driver.c): packs, runs the tiles on threads, writes out. */
 gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel *k,

@@ -19,7 +19,25 @@ extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
                     double *w, double *work, const int *lwork, int *iwork, const int *liwork,
                     int *info, size_t, size_t);
 
+/* OpenBLAS's thread control (the library gram links; see CMakeLists.txt). */
+extern int openblas_get_num_threads(void);
+extern void openblas_set_num_threads(int);
+
 #define NB 128
+#define SERIAL_BELOW 768 /* matrix order under which OpenBLAS's threads cost more than they save */
+
+int gram__blas_serial_begin(int64_t n)
+{
+    if (n >= SERIAL_BELOW) return 0;
+    int t = openblas_get_num_threads();
+    if (t > 1) openblas_set_num_threads(1);
+    return t;
+}
+
+void gram__blas_serial_end(int saved)
+{
+    if (saved > 1) openblas_set_num_threads(saved);
+}
 
 static int fits_int(int64_t n) { return n >= 0 && n <= 2147483647; }
 

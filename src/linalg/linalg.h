@@ -22,6 +22,12 @@ double gram__chol_logdet(int64_t D, const double *L);
 
 /* ---- Dense N×N algebra on OpenBLAS (dense.c): row-major, leading dimension lda ------------- */
 
+/* For small orders (n < 768) OpenBLAS runs single-threaded between begin and end: at the CO₂
+ * example's size (468) its threads made a fit 30% slower. Returns what end needs. (OpenBLAS's
+ * thread count is process-wide: calls from several threads at once may see either setting.) */
+int gram__blas_serial_begin(int64_t n);
+void gram__blas_serial_end(int saved);
+
 /* Blocked Cholesky A = L Lᵀ in place (lower triangle; the strict upper triangle is not touched).
  * A pivot that is not positive or not finite gives GRAM_ENOTPD with a message naming `what`, the
  * pivot's 0-based index and value and then `hint` (what the user can do; NULL for none), and *bad

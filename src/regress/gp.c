@@ -81,7 +81,7 @@ static gram_status build_k(gram_context *ctx, const gram_kernel *k, const lml_pr
 {
     gram_array Xa = gram_array_f64(pb->X, pb->n, pb->d);
     gram_array Aa = gram_array_f64(A, pb->n, pb->n);
-    gram_status s = gram_kernel_matrix(ctx, k, NULL, &Xa, &Aa);
+    gram_status s = gram__kernel_matrix_lower(ctx, k, &Xa, &Aa); /* only the lower triangle is used */
     if (s) return s;
     for (int64_t i = 0; i < pb->n; i++)
         A[i * pb->n + i] += pb->noise[pb->n_noise == 1 ? 0 : i] + jitter;
@@ -162,8 +162,20 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
 
 /* The log marginal likelihood of kernel k (and its gradient when grad is not NULL) using A (n×n)
  * and alpha (n×t) as work space. On return without grad, A holds L (lower) and alpha holds K⁻¹Y. */
+static gram_status lml_eval_blas(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
+                                 double jitter, double *A, double *alpha, double *lml, double *grad);
+
 static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
                             double jitter, double *A, double *alpha, double *lml, double *grad)
+{
+    int saved = gram__blas_serial_begin(pb->n);
+    gram_status s = lml_eval_blas(ctx, k, pb, jitter, A, alpha, lml, grad);
+    gram__blas_serial_end(saved);
+    return s;
+}
+
+static gram_status lml_eval_blas(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
+                                 double jitter, double *A, double *alpha, double *lml, double *grad)
 {
     gram_status s;
     int64_t n = pb->n, t = pb->t;
