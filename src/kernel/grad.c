@@ -272,7 +272,7 @@ gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B,
         if (h > nh_max) nh_max = h;
     }
     ws->B = B;
-    ws->vals = malloc(sizeof(double) * (size_t)(2 * n + P + nh_max + 1) * (size_t)B);
+    ws->vals = malloc(sizeof(double) * (size_t)(2 * n + P + nh_max + 2) * (size_t)B);
     ws->left = malloc(sizeof(int) * (size_t)(2 * n));
     if (!ws->vals || !ws->left) {
         gram__grad_ws_free(ws);
@@ -308,19 +308,29 @@ void gram__grad_ws_free(gram__grad_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-/* A radial leaf whose value and derivative factor come from one exp: a block of B pairs at once.
- * Writes the values to v and the leaf's lengthscale derivatives to lg (rows hyper0.., stride WB);
- * returns 0 (nothing written) for other leaves. Same formulas as leaf_eval. */
+/* A leaf a block of B pairs at once: constant and white leaves, and the radial families whose
+ * transcendental calls can share the engine's SIMD exp (gaussian, laplacian, Matérn, rational
+ * quadratic, periodic). Writes the values to v and the leaf's derivatives to lg (rows hyper0..,
+ * stride WB); returns 0 (nothing written) for other leaves, which go pair by pair through
+ * leaf_eval. The formulas are leaf_eval's. */
 static int leaf_block(const gram__leaf *L, const gram__grad_ws *ws, int64_t D, const double *y,
-                      const double *X, int64_t ldx, int B, double *v)
+                      const double *X, int64_t ldx, int B, int same_j, double *v)
 {
     gram_family f = L->family;
-    if (!ws->vexp || L->structure != GRAM_STRUCT_SQDIST ||
-        !(f == GRAM_GAUSSIAN || f == GRAM_LAPLACIAN || f == GRAM_MATERN12 || f == GRAM_EXPONENTIAL ||
-          f == GRAM_MATERN32 || f == GRAM_MATERN52))
-        return 0;
     int WB = ws->B, ard = L->n_scale > 1;
     double *lg = ws->lg + (size_t)L->hyper0 * WB, *t = v, *e = ws->tmp;
+    if (L->structure == GRAM_STRUCT_CONST) {
+        double v0 = gram__leaf_const(L, 0), v1 = gram__leaf_const(L, 1);
+        int has = f == GRAM_CONSTANT || L->noise > 0.0;
+        for (int j = 0; j < B; j++) v[j] = v0;
+        if (same_j >= 0 && same_j < B) v[same_j] = v1;
+        if (has) memcpy(lg, v, sizeof(double) * (size_t)B); /* ∂c/∂log c = c */
+        return 1;
+    }
+    if (!ws->vexp || L->structure != GRAM_STRUCT_SQDIST ||
+        !(f == GRAM_GAUSSIAN || f == GRAM_LAPLACIAN || f == GRAM_MATERN12 || f == GRAM_EXPONENTIAL ||
+          f == GRAM_MATERN32 || f == GRAM_MATERN52 || f == GRAM_RATIONAL_QUADRATIC || f == GRAM_PERIODIC))
+        return 0;
     const double *is = L->inv_scale;
     for (int j = 0; j < B; j++) {
         const double *x = X + j * ldx;
@@ -333,19 +343,49 @@ static int leaf_block(const gram__leaf *L, const gram__grad_ws *ws, int64_t D, c
         t[j] = tj;
         if (!ard) lg[j] = tj;
     }
+    int64_t n = ard ? L->n_scale : 1;
+    if (f == GRAM_PERIODIC) {
+        /* t = (ρ/p)²: θ0 = log ℓ, θ1 = log p; one sin and one cos per pair, exp by blocks */
+        double l2 = L->lengthscale[0] * L->lengthscale[0], il2 = 1.0 / l2;
+        double *sn = lg, *sc = lg + WB; /* sin², and 4π r sin cos / ℓ², until the exp is known */
+        for (int j = 0; j < B; j++) {
+            double r = sqrt(t[j]), s1 = isfinite(r) ? sin(PI * r) : 0.0, c1 = isfinite(r) ? cos(PI * r) : 1.0;
+            e[j] = -2.0 * s1 * s1 / l2;
+            sn[j] = 4.0 * s1 * s1 * il2;
+            sc[j] = isfinite(r) ? 4.0 * PI * r * il2 * s1 * c1 : 0.0;
+        }
+        ws->vexp(B, e, v);
+        for (int j = 0; j < B; j++) {
+            sn[j] *= v[j];
+            sc[j] *= v[j];
+        }
+        return 1;
+    }
     double c = f == GRAM_MATERN32 ? SQRT3 : f == GRAM_MATERN52 ? SQRT5 : 1.0;
+    double *lp = ws->tmp + WB; /* rational quadratic: log1p(u) */
     if (f == GRAM_GAUSSIAN)
         for (int j = 0; j < B; j++) e[j] = -0.5 * t[j];
+    else if (f == GRAM_RATIONAL_QUADRATIC)
+        for (int j = 0; j < B; j++) {
+            lp[j] = log1p(t[j] / (2.0 * L->alpha));
+            e[j] = -L->alpha * lp[j];
+        }
     else
         for (int j = 0; j < B; j++) e[j] = -c * sqrt(t[j]);
     ws->vexp(B, e, e);
-    int64_t n = ard ? L->n_scale : 1;
     for (int j = 0; j < B; j++) {
         double r = sqrt(t[j]), a = c * r, ex = e[j], val, gc;
         switch (f) {
         case GRAM_GAUSSIAN: val = gc = ex; break;
         case GRAM_MATERN32: val = (1.0 + a) * ex; gc = 3.0 * ex; break;
         case GRAM_MATERN52: val = (1.0 + a + a * a / 3.0) * ex; gc = (5.0 / 3.0) * (1.0 + a) * ex; break;
+        case GRAM_RATIONAL_QUADRATIC: {
+            double u = t[j] / (2.0 * L->alpha);
+            val = ex;
+            gc = ex / (1.0 + u);
+            lg[(ard ? L->n_scale : 1) * WB + j] = isfinite(u) ? L->alpha * ex * rq_alpha_term(u, lp[j]) : 0.0;
+            break;
+        }
         default: val = ex; gc = r > 0.0 ? ex / r : 0.0; break; /* laplacian, matern12, exponential */
         }
         v[j] = val;
@@ -368,7 +408,7 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
         double *v = vals + (size_t)o * WB;
         if (op->kind == GRAM_OP_LEAF) {
             const gram__leaf *L = &k->leaves[op->leaf];
-            if (leaf_block(L, ws, D, y, X, ldx, B, v)) continue;
+            if (leaf_block(L, ws, D, y, X, ldx, B, same_j, v)) continue;
             int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
             for (int j = 0; j < B; j++) {
                 v[j] = leaf_eval(L, D, y, X + j * ldx, j == same_j, gl);
