@@ -81,7 +81,7 @@ WORKER = textwrap.dedent(
         from sklearn.gaussian_process import GaussianProcessRegressor as GPR
     if case in ("lml", "big"):
         X, y = data(n)
-        m = GPR(kernel=sk_kernel_lml(), optimizer=None).fit(X, y)
+        m = GPR(kernel=sk_kernel_lml(), optimizer=None).fit(X, y)  # (not timed)
         theta = m.kernel_.theta
         t = time.perf_counter()
         lml, grad = m.log_marginal_likelihood(theta, eval_gradient=True)
@@ -91,8 +91,9 @@ WORKER = textwrap.dedent(
         out["names"] = [h.name for h in m.kernel_.hyperparameters] if hasattr(m.kernel_, "hyperparameters") else []
     else:
         X, y = co2()
+        kernel = sk_kernel_co2()  # (imports scikit-learn's kernels: not part of the fit's time)
         t = time.perf_counter()
-        m = GPR(kernel=sk_kernel_co2(), alpha=0.0, normalize_y=True).fit(X, y)
+        m = GPR(kernel=kernel, alpha=0.0, normalize_y=True).fit(X, y)
         out["time"] = time.perf_counter() - t
         out["lml"] = float(m.log_marginal_likelihood_value_)
         out["kernel"] = str(m.kernel_)
