@@ -200,10 +200,8 @@ void gram__matrix_free(gram__matrix *m)
     m->rows = m->cols = 0;
 }
 
-/* The whole of a text input in one buffer: regular files in one allocation of their size,
- * pipes by doubling. */
-static gram_status read_text(gram_context *ctx, const char *name, int fd, const unsigned char *head,
-                             size_t head_len, int64_t total, int64_t max_bytes, char **text, size_t *len)
+gram_status gram__io_read_all(gram_context *ctx, const char *name, int fd, const unsigned char *head,
+                              size_t head_len, int64_t total, int64_t max_bytes, char **text, size_t *len)
 {
     size_t cap;
     if (total >= 0) {
@@ -216,7 +214,7 @@ static gram_status read_text(gram_context *ctx, const char *name, int fd, const 
     if (cap < head_len + 1) cap = head_len + 1;
     char *buf = gram__alloc(cap);
     if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the text", name, cap);
-    memcpy(buf, head, head_len);
+    if (head_len) memcpy(buf, head, head_len);
     size_t n = head_len;
     for (;;) {
         if (n == cap) {
@@ -310,7 +308,7 @@ gram_status gram__read_matrix(gram_context *ctx, const char *path, const gram__r
     } else {
         char *text = NULL;
         size_t len = 0;
-        st = read_text(ctx, name, fd, head, got, total, opts->max_bytes, &text, &len);
+        st = gram__io_read_all(ctx, name, fd, head, got, total, opts->max_bytes, &text, &len);
         if (st == GRAM_OK) {
             st = gram__csv_parse(ctx, name, text, len, opts, out);
             gram__free(text);

@@ -18,6 +18,12 @@
  * or an errno value. */
 int gram__io_read_full(int fd, void *buf, size_t n, size_t *got);
 
+/* The whole of an input in one buffer (NUL-free; text or bytes): the head_len bytes already read
+ * from fd (head), then the rest; a regular file's known size (total, else -1) is allocated at once,
+ * pipes grow by doubling; more than max_bytes (> 0) is refused. Free *text with gram__free. */
+gram_status gram__io_read_all(gram_context *ctx, const char *name, int fd, const unsigned char *head,
+                              size_t head_len, int64_t total, int64_t max_bytes, char **text, size_t *len);
+
 /* write(2) all n bytes, retrying EINTR and short writes. Returns 0 or an errno value. */
 int gram__io_write_all(int fd, const void *buf, size_t n);
 

@@ -725,46 +725,18 @@ fail:
     return st;
 }
 
-/* The whole input: regular files in one allocation of their size, pipes by doubling. */
+/* The whole input (file.c's reader): regular files in one allocation of their size, pipes by
+ * doubling. */
 static gram_status read_all(gram_context *ctx, const char *name, int fd, unsigned char **out, size_t *len)
 {
     struct stat sb;
     if (fstat(fd, &sb) != 0) return gram__io_fail_errno(ctx, name, "cannot stat", errno);
     if (S_ISDIR(sb.st_mode)) return gram__fail(ctx, GRAM_EIO, "%s: is a directory", name);
-    size_t cap = (size_t)1 << 16;
-    if (S_ISREG(sb.st_mode) && sb.st_size > 0) {
-        if ((uint64_t)sb.st_size >= SIZE_MAX)
-            return gram__fail(ctx, GRAM_EOVERFLOW, "%s: %lld bytes do not fit in memory", name, (long long)sb.st_size);
-        cap = (size_t)sb.st_size + 1; /* +1: the read that sees end of file needs room */
-    }
-    unsigned char *buf = gram__alloc(cap);
-    if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the file", name, cap);
-    size_t n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-            unsigned char *nb = ncap > cap ? gram__alloc(ncap) : NULL;
-            if (!nb) {
-                gram__free(buf);
-                return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the file", name, ncap);
-            }
-            memcpy(nb, buf, n);
-            gram__free(buf);
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = 0;
-        int err = gram__io_read_full(fd, buf + n, cap - n, &got);
-        n += got;
-        if (err) {
-            gram__free(buf);
-            return gram__io_fail_errno(ctx, name, "cannot read", err);
-        }
-        if (n < cap) break; /* read_full stops short only at end of input */
-    }
-    *out = buf;
-    *len = n;
-    return GRAM_OK;
+    int64_t total = S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
+    char *buf = NULL;
+    gram_status st = gram__io_read_all(ctx, name, fd, NULL, 0, total, 0, &buf, len);
+    *out = (unsigned char *)buf;
+    return st;
 }
 
 gram_status gram__model_load(gram_context *ctx, const char *path, const char *expect_kind, gram__model_file *out)

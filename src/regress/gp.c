@@ -488,7 +488,7 @@ gram_status gram_gp_target_scaling(const gram_gp *gp, int64_t t, double *mean, d
     return GRAM_OK;
 }
 
-static gram_status copy_out(const double *src, int64_t rows, int64_t cols, gram_array *out)
+gram_status gram__regress_copy_out(const double *src, int64_t rows, int64_t cols, gram_array *out)
 {
     if (!out || !out->data || out->rows != rows || out->cols != cols) return out ? GRAM_ESHAPE : GRAM_EINVAL;
     for (int64_t i = 0; i < rows; i++)
@@ -498,19 +498,19 @@ static gram_status copy_out(const double *src, int64_t rows, int64_t cols, gram_
 
 gram_status gram_gp_get_x(const gram_gp *gp, gram_array *out)
 {
-    return gp ? copy_out(gp->X, gp->n, gp->d, out) : GRAM_EINVAL;
+    return gp ? gram__regress_copy_out(gp->X, gp->n, gp->d, out) : GRAM_EINVAL;
 }
 gram_status gram_gp_get_y(const gram_gp *gp, gram_array *out)
 {
-    return gp ? copy_out(gp->Y, gp->n, gp->t, out) : GRAM_EINVAL;
+    return gp ? gram__regress_copy_out(gp->Y, gp->n, gp->t, out) : GRAM_EINVAL;
 }
 gram_status gram_gp_get_alpha(const gram_gp *gp, gram_array *out)
 {
-    return gp ? copy_out(gp->alpha, gp->n, gp->t, out) : GRAM_EINVAL;
+    return gp ? gram__regress_copy_out(gp->alpha, gp->n, gp->t, out) : GRAM_EINVAL;
 }
 gram_status gram_gp_get_cholesky(const gram_gp *gp, gram_array *out)
 {
-    return gp ? copy_out(gp->L, gp->n, gp->n, out) : GRAM_EINVAL;
+    return gp ? gram__regress_copy_out(gp->L, gp->n, gp->n, out) : GRAM_EINVAL;
 }
 
 /* ---- likelihood at θ ----------------------------------------------------------------------------- */

@@ -222,22 +222,13 @@ int64_t gram_krr_dim(const gram_krr *krr) { return krr ? krr->d : 0; }
 int64_t gram_krr_n_targets(const gram_krr *krr) { return krr ? krr->t : 0; }
 const gram_kernel *gram_krr_kernel(const gram_krr *krr) { return krr ? krr->kernel : NULL; }
 
-static gram_status copy_out(const double *src, int64_t rows, int64_t cols, gram_array *out)
-{
-    if (!out || !out->data) return GRAM_EINVAL;
-    if (out->rows != rows || out->cols != cols) return GRAM_ESHAPE;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) gram__put(out, i, j, src[i * cols + j]);
-    return GRAM_OK;
-}
-
 gram_status gram_krr_get_x(const gram_krr *krr, gram_array *out)
 {
-    return krr ? copy_out(krr->X, krr->n, krr->d, out) : GRAM_EINVAL;
+    return krr ? gram__regress_copy_out(krr->X, krr->n, krr->d, out) : GRAM_EINVAL;
 }
 gram_status gram_krr_get_dual_coef(const gram_krr *krr, gram_array *out)
 {
-    return krr ? copy_out(krr->dual, krr->n, krr->t, out) : GRAM_EINVAL;
+    return krr ? gram__regress_copy_out(krr->dual, krr->n, krr->t, out) : GRAM_EINVAL;
 }
 
 gram_status gram_krr_predict(gram_context *ctx, const gram_krr *krr, const gram_array *Xq, gram_array *out)

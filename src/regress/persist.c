@@ -158,54 +158,6 @@ fail:
     return s;
 }
 
-gram_status gram_gp_save(gram_context *ctx, const gram_gp *gp, const char *path)
-{
-    gram__clear(ctx);
-    if (!gp || !path) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_save: %s is NULL", !gp ? "gp" : "path");
-    gram__model_file m;
-    gram_status s = gp_to_file(ctx, gp, &m);
-    if (!s) s = gram__model_save(ctx, path, &m);
-    gram__model_file_free(&m);
-    return s;
-}
-
-gram_status gram_gp_to_bytes(gram_context *ctx, const gram_gp *gp, void **buf, size_t *size)
-{
-    gram__clear(ctx);
-    if (!gp || !buf || !size) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_to_bytes: NULL argument");
-    *buf = NULL;
-    *size = 0;
-    gram__model_file m;
-    gram_status s = gp_to_file(ctx, gp, &m);
-    if (!s) s = gram__model_to_bytes(ctx, &m, (unsigned char **)buf, size);
-    gram__model_file_free(&m);
-    return s;
-}
-
-gram_status gram_gp_load(gram_context *ctx, const char *path, gram_gp **out)
-{
-    gram__clear(ctx);
-    if (!out || !path) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_load: %s is NULL", !out ? "out" : "path");
-    *out = NULL;
-    gram__model_file m;
-    gram_status s = gram__model_load(ctx, path, "gp", &m);
-    if (!s) s = gp_from_file(ctx, &m, path, out);
-    gram__model_file_free(&m);
-    return s;
-}
-
-gram_status gram_gp_from_bytes(gram_context *ctx, const void *buf, size_t size, gram_gp **out)
-{
-    gram__clear(ctx);
-    if (!out || !buf) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_from_bytes: %s is NULL", !out ? "out" : "buf");
-    *out = NULL;
-    gram__model_file m;
-    gram_status s = gram__model_from_bytes(ctx, "model bytes", buf, size, "gp", &m);
-    if (!s) s = gp_from_file(ctx, &m, "model bytes", out);
-    gram__model_file_free(&m);
-    return s;
-}
-
 /* ---- KRR --------------------------------------------------------------------------------------- */
 
 static gram_status krr_to_file(gram_context *ctx, const gram_krr *k, gram__model_file *m)
@@ -245,50 +197,87 @@ fail:
     return s;
 }
 
+/* ---- the public entry points: one path for both kinds -------------------------------------- */
+
+typedef gram_status (*to_file_fn)(gram_context *, const void *, gram__model_file *);
+typedef gram_status (*from_file_fn)(gram_context *, const gram__model_file *, const char *, void **);
+
+static gram_status gp_to(gram_context *c, const void *o, gram__model_file *m) { return gp_to_file(c, o, m); }
+static gram_status krr_to(gram_context *c, const void *o, gram__model_file *m) { return krr_to_file(c, o, m); }
+static gram_status gp_from(gram_context *c, const gram__model_file *m, const char *w, void **o)
+{
+    return gp_from_file(c, m, w, (gram_gp **)o);
+}
+static gram_status krr_from(gram_context *c, const gram__model_file *m, const char *w, void **o)
+{
+    return krr_from_file(c, m, w, (gram_krr **)o);
+}
+
+/* Saves to path (buf == NULL) or serialises to *buf / *size. */
+static gram_status save_any(gram_context *ctx, const char *fn, const void *obj, to_file_fn to,
+                            const char *path, void **buf, size_t *size)
+{
+    gram__clear(ctx);
+    if (!obj || (buf ? !size : !path)) return gram__fail(ctx, GRAM_EINVAL, "%s: NULL argument", fn);
+    if (buf) {
+        *buf = NULL;
+        *size = 0;
+    }
+    gram__model_file m;
+    gram_status s = to(ctx, obj, &m);
+    if (!s) s = buf ? gram__model_to_bytes(ctx, &m, (unsigned char **)buf, size) : gram__model_save(ctx, path, &m);
+    gram__model_file_free(&m);
+    return s;
+}
+
+/* Loads from path (buf == NULL) or from the bytes buf / size. */
+static gram_status load_any(gram_context *ctx, const char *fn, const char *kind, from_file_fn from,
+                            const char *path, const void *buf, size_t size, void **out)
+{
+    gram__clear(ctx);
+    if (!out || (buf ? 0 : !path)) return gram__fail(ctx, GRAM_EINVAL, "%s: NULL argument", fn);
+    *out = NULL;
+    const char *where = buf ? "model bytes" : path;
+    gram__model_file m;
+    gram_status s = buf ? gram__model_from_bytes(ctx, where, buf, size, kind, &m) : gram__model_load(ctx, path, kind, &m);
+    if (!s) s = from(ctx, &m, where, out);
+    gram__model_file_free(&m);
+    return s;
+}
+
+gram_status gram_gp_save(gram_context *ctx, const gram_gp *gp, const char *path)
+{
+    return save_any(ctx, "gram_gp_save", gp, gp_to, path, NULL, NULL);
+}
+gram_status gram_gp_to_bytes(gram_context *ctx, const gram_gp *gp, void **buf, size_t *size)
+{
+    if (!buf) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_to_bytes: buf is NULL");
+    return save_any(ctx, "gram_gp_to_bytes", gp, gp_to, NULL, buf, size);
+}
+gram_status gram_gp_load(gram_context *ctx, const char *path, gram_gp **out)
+{
+    return load_any(ctx, "gram_gp_load", "gp", gp_from, path, NULL, 0, (void **)out);
+}
+gram_status gram_gp_from_bytes(gram_context *ctx, const void *buf, size_t size, gram_gp **out)
+{
+    if (!buf) return gram__fail(ctx, GRAM_EINVAL, "gram_gp_from_bytes: buf is NULL");
+    return load_any(ctx, "gram_gp_from_bytes", "gp", gp_from, NULL, buf, size, (void **)out);
+}
 gram_status gram_krr_save(gram_context *ctx, const gram_krr *krr, const char *path)
 {
-    gram__clear(ctx);
-    if (!krr || !path) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_save: %s is NULL", !krr ? "model" : "path");
-    gram__model_file m;
-    gram_status s = krr_to_file(ctx, krr, &m);
-    if (!s) s = gram__model_save(ctx, path, &m);
-    gram__model_file_free(&m);
-    return s;
+    return save_any(ctx, "gram_krr_save", krr, krr_to, path, NULL, NULL);
 }
-
 gram_status gram_krr_to_bytes(gram_context *ctx, const gram_krr *krr, void **buf, size_t *size)
 {
-    gram__clear(ctx);
-    if (!krr || !buf || !size) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_to_bytes: NULL argument");
-    *buf = NULL;
-    *size = 0;
-    gram__model_file m;
-    gram_status s = krr_to_file(ctx, krr, &m);
-    if (!s) s = gram__model_to_bytes(ctx, &m, (unsigned char **)buf, size);
-    gram__model_file_free(&m);
-    return s;
+    if (!buf) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_to_bytes: buf is NULL");
+    return save_any(ctx, "gram_krr_to_bytes", krr, krr_to, NULL, buf, size);
 }
-
 gram_status gram_krr_load(gram_context *ctx, const char *path, gram_krr **out)
 {
-    gram__clear(ctx);
-    if (!out || !path) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_load: %s is NULL", !out ? "out" : "path");
-    *out = NULL;
-    gram__model_file m;
-    gram_status s = gram__model_load(ctx, path, "krr", &m);
-    if (!s) s = krr_from_file(ctx, &m, path, out);
-    gram__model_file_free(&m);
-    return s;
+    return load_any(ctx, "gram_krr_load", "krr", krr_from, path, NULL, 0, (void **)out);
 }
-
 gram_status gram_krr_from_bytes(gram_context *ctx, const void *buf, size_t size, gram_krr **out)
 {
-    gram__clear(ctx);
-    if (!out || !buf) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_from_bytes: %s is NULL", !out ? "out" : "buf");
-    *out = NULL;
-    gram__model_file m;
-    gram_status s = gram__model_from_bytes(ctx, "model bytes", buf, size, "krr", &m);
-    if (!s) s = krr_from_file(ctx, &m, "model bytes", out);
-    gram__model_file_free(&m);
-    return s;
+    if (!buf) return gram__fail(ctx, GRAM_EINVAL, "gram_krr_from_bytes: buf is NULL");
+    return load_any(ctx, "gram_krr_from_bytes", "krr", krr_from, NULL, buf, size, (void **)out);
 }

@@ -33,6 +33,9 @@ struct gram_krr {
  * target (n×1 or 1×n when want_rows = n) is accepted as a column. */
 gram_status gram__regress_copy(gram_context *ctx, const gram_array *a, const char *what,
                                double **out);
+/* Copies a rows×cols row-major matrix into out (GRAM_ESHAPE if out has another shape; no
+ * message: the getters are context-free). */
+gram_status gram__regress_copy_out(const double *src, int64_t rows, int64_t cols, gram_array *out);
 /* Checks out is a rows×cols array; name for messages. */
 gram_status gram__regress_check_out(gram_context *ctx, const gram_array *out, int64_t rows,
                                     int64_t cols, const char *name);
