@@ -1,7 +1,12 @@
+#define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
 
 long check_passed, check_failed;
 
@@ -43,4 +48,31 @@ double check_normal(check_rng *r)
 int64_t check_int(check_rng *r, int64_t lo, int64_t hi)
 {
     return lo + (int64_t)(check_u64(r) % (uint64_t)(hi - lo + 1));
+}
+
+char check_tmpdir[256];
+
+const char *check_tpath(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", check_tmpdir, name);
+    return buf[k];
+}
+
+void check_put_file(const char *path, const void *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        CHECK(0, "cannot create %s: %s", path, strerror(errno));
+        return;
+    }
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) break;
+        p += w, n -= (size_t)w;
+    }
+    close(fd);
 }

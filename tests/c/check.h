@@ -3,6 +3,7 @@
 #ifndef GRAM_CHECK_H
 #define GRAM_CHECK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -44,5 +45,11 @@ uint64_t check_u64(check_rng *r);
 double check_uniform(check_rng *r);          /* [0, 1) */
 double check_normal(check_rng *r);           /* N(0, 1) */
 int64_t check_int(check_rng *r, int64_t lo, int64_t hi); /* [lo, hi] */
+
+/* Scratch files for the file tests: a directory the test creates (mkdtemp into check_tmpdir),
+ * paths inside it (check_tpath: one of 4 rotating buffers), and writing bytes to a path. */
+extern char check_tmpdir[256];
+const char *check_tpath(const char *name);
+void check_put_file(const char *path, const void *data, size_t n);
 
 #endif

@@ -23,35 +23,10 @@
 #include <unistd.h>
 
 static gram_context *ctx;
-static char tmpdir[256];
 
 static const char *msg(void) { return gram_context_message(ctx); }
 static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void put_file(const char *path, const void *data, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        CHECK(0, "cannot create %s: %s", path, strerror(errno));
-        return;
-    }
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) break;
-        p += w, n -= (size_t)w;
-    }
-    close(fd);
-}
 
 /* The file's bytes (malloc'd, NUL-terminated); NULL if it cannot be read. */
 static char *get_file(const char *path, size_t *n)
@@ -74,7 +49,7 @@ static char *get_file(const char *path, size_t *n)
 
 static int count_temp_files(void)
 {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(check_tmpdir);
     int n = 0;
     struct dirent *e;
     while (d && (e = readdir(d)))
@@ -313,8 +288,8 @@ static void test_npy_dtypes(void)
                     gram_status st = gram__npy_parse(ctx, "mem.npy", s.b, s.n, &m);
                     int ok = st == GRAM_OK && matrix_equals(&m, rows, cols, want) && !m.names;
                     gram__matrix_free(&m);
-                    const char *p = tpath("dtype.npy");
-                    put_file(p, s.b, s.n);
+                    const char *p = check_tpath("dtype.npy");
+                    check_put_file(p, s.b, s.n);
                     st = gram__read_matrix(ctx, p, NULL, &m);
                     ok = ok && st == GRAM_OK && matrix_equals(&m, rows, cols, want);
                     gram__matrix_free(&m);
@@ -368,8 +343,8 @@ static void test_npy_large(void)
         int64_t count = C[c].rows * C[c].cols;
         double *want = malloc((size_t)count * sizeof *want);
         bytes s = npy_build(t, 1, 2, C[c].rows, C[c].cols, C[c].fortran, want, 99 + c);
-        const char *p = tpath("large.npy");
-        put_file(p, s.b, s.n);
+        const char *p = check_tpath("large.npy");
+        check_put_file(p, s.b, s.n);
         gram__matrix m;
         CHECK_STATUS(gram__read_matrix(ctx, p, NULL, &m), GRAM_OK);
         CHECK(matrix_equals(&m, C[c].rows, C[c].cols, want), "large %s %s from a file", t->descr, C[c].fortran ? "F" : "C");
@@ -476,8 +451,8 @@ static void test_npy_malformed(void)
             const char *name = "bad_case.npy";
             if (via == 0) st = gram__npy_parse(ctx, name, s.b, s.n, &m);
             else if (via == 1) {
-                name = tpath("bad_case.npy");
-                put_file(name, s.b, s.n);
+                name = check_tpath("bad_case.npy");
+                check_put_file(name, s.b, s.n);
                 st = gram__read_matrix(ctx, name, NULL, &m);
             } else {
                 name = "<stdin>";
@@ -509,8 +484,8 @@ static void test_npy_malformed(void)
         CHECK(gram__npy_parse(ctx, "pre.npy", (const unsigned char *)P[i].b, P[i].n, &m) == GRAM_EFORMAT &&
                   has(msg(), "pre.npy") && has(msg(), P[i].needle),
               "%s: '%s'", P[i].what, msg());
-        const char *p = tpath("pre.npy");
-        put_file(p, P[i].b, P[i].n);
+        const char *p = check_tpath("pre.npy");
+        check_put_file(p, P[i].b, P[i].n);
         gram_status st = gram__read_matrix(ctx, p, NULL, &m);
         CHECK(st == GRAM_EFORMAT && has(msg(), p), "%s from a file: %d '%s'", P[i].what, st, msg());
     }
@@ -649,8 +624,8 @@ static void test_csv_read(void)
             gram__format_double(b, sizeof b, v);
             n += (size_t)snprintf(big + n, cap - n, "%s%s", b, j == 4 ? "\r\n" : ", ");
         }
-    const char *p = tpath("big.csv");
-    put_file(p, big, n);
+    const char *p = check_tpath("big.csv");
+    check_put_file(p, big, n);
     CHECK_STATUS(gram__read_matrix(ctx, p, NULL, &m), GRAM_OK);
     CHECK(matrix_equals(&m, rows, 5, want) && m.names && !strcmp(m.names[4], "c4"), "big csv from a file");
     gram__matrix_free(&m);
@@ -666,18 +641,18 @@ static void test_csv_read(void)
 static void test_files(void)
 {
     gram__matrix m;
-    const char *missing = tpath("does-not-exist.csv");
+    const char *missing = check_tpath("does-not-exist.csv");
     CHECK(gram__read_matrix(ctx, missing, NULL, &m) == GRAM_EIO && has(msg(), missing) &&
               has(msg(), strerror(ENOENT)),
           "missing file: %s", msg());
-    CHECK(gram__read_matrix(ctx, tmpdir, NULL, &m) == GRAM_EIO && has(msg(), "directory"), "directory: %s", msg());
+    CHECK(gram__read_matrix(ctx, check_tmpdir, NULL, &m) == GRAM_EIO && has(msg(), "directory"), "directory: %s", msg());
     CHECK_STATUS(gram__read_matrix(ctx, NULL, NULL, &m), GRAM_EINVAL);
     CHECK_STATUS(gram__read_matrix(ctx, missing, NULL, NULL), GRAM_EINVAL);
     CHECK_STATUS(gram__read_matrix(NULL, missing, NULL, &m), GRAM_EIO); /* no context: still a status */
 
     /* Limits. */
-    const char *p = tpath("limit.csv");
-    put_file(p, "1,2\n3,4\n", 8);
+    const char *p = check_tpath("limit.csv");
+    check_put_file(p, "1,2\n3,4\n", 8);
     gram__read_opts o;
     gram__read_opts_init(&o);
     o.max_bytes = 7;
@@ -691,20 +666,20 @@ static void test_files(void)
 
     /* The format is chosen by content, not by the name. */
     const double v[2] = {5, 6};
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("content.npy"), v, 2, 1, NULL), GRAM_OK);
-    rename(tpath("content.npy"), tpath("content.csv"));
-    CHECK_STATUS(gram__read_matrix(ctx, tpath("content.csv"), NULL, &m), GRAM_OK);
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("content.npy"), v, 2, 1, NULL), GRAM_OK);
+    rename(check_tpath("content.npy"), check_tpath("content.csv"));
+    CHECK_STATUS(gram__read_matrix(ctx, check_tpath("content.csv"), NULL, &m), GRAM_OK);
     CHECK(matrix_equals(&m, 2, 1, v), "npy bytes under a .csv name");
     gram__matrix_free(&m);
 
     /* stdin from a regular file, positioned past a prefix. */
     size_t nn;
-    char *npy = get_file(tpath("content.csv"), &nn);
+    char *npy = get_file(check_tpath("content.csv"), &nn);
     char *pre = malloc(nn + 5);
     memcpy(pre, "JUNK!", 5);
     memcpy(pre + 5, npy, nn);
-    put_file(tpath("prefixed"), pre, nn + 5);
-    int fd = open(tpath("prefixed"), O_RDONLY);
+    check_put_file(check_tpath("prefixed"), pre, nn + 5);
+    int fd = open(check_tpath("prefixed"), O_RDONLY);
     lseek(fd, 5, SEEK_SET);
     int saved = dup(0);
     dup2(fd, 0);
@@ -761,7 +736,7 @@ static void test_round_trips(void)
         double *a = malloc((size_t)(rows * cols) * sizeof *a);
         for (int64_t k = 0; k < rows * cols; k++) a[k] = interesting(&r, (int)k);
         for (int fmt = 0; fmt < 2; fmt++) {
-            const char *p = tpath(fmt ? "rt.csv" : "rt.npy");
+            const char *p = check_tpath(fmt ? "rt.csv" : "rt.npy");
             CHECK_STATUS(gram__write_matrix(ctx, p, a, rows, cols, NULL), GRAM_OK);
             gram__matrix m;
             gram__read_opts o;
@@ -781,7 +756,7 @@ static void test_write_formats(void)
 {
     const double a[6] = {1, 2.5, -0.0, 0.1, NAN, -INFINITY};
     const char *names[3] = {"a", "b,c", "d\"e"};
-    const char *p = tpath("w.csv");
+    const char *p = check_tpath("w.csv");
     CHECK_STATUS(gram__write_matrix(ctx, p, a, 2, 3, names), GRAM_OK);
     char *t = get_file(p, NULL);
     const char *want = "a,\"b,c\",\"d\"\"e\"\n1,2.5,-0\n0.10000000000000001,nan,-inf\n";
@@ -805,7 +780,7 @@ static void test_write_formats(void)
     gram__matrix_free(&m);
 
     /* The .npy bytes: v1.0, '<f8', C order, header padded to 64 with a final '\n'. */
-    p = tpath("w.npy");
+    p = check_tpath("w.npy");
     CHECK_STATUS(gram__write_matrix(ctx, p, a, 2, 3, names), GRAM_OK);
     size_t n;
     unsigned char *b = (unsigned char *)get_file(p, &n);
@@ -825,23 +800,23 @@ static void test_write_formats(void)
     free(b);
 
     /* Suffix case, empty matrices, bad arguments. */
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("W.NPY"), a, 3, 2, NULL), GRAM_OK);
-    b = (unsigned char *)get_file(tpath("W.NPY"), NULL);
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("W.NPY"), a, 3, 2, NULL), GRAM_OK);
+    b = (unsigned char *)get_file(check_tpath("W.NPY"), NULL);
     CHECK(b && b[0] == 0x93, "'.NPY' writes .npy");
     free(b);
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("empty.npy"), NULL, 0, 3, NULL), GRAM_OK);
-    CHECK(gram__read_matrix(ctx, tpath("empty.npy"), NULL, &m) == GRAM_EFORMAT && has(msg(), "empty"), "0-row npy: %s", msg());
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("empty.csv"), NULL, 0, 2, NULL), GRAM_OK);
-    CHECK(gram__read_matrix(ctx, tpath("empty.csv"), NULL, &m) == GRAM_EFORMAT && has(msg(), "no data rows"), "0-row csv");
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("empty.npy"), NULL, 0, 3, NULL), GRAM_OK);
+    CHECK(gram__read_matrix(ctx, check_tpath("empty.npy"), NULL, &m) == GRAM_EFORMAT && has(msg(), "empty"), "0-row npy: %s", msg());
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("empty.csv"), NULL, 0, 2, NULL), GRAM_OK);
+    CHECK(gram__read_matrix(ctx, check_tpath("empty.csv"), NULL, &m) == GRAM_EFORMAT && has(msg(), "no data rows"), "0-row csv");
     CHECK_STATUS(gram__write_matrix(ctx, NULL, a, 1, 1, NULL), GRAM_EINVAL);
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("x.csv"), a, -1, 1, NULL), GRAM_EINVAL);
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("x.csv"), NULL, 1, 1, NULL), GRAM_EINVAL);
-    CHECK_STATUS(gram__write_matrix(ctx, tpath("x.csv"), a, INT64_MAX, 2, NULL), GRAM_EOVERFLOW);
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("x.csv"), a, -1, 1, NULL), GRAM_EINVAL);
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("x.csv"), NULL, 1, 1, NULL), GRAM_EINVAL);
+    CHECK_STATUS(gram__write_matrix(ctx, check_tpath("x.csv"), a, INT64_MAX, 2, NULL), GRAM_EOVERFLOW);
     CHECK_STATUS(gram__write_matrix(ctx, "", a, 1, 1, NULL), GRAM_EINVAL);
 
     /* Text. */
     const char *svg = "<svg>\n  <text>1,5</text>\n</svg>\n";
-    p = tpath("plot.svg");
+    p = check_tpath("plot.svg");
     CHECK_STATUS(gram__write_text(ctx, p, svg, strlen(svg)), GRAM_OK);
     t = get_file(p, NULL);
     CHECK(t && !strcmp(t, svg), "text written");
@@ -864,25 +839,25 @@ static void test_write_failures(void)
 {
     const double a[4] = {1, 2, 3, 4};
     /* Into a directory that does not exist: EIO, and nothing is created. */
-    const char *p = tpath("nope/out.csv");
+    const char *p = check_tpath("nope/out.csv");
     CHECK(gram__write_matrix(ctx, p, a, 2, 2, NULL) == GRAM_EIO && has(msg(), p) && has(msg(), strerror(ENOENT)),
           "missing directory: %s", msg());
     struct stat sb;
-    CHECK(stat(tpath("nope"), &sb) != 0, "nothing created");
-    CHECK_STATUS(gram__write_text(ctx, tpath("nope/x.svg"), "x", 1), GRAM_EIO);
+    CHECK(stat(check_tpath("nope"), &sb) != 0, "nothing created");
+    CHECK_STATUS(gram__write_text(ctx, check_tpath("nope/x.svg"), "x", 1), GRAM_EIO);
 
     /* Onto a directory: the rename fails, the temporary file is removed. */
-    const char *dir = tpath("adir");
+    const char *dir = check_tpath("adir");
     mkdir(dir, 0755);
     char inner[600];
     snprintf(inner, sizeof inner, "%s/keep", dir);
-    put_file(inner, "k", 1);
+    check_put_file(inner, "k", 1);
     CHECK(gram__write_matrix(ctx, dir, a, 2, 2, NULL) == GRAM_EIO && has(msg(), "adir"), "onto a directory: %s", msg());
     CHECK(count_temp_files() == 0, "temporary removed after a failed rename");
 
     /* A write that fails midway (file size limit) leaves the existing target untouched. */
-    const char *target = tpath("target.csv");
-    put_file(target, "old\n", 4);
+    const char *target = check_tpath("target.csv");
+    check_put_file(target, "old\n", 4);
     struct rlimit saved, small;
     getrlimit(RLIMIT_FSIZE, &saved);
     small = saved;
@@ -893,8 +868,8 @@ static void test_write_failures(void)
         for (int k = 0; k < 10000; k++) big[k] = 0.1 * k;
         CHECK(gram__write_matrix(ctx, target, big, 1000, 10, NULL) == GRAM_EIO && has(msg(), target),
               "csv past the size limit: %s", msg());
-        const char *tn = tpath("target.npy");
-        put_file(tn, "old\n", 4);
+        const char *tn = check_tpath("target.npy");
+        check_put_file(tn, "old\n", 4);
         CHECK(gram__write_matrix(ctx, tn, big, 1000, 10, NULL) == GRAM_EIO, "npy past the size limit: %s", msg());
         char *t = get_file(tn, NULL);
         CHECK(t && !strcmp(t, "old\n"), "npy target untouched");
@@ -917,7 +892,7 @@ static void test_write_failures(void)
     /* "-" writes to standard output directly: a file, then /dev/full. */
     fflush(stdout);
     int saved1 = dup(1);
-    int fd = open(tpath("stdout.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(check_tpath("stdout.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     close(fd);
     gram_status st1 = gram__write_matrix(ctx, "-", a, 2, 2, NULL);
@@ -934,11 +909,11 @@ static void test_write_failures(void)
     dup2(saved1, 1);
     close(saved1);
     CHECK(st1 == GRAM_OK && st2 == GRAM_OK, "writes to stdout");
-    char *t = get_file(tpath("stdout.csv"), NULL);
+    char *t = get_file(check_tpath("stdout.csv"), NULL);
     CHECK(t && !strcmp(t, "1,2\n3,4\nend\n"), "stdout content: %s", t);
     free(t);
     CHECK(st3 == GRAM_EIO && has(fullmsg, "<stdout>"), "/dev/full: %d %s", st3, fullmsg);
-    CHECK(access(tpath("-"), F_OK) != 0, "no file named '-'");
+    CHECK(access(check_tpath("-"), F_OK) != 0, "no file named '-'");
 }
 
 /* ---- locale ---------------------------------------------------------------------------------- */
@@ -971,7 +946,7 @@ static void test_locale(void)
     CHECK(m.cols == 2 && m.data && m.data[0] == 0.5 && m.data[1] == 1.25, "csv under the locale");
     gram__matrix_free(&m);
     const double a[3] = {0.1, 1e-300, -2.5};
-    const char *p = tpath("locale.csv");
+    const char *p = check_tpath("locale.csv");
     CHECK_STATUS(gram__write_matrix(ctx, p, a, 1, 3, NULL), GRAM_OK);
     char *t = get_file(p, NULL);
     CHECK(t && !strcmp(t, "0.10000000000000001,1e-300,-2.5\n"), "csv written under the locale: %s", t);
@@ -986,8 +961,8 @@ static void test_locale(void)
 int main(void)
 {
     const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/gram_io_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    snprintf(check_tmpdir, sizeof check_tmpdir, "%s/gram_io_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(check_tmpdir)) {
         fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));
         return 1;
     }
@@ -1008,18 +983,18 @@ int main(void)
 
     /* Clean up the directory (only our files are in it). */
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "%s/adir/keep", tmpdir);
+    snprintf(cmd, sizeof cmd, "%s/adir/keep", check_tmpdir);
     unlink(cmd);
-    snprintf(cmd, sizeof cmd, "%s/adir", tmpdir);
+    snprintf(cmd, sizeof cmd, "%s/adir", check_tmpdir);
     rmdir(cmd);
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(check_tmpdir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(cmd, sizeof cmd, "%s/%s", tmpdir, e->d_name);
+        snprintf(cmd, sizeof cmd, "%s/%s", check_tmpdir, e->d_name);
         unlink(cmd);
     }
     if (d) closedir(d);
-    rmdir(tmpdir);
+    rmdir(check_tmpdir);
     return check_done();
 }

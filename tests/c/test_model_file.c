@@ -21,36 +21,11 @@
 #include <unistd.h>
 
 static gram_context *ctx;
-static char tmpdir[256];
 
 static const char *msg(void) { return gram_context_message(ctx); }
 static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
 static int starts(const char *s, const char *prefix) { return s && strncmp(s, prefix, strlen(prefix)) == 0; }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void put_file(const char *path, const void *data, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        CHECK(0, "cannot create %s: %s", path, strerror(errno));
-        return;
-    }
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) break;
-        p += w, n -= (size_t)w;
-    }
-    close(fd);
-}
 
 /* The file's bytes (malloc'd); NULL if it cannot be read. */
 static unsigned char *get_file(const char *path, size_t *n)
@@ -352,7 +327,7 @@ static void test_round_trip(void)
     gram__model_file_free(&back);
 
     /* Through a file, twice to the same path (the second replaces the first). */
-    const char *p = tpath("rt.gram");
+    const char *p = check_tpath("rt.gram");
     CHECK_STATUS(gram__model_save(ctx, p, &m), GRAM_OK);
     CHECK_STATUS(gram__model_add_i64(ctx, &m, "extra", 99), GRAM_OK);
     CHECK_STATUS(gram__model_save(ctx, p, &m), GRAM_OK);
@@ -366,7 +341,7 @@ static void test_round_trip(void)
     unsigned char *fb = get_file(p, &fsize);
     CHECK(fb && fsize == size + (4 + 5 + 4 + 8), "file size %zu", fsize);
     free(fb);
-    CHECK(count_files(tmpdir, ".tmp.") == 0, "no temporary files left");
+    CHECK(count_files(check_tmpdir, ".tmp.") == 0, "no temporary files left");
     gram__free(buf);
 
     /* Standard input. */
@@ -400,7 +375,7 @@ static void test_round_trip(void)
                            : gram__model_add_str(ctx, &big, name, name)) == GRAM_OK;
     }
     CHECK(ok && big.n == 5001, "many entries added");
-    const char *bp = tpath("big.gram");
+    const char *bp = check_tpath("big.gram");
     CHECK_STATUS(gram__model_save(ctx, bp, &big), GRAM_OK);
     CHECK_STATUS(gram__model_load(ctx, bp, "krr", &back), GRAM_OK);
     CHECK(models_equal(&big, &back), "many entries round trip");
@@ -459,7 +434,7 @@ static void test_build_errors(void)
     CHECK(m.n == 2, "failed adds leave the model as it was (%lld entries)", (long long)m.n);
 
     /* A rejected save leaves an existing file alone. */
-    const char *p = tpath("keep.gram");
+    const char *p = check_tpath("keep.gram");
     CHECK_STATUS(gram__model_save(ctx, p, &m), GRAM_OK);
     gram__model_file bad;
     gram__model_file_init(&bad, "a-kind-that-is-too-long");
@@ -572,31 +547,31 @@ static void test_damage(void)
     CHECK(wrong_msg == 0, "%d truncations gave an unexpected message", wrong_msg);
 
     /* Through real files: one byte flipped in each region, and a few truncations. */
-    const char *p = tpath("dmg.gram");
+    const char *p = check_tpath("dmg.gram");
     static const size_t regions[] = {0, 8, 12, 16, 32, 48, 56, 64, 66, 70, 75, 200};
     for (size_t k = 0; k < sizeof regions / sizeof *regions; k++) {
         memcpy(b, good, size);
         b[regions[k]] ^= 0x5a;
-        put_file(p, b, size);
+        check_put_file(p, b, size);
         CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
         CHECK(starts(msg(), p), "message names the file: %s", msg());
         gram__model_file_free(&out);
     }
     memcpy(b, good, size);
     b[size - 1] ^= 1;
-    put_file(p, b, size);
+    check_put_file(p, b, size);
     CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
     CHECK(has(msg(), "corrupted: checksum mismatch"), "crc flip: %s", msg());
     static const size_t cuts[] = {0, 5, 8, 11, 40, 67, 68, 100};
     for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
-        put_file(p, good, cuts[k]);
+        check_put_file(p, good, cuts[k]);
         CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
         CHECK(starts(msg(), p), "truncated file: %s", msg());
     }
-    put_file(p, good, size - 1);
+    check_put_file(p, good, size - 1);
     CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
     CHECK(has(msg(), "truncated"), "one byte short: %s", msg());
-    put_file(p, "hello, world\n", 13);
+    check_put_file(p, "hello, world\n", 13);
     CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
     CHECK(has(msg(), "not a gram model file"), "text file: %s", msg());
     unlink(p);
@@ -650,8 +625,8 @@ static void test_versions_and_kinds(void)
     memcpy(b, good, size);
     set_uint(b + 8, 2, 4);
     fix_crc(b, size);
-    const char *p = tpath("v2.gram");
-    put_file(p, b, size);
+    const char *p = check_tpath("v2.gram");
+    check_put_file(p, b, size);
     CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
     CHECK(starts(msg(), p) && has(msg(), "format version 2 is newer than this gram supports (1); upgrade gram"),
           "newer file: %s", msg());
@@ -661,7 +636,7 @@ static void test_versions_and_kinds(void)
     gram__model_file m;
     gram__model_file_init(&m, "krr");
     CHECK_STATUS(gram__model_add_i64(ctx, &m, "n", 1), GRAM_OK);
-    p = tpath("k.gram");
+    p = check_tpath("k.gram");
     CHECK_STATUS(gram__model_save(ctx, p, &m), GRAM_OK);
     CHECK_STATUS(gram__model_load(ctx, p, "gp", &out), GRAM_EFORMAT);
     char want[600];
@@ -808,27 +783,27 @@ static void test_io_errors(void)
     CHECK_STATUS(gram__model_add_i64(ctx, &m, "n", 1), GRAM_OK);
 
     /* A directory that does not exist: EIO, nothing created anywhere. */
-    int before = count_files(tmpdir, NULL);
-    const char *p = tpath("no-such-dir/m.gram");
+    int before = count_files(check_tmpdir, NULL);
+    const char *p = check_tpath("no-such-dir/m.gram");
     CHECK_STATUS(gram__model_save(ctx, p, &m), GRAM_EIO);
     CHECK(starts(msg(), p) && has(msg(), strerror(ENOENT)), "missing dir: %s", msg());
     struct stat sb;
-    CHECK(stat(tpath("no-such-dir"), &sb) != 0, "directory not created");
-    CHECK(count_files(tmpdir, NULL) == before, "nothing left behind");
+    CHECK(stat(check_tpath("no-such-dir"), &sb) != 0, "directory not created");
+    CHECK(count_files(check_tmpdir, NULL) == before, "nothing left behind");
 
-    CHECK_STATUS(gram__model_load(ctx, tpath("absent.gram"), "gp", &out), GRAM_EIO);
+    CHECK_STATUS(gram__model_load(ctx, check_tpath("absent.gram"), "gp", &out), GRAM_EIO);
     CHECK(has(msg(), strerror(ENOENT)) && has(msg(), "absent.gram"), "missing file: %s", msg());
     CHECK(is_empty(&out), "failed load leaves out empty");
-    CHECK_STATUS(gram__model_load(ctx, tmpdir, "gp", &out), GRAM_EIO);
+    CHECK_STATUS(gram__model_load(ctx, check_tmpdir, "gp", &out), GRAM_EIO);
     CHECK(has(msg(), "is a directory"), "directory: %s", msg());
-    /* Renaming onto a directory fails after the temporary file was written (next to tmpdir,
+    /* Renaming onto a directory fails after the temporary file was written (next to check_tmpdir,
      * in its parent): the temporary file must go. */
     char parent[256], prefix[300];
-    snprintf(parent, sizeof parent, "%s", tmpdir);
+    snprintf(parent, sizeof parent, "%s", check_tmpdir);
     char *slash = strrchr(parent, '/');
     if (slash) *slash = '\0';
-    snprintf(prefix, sizeof prefix, "%s.tmp.", slash ? slash + 1 : tmpdir);
-    CHECK_STATUS(gram__model_save(ctx, tmpdir, &m), GRAM_EIO);
+    snprintf(prefix, sizeof prefix, "%s.tmp.", slash ? slash + 1 : check_tmpdir);
+    CHECK_STATUS(gram__model_save(ctx, check_tmpdir, &m), GRAM_EIO);
     CHECK(count_files(slash && parent[0] ? parent : "/", prefix) == 0, "failed rename leaves no temporary file");
     CHECK_STATUS(gram__model_save(ctx, NULL, &m), GRAM_EINVAL);
     CHECK_STATUS(gram__model_load(ctx, NULL, "gp", &out), GRAM_EINVAL);
@@ -841,8 +816,8 @@ static void test_io_errors(void)
 int main(void)
 {
     const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/gram_model_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    snprintf(check_tmpdir, sizeof check_tmpdir, "%s/gram_model_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(check_tmpdir)) {
         fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));
         return 1;
     }
@@ -859,15 +834,15 @@ int main(void)
     test_io_errors();
     gram_context_destroy(ctx);
 
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(check_tmpdir);
     struct dirent *e;
     char path[600];
     while (d && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", check_tmpdir, e->d_name);
         unlink(path);
     }
     if (d) closedir(d);
-    rmdir(tmpdir);
+    rmdir(check_tmpdir);
     return check_done();
 }
