@@ -268,13 +268,32 @@ static int fused_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0
                                                           (const float *)g->xp + c0 * D, W, p->V, P);
 }
 
+/* The same for a log-sum: the table's fused log-sum kernel, or 0 when it declines. */
+static int fused_logpartial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n,
+                            const double *LW, double *MX, double *S)
+{
+    const gram_kernel *k = p->k;
+    if (p->mode != GRAM_MODE_LOGSUM || p->exclude_self || k->n_ops != 1 || k->ops[0].kind != GRAM_OP_LEAF) return 0;
+    const gram__leaf *L = &k->leaves[k->ops[0].leaf];
+    if (L->structure != GRAM_STRUCT_SQDIST) return 0;
+    const gram__group *g = &p->groups[p->leaf_group[k->ops[0].leaf]];
+    const int64_t D = p->D;
+    if (p->dtype == GRAM_FLOAT64)
+        return p->ukr->fused_logsum_f64 &&
+               p->ukr->fused_logsum_f64(L, mr, n, D, (const double *)g->yp + r0 * D,
+                                        (const double *)g->xp + c0 * D, LW, p->V, MX, S);
+    return p->ukr->fused_logsum_f32 &&
+           p->ukr->fused_logsum_f32(L, mr, n, D, (const float *)g->yp + r0 * D,
+                                    (const float *)g->xp + c0 * D, LW, p->V, MX, S);
+}
+
 /* Partial result of one tile into P (mr × V) (and S for logsum). */
 static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
                          double *P, double *S)
 {
     int logspace = p->mode == GRAM_MODE_LOGSUM;
     const double *W = p->W + c0 * p->V;
-    if (fused_partial(p, r0, mr, c0, n, W, P)) return;
+    if (logspace ? fused_logpartial(p, r0, mr, c0, n, W, P, S) : fused_partial(p, r0, mr, c0, n, W, P)) return;
     eval_tile(p, logspace, r0, mr, c0, n, stack);
     if (p->dtype == GRAM_FLOAT64) {
         if (logspace) p->ukr->logsum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P, S);

@@ -71,6 +71,26 @@ typedef struct gram__ukr {
                          const double *xp, const double *W, int64_t V, double *P);
     int (*fused_sum_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
                          const float *xp, const double *W, int64_t V, double *P);
+
+    /* Optional (NULL, or returning 0 where it declines): the log-sum partial of one tile in one
+     * pass, for a leaf L of structure SQDIST. Returns 1 having written, for i < mr and v < V,
+     *     MX[i][v], S[i][v]  with  Σ_{j<n} exp(log f_L(t_ij) + LW[j][v]) = exp(MX[i][v]) · S[i][v]
+     * up to rounding (t_ij as for fused_sum), MX finite, or MX = -inf and S = 0 when every term is
+     * exp(-inf); MX need not be the exact maximum (the driver's merge accepts any pair), but S is
+     * then bounded so that nothing overflows. As for fused_sum, whether it returns 1 depends only
+     * on L, V and the chunk's log-weights, never on the thread. */
+    int (*fused_logsum_f64)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const double *y,
+                            const double *xp, const double *LW, int64_t V, double *MX, double *S);
+    int (*fused_logsum_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
+                            const float *xp, const double *LW, int64_t V, double *MX, double *S);
+
+    /* Optional (NULL, or returning 0 where it declines): kernel values of one tile in one pass, for
+     * a leaf L of structure SQDIST: T[i][j] = f_L(t_ij) for i < mr, j < n, as stat + apply (not
+     * logspace) up to rounding. */
+    int (*fused_matrix_f64)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const double *y,
+                            const double *xp, double *T, int64_t ldt);
+    int (*fused_matrix_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
+                            const float *xp, float *T, int64_t ldt);
 } gram__ukr;
 
 /* The table for an architecture; NULL when it was not compiled in. */
