@@ -10,6 +10,8 @@
 #include <omp.h>
 #include <string.h>
 
+#define GRAM_ROW_GROUP 8 /* most row tiles per task when splitting by rows */
+
 static size_t esize(gram_dtype t) { return t == GRAM_FLOAT64 ? sizeof(double) : sizeof(float); }
 
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -261,6 +263,14 @@ static int fused_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0
     if (L->structure != GRAM_STRUCT_SQDIST) return 0;
     const gram__group *g = &p->groups[p->leaf_group[k->ops[0].leaf]];
     const int64_t D = p->D;
+    if (p->dtype == GRAM_FLOAT64 && p->ukr->fused_sum_gemm_f64 &&
+        p->ukr->fused_sum_gemm_f64(L, mr, n, D, (const double *)g->yp + r0 * D, (const double *)g->xp + c0 * D,
+                                   (const double *)g->yy + r0, (const double *)g->xx + c0, W, p->V, P))
+        return 1;
+    if (p->dtype == GRAM_FLOAT32 && p->ukr->fused_sum_gemm_f32 &&
+        p->ukr->fused_sum_gemm_f32(L, mr, n, D, (const float *)g->yp + r0 * D, (const float *)g->xp + c0 * D,
+                                   (const float *)g->yy + r0, (const float *)g->xx + c0, W, p->V, P))
+        return 1;
     if (p->dtype == GRAM_FLOAT64)
         return p->ukr->fused_sum_f64 && p->ukr->fused_sum_f64(L, mr, n, D, (const double *)g->yp + r0 * D,
                                                               (const double *)g->xp + c0 * D, W, p->V, P);
@@ -394,15 +404,23 @@ gram_status gram__plan_run(gram__plan *p)
      * tasks with partials stored and reduced in chunk order. Both give the same bits. */
     const int by_rows = p->mode != GRAM_MODE_MATRIX && (R >= 4 * (int64_t)p->threads || C == 1);
     int nt = p->threads;
+    /* By rows, a task is G consecutive row tiles run chunk by chunk (each chunk against the G tiles
+     * in turn), so a chunk of packed data is read from memory once per G tiles and then from cache:
+     * at large D a chunk is up to hundreds of KiB, and with one tile per task every tile would
+     * stream all of X from memory. Each row still adds its chunks' partials in chunk order, so the
+     * bits do not depend on G. G shrinks where it would leave fewer than 8 tasks per thread. */
+    int64_t G = by_rows ? R / (8 * (int64_t)nt) : 1;
+    G = G < 1 ? 1 : G > GRAM_ROW_GROUP ? GRAM_ROW_GROUP : G;
 
     /* Per-thread scratch: the program stack, partial P/S and row accumulators. */
     const size_t tile_bytes = (size_t)GRAM_MR * GRAM_KC * es;
     const size_t mv = (size_t)GRAM_MR * (size_t)(V > 0 ? V : 1);
-    size_t per_thread = (size_t)depth * tile_bytes + 4 * mv * sizeof(double) + 64;
-    if ((size_t)V > (SIZE_MAX / 64) / GRAM_MR) return gram__fail(p->ctx, GRAM_EOVERFLOW, "V too large");
+    if ((size_t)V > (SIZE_MAX / 64) / GRAM_MR / GRAM_ROW_GROUP)
+        return gram__fail(p->ctx, GRAM_EOVERFLOW, "V too large");
+    size_t per_thread = (size_t)depth * tile_bytes + (2 + 2 * (size_t)G) * mv * sizeof(double) + 64;
     unsigned char *scratch = gram__alloc(per_thread * (size_t)nt);
     double *partials = NULL, *partials_s = NULL;
-    int64_t n_tasks = by_rows ? R : R * C;
+    int64_t n_tasks = by_rows ? (R + G - 1) / G : R * C;
     if (!scratch) return gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate thread scratch");
     if (!by_rows && p->mode != GRAM_MODE_MATRIX) {
         int64_t cnt;
@@ -430,21 +448,32 @@ gram_status gram__plan_run(gram__plan *p)
         int dd = depth < 64 ? depth : 64;
         for (int s = 0; s < dd; s++) stack[s] = mine + (size_t)s * tile_bytes;
         double *P = (double *)(mine + (size_t)depth * tile_bytes);
-        double *S = P + mv, *acc_m = S + mv, *acc_s = acc_m + mv;
+        double *S = P + mv, *acc_m = S + mv, *acc_s = acc_m + (size_t)G * mv;
 
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < n_tasks; task++) {
             if (is_cancelled(&ps)) continue;
             if (by_rows) {
-                int64_t r0 = task * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
-                for (size_t e = 0; e < mv; e++) { acc_m[e] = logspace ? -INFINITY : 0.0; acc_s[e] = 0.0; }
+                int64_t t0 = task * G, t1 = t0 + G < R ? t0 + G : R;
+                for (size_t e = 0; e < (size_t)(t1 - t0) * mv; e++) {
+                    acc_m[e] = logspace ? -INFINITY : 0.0;
+                    acc_s[e] = 0.0;
+                }
                 for (int64_t c = 0; c < C; c++) {
                     int64_t c0 = c * GRAM_KC, n = p->Npad - c0 < GRAM_KC ? p->Npad - c0 : GRAM_KC;
-                    tile_partial(p, r0, mr, c0, n, stack, P, S);
-                    combine(logspace, mr * V, acc_m, acc_s, P, S);
+                    for (int64_t t = t0; t < t1; t++) {
+                        int64_t r0 = t * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
+                        size_t a = (size_t)(t - t0) * mv;
+                        tile_partial(p, r0, mr, c0, n, stack, P, S);
+                        combine(logspace, mr * V, acc_m + a, acc_s + a, P, S);
+                    }
                 }
-                write_rows(p, r0, mr, acc_m, acc_s);
-                report(p, &ps, C);
+                for (int64_t t = t0; t < t1; t++) {
+                    int64_t r0 = t * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
+                    size_t a = (size_t)(t - t0) * mv;
+                    write_rows(p, r0, mr, acc_m + a, acc_s + a);
+                }
+                report(p, &ps, C * (t1 - t0));
             } else {
                 int64_t r = task / C, c = task % C;
                 int64_t r0 = r * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;

@@ -91,6 +91,18 @@ typedef struct gram__ukr {
                             const double *xp, double *T, int64_t ldt);
     int (*fused_matrix_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
                             const float *xp, float *T, int64_t ldt);
+
+    /* Optional (NULL, or returning 0 where it declines): fused_sum's P for V = 1 with the squared
+     * distance in the GEMM form |y|² + |x|² − 2 y·x (yy, xx: the norms of the tile's scaled rows
+     * and the chunk's scaled points, as for apply), for large D. Each register block whose pairs do
+     * not all satisfy t ≥ (|y|² + |x|²)/2 is recomputed in the difference form, so t's error stays
+     * within twice the difference form's bound (ukr_bigd.inc). Deterministic as fused_sum. */
+    int (*fused_sum_gemm_f64)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const double *y,
+                              const double *xp, const double *yy, const double *xx, const double *W,
+                              int64_t V, double *P);
+    int (*fused_sum_gemm_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
+                              const float *xp, const float *yy, const float *xx, const double *W,
+                              int64_t V, double *P);
 } gram__ukr;
 
 /* The table for an architecture; NULL when it was not compiled in. */

@@ -127,7 +127,7 @@ static void exp_f32(int64_t n, const float *x, float *y)
 const gram__ukr gram__ukr_ref = {
     "ref", stat_f64, stat_f32, apply_f64, apply_f32, sum_f64, sum_f32,
     logsum_f64, logsum_f32, exp_f64, exp_f32, NULL, NULL, /* no fused kernels: the driver's three passes */
-    NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL,
 };
 
 const gram__ukr *gram__ukr_for(gram_arch arch)
