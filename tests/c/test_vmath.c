@@ -767,6 +767,57 @@ static void test_empty(const gram__ukr *u)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* sin²(π√t) through the periodic family in log space with ℓ = √2 (so T ← -sin²(π√t)): vmath.inc's
+ * exact reduction and sinpi polynomial (the SIMD tables), over r = √t from 0 to 1e6 (dense on [0, 2], near every
+ * kind of integer and half-integer, random large; 1e3 in float32, where t = r² keeps r to 1e-4).
+ * The allowed error is 8 ulps of 2s²/ℓ² (sinpi ≤ 2 ulp, squared, times -2/ℓ², itself rounded) plus what r's own rounding moves s² by (2π·|s|·ulp(r), to
+ * first order: the conditioning every implementation has). */
+static void test_sinpi(const gram__ukr *u, int f32)
+{
+    enum { N = 4096 };
+    double one = 1.0, ls = sqrt(2.0), worst = 0;
+    gram__leaf L = make_leaf(GRAM_PERIODIC, &one, &ls, 1);
+    double *td = xmalloc(N * sizeof *td);
+    float *tf = xmalloc(N * sizeof *tf);
+    long double *t = xmalloc(N * sizeof *t);
+    const long double ue = f32 ? ldexpl(1, -24) : ldexpl(1, -53);
+    const int64_t big = f32 ? 1000 : 1000000; /* t = r² keeps r to ~1e-4 relative in float32 */
+    for (int rep = 0; rep < 64; rep++) {
+        for (int k = 0; k < N; k++) {
+            double r;
+            switch (rep % 4) {
+            case 0: r = 2.0 * (rep * N + k) / (64.0 * N); break;      /* dense on [0, 2) */
+            case 1: r = (double)check_int(&rng, 0, big) + (check_uniform(&rng) - 0.5) * 1e-6; break;
+            case 2: r = check_int(&rng, 0, 2000) * 0.5 + (check_uniform(&rng) - 0.5) * 1e-9; break;
+            default: r = big * check_uniform(&rng); break;
+            }
+            r = fabs(r);
+            double tt = r * r;
+            if (f32) tf[k] = (float)tt, t[k] = tf[k];
+            else td[k] = tt, t[k] = tt;
+        }
+        if (f32) u->apply_f32(&L, 1, 1, N, tf, N, NULL, NULL);
+        else u->apply_f64(&L, 1, 1, N, td, N, NULL, NULL);
+        for (int k = 0; k < N; k++) {
+            long double r = sqrtl(t[k]), sl = sinl(PI_L * (r - nearbyintl(r)));
+            long double s2 = 2 * sl * sl / ((long double)ls * ls); /* ℓ² is not exactly 2 */
+            long double got = -(f32 ? (long double)tf[k] : (long double)td[k]);
+            int e;
+            frexpl(r > 0 ? r : 1, &e);
+            long double ulp_r = ldexpl(1, e - (f32 ? 24 : 53));
+            long double ulp_s2 = s2 > 0 ? ldexpl(1, (frexpl(s2, &e), e) - (f32 ? 24 : 53)) : ue * 1e-30L;
+            long double err = fabsl(got - s2),
+                        allow = 8 * ulp_s2 + 2 * PI_L * fabsl(sl) * ulp_r + 4 * ulp_r * ulp_r + (f32 ? 1e-45L : 1e-320L);
+            long double rr = nearbyintl(r * 131072) / 131072; /* r exactly (t exact): no conditioning */
+            if (rep % 4 == 0 && rr * rr == t[k] && s2 > 0 && (double)(err / ulp_s2) > worst) worst = (double)(err / ulp_s2);
+            CHECK(err <= allow, "%s periodic %s: sin²(π·%.17Lg) = %.17Lg, want %.17Lg", u->name, f32 ? "f32" : "f64", r,
+                  got, s2);
+        }
+    }
+    printf("  %-6s sin²(πr)·2/ℓ² %s: max %.2f ulp where t = r² is exact\n", u->name, f32 ? "f32" : "f64", worst);
+    free(td), free(tf), free(t);
+}
+
 int main(void)
 {
     const gram__ukr *tables[3];
@@ -791,6 +842,10 @@ int main(void)
         test_sum(u);
         test_logsum(u);
         test_empty(u);
+        if (u != &gram__ukr_ref) { /* ref is family.c: libm's sin(π·r), tested by test_apply for t ≤ 10 */
+            test_sinpi(u, 0);
+            test_sinpi(u, 1);
+        }
     }
     return check_done();
 }
