@@ -9,6 +9,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <stdlib.h>
 
 #define GRAM_ROW_GROUP 8 /* most row tiles per task when splitting by rows */
 
@@ -383,6 +384,170 @@ static int is_cancelled(progress_state *ps)
     return c;
 }
 
+/* ---- Gram blocks: the fused path ------------------------------------------------------------ */
+
+/* A Gram block of one SQDIST leaf the table's fused_matrix handles, written straight into out by
+ * the kernel (no tile in memory, no copy-out) when out is row-major (col_stride 1) or, for K(Y, X)
+ * only, column-major (row_stride 1; the kernel writes the transpose). The other cases run the
+ * tile program below.
+ *
+ * Tasks are blocks of MX_H rows against every chunk of GRAM_KC points. When Y is X only the
+ * blocks on and below the diagonal are computed: each block below it is written twice, as itself
+ * and transposed into the rows above the diagonal (the kernel's U), and the MX_H × MX_H blocks on
+ * the diagonal are computed whole; every element is written exactly once, by one task. A kernel
+ * value depends only on its two points and the squared distance is symmetric bit for bit, so the
+ * result is exactly symmetric, equal bit for bit to the unmirrored computation, and independent
+ * of the partition and of the thread count. With lower_only, nothing is mirrored (only the
+ * diagonal blocks' upper parts are written above the diagonal).
+ *
+ * Alignment. Large outputs are stored with non-temporal stores, which need every 64-byte line to
+ * be written whole. Where out's leading dimension is a multiple of a line, the lines are the same
+ * columns in every row, and the packed data are shifted by sh points (packed index = point + sh;
+ * the first sh slots repeat point 0) so that chunks and panels start on line boundaries; the row
+ * blocks start there too (rows k·MX_H - sh), so the transposed copies also fill whole lines.
+ * Results never depend on the shift, only the speed. */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define MX_FENCE() _mm_sfence()
+#else
+#define MX_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+#define MX_H 64                                    /* rows per task; divides GRAM_KC */
+#define MX_F64 1                                   /* fused_matrix flags (ukr.h) */
+#define MX_STREAM 2
+#define MX_STREAM_MIN_BYTES ((size_t)32 << 20) /* outputs at least this large bypass the caches */
+
+typedef struct mx_plan {
+    const gram__plan *p;
+    const gram__leaf *L;
+    const void *xs, *ys; /* packed X shifted by sh; Y rows, scaled */
+    char *base;          /* out's data */
+    size_t oes;          /* out's element size */
+    int64_t ld;          /* element (i, j) of out at i·ld + j, or at j·ld + i when trans */
+    int trans, flags;
+    int64_t sh;          /* packed index of point j: j + sh */
+} mx_plan;
+
+static int mx_call(const mx_plan *m, int64_t r0, int64_t mr, int64_t j0, int64_t n, const void *xp, void *T,
+                   void *U)
+{
+    const gram__plan *p = m->p;
+    const int64_t D = p->D;
+    if (p->dtype == GRAM_FLOAT64)
+        return p->ukr->fused_matrix_f64(m->L, mr, j0, n, D, (const double *)m->ys + r0 * D, xp, T, m->ld, U,
+                                         m->ld, m->flags);
+    return p->ukr->fused_matrix_f32(m->L, mr, j0, n, D, (const float *)m->ys + r0 * D, xp, T, m->ld, U, m->ld,
+                                    m->flags);
+}
+
+/* Rows [r0, r0+mr) × packed columns [c0+j0, c0+n) (c0 a multiple of GRAM_PANEL): as the block
+ * (direct) and / or transposed (mirror), in out's orientation. */
+static void mx_block(const mx_plan *m, int64_t r0, int64_t mr, int64_t c0, int64_t j0, int64_t n, int direct,
+                     int mirror)
+{
+    const int64_t col = c0 + j0 - m->sh; /* the first point written */
+    const size_t es = esize(m->p->dtype);
+    /* element (r0, col) of the block at row-major and at column-major place: out's (r0, col) and
+     * (col, r0) in one orientation or the other */
+    void *rm = m->base + m->oes * (size_t)(r0 * m->ld + col), *cm = m->base + m->oes * (size_t)(col * m->ld + r0);
+    void *T = (m->trans ? mirror : direct) ? rm : NULL, *U = (m->trans ? direct : mirror) ? cm : NULL;
+    mx_call(m, r0, mr, j0, n, (const char *)m->xs + es * (size_t)(c0 * m->p->D), T, U);
+}
+
+/* 1 when it ran (status in *st), 0 when the fused path does not apply. */
+static int matrix_fused(gram__plan *p, gram_status *st)
+{
+    const gram_kernel *k = p->k;
+    const gram_array *o = p->out;
+    if (k->n_ops != 1 || k->ops[0].kind != GRAM_OP_LEAF) return 0;
+    const gram__leaf *L = &k->leaves[k->ops[0].leaf];
+    if (L->structure != GRAM_STRUCT_SQDIST) return 0;
+    if (p->dtype == GRAM_FLOAT64 ? !p->ukr->fused_matrix_f64 : !p->ukr->fused_matrix_f32) return 0;
+    const gram__group *g = &p->groups[p->leaf_group[k->ops[0].leaf]];
+    mx_plan m = {p, L, NULL, g->yp, (char *)o->data, esize(o->dtype), 0, 0, 0, 0};
+    if (!mx_call(&m, 0, 0, 0, GRAM_PANEL, g->xp, NULL, NULL)) return 0; /* the kernel declines L */
+    const int sym = p->sym, lower = p->lower_only;
+    /* out's (i, j) at i·ld + j (rows of the block are contiguous) or at i + j·ld (trans) */
+    if (o->col_stride == 1 && (p->M == 1 || o->row_stride >= p->N)) m.ld = p->M == 1 ? p->N : o->row_stride;
+    else if (o->row_stride == 1 && (p->N == 1 || o->col_stride >= p->M)) m.ld = p->N == 1 ? p->M : o->col_stride, m.trans = 1;
+    else return 0;
+
+    const int64_t M = p->M, N = p->N, D = p->D, H = getenv("MX_H") ? atoi(getenv("MX_H")) : MX_H;
+    const int64_t LE = 64 / (int64_t)m.oes; /* elements per line */
+    int64_t a = 0;                          /* out's first element's place in its line */
+    if (m.ld % LE == 0 && (uintptr_t)o->data % m.oes == 0) a = (int64_t)(((uintptr_t)o->data / m.oes) % (uint64_t)LE);
+    m.sh = sym || !m.trans ? a : 0;
+    const int64_t rsh = sym || m.trans ? a : 0; /* row block k: rows [k·H - rsh, (k+1)·H - rsh) */
+    m.flags = o->dtype == GRAM_FLOAT64 ? MX_F64 : 0;
+    if ((size_t)M * (size_t)N * m.oes >= MX_STREAM_MIN_BYTES) m.flags |= MX_STREAM;
+
+    /* X packed again with the shift (padding repeats the first and the last point). */
+    const int64_t Ns = N + m.sh, Nspad = round_up(Ns, GRAM_PANEL);
+    void *xs = NULL;
+    if (m.sh == 0) m.xs = g->xp;
+    else {
+        const size_t es = esize(p->dtype);
+        xs = gram__alloc(es * (size_t)(Nspad * D + 1));
+        if (!xs) {
+            *st = gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate packed data");
+            return 1;
+        }
+        for (int64_t q = 0; q < Nspad; q++) {
+            int64_t j = q < m.sh ? 0 : q - m.sh < N ? q - m.sh : N - 1;
+            for (int64_t d = 0; d < D; d++) {
+                size_t to = (size_t)((q / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + q % GRAM_PANEL);
+                size_t from = (size_t)((j / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + j % GRAM_PANEL);
+                if (p->dtype == GRAM_FLOAT64) ((double *)xs)[to] = ((const double *)g->xp)[from];
+                else ((float *)xs)[to] = ((const float *)g->xp)[from];
+            }
+        }
+        m.xs = xs;
+    }
+
+    const int64_t K = (M + rsh + H - 1) / H, C = (Ns + GRAM_KC - 1) / GRAM_KC;
+    progress_state ps = {0, 0, 0};
+    if (sym)
+        for (int64_t b = 0; b < K; b++) ps.total += (b * H + GRAM_KC - 1) / GRAM_KC + 1;
+    else ps.total = K * C;
+    int nt = p->threads < K ? p->threads : (int)K;
+
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t t = 0; t < K; t++) {
+            const int64_t b = sym ? K - 1 - t : t; /* the longest blocks first */
+            const int64_t r0 = b * H - rsh < 0 ? 0 : b * H - rsh, r1 = (b + 1) * H - rsh < M ? (b + 1) * H - rsh : M;
+            if (!sym) {
+                for (int64_t c = 0; c < C && !is_cancelled(&ps); c++) {
+                    const int64_t c0 = c * GRAM_KC, n = Ns - c0 < GRAM_KC ? Ns - c0 : GRAM_KC;
+                    mx_block(&m, r0, r1 - r0, c0, c == 0 ? m.sh : 0, n, 1, 0);
+                    report(p, &ps, 1);
+                }
+                continue;
+            }
+            /* below the diagonal: the chunks left of packed column b·H, cut there */
+            for (int64_t c0 = 0; c0 < b * H && !is_cancelled(&ps); c0 += GRAM_KC) {
+                const int64_t n = b * H - c0 < GRAM_KC ? b * H - c0 : GRAM_KC;
+                mx_block(&m, r0, r1 - r0, c0, c0 == 0 ? m.sh : 0, n, 1, !lower);
+                report(p, &ps, 1);
+            }
+            /* the diagonal block: points [r0, r1) = packed [b·H + j0, b·H + n) */
+            if (!is_cancelled(&ps)) {
+                mx_block(&m, r0, r1 - r0, b * H, b == 0 ? m.sh : 0, r1 + m.sh - b * H, 1, 0);
+                report(p, &ps, 1);
+            }
+        }
+        if (m.flags & MX_STREAM) MX_FENCE(); /* the non-temporal stores, before the barrier */
+    }
+    gram__free(xs);
+    *st = ps.cancelled ? gram__fail(p->ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
+                                    (long long)ps.done, (long long)ps.total)
+                       : GRAM_OK;
+    return 1;
+}
+
 gram_status gram__plan_run(gram__plan *p)
 {
     const int64_t M = p->M, V = p->V;
@@ -399,6 +564,8 @@ gram_status gram__plan_run(gram__plan *p)
                 for (int64_t v = 0; v < V; v++) gram__put(p->out, i, v, logspace ? -INFINITY : 0.0);
         return GRAM_OK;
     }
+    gram_status mst;
+    if (p->mode == GRAM_MODE_MATRIX && matrix_fused(p, &mst)) return mst;
 
     /* Which split: whole rows per task when there are enough row tiles; else (row tile, chunk)
      * tasks with partials stored and reduced in chunk order. Both give the same bits. */

@@ -84,13 +84,25 @@ typedef struct gram__ukr {
     int (*fused_logsum_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
                             const float *xp, const double *LW, int64_t V, double *MX, double *S);
 
-    /* Optional (NULL, or returning 0 where it declines): kernel values of one tile in one pass, for
-     * a leaf L of structure SQDIST: T[i][j] = f_L(t_ij) for i < mr, j < n, as stat + apply (not
-     * logspace) up to rounding. */
-    int (*fused_matrix_f64)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const double *y,
-                            const double *xp, double *T, int64_t ldt);
-    int (*fused_matrix_f32)(const gram__leaf *L, int64_t mr, int64_t n, int64_t D, const float *y,
-                            const float *xp, float *T, int64_t ldt);
+    /* Optional (NULL, or returning 0 where it declines): kernel values of one block in one pass,
+     * written straight to their destination, for a leaf L of structure SQDIST. With
+     * v_ij = f_L(t_ij) (t_ij as for fused_sum; f_L may use the cheaper exp, ≤ 2 ulp) for rows
+     * i < mr of y and points j < n of xp (n need not be a multiple of GRAM_PANEL: xp holds whole
+     * panels), it writes the columns j0 ≤ j < n (0 ≤ j0 < n):
+     *     T[i*ldt + (j - j0)] = v_ij   where T is not NULL   (the block)
+     *     U[(j - j0)*ldu + i] = v_ij   where U is not NULL   (its transpose)
+     * as float64 when flags & 1, else as float32 (rounded once, or widened exactly), and nothing
+     * else. flags & 2 allows non-temporal stores of whole vectors at aligned addresses; the caller
+     * then fences (sfence) before the results are read. Any mr ≥ 0, strides and 8- / 4-byte
+     * aligned T, U. v_ij depends only on y_i and x_j, and t_ij is symmetric bit for bit, so a
+     * symmetric call may write the transpose of one block as the block across the diagonal.
+     * Whether it returns 1 depends only on L (a call with mr = 0 asks and writes nothing). */
+    int (*fused_matrix_f64)(const gram__leaf *L, int64_t mr, int64_t j0, int64_t n, int64_t D,
+                            const double *y, const double *xp, void *T, int64_t ldt, void *U,
+                            int64_t ldu, int flags);
+    int (*fused_matrix_f32)(const gram__leaf *L, int64_t mr, int64_t j0, int64_t n, int64_t D,
+                            const float *y, const float *xp, void *T, int64_t ldt, void *U,
+                            int64_t ldu, int flags);
 
     /* Optional (NULL, or returning 0 where it declines): fused_sum's P for V = 1 with the squared
      * distance in the GEMM form |y|² + |x|² − 2 y·x (yy, xx: the norms of the tile's scaled rows
