@@ -203,6 +203,59 @@ static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, in
     free(y), free(xp), free(yl), free(xl);
 }
 
+/* The kernel's exp, swept through the kernel: gaussian, D = 1, y = 0, so each value is
+ * exp(-t/2) of t = round(x²), a t the test knows exactly. ≤ 2 ulp where the exact value is at
+ * least the smallest normal number, an absolute error below it under. mr = 8 (whole units) and
+ * mr = 3 (partial units) take the two code paths of a table. */
+static void test_kernel_exp(const gram__ukr *u, int f32)
+{
+    enum { n = 256 };
+    double one = 1.0;
+    gram__leaf g = make_leaf(GRAM_GAUSSIAN, &one);
+    const double lo = f32 ? -110.0 : -760.0;
+    const ld tiny = f32 ? ldexpl(1.0L, -126) : ldexpl(1.0L, -1022);
+    double worst_ulp = 0, worst_abs = 0, worst_v = 0;
+    double xd[n], yd[8] = {0}, out[8 * n];
+    float xf[n], yf[8] = {0}, outf[8 * n];
+    ld want[n];
+    for (int it = 0; it < 1000; it++) {
+        for (int j = 0; j < n; j++) {
+            double a = it % 4 == 0 ? -4.0 * check_uniform(&rng) : lo * check_uniform(&rng);
+            double c = sqrt(-2.0 * a);
+            if (f32) {
+                xf[j] = (float)c;
+                want[j] = expl(-0.5L * (ld)(xf[j] * xf[j]));
+            } else {
+                xd[j] = c;
+                want[j] = expl(-0.5L * (ld)(xd[j] * xd[j]));
+            }
+        }
+        for (int mr = 3; mr <= 8; mr += 5) {
+            int ok = f32 ? u->fused_matrix_f32(&g, mr, 0, n, 1, yf, xf, outf, n, NULL, 0, 0)
+                         : u->fused_matrix_f64(&g, mr, 0, n, 1, yd, xd, out, n, NULL, 0, 1);
+            CHECK(ok == 1, "%s fused_matrix: declined the exp sweep", u->name);
+            for (int i = 0; i < mr; i++)
+                for (int j = 0; j < n; j++) {
+                    double got = f32 ? (double)outf[i * n + j] : out[i * n + j];
+                    if (want[j] >= tiny) {
+                        int e;
+                        frexpl(want[j], &e);
+                        double err = (double)(fabsl(got - want[j]) / ldexpl(1.0L, e - (f32 ? 24 : 53)));
+                        if (err > worst_ulp) worst_ulp = err, worst_v = (double)want[j];
+                    } else {
+                        double err = (double)(fabsl(got - want[j]) / tiny);
+                        if (err > worst_abs) worst_abs = err;
+                    }
+                }
+        }
+    }
+    CHECK(worst_ulp <= 2.0, "%s fused_matrix exp %s: %.3g ulp at %.17g", u->name, f32 ? "f32" : "f64", worst_ulp, worst_v);
+    CHECK(worst_abs < 1.0, "%s fused_matrix exp %s below the normal range: %.3g × min normal", u->name,
+          f32 ? "f32" : "f64", worst_abs);
+    printf("  exp through fused_matrix, %s: worst %.3f ulp (normal results), %.3f × min normal below\n",
+           f32 ? "f32" : "f64", worst_ulp, worst_abs);
+}
+
 static void test_kernel(const gram__ukr *u)
 {
     static const int64_t MRS[] = {1, 2, 4, 7, 8, 9, 15, 16, 17, 33};
@@ -618,6 +671,8 @@ int main(void)
         }
         printf("table %s\n", u->name);
         test_kernel(u);
+        test_kernel_exp(u, 0);
+        test_kernel_exp(u, 1);
     }
     gram_context *ctx = NULL;
     CHECK_STATUS(gram_context_create(&ctx), GRAM_OK);
