@@ -5,11 +5,7 @@
  * float32 cannot hold); repeatability; and its exp (vmath.inc: expneg_fast) swept through the
  * kernel itself with one-hot weights, so each output is one kernel value. Arrays have their exact
  * sizes so the sanitizer build catches reads outside them. */
-#include "check.h"
-
-#include "base/base.h"
-#include "engine/kernels/ukr.h"
-#include "gram.h"
+#include "fused_common.h"
 
 #include <float.h>
 #include <math.h>
@@ -23,48 +19,8 @@ static check_rng rng = {20261122u};
 #define SUM_RTOL_F64 1e-12L
 #define SUM_RTOL_F32 1e-6L
 
-static const gram_family FAMS[] = {GRAM_GAUSSIAN,  GRAM_LAPLACIAN, GRAM_MATERN12, GRAM_EXPONENTIAL,
-                                   GRAM_MATERN32,  GRAM_MATERN52,  GRAM_CAUCHY,   GRAM_EPANECHNIKOV};
-#define NFAMS ((int)(sizeof FAMS / sizeof FAMS[0]))
 static const int64_t NS[] = {16, 32, 256};
 static const int64_t DS[] = {0, 1, 2, 3, 5, 17, 64};
-
-static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
-
-static gram__leaf make_leaf(gram_family f, double *one)
-{
-    gram__leaf L;
-    memset(&L, 0, sizeof L);
-    L.family = f;
-    L.structure = gram__family_structure(f);
-    L.n_scale = 1;
-    L.inv_scale = one;
-    L.lengthscale = one;
-    L.alpha = 1.5;
-    L.degree = 1;
-    return L;
-}
-
-static long double f_ld(gram_family f, long double t)
-{
-    switch (f) {
-    case GRAM_GAUSSIAN: return expl(-0.5L * t);
-    case GRAM_LAPLACIAN:
-    case GRAM_MATERN12:
-    case GRAM_EXPONENTIAL: return expl(-sqrtl(t));
-    case GRAM_MATERN32: {
-        long double a = sqrtl(3.0L * t);
-        return (1 + a) * expl(-a);
-    }
-    case GRAM_MATERN52: {
-        long double a = sqrtl(5.0L * t);
-        return (1 + a + a * a / 3) * expl(-a);
-    }
-    case GRAM_CAUCHY: return 1 / (1 + t);
-    case GRAM_EPANECHNIKOV: return t < 1 ? 1 - t : 0;
-    default: return NAN;
-    }
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* sums                                                                                        */
@@ -78,60 +34,27 @@ static void test_one(const gram__ukr *u, const gram__ukr *three, gram_family fam
     double one = 1.0;
     gram__leaf L = make_leaf(fam, &one);
     size_t es = f32 ? sizeof(float) : sizeof(double);
-    void *y = xmalloc((size_t)(mr * D) * es), *xp = xmalloc((size_t)(n * D) * es);
-    void *T = aligned_alloc(64, (size_t)(GRAM_MR * n) * es);
-    long double *yl = xmalloc((size_t)(mr * D) * sizeof *yl), *xl = xmalloc((size_t)(n * D) * sizeof *xl);
-    double *W = xmalloc((size_t)n * sizeof *W), P[GRAM_MR], P3[GRAM_MR], P2[GRAM_MR];
     /* coordinates N(0, scale/(2D)): E t = scale (1 or 5: gram.h's bound is for t up to 10); a
      * few zero weights as the driver's padding has */
-    double sd = sqrt(0.5 * scale / (double)(D > 0 ? D : 1));
-    for (int64_t k = 0; k < mr * D; k++) {
-        double v = sd * check_normal(&rng);
-        if (f32) ((float *)y)[k] = (float)v, yl[k] = (float)v;
-        else ((double *)y)[k] = v, yl[k] = v;
-    }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t d = 0; d < D; d++) {
-            double v = sd * check_normal(&rng);
-            int64_t off = (j / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + j % GRAM_PANEL;
-            if (f32) ((float *)xp)[off] = (float)v, xl[j * D + d] = (float)v;
-            else ((double *)xp)[off] = v, xl[j * D + d] = v;
-        }
+    fused_tile T = fused_tile_make(&rng, f32, mr, n, D, sqrt(0.5 * scale / (double)(D > 0 ? D : 1)), 0.0);
+    void *Tt = aligned_alloc(64, (size_t)(GRAM_MR * n) * es);
+    long double *kl = xmalloc((size_t)n * sizeof *kl), *sl = xmalloc((size_t)n * sizeof *sl);
+    double *W = xmalloc((size_t)n * sizeof *W), P[GRAM_MR], P3[GRAM_MR], P2[GRAM_MR];
     for (int64_t j = 0; j < n; j++) W[j] = j >= n - 3 ? 0.0 : 0.05 + check_uniform(&rng);
-    int ok = f32 ? u->fused_sum_f32(&L, mr, n, D, y, xp, W, 1, P) : u->fused_sum_f64(&L, mr, n, D, y, xp, W, 1, P);
+    int ok = fused_call_sum(u, &L, &T, W, 1, P);
     CHECK(ok == 1, "%s fused_%s %s: declined", u->name, f32 ? "f32" : "f64", gram__family_name(fam));
     if (ok != 1) goto done;
     /* the same inputs again: the same bits */
-    if (f32) u->fused_sum_f32(&L, mr, n, D, y, xp, W, 1, P2);
-    else u->fused_sum_f64(&L, mr, n, D, y, xp, W, 1, P2);
+    fused_call_sum(u, &L, &T, W, 1, P2);
     CHECK(memcmp(P, P2, (size_t)mr * sizeof *P) == 0, "%s fused: not repeatable", u->name);
     /* the three passes of the reference table */
-    if (f32) {
-        three->stat_f32(GRAM_STRUCT_SQDIST, mr, n, D, y, xp, T, n);
-        three->apply_f32(&L, 0, mr, n, T, n, NULL, NULL);
-        three->sum_f32(mr, n, T, n, W, 1, P3);
-    } else {
-        three->stat_f64(GRAM_STRUCT_SQDIST, mr, n, D, y, xp, T, n);
-        three->apply_f64(&L, 0, mr, n, T, n, NULL, NULL);
-        three->sum_f64(mr, n, T, n, W, 1, P3);
-    }
+    fused_three_passes(three, &L, &T, Tt, W, 1, P3);
     const long double rtol = f32 ? SUM_RTOL_F32 : SUM_RTOL_F64;
     for (int64_t i = 0; i < mr; i++) {
-        long double want = 0, cond = 0, slack = 0;
-        for (int64_t j = 0; j < n; j++) {
-            long double t = 0;
-            for (int64_t d = 0; d < D; d++) {
-                long double e = yl[i * D + d] - xl[j * D + d];
-                t += e * e;
-            }
-            long double v = f_ld(fam, t) * W[j];
-            want += v;
-            cond += fabsl(v);
-            /* the statistic's own rounding, the same in every path: t to (D + 2) units of the
-             * working precision, moved through f (a difference of f at t(1 ± δ)) */
-            long double dl = (D + 2) * (f32 ? ldexpl(1.0L, -24) : ldexpl(1.0L, -53));
-            slack += fabsl(f_ld(fam, t * (1 + dl)) - f_ld(fam, t * (1 - dl))) / 2 * fabsl(W[j]);
-        }
+        /* the slack: the statistic's own rounding, the same in every path (ref_row) */
+        long double want, cond, slack;
+        ref_row(fam, f32, T.yl + i * D, T.xl, n, D, kl, sl);
+        ref_col(kl, sl, n, W, 1, 0, &want, &cond, &slack);
         long double e_ld = fabsl(P[i] - want), e_3 = fabsl((long double)P[i] - P3[i]);
         if (cond > 0 && fam != GRAM_EPANECHNIKOV) { /* 1 - t: the statistic's error dominates */
             if ((double)(e_ld / cond) > worst[f32][0]) worst[f32][0] = (double)(e_ld / cond);
@@ -145,18 +68,19 @@ static void test_one(const gram__ukr *u, const gram__ukr *three, gram_family fam
               (long long)D, (long long)i, P[i], P3[i]);
     }
 done:
-    free(y), free(xp), free(T), free(yl), free(xl), free(W);
+    fused_tile_free(&T);
+    free(Tt), free(kl), free(sl), free(W);
 }
 
 static void test_sums(const gram__ukr *u)
 {
     for (int f32 = 0; f32 <= 1; f32++)
-        for (int fi = 0; fi < NFAMS; fi++)
+        for (int fi = 0; fi < NFUSED_FAMS; fi++)
             for (int64_t mr = 1; mr <= GRAM_MR; mr++)
                 for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++)
                     for (size_t di = 0; di < sizeof DS / sizeof DS[0]; di++)
                         for (double scale = 1.0; scale <= 5.0; scale += 4.0)
-                            test_one(u, &gram__ukr_ref, FAMS[fi], f32, mr, NS[ni], DS[di], scale);
+                            test_one(u, &gram__ukr_ref, FUSED_FAMS[fi], f32, mr, NS[ni], DS[di], scale);
     printf("  worst |fused - long double| / sum|f w| (all but epanechnikov): f64 %.3g, f32 %.3g; vs three passes: f64 %.3g, f32 %.3g\n",
            worst[0][0], worst[1][0], worst[0][1], worst[1][1]);
 }
@@ -280,16 +204,7 @@ static void test_expneg(const gram__ukr *u, int f32)
 int main(void)
 {
     const gram__ukr *tables[3];
-    int nt = 0;
-    tables[nt++] = &gram__ukr_ref;
-#ifdef GRAM_HAVE_X86_KERNELS
-    if (gram__cpu_has_avx2()) tables[nt++] = &gram__ukr_avx2;
-    else printf("skipped avx2: this CPU lacks AVX2/FMA\n");
-    if (gram__cpu_has_avx512()) tables[nt++] = &gram__ukr_avx512;
-    else printf("skipped avx512: this CPU lacks AVX-512F/DQ\n");
-#else
-    printf("skipped avx2, avx512: not compiled for x86-64\n");
-#endif
+    int nt = fused_tables(tables, NULL);
     for (int k = 0; k < nt; k++) {
         const gram__ukr *u = tables[k];
         CHECK((u->fused_sum_f64 == NULL) == (u->fused_sum_f32 == NULL), "%s: one fused entry without the other",

@@ -5,11 +5,7 @@
  * sends every block to the difference form (data far from the origin), the declines, and
  * end-to-end through gram_kernel_sum (long double, thread-count bit-identity). Arrays have their
  * exact sizes so the sanitizer build catches reads outside them. */
-#include "check.h"
-
-#include "base/base.h"
-#include "engine/kernels/ukr.h"
-#include "gram.h"
+#include "fused_common.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,39 +16,6 @@ static check_rng rng = {20261123u};
 static const gram_family FAMS[] = {GRAM_GAUSSIAN, GRAM_LAPLACIAN, GRAM_MATERN32,
                                    GRAM_MATERN52, GRAM_CAUCHY,    GRAM_EPANECHNIKOV};
 #define NFAMS ((int)(sizeof FAMS / sizeof FAMS[0]))
-
-static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
-
-static gram__leaf make_leaf(gram_family f, double *one)
-{
-    gram__leaf L;
-    memset(&L, 0, sizeof L);
-    L.family = f;
-    L.structure = gram__family_structure(f);
-    L.n_scale = 1;
-    L.inv_scale = one;
-    L.lengthscale = one;
-    return L;
-}
-
-static long double f_ld(gram_family f, long double t)
-{
-    switch (f) {
-    case GRAM_GAUSSIAN: return expl(-0.5L * t);
-    case GRAM_LAPLACIAN: return expl(-sqrtl(t));
-    case GRAM_MATERN32: {
-        long double a = sqrtl(3.0L * t);
-        return (1 + a) * expl(-a);
-    }
-    case GRAM_MATERN52: {
-        long double a = sqrtl(5.0L * t);
-        return (1 + a + a * a / 3) * expl(-a);
-    }
-    case GRAM_CAUCHY: return 1 / (1 + t);
-    case GRAM_EPANECHNIKOV: return t < 1 ? 1 - t : 0;
-    default: return NAN;
-    }
-}
 
 /* One tile: mr rows, n points, dimension D; coordinates offset + N(0, sd²) (sd from the mean
  * argument `scale`); `near` of the points are copies of row 0 moved by a tiny step (pairs whose
@@ -254,14 +217,7 @@ static void test_end_to_end(int f32)
 int main(void)
 {
     const gram__ukr *tables[3];
-    int nt = 0;
-    tables[nt++] = &gram__ukr_ref;
-#ifdef GRAM_HAVE_X86_KERNELS
-    if (gram__cpu_has_avx2()) tables[nt++] = &gram__ukr_avx2;
-    else printf("skipped avx2: this CPU lacks AVX2/FMA\n");
-    if (gram__cpu_has_avx512()) tables[nt++] = &gram__ukr_avx512;
-    else printf("skipped avx512: this CPU lacks AVX-512F/DQ\n");
-#endif
+    int nt = fused_tables(tables, NULL);
     for (int k = 0; k < nt; k++) {
         const gram__ukr *u = tables[k];
         CHECK((u->fused_sum_gemm_f64 == NULL) == (u->fused_sum_gemm_f32 == NULL), "%s: one gemm entry without the other",

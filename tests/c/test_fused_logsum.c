@@ -8,11 +8,7 @@
  * repeatability. Then the public gram_kernel_logsum: against log(gram_kernel_sum), against long
  * double where every term underflows, with zero weights, and bit-identical across thread counts.
  * Arrays have their exact sizes so the sanitizer build catches reads outside them. */
-#include "check.h"
-
-#include "base/base.h"
-#include "engine/kernels/ukr.h"
-#include "gram.h"
+#include "fused_common.h"
 
 #include <float.h>
 #include <math.h>
@@ -47,22 +43,6 @@ enum wmode {
 };
 static const char *WNAMES[] = {"unit", "equal", "varied", "huge", "zeros", "first-zero", "rising", "one-hot", "all-zero"};
 
-static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
-
-static gram__leaf make_leaf(gram_family f, double *one)
-{
-    gram__leaf L;
-    memset(&L, 0, sizeof L);
-    L.family = f;
-    L.structure = gram__family_structure(f);
-    L.n_scale = 1;
-    L.inv_scale = one;
-    L.lengthscale = one;
-    L.alpha = 1.5;
-    L.degree = 1;
-    return L;
-}
-
 static ld logf_ld(gram_family f, ld t) { return f == GRAM_GAUSSIAN ? -0.5L * t : -sqrtl(t); }
 
 static double worst[2][2]; /* [f32][vs long double, vs three passes]: error / allowed */
@@ -78,26 +58,15 @@ static void test_one(const gram__ukr *u, gram_family fam, int f32, int64_t mr, i
     double one = 1.0;
     gram__leaf L = make_leaf(fam, &one);
     size_t es = f32 ? sizeof(float) : sizeof(double);
-    void *y = xmalloc((size_t)(mr * D) * es), *xp = xmalloc((size_t)(n * D) * es);
-    void *T = aligned_alloc(64, (size_t)(GRAM_MR * n) * es);
-    ld *yl = xmalloc((size_t)(mr * D) * sizeof *yl), *xl = xmalloc((size_t)(n * D) * sizeof *xl);
-    double *LW = xmalloc((size_t)n * sizeof *LW), MX[GRAM_MR], S[GRAM_MR], MX2[GRAM_MR], S2[GRAM_MR];
-    double MX3[GRAM_MR], S3[GRAM_MR];
     /* coordinates N(0, 1/D)·1.5: t of order 4.5 (log f of order -2); far moves the queries out
      * along every axis so that t ≈ far² */
     double sd = 1.5 / sqrt((double)(D > 0 ? D : 1)), off = far / sqrt((double)(D > 0 ? D : 1));
-    for (int64_t k = 0; k < mr * D; k++) {
-        double v = sd * check_normal(&rng) + off;
-        if (f32) ((float *)y)[k] = (float)v, yl[k] = (float)v;
-        else ((double *)y)[k] = v, yl[k] = v;
-    }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t d = 0; d < D; d++) {
-            double v = sd * check_normal(&rng);
-            int64_t o = (j / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + j % GRAM_PANEL;
-            if (f32) ((float *)xp)[o] = (float)v, xl[j * D + d] = (float)v;
-            else ((double *)xp)[o] = v, xl[j * D + d] = v;
-        }
+    fused_tile Tl = fused_tile_make(&rng, f32, mr, n, D, sd, off);
+    const void *y = Tl.y, *xp = Tl.xp;
+    const ld *yl = Tl.yl, *xl = Tl.xl;
+    void *T = aligned_alloc(64, (size_t)(GRAM_MR * n) * es);
+    double *LW = xmalloc((size_t)n * sizeof *LW), MX[GRAM_MR], S[GRAM_MR], MX2[GRAM_MR], S2[GRAM_MR];
+    double MX3[GRAM_MR], S3[GRAM_MR];
     for (int64_t j = 0; j < n; j++) {
         double lw;
         switch (wm) {
@@ -197,7 +166,8 @@ static void test_one(const gram__ukr *u, gram_family fam, int f32, int64_t mr, i
         CHECK(S[i] < 1e300 && S[i] > 1e-300, "%s: S = %g", where, S[i]);
     }
 done:
-    free(y), free(xp), free(T), free(yl), free(xl), free(LW);
+    fused_tile_free(&Tl);
+    free(T), free(LW);
 }
 
 static void test_tiles(const gram__ukr *u)
@@ -378,16 +348,9 @@ static void test_api(int arch)
 int main(void)
 {
     const gram__ukr *tables[3];
-    int nt = 0, arch_ok[3] = {1, 0, 0};
-    tables[nt++] = &gram__ukr_ref;
-#ifdef GRAM_HAVE_X86_KERNELS
-    if (gram__cpu_has_avx2()) tables[nt++] = &gram__ukr_avx2, arch_ok[1] = 1;
-    else printf("skipped avx2: this CPU lacks AVX2/FMA\n");
-    if (gram__cpu_has_avx512()) tables[nt++] = &gram__ukr_avx512, arch_ok[2] = 1;
-    else printf("skipped avx512: this CPU lacks AVX-512F/DQ\n");
-#else
-    printf("skipped avx2, avx512: not compiled for x86-64\n");
-#endif
+    int arch[3], arch_ok[3] = {0, 0, 0};
+    int nt = fused_tables(tables, arch);
+    for (int k = 0; k < nt; k++) arch_ok[arch[k]] = 1;
     for (int k = 0; k < nt; k++) {
         const gram__ukr *u = tables[k];
         CHECK((u->fused_logsum_f64 == NULL) == (u->fused_logsum_f32 == NULL),

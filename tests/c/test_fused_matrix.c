@@ -16,11 +16,9 @@
  * or per dimension); K(X,X) exactly symmetric and equal bit for bit to K(Y,X) with Y a copy of X
  * (the mirrored values are the computed ones); 1, 2 and 3 threads bit-identical; lower_only; the
  * non-temporal path (outputs of 32 MiB and more); cancellation; leaves that take the tile path. */
-#include "check.h"
+#include "fused_common.h"
 
-#include "base/base.h"
 #include "engine/engine.h"
-#include "gram.h"
 
 #include <float.h>
 #include <math.h>
@@ -36,31 +34,6 @@ static check_rng rng = {20261123u};
  * plus the statistic's own error moved through f, plus, below the smallest normal number, an
  * absolute error under it. */
 #define VAL_ULPS 4.0L
-
-static const gram_family FAMS[] = {GRAM_GAUSSIAN,  GRAM_LAPLACIAN, GRAM_MATERN12, GRAM_EXPONENTIAL,
-                                   GRAM_MATERN32,  GRAM_MATERN52,  GRAM_CAUCHY,   GRAM_EPANECHNIKOV};
-#define NFAMS ((int)(sizeof FAMS / sizeof FAMS[0]))
-
-static ld f_ld(gram_family f, ld t)
-{
-    switch (f) {
-    case GRAM_GAUSSIAN: return expl(-0.5L * t);
-    case GRAM_LAPLACIAN:
-    case GRAM_MATERN12:
-    case GRAM_EXPONENTIAL: return expl(-sqrtl(t));
-    case GRAM_MATERN32: {
-        ld a = sqrtl(3.0L * t);
-        return (1 + a) * expl(-a);
-    }
-    case GRAM_MATERN52: {
-        ld a = sqrtl(5.0L * t);
-        return (1 + a + a * a / 3) * expl(-a);
-    }
-    case GRAM_CAUCHY: return 1 / (1 + t);
-    case GRAM_EPANECHNIKOV: return t < 1 ? 1 - t : 0;
-    default: return NAN;
-    }
-}
 
 /* Whether got is within the bound of f(t), t computed from inputs in precision u (2^-53 or 2^-24)
  * over D coordinates, the result then stored in precision uo. */
@@ -83,20 +56,6 @@ static int within(gram_family f, ld t, int64_t D, ld u, ld uo, double got, doubl
         if ((double)r > *worst && want > tiny) *worst = (double)r;
     }
     return err <= bound;
-}
-
-static gram__leaf make_leaf(gram_family f, double *one)
-{
-    gram__leaf L;
-    memset(&L, 0, sizeof L);
-    L.family = f;
-    L.structure = gram__family_structure(f);
-    L.n_scale = 1;
-    L.inv_scale = one;
-    L.lengthscale = one;
-    L.alpha = 1.5;
-    L.degree = 1;
-    return L;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -122,21 +81,10 @@ static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, in
     double one = 1.0;
     gram__leaf L = make_leaf(fam, &one);
     const int64_t npad = (n + GRAM_PANEL - 1) / GRAM_PANEL * GRAM_PANEL, w = n - j0;
-    const size_t es = f32 ? 4 : 8, oes = od ? 8 : 4;
-    void *y = malloc((size_t)(mr * D) * es + 1), *xp = malloc((size_t)(npad * D) * es + 1);
-    ld *yl = malloc(sizeof(ld) * (size_t)(mr * D + 1)), *xl = malloc(sizeof(ld) * (size_t)(npad * D + 1));
-    for (int64_t k = 0; k < mr * D; k++) {
-        double v = sd * check_normal(&rng);
-        if (f32) ((float *)y)[k] = (float)v, yl[k] = (float)v;
-        else ((double *)y)[k] = v, yl[k] = v;
-    }
-    for (int64_t j = 0; j < npad; j++)
-        for (int64_t d = 0; d < D; d++) {
-            double v = sd * check_normal(&rng);
-            int64_t o = (j / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + j % GRAM_PANEL;
-            if (f32) ((float *)xp)[o] = (float)v, xl[j * D + d] = (float)v;
-            else ((double *)xp)[o] = v, xl[j * D + d] = v;
-        }
+    const size_t oes = od ? 8 : 4;
+    fused_tile X = fused_tile_make(&rng, f32, mr, npad, D, sd, 0.0);
+    const void *y = X.y, *xp = X.xp;
+    const ld *yl = X.yl, *xl = X.xl;
     /* destinations: T mr × w (stride ldt ≥ w), U w × mr (stride ldu ≥ mr), each with guards */
     const int64_t ldt = w + (mr % 3), ldu = mr + (w % 5);
     const size_t tn = (size_t)(off + (mr - 1) * ldt + w + 8), un = (size_t)(off + (w - 1) * ldu + mr + 8);
@@ -200,7 +148,7 @@ static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, in
     } else
         CHECK(guard_ok(Ub[0], 0, un * oes), "%s fused_matrix %s: wrote U without one", u->name, name);
     for (int s = 0; s < 2; s++) free(Tb[s]), free(Ub[s]);
-    free(y), free(xp), free(yl), free(xl);
+    fused_tile_free(&X);
 }
 
 /* The kernel's exp, swept through the kernel: gaussian, D = 1, y = 0, so each value is
@@ -262,7 +210,7 @@ static void test_kernel(const gram__ukr *u)
     static const int64_t JN[][2] = {{0, 16}, {0, 5}, {3, 16}, {0, 256}, {5, 200}, {13, 14}, {6, 33}, {0, 64}};
     static const int64_t DS[] = {0, 1, 2, 3, 5, 17, 64};
     long cases = 0;
-    for (int fi = 0; fi < NFAMS; fi++)
+    for (int fi = 0; fi < NFUSED_FAMS; fi++)
         for (int f32 = 0; f32 <= 1; f32++)
             for (int od = 0; od <= 1; od++)
                 for (size_t mi = 0; mi < sizeof MRS / sizeof MRS[0]; mi++)
@@ -272,7 +220,8 @@ static void test_kernel(const gram__ukr *u)
                         double sd = (mi + ji) % 4 == 3 ? 25.0 / sqrt((double)(D > 0 ? D : 1)) : 0.8 / sqrt((double)(D > 0 ? D : 1));
                         int which = 1 + (int)((mi + ji + (size_t)od) % 3);
                         int64_t off = (int64_t)((mi * 3 + ji) % 8);
-                        kernel_case(u, FAMS[fi], f32, od, MRS[mi], JN[ji][0], JN[ji][1], D, sd, which, off);
+                        kernel_case(u, FUSED_FAMS[fi], f32, od, MRS[mi], JN[ji][0], JN[ji][1], D, sd, which,
+                                    off);
                         cases++;
                     }
     printf("  %ld kernel cases; worst (|err| - statistic slack - storing) / (u·|want|): f64 %.3g, f32 %.3g\n", cases,
@@ -296,19 +245,19 @@ static void test_kernel(const gram__ukr *u)
         for (int e = 0; e < 64; e++) untouched &= T[e] == -7.0;
         CHECK(untouched, "%s: fused_matrix declined %s but wrote", u->name, gram__family_name(other[k]));
     }
-    for (int fi = 0; fi < NFAMS; fi++) { /* mr = 0 asks whether the leaf is handled */
-        gram__leaf L = make_leaf(FAMS[fi], &one);
+    for (int fi = 0; fi < NFUSED_FAMS; fi++) { /* mr = 0 asks whether the leaf is handled */
+        gram__leaf L = make_leaf(FUSED_FAMS[fi], &one);
         CHECK(u->fused_matrix_f64(&L, 0, 0, 16, 2, yd, xd, NULL, 0, NULL, 0, 1) == 1, "%s: probe", u->name);
         CHECK(u->fused_matrix_f32(&L, 0, 0, 16, 2, yf, xf, NULL, 0, NULL, 0, 1) == 1, "%s: probe", u->name);
     }
     /* k(x, x) = 1 exactly for every family */
-    for (int fi = 0; fi < NFAMS; fi++) {
-        gram__leaf L = make_leaf(FAMS[fi], &one);
+    for (int fi = 0; fi < NFUSED_FAMS; fi++) {
+        gram__leaf L = make_leaf(FUSED_FAMS[fi], &one);
         double xs[16 * 2], ys[2], out[16];
         for (int j = 0; j < 16; j++) xs[j] = xd[j], xs[16 + j] = xd[16 + j];
         ys[0] = xd[5], ys[1] = xd[16 + 5];
         u->fused_matrix_f64(&L, 1, 0, 16, 2, ys, xs, out, 16, NULL, 0, 1);
-        CHECK(out[5] == 1.0, "%s %s: k(x, x) = %.17g", u->name, gram__family_name(FAMS[fi]), out[5]);
+        CHECK(out[5] == 1.0, "%s %s: k(x, x) = %.17g", u->name, gram__family_name(FUSED_FAMS[fi]), out[5]);
     }
 }
 
@@ -492,7 +441,7 @@ static void test_api(gram_context *ctx)
     static const int64_t DS[] = {0, 1, 2, 3, 5, 17, 64};
     long cases = 0;
     for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++)
-        for (int fi = 0; fi < NFAMS; fi++)
+        for (int fi = 0; fi < NFUSED_FAMS; fi++)
             for (int sym = 1; sym >= 0; sym--) {
                 size_t c = ni * 7 + (size_t)fi * 3 + (size_t)sym;
                 int64_t N = NS[ni], M = NS[(ni + (size_t)fi + 3) % (sizeof NS / sizeof NS[0])];
@@ -501,7 +450,7 @@ static void test_api(gram_context *ctx)
                 int64_t off = (int64_t)(c % 8);
                 double sd = c % 5 == 4 ? 6.0 : 0.9;
                 if (N > 64 && D == 64) D = 17; /* keep the long-double loop short */
-                api_case(ctx, FAMS[fi], M, N, D, f32, sym, layout, off, ard, sd);
+                api_case(ctx, FUSED_FAMS[fi], M, N, D, f32, sym, layout, off, ard, sd);
                 cases++;
             }
     /* every layout and alignment at one size that has whole and partial tasks */
@@ -651,16 +600,7 @@ static void test_misc(gram_context *ctx)
 int main(void)
 {
     const gram__ukr *tables[3];
-    int nt = 0;
-    tables[nt++] = &gram__ukr_ref;
-#ifdef GRAM_HAVE_X86_KERNELS
-    if (gram__cpu_has_avx2()) tables[nt++] = &gram__ukr_avx2;
-    else printf("skipped avx2: this CPU lacks AVX2/FMA\n");
-    if (gram__cpu_has_avx512()) tables[nt++] = &gram__ukr_avx512;
-    else printf("skipped avx512: this CPU lacks AVX-512F/DQ\n");
-#else
-    printf("skipped avx2, avx512: not compiled for x86-64\n");
-#endif
+    int nt = fused_tables(tables, NULL);
     for (int t = 0; t < nt; t++) {
         const gram__ukr *u = tables[t];
         CHECK((u->fused_matrix_f64 == NULL) == (u->fused_matrix_f32 == NULL), "%s: one fused_matrix without the other",
@@ -676,13 +616,12 @@ int main(void)
     }
     gram_context *ctx = NULL;
     CHECK_STATUS(gram_context_create(&ctx), GRAM_OK);
-    static const char *archs[] = {"ref", "avx2", "avx512"};
     for (int a = 0; a < 3; a++) {
-        if (gram_context_set_arch(ctx, archs[a]) != GRAM_OK) {
-            printf("arch %s: not available here\n", archs[a]);
+        if (gram_context_set_arch(ctx, FUSED_ARCHS[a]) != GRAM_OK) {
+            printf("arch %s: not available here\n", FUSED_ARCHS[a]);
             continue;
         }
-        printf("gram_kernel_matrix, arch %s\n", archs[a]);
+        printf("gram_kernel_matrix, arch %s\n", FUSED_ARCHS[a]);
         test_api(ctx);
         if (a > 0) test_streaming(ctx);
         test_misc(ctx);

@@ -8,11 +8,7 @@
  * weights float32 cannot hold; and end to end, gram_kernel_sum with V = 16 against long double and
  * bit-identical for 1 and 2 threads. Arrays have their exact sizes so the sanitizer build catches
  * reads and writes outside them. */
-#include "check.h"
-
-#include "base/base.h"
-#include "engine/kernels/ukr.h"
-#include "gram.h"
+#include "fused_common.h"
 
 #include <float.h>
 #include <math.h>
@@ -28,121 +24,15 @@ static check_rng rng = {20261123u};
 #define RTOL_F64 1e-13L
 #define RTOL_F32 1e-6L
 
-static const gram_family FAMS[] = {GRAM_GAUSSIAN,  GRAM_LAPLACIAN, GRAM_MATERN12, GRAM_EXPONENTIAL,
-                                   GRAM_MATERN32,  GRAM_MATERN52,  GRAM_CAUCHY,   GRAM_EPANECHNIKOV};
-#define NFAMS ((int)(sizeof FAMS / sizeof FAMS[0]))
 static const int64_t NS[] = {16, 32, 256};
 static const int64_t VS[] = {2, 3, 4, 5, 7, 8, 15, 16, 17, 33, 64, 65, 130};
 #define NVS ((int)(sizeof VS / sizeof VS[0]))
 
-static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
-
-static gram__leaf make_leaf(gram_family f, double *one)
+/* Random packed inputs for one tile (fused_common.h): coordinates N(0, scale/(2D)), so the mean
+ * statistic is scale. */
+static fused_tile make_tile(int f32, int64_t mr, int64_t n, int64_t D, double scale)
 {
-    gram__leaf L;
-    memset(&L, 0, sizeof L);
-    L.family = f;
-    L.structure = gram__family_structure(f);
-    L.n_scale = 1;
-    L.inv_scale = one;
-    L.lengthscale = one;
-    L.alpha = 1.5;
-    L.degree = 1;
-    return L;
-}
-
-static long double f_ld(gram_family f, long double t)
-{
-    switch (f) {
-    case GRAM_GAUSSIAN: return expl(-0.5L * t);
-    case GRAM_LAPLACIAN:
-    case GRAM_MATERN12:
-    case GRAM_EXPONENTIAL: return expl(-sqrtl(t));
-    case GRAM_MATERN32: {
-        long double a = sqrtl(3.0L * t);
-        return (1 + a) * expl(-a);
-    }
-    case GRAM_MATERN52: {
-        long double a = sqrtl(5.0L * t);
-        return (1 + a + a * a / 3) * expl(-a);
-    }
-    case GRAM_CAUCHY: return 1 / (1 + t);
-    case GRAM_EPANECHNIKOV: return t < 1 ? 1 - t : 0;
-    default: return NAN;
-    }
-}
-
-/* Long-double references. ref_row: kl[j] = f(t_j) for the query yi (D coordinates) against the n
- * points xl (row-major), and sl[j] = half the change of f when t_j moves by (D + 2) units of the
- * working precision (the statistic's own rounding, the same in every path). ref_col: want =
- * Σ_j kl[j]·w_j, cond = Σ_j |kl[j]·w_j|, slack = Σ_j sl[j]·|w_j|, w_j = W[j·V + v]. */
-static void ref_row(gram_family fam, int f32, const long double *yi, const long double *xl, int64_t n,
-                    int64_t D, long double *kl, long double *sl)
-{
-    const long double dl = (D + 2) * (f32 ? ldexpl(1.0L, -24) : ldexpl(1.0L, -53));
-    for (int64_t j = 0; j < n; j++) {
-        long double t = 0;
-        for (int64_t d = 0; d < D; d++) {
-            long double e = yi[d] - xl[j * D + d];
-            t += e * e;
-        }
-        kl[j] = f_ld(fam, t);
-        sl[j] = fabsl(f_ld(fam, t * (1 + dl)) - f_ld(fam, t * (1 - dl))) / 2;
-    }
-}
-
-static void ref_col(const long double *kl, const long double *sl, int64_t n, const double *W, int64_t V,
-                    int64_t v, long double *want, long double *cond, long double *slack)
-{
-    *want = *cond = *slack = 0;
-    for (int64_t j = 0; j < n; j++) {
-        long double w = W[j * V + v], kw = kl[j] * w;
-        *want += kw;
-        *cond += fabsl(kw);
-        *slack += sl[j] * fabsl(w);
-    }
-}
-
-/* Random packed inputs for one tile: y (mr × D), xp (n/16 panels of D × 16) in the working
- * precision, and the same values in long double (xl row-major n × D). Coordinates N(0, scale/(2D)),
- * so the mean statistic is scale. */
-typedef struct tile {
-    int f32;
-    int64_t mr, n, D;
-    void *y, *xp;
-    long double *yl, *xl;
-} tile;
-
-static tile make_tile(int f32, int64_t mr, int64_t n, int64_t D, double scale)
-{
-    tile T = {f32, mr, n, D, NULL, NULL, NULL, NULL};
-    size_t es = f32 ? sizeof(float) : sizeof(double);
-    T.y = xmalloc((size_t)(mr * D) * es);
-    T.xp = xmalloc((size_t)(n * D) * es);
-    T.yl = xmalloc((size_t)(mr * D) * sizeof(long double));
-    T.xl = xmalloc((size_t)(n * D) * sizeof(long double));
-    double sd = sqrt(0.5 * scale / (double)(D > 0 ? D : 1));
-    for (int64_t k = 0; k < mr * D; k++) {
-        double v = sd * check_normal(&rng);
-        if (f32) ((float *)T.y)[k] = (float)v, T.yl[k] = (float)v;
-        else ((double *)T.y)[k] = v, T.yl[k] = v;
-    }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t d = 0; d < D; d++) {
-            double v = sd * check_normal(&rng);
-            int64_t off = (j / GRAM_PANEL) * D * GRAM_PANEL + d * GRAM_PANEL + j % GRAM_PANEL;
-            if (f32) ((float *)T.xp)[off] = (float)v, T.xl[j * D + d] = (float)v;
-            else ((double *)T.xp)[off] = v, T.xl[j * D + d] = v;
-        }
-    return T;
-}
-
-static void free_tile(tile *T) { free(T->y), free(T->xp), free(T->yl), free(T->xl); }
-
-static int call_fused(const gram__ukr *u, const gram__leaf *L, const tile *T, const double *W, int64_t V, double *P)
-{
-    return T->f32 ? u->fused_sum_f32(L, T->mr, T->n, T->D, T->y, T->xp, W, V, P)
-                  : u->fused_sum_f64(L, T->mr, T->n, T->D, T->y, T->xp, W, V, P);
+    return fused_tile_make(&rng, f32, mr, n, D, sqrt(0.5 * scale / (double)(D > 0 ? D : 1)), 0.0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -158,7 +48,7 @@ static void test_one(const gram__ukr *u, gram_family fam, int f32, int64_t mr, i
 {
     double one = 1.0;
     gram__leaf L = make_leaf(fam, &one);
-    tile T = make_tile(f32, mr, n, D, scale);
+    fused_tile T = make_tile(f32, mr, n, D, scale);
     size_t es = f32 ? sizeof(float) : sizeof(double);
     double *W = xmalloc((size_t)(n * V) * sizeof *W);
     double *P = xmalloc((size_t)(mr * V) * sizeof *P), *P2 = xmalloc((size_t)(mr * V) * sizeof *P2);
@@ -170,23 +60,15 @@ static void test_one(const gram__ukr *u, gram_family fam, int f32, int64_t mr, i
             W[j * V + v] = wkind ? check_normal(&rng) : j >= n - 3 ? 0.0 : 0.05 + check_uniform(&rng);
     for (int64_t k = 0; k < mr * V; k++) P[k] = P2[k] = NAN; /* written, not accumulated */
     n_cases++;
-    int ok = call_fused(u, &L, &T, W, V, P);
+    int ok = fused_call_sum(u, &L, &T, W, V, P);
     CHECK(ok == 1, "%s fused_%s %s V=%lld: declined", u->name, f32 ? "f32" : "f64", gram__family_name(fam),
           (long long)V);
     if (ok != 1) goto done;
-    call_fused(u, &L, &T, W, V, P2);
+    fused_call_sum(u, &L, &T, W, V, P2);
     CHECK(memcmp(P, P2, (size_t)(mr * V) * sizeof *P) == 0, "%s fused V=%lld: not repeatable", u->name,
           (long long)V);
     /* the three passes of the reference table */
-    if (f32) {
-        gram__ukr_ref.stat_f32(GRAM_STRUCT_SQDIST, mr, n, D, T.y, T.xp, Tt, n);
-        gram__ukr_ref.apply_f32(&L, 0, mr, n, Tt, n, NULL, NULL);
-        gram__ukr_ref.sum_f32(mr, n, Tt, n, W, V, P3);
-    } else {
-        gram__ukr_ref.stat_f64(GRAM_STRUCT_SQDIST, mr, n, D, T.y, T.xp, Tt, n);
-        gram__ukr_ref.apply_f64(&L, 0, mr, n, Tt, n, NULL, NULL);
-        gram__ukr_ref.sum_f64(mr, n, Tt, n, W, V, P3);
-    }
+    fused_three_passes(&gram__ukr_ref, &L, &T, Tt, W, V, P3);
     const long double rtol = f32 ? RTOL_F32 : RTOL_F64;
     for (int64_t i = 0; i < mr; i++) {
         ref_row(fam, f32, T.yl + i * D, T.xl, n, D, kl, sl);
@@ -211,7 +93,7 @@ static void test_one(const gram__ukr *u, gram_family fam, int f32, int64_t mr, i
         }
     }
 done:
-    free_tile(&T);
+    fused_tile_free(&T);
     free(W), free(P), free(P2), free(P3), free(Tt), free(kl), free(sl);
 }
 
@@ -220,12 +102,12 @@ static void test_sums(const gram__ukr *u)
     /* every family × dtype × mr × n × D, the V and weight kind cycling through the lists */
     int64_t c = 0;
     for (int f32 = 0; f32 <= 1; f32++)
-        for (int fi = 0; fi < NFAMS; fi++)
+        for (int fi = 0; fi < NFUSED_FAMS; fi++)
             for (int64_t mr = 1; mr <= GRAM_MR; mr++)
                 for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++)
                     for (int64_t D = 0; D <= 18; D++, c++) {
                         int64_t d = D == 18 ? 64 : D;
-                        test_one(u, FAMS[fi], f32, mr, NS[ni], d, VS[c % NVS], (int)(c / NVS % 2),
+                        test_one(u, FUSED_FAMS[fi], f32, mr, NS[ni], d, VS[c % NVS], (int)(c / NVS % 2),
                                  c % 3 == 0 ? 5.0 : 1.0);
                     }
     /* every V × mr × weight kind at the shape (D = 3, a whole chunk) */
@@ -252,13 +134,13 @@ static void test_declines(const gram__ukr *u)
     const gram_family other[] = {GRAM_LAPLACIAN_L1, GRAM_RATIONAL_QUADRATIC, GRAM_LINEAR, GRAM_TOPHAT,
                                  GRAM_TRIANGULAR, GRAM_NEG_L2};
     for (int f32 = 0; f32 <= 1; f32++) {
-        tile T = make_tile(f32, mr, n, D, 1.0);
+        fused_tile T = make_tile(f32, mr, n, D, 1.0);
         for (size_t k = 0; k < sizeof other / sizeof other[0]; k++) {
             gram__leaf L = make_leaf(other[k], &one);
-            CHECK(call_fused(u, &L, &T, W, V, P) == 0, "%s: fused_%s took %s with V = 2", u->name,
+            CHECK(fused_call_sum(u, &L, &T, W, V, P) == 0, "%s: fused_%s took %s with V = 2", u->name,
                   f32 ? "f32" : "f64", gram__family_name(other[k]));
         }
-        free_tile(&T);
+        fused_tile_free(&T);
     }
 }
 
@@ -269,7 +151,7 @@ static void test_wide_weights(const gram__ukr *u)
     enum { n = 32, D = 3, mr = 5, V = 3 };
     double one = 1.0, W[n * V], P[mr * V];
     gram__leaf g = make_leaf(GRAM_GAUSSIAN, &one);
-    tile T = make_tile(1, mr, n, D, 1.0);
+    fused_tile T = make_tile(1, mr, n, D, 1.0);
     const double big[] = {1e300, -1e-300, 0x1p61, 1e-30, 5e-324};
     for (size_t b = 0; b < sizeof big / sizeof big[0]; b++) {
         for (int k = 0; k < n * V; k++) W[k] = big[b] * (1.0 + 0.01 * (k % 7));
@@ -288,7 +170,7 @@ static void test_wide_weights(const gram__ukr *u)
             }
         }
     }
-    free_tile(&T);
+    fused_tile_free(&T);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -350,21 +232,12 @@ static void test_end_to_end(const char *arch)
 int main(void)
 {
     const gram__ukr *tables[3];
-    const char *archs[3];
-    int nt = 0;
-    tables[nt] = &gram__ukr_ref, archs[nt++] = "ref";
-#ifdef GRAM_HAVE_X86_KERNELS
-    if (gram__cpu_has_avx2()) tables[nt] = &gram__ukr_avx2, archs[nt++] = "avx2";
-    else printf("skipped avx2: this CPU lacks AVX2/FMA\n");
-    if (gram__cpu_has_avx512()) tables[nt] = &gram__ukr_avx512, archs[nt++] = "avx512";
-    else printf("skipped avx512: this CPU lacks AVX-512F/DQ\n");
-#else
-    printf("skipped avx2, avx512: not compiled for x86-64\n");
-#endif
+    int arch[3];
+    int nt = fused_tables(tables, arch);
     for (int k = 0; k < nt; k++) {
         const gram__ukr *u = tables[k];
         printf("table %s\n", u->name);
-        test_end_to_end(archs[k]);
+        test_end_to_end(FUSED_ARCHS[arch[k]]);
         if (!u->fused_sum_f64) {
             printf("  no fused kernel\n");
             continue;
