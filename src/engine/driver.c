@@ -9,7 +9,6 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include <stdlib.h>
 
 #define GRAM_ROW_GROUP 8 /* most row tiles per task when splitting by rows */
 
@@ -415,8 +414,6 @@ static int is_cancelled(progress_state *ps)
 #endif
 
 #define MX_H 64                                    /* rows per task; divides GRAM_KC */
-#define MX_F64 1                                   /* fused_matrix flags (ukr.h) */
-#define MX_STREAM 2
 #define MX_STREAM_MIN_BYTES ((size_t)32 << 20) /* outputs at least this large bypass the caches */
 
 typedef struct mx_plan {
@@ -474,14 +471,14 @@ static int matrix_fused(gram__plan *p, gram_status *st)
     else if (o->row_stride == 1 && (p->N == 1 || o->col_stride >= p->M)) m.ld = p->N == 1 ? p->M : o->col_stride, m.trans = 1;
     else return 0;
 
-    const int64_t M = p->M, N = p->N, D = p->D, H = getenv("MX_H") ? atoi(getenv("MX_H")) : MX_H;
+    const int64_t M = p->M, N = p->N, D = p->D, H = MX_H;
     const int64_t LE = 64 / (int64_t)m.oes; /* elements per line */
     int64_t a = 0;                          /* out's first element's place in its line */
     if (m.ld % LE == 0 && (uintptr_t)o->data % m.oes == 0) a = (int64_t)(((uintptr_t)o->data / m.oes) % (uint64_t)LE);
     m.sh = sym || !m.trans ? a : 0;
     const int64_t rsh = sym || m.trans ? a : 0; /* row block k: rows [k·H - rsh, (k+1)·H - rsh) */
-    m.flags = o->dtype == GRAM_FLOAT64 ? MX_F64 : 0;
-    if ((size_t)M * (size_t)N * m.oes >= MX_STREAM_MIN_BYTES) m.flags |= MX_STREAM;
+    m.flags = o->dtype == GRAM_FLOAT64 ? GRAM__MX_F64 : 0;
+    if ((size_t)M * (size_t)N * m.oes >= MX_STREAM_MIN_BYTES) m.flags |= GRAM__MX_STREAM;
 
     /* X packed again with the shift (padding repeats the first and the last point). */
     const int64_t Ns = N + m.sh, Nspad = round_up(Ns, GRAM_PANEL);
@@ -539,7 +536,7 @@ static int matrix_fused(gram__plan *p, gram_status *st)
                 report(p, &ps, 1);
             }
         }
-        if (m.flags & MX_STREAM) MX_FENCE(); /* the non-temporal stores, before the barrier */
+        if (m.flags & GRAM__MX_STREAM) MX_FENCE(); /* the non-temporal stores, before the barrier */
     }
     gram__free(xs);
     *st = ps.cancelled ? gram__fail(p->ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",

@@ -98,7 +98,7 @@ static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, in
     const char *name = gram__family_name(fam);
     for (int s = 0; s < 2; s++) { /* s = 1: non-temporal stores allowed */
         void *T = which & 1 ? Tb[s] + off * oes : NULL, *U = which & 2 ? Ub[s] + off * oes : NULL;
-        int flags = (od ? 1 : 0) | (s ? 2 : 0);
+        int flags = (od ? GRAM__MX_F64 : 0) | (s ? GRAM__MX_STREAM : 0);
         int ok = f32 ? u->fused_matrix_f32(&L, mr, j0, n, D, y, xp, T, ldt, U, ldu, flags)
                      : u->fused_matrix_f64(&L, mr, j0, n, D, y, xp, T, ldt, U, ldu, flags);
         CHECK(ok == 1, "%s fused_matrix_%s %s: declined", u->name, f32 ? "f32" : "f64", name);
@@ -179,8 +179,8 @@ static void test_kernel_exp(const gram__ukr *u, int f32)
             }
         }
         for (int mr = 3; mr <= 8; mr += 5) {
-            int ok = f32 ? u->fused_matrix_f32(&g, mr, 0, n, 1, yf, xf, outf, n, NULL, 0, 0)
-                         : u->fused_matrix_f64(&g, mr, 0, n, 1, yd, xd, out, n, NULL, 0, 1);
+            int ok = f32 ? u->fused_matrix_f32(&g, mr, 0, n, 1, yf, xf, outf, n, NULL, 0, 0 /* float32 */)
+                         : u->fused_matrix_f64(&g, mr, 0, n, 1, yd, xd, out, n, NULL, 0, GRAM__MX_F64);
             CHECK(ok == 1, "%s fused_matrix: declined the exp sweep", u->name);
             for (int i = 0; i < mr; i++)
                 for (int j = 0; j < n; j++) {
@@ -237,7 +237,7 @@ static void test_kernel(const gram__ukr *u)
     for (size_t k = 0; k < sizeof other / sizeof other[0]; k++) {
         gram__leaf L = make_leaf(other[k], &one);
         for (int e = 0; e < 64; e++) T[e] = -7.0;
-        CHECK(u->fused_matrix_f64(&L, 2, 0, 16, 2, yd, xd, T, 16, NULL, 0, 1) == 0, "%s: fused_matrix took %s",
+        CHECK(u->fused_matrix_f64(&L, 2, 0, 16, 2, yd, xd, T, 16, NULL, 0, GRAM__MX_F64) == 0, "%s: fused_matrix took %s",
               u->name, gram__family_name(other[k]));
         CHECK(u->fused_matrix_f32(&L, 2, 0, 16, 2, yf, xf, T, 16, NULL, 0, 1) == 0, "%s: fused_matrix took %s",
               u->name, gram__family_name(other[k]));

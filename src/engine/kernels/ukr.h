@@ -97,6 +97,8 @@ typedef struct gram__ukr {
      * aligned T, U. v_ij depends only on y_i and x_j, and t_ij is symmetric bit for bit, so a
      * symmetric call may write the transpose of one block as the block across the diagonal.
      * Whether it returns 1 depends only on L (a call with mr = 0 asks and writes nothing). */
+#define GRAM__MX_F64 1    /* fused_matrix flags: the destination holds float64 (else float32) */
+#define GRAM__MX_STREAM 2 /* aligned whole vectors may be stored non-temporally */
     int (*fused_matrix_f64)(const gram__leaf *L, int64_t mr, int64_t j0, int64_t n, int64_t D,
                             const double *y, const double *xp, void *T, int64_t ldt, void *U,
                             int64_t ldu, int flags);
