@@ -73,6 +73,18 @@ static int guard_ok(const unsigned char *b, size_t from, size_t to)
     return 1;
 }
 
+/* Whether everything of a buffer of total bytes outside its block is still GUARD: the block has
+ * nl lines of len elements (of oes bytes) at stride ld, from element off on. */
+static int outside_ok(const unsigned char *b, int64_t off, int64_t nl, int64_t len, int64_t ld, size_t oes,
+                      size_t total)
+{
+    int g = guard_ok(b, 0, (size_t)off * oes) &&
+            guard_ok(b, (size_t)(off + (nl - 1) * ld + len) * oes, total);
+    for (int64_t i = 0; g && i + 1 < nl; i++)
+        g = guard_ok(b, (size_t)(off + i * ld + len) * oes, (size_t)(off + (i + 1) * ld) * oes);
+    return g;
+}
+
 /* One call: rows mr, columns [j0, n), D coordinates of spread sd; destination element type od
  * (1 float64), T and / or U (which: 1 T, 2 U, 3 both), misaligned by off elements. */
 static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, int64_t mr, int64_t j0, int64_t n,
@@ -131,19 +143,15 @@ static void kernel_case(const gram__ukr *u, gram_family fam, int f32, int od, in
           (long long)mr, (long long)j0, (long long)n, badt);
     if (which & 1) {
         CHECK(memcmp(Tb[0], Tb[1], tn * oes) == 0, "%s fused_matrix %s: streamed block differs", u->name, name);
-        int g = guard_ok(Tb[0], 0, (size_t)off * oes) && guard_ok(Tb[0], (size_t)(off + (mr - 1) * ldt + w) * oes, tn * oes);
-        for (int64_t i = 0; g && i + 1 < mr; i++)
-            g = guard_ok(Tb[0], (size_t)(off + i * ldt + w) * oes, (size_t)(off + (i + 1) * ldt) * oes);
-        CHECK(g, "%s fused_matrix %s mr=%lld j0=%lld n=%lld off=%lld: wrote outside the block", u->name, name,
+        CHECK(outside_ok(Tb[0], off, mr, w, ldt, oes, tn * oes),
+              "%s fused_matrix %s mr=%lld j0=%lld n=%lld off=%lld: wrote outside the block", u->name, name,
               (long long)mr, (long long)j0, (long long)n, (long long)off);
     } else
         CHECK(guard_ok(Tb[0], 0, tn * oes), "%s fused_matrix %s: wrote T without one", u->name, name);
     if (which & 2) {
         CHECK(memcmp(Ub[0], Ub[1], un * oes) == 0, "%s fused_matrix %s: streamed transpose differs", u->name, name);
-        int g = guard_ok(Ub[0], 0, (size_t)off * oes) && guard_ok(Ub[0], (size_t)(off + (w - 1) * ldu + mr) * oes, un * oes);
-        for (int64_t j = 0; g && j + 1 < w; j++)
-            g = guard_ok(Ub[0], (size_t)(off + j * ldu + mr) * oes, (size_t)(off + (j + 1) * ldu) * oes);
-        CHECK(g, "%s fused_matrix %s mr=%lld j0=%lld n=%lld off=%lld: wrote outside the transpose", u->name, name,
+        CHECK(outside_ok(Ub[0], off, w, mr, ldu, oes, un * oes),
+              "%s fused_matrix %s mr=%lld j0=%lld n=%lld off=%lld: wrote outside the transpose", u->name, name,
               (long long)mr, (long long)j0, (long long)n, (long long)off);
     } else
         CHECK(guard_ok(Ub[0], 0, un * oes), "%s fused_matrix %s: wrote U without one", u->name, name);
