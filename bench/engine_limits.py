@@ -434,6 +434,11 @@ def fmt_t(s):
     return f"{s:.3g} s" if s >= 0.01 else f"{s * 1e3:.3g} ms"
 
 
+def alongside_fma(r, dt):
+    """The all-core FMA peaks of dtype dt measured alongside result r's repetitions."""
+    return [a["fma"][dt][2] for a in r.get("along", []) if dt in a.get("fma", {})]
+
+
 def build_rows(results, peaks, bw_best):
     by_name = {r["case"]["name"]: r for r in results}
     rows = []
@@ -449,8 +454,7 @@ def build_rows(results, peaks, bw_best):
             frac, tstr, met = "—", "—", None
             if kind == "pairs":
                 frac = f"{100 * pairs / tgt[1]:.0f}% of target"
-                al = [a["fma"]["float32"][2] for a in r.get("along", [])
-                      if "float32" in a.get("fma", {})]
+                al = alongside_fma(r, "float32")
                 if al or "float32" in peaks:
                     # The issue set these for 2 AVX-512 cores at ~290 GFLOP/s float32 each; the
                     # same fraction of this machine's measured peak (alongside the case where
@@ -463,7 +467,7 @@ def build_rows(results, peaks, bw_best):
                 _, need, dt, what, fpp = tgt
                 # the peak measured alongside this case's repetitions (median) where there is
                 # one: this machine's speed drifts by ±20 % over minutes (a shared host)
-                al = [a["fma"][dt][2] for a in r.get("along", []) if dt in a.get("fma", {})]
+                al = alongside_fma(r, dt)
                 pk = median(al) if al else peaks.get(dt, (0, 0, 0))[2]
                 if pk:
                     gf = pairs * fpp * 1e-9
