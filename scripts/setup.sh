@@ -48,8 +48,16 @@ if [ "${#_gram_missing[@]}" -gt 0 ]; then
 fi
 
 # ---- Python ----------------------------------------------------------------------------------
-_gram_pip_packages=(numpy scipy scikit-learn pytest)
-_gram_check_imports='import numpy, scipy, sklearn, pytest'
+# Pinned: the anchors' own test files (tests/peer/run_peer.py) are read from these installed
+# versions, and their imports are rewritten by exact text, so a new release is a deliberate update.
+_gram_pip_packages=(numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pytest==9.2.0)
+_gram_check_imports='
+import numpy, scipy, sklearn, pytest
+want = {"numpy": "2.4.6", "scipy": "1.17.1", "sklearn": "1.9.1", "pytest": "9.2.0"}
+have = {"numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+        "pytest": pytest.__version__}
+assert have == want, have
+'
 
 if [ -z "${GRAM_PYTHON:-}" ]; then
     if [ -x "$GRAM_ROOT/.venv/bin/python" ]; then
