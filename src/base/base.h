@@ -29,6 +29,11 @@ gram_status gram__fail(gram_context *ctx, gram_status status, const char *fmt, .
 #endif
     ;
 
+/* The number of OpenMP threads a parallel region run for ctx may use (>= 1): the context's setting,
+ * else OpenMP's default, limited to what the system will actually give (see context.c). Every
+ * `#pragma omp parallel num_threads(...)` in the library takes its count from here. */
+int gram__threads(const gram_context *ctx);
+
 /* Clears ctx's message at the start of a public call. */
 void gram__clear(gram_context *ctx);
 

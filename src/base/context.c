@@ -1,5 +1,6 @@
 #include "base.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,12 @@ gram_status gram_context_set_threads(gram_context *ctx, int threads)
 }
 
 int gram_context_threads(const gram_context *ctx) { return ctx ? ctx->threads : 0; }
+
+int gram__threads(const gram_context *ctx)
+{
+    int n = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    return n < 1 ? 1 : n;
+}
 
 gram_status gram_context_set_progress(gram_context *ctx, gram_progress_fn fn, void *user)
 {

@@ -81,8 +81,7 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
     p->V = mode == GRAM_MODE_MATRIX ? 0 : (W ? W->cols : 1);
     p->out = out;
     p->sym = gram__same_view(Y, X);
-    p->threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
-    if (p->threads < 1) p->threads = 1;
+    p->threads = gram__threads(ctx);
     p->Npad = round_up(p->N, GRAM_PANEL);
 
     gram_arch arch;

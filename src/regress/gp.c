@@ -119,7 +119,7 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
         return st;
     }
     void (*vexp)(int64_t, const double *, double *) = gram__ukr_for(arch)->exp_f64;
-    int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    int threads = gram__threads(ctx);
     if (n < 128) threads = 1; /* a few thousand pairs: waking threads costs more than it saves */
     int failed = 0;
 #pragma omp parallel num_threads(threads)
