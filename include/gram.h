@@ -332,14 +332,19 @@ GRAM_API gram_status gram_kernel_get_hyper(const gram_kernel *k, double *theta);
 GRAM_API const char *gram_kernel_hyper_name(const gram_kernel *k, int64_t i);
 /*
  * Bounds of the hyperparameters for learning (gram_gp_fit with optimize), in log space:
- * lower[i] ≤ θ_i ≤ upper[i]; a fixed hyperparameter has lower[i] = upper[i] = θ_i. In a spec,
- * "<key>_bounds=[lo, hi]" (values, 0 < lo ≤ hi, not logs; hi may be inf) or "<key>_bounds=fixed" after the
- * parameter, e.g. "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])" or
- * "periodic(lengthscale=1.3, period=1, period_bounds=fixed)"; lengthscale bounds apply to every
- * ARD lengthscale. Bounds that exclude the parameter's value are a parse error. Without explicit
- * bounds a parameter gets scikit-learn's default [1e-5, 1e5], widened to include its value; a
- * NUMBER scale ("2.0*k") always has the default bounds (write constant(value=c,
- * value_bounds=[lo, hi])*k to bound a scale). Explicit bounds appear in gram_kernel_spec's text.
+ * lower[i] ≤ θ_i ≤ upper[i] constrain the optimiser; a fixed hyperparameter has
+ * lower[i] = upper[i] = θ_i. In a spec, "<key>_bounds=[lo, hi]" (values, not logs, 0 ≤ lo ≤ hi,
+ * hi > 0; lo = 0 and hi = inf leave that side open, log bound ∓inf) or "<key>_bounds=fixed"
+ * after the parameter, e.g. "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])" or
+ * "periodic(lengthscale=1.3, period=1, period_bounds=fixed)". One lengthscale pair applies to
+ * every ARD lengthscale; a list of one pair per lengthscale gives each its own, as
+ * scikit-learn's (n_features, 2) array: "rbf(lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10],
+ * [1e-2, 100]])". As in scikit-learn, a value may lie outside its bounds (they only constrain
+ * learning: gram_gp_fit starts from the value's projection onto them). Without explicit bounds
+ * a parameter gets scikit-learn's default [1e-5, 1e5] exactly, whatever its value; a NUMBER
+ * scale ("2.0*k") always has the default bounds (write constant(value=c, value_bounds=[lo, hi])*k
+ * to bound a scale). Explicit bounds appear in gram_kernel_spec's text (a per-lengthscale list
+ * whose pairs are all equal prints as one pair).
  */
 GRAM_API gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *upper);
 /* 1 if hyperparameter i is fixed ("_bounds=fixed"), 0 if free or out of range. */

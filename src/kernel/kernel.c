@@ -64,7 +64,9 @@ void gram__leaf_free(gram__leaf *L)
     if (!L) return;
     free(L->inv_scale);
     free(L->lengthscale);
-    L->inv_scale = L->lengthscale = NULL;
+    free(L->ls_lo);
+    free(L->ls_hi);
+    L->inv_scale = L->lengthscale = L->ls_lo = L->ls_hi = NULL;
 }
 
 /* A parameter that must lie in (0, ∞) (positive) or [0, ∞). */
@@ -200,17 +202,25 @@ gram_status gram__leaf_init(gram_context *ctx, const char *where, gram__leaf *L,
 static gram_status leaf_copy(gram_context *ctx, gram__leaf *dst, const gram__leaf *src)
 {
     *dst = *src;
-    dst->inv_scale = dst->lengthscale = NULL;
+    dst->inv_scale = dst->lengthscale = dst->ls_lo = dst->ls_hi = NULL;
     if (src->n_scale == 0) return GRAM_OK;
     size_t bytes = (size_t)src->n_scale * sizeof(double);
     dst->inv_scale = malloc(bytes);
     dst->lengthscale = malloc(bytes);
-    if (!dst->inv_scale || !dst->lengthscale) {
+    if (src->ls_lo) {
+        dst->ls_lo = malloc(bytes);
+        dst->ls_hi = malloc(bytes);
+    }
+    if (!dst->inv_scale || !dst->lengthscale || (src->ls_lo && (!dst->ls_lo || !dst->ls_hi))) {
         gram__leaf_free(dst);
         return gram__fail(ctx, GRAM_ENOMEM, "out of memory copying a kernel");
     }
     memcpy(dst->inv_scale, src->inv_scale, bytes);
     memcpy(dst->lengthscale, src->lengthscale, bytes);
+    if (src->ls_lo) {
+        memcpy(dst->ls_lo, src->ls_lo, bytes);
+        memcpy(dst->ls_hi, src->ls_hi, bytes);
+    }
     return GRAM_OK;
 }
 
@@ -641,11 +651,12 @@ gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k, const
 
 /* ---- bounds ----------------------------------------------------------------------------------- */
 
-static void default_bounds(double theta, double *lo, double *hi)
+/* scikit-learn's defaults, kept as they are whatever the value: a value outside its bounds is
+ * allowed (the optimiser starts from its projection onto them). */
+static void default_bounds(double *lo, double *hi)
 {
-    double a = log(GRAM__BOUND_MIN), b = log(GRAM__BOUND_MAX);
-    *lo = theta < a ? theta : a;
-    *hi = theta > b ? theta : b;
+    *lo = log(GRAM__BOUND_MIN);
+    *hi = log(GRAM__BOUND_MAX);
 }
 
 gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *upper)
@@ -654,7 +665,7 @@ gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *
     for (int i = 0; i < k->n_ops; i++) {
         const gram__op *op = &k->ops[i];
         if (op->kind == GRAM_OP_SCALE && op->hyper >= 0)
-            default_bounds(log(op->c), &lower[op->hyper], &upper[op->hyper]);
+            default_bounds(&lower[op->hyper], &upper[op->hyper]);
         if (op->kind != GRAM_OP_LEAF) continue;
         gram__leaf *L = &k->leaves[op->leaf];
         int64_t n = gram__leaf_n_hyper(L);
@@ -665,11 +676,14 @@ gram_status gram_kernel_get_bounds(const gram_kernel *k, double *lower, double *
             int kind = slot >= 0 ? L->bound_kind[slot] : GRAM__BOUND_DEFAULT;
             double *lo = &lower[L->hyper0 + j], *hi = &upper[L->hyper0 + j];
             if (kind == GRAM__BOUND_FIXED) *lo = *hi = th;
-            else if (kind == GRAM__BOUND_RANGE) {
+            else if (kind == GRAM__BOUND_RANGE && slot == 0 && L->ls_lo) {
+                *lo = log(L->ls_lo[j]); /* the lengthscales are the leaf's first hyperparameters */
+                *hi = log(L->ls_hi[j]);
+            } else if (kind == GRAM__BOUND_RANGE) {
                 *lo = log(L->bound_lo[slot]);
                 *hi = log(L->bound_hi[slot]);
             } else
-                default_bounds(th, lo, hi);
+                default_bounds(lo, hi);
         }
     }
     return GRAM_OK;

@@ -34,9 +34,14 @@ typedef struct gram__leaf {
     int degree;
     int hyper0; /* index of this leaf's first hyperparameter */
     /* Learning bounds (gram_kernel_get_bounds), values not logs: slot 0 = lengthscale (every ARD
-     * entry), slot 1 + i = family parameter i. bound_kind: GRAM__BOUND_DEFAULT, _RANGE, _FIXED. */
+     * entry), slot 1 + i = family parameter i. bound_kind: GRAM__BOUND_DEFAULT, _RANGE, _FIXED.
+     * A lower bound 0 or an upper bound inf is an open side (log bound ∓inf), as in scikit-learn.
+     * Values need not lie inside their bounds: bounds only constrain learning. */
     unsigned char bound_kind[4];
     double bound_lo[4], bound_hi[4];
+    /* Per-dimension lengthscale bounds (owned, n_scale values each) when they differ between
+     * dimensions; NULL: bound_lo[0], bound_hi[0] for every lengthscale. */
+    double *ls_lo, *ls_hi;
 } gram__leaf;
 
 enum { GRAM__BOUND_DEFAULT = 0, GRAM__BOUND_RANGE = 1, GRAM__BOUND_FIXED = 2 };

@@ -288,19 +288,27 @@ typedef struct args {
     size_t bpos[N_KEYS];
     double *ls; /* lengthscale values (one unless a list) */
     int64_t n_ls, cap_ls;
+    double *lsb; /* "lengthscale_bounds=[[lo, hi], ...]": n_lsb / 2 pairs, interleaved */
+    int64_t n_lsb, cap_lsb;
 } args;
+
+/* Appends k values to a growing array (*v, *n, *cap). */
+static gram_status push_vals(parser *p, double **v, int64_t *n, int64_t *cap, const double *x, int k)
+{
+    if (*n + k > *cap) {
+        int64_t c = *cap ? 2 * *cap : 8;
+        double *l = realloc(*v, (size_t)c * sizeof *l);
+        if (!l) return gram__fail(p->ctx, GRAM_ENOMEM, "spec: out of memory");
+        *v = l;
+        *cap = c;
+    }
+    for (int i = 0; i < k; i++) (*v)[(*n)++] = x[i];
+    return GRAM_OK;
+}
 
 static gram_status push_ls(parser *p, args *a, double v)
 {
-    if (a->n_ls == a->cap_ls) {
-        int64_t cap = a->cap_ls ? 2 * a->cap_ls : 8;
-        double *l = realloc(a->ls, (size_t)cap * sizeof *l);
-        if (!l) return gram__fail(p->ctx, GRAM_ENOMEM, "spec: out of memory");
-        a->ls = l;
-        a->cap_ls = cap;
-    }
-    a->ls[a->n_ls++] = v;
-    return GRAM_OK;
+    return push_vals(p, &a->ls, &a->n_ls, &a->cap_ls, &v, 1);
 }
 
 /* value := NUMBER | '[' NUMBER (',' NUMBER)* ']'   (lists only for lengthscale) */
@@ -343,7 +351,41 @@ static gram_status parse_value(parser *p, args *a, int key)
     return GRAM_OK;
 }
 
-/* bounds := 'fixed' | '[' NUMBER ',' NUMBER ']'   (after "<key>_bounds=") */
+/* pair := '[' NUMBER ',' (NUMBER | 'inf') ']' with 0 ≤ lower ≤ upper; p->pos is at '['. A lower
+ * bound 0 and an upper bound inf (scikit-learn's np.inf) leave that side open. */
+static gram_status parse_pair(parser *p, int key, double v[2])
+{
+    gram_status s;
+    char b[16];
+    size_t open = p->pos++;
+    for (int i = 0; i < 2; i++) {
+        skip_ws(p);
+        size_t at = p->pos, iw = word_len(p->s + at);
+        if (i == 1 && iw && (word_is(p->s + at, iw, "inf") || word_is(p->s + at, iw, "infinity"))) {
+            v[i] = INFINITY;
+            p->pos += iw;
+        } else {
+            if ((s = parse_number(p, &v[i]))) return s;
+            if (!(v[i] >= 0.0))
+                return perr(p, GRAM_EPARSE, at, "%s_bounds: bounds must be >= 0, got %g", KEYS[key], v[i]);
+        }
+        skip_ws(p);
+        char want = i == 0 ? ',' : ']';
+        if (p->s[p->pos] != want)
+            return perr(p, GRAM_EPARSE, p->pos, "%s_bounds: expected '%c', found %s", KEYS[key], want,
+                        describe(p, p->pos, b));
+        p->pos++;
+    }
+    if (v[0] > v[1])
+        return perr(p, GRAM_EPARSE, open, "%s_bounds: lower bound %g is above upper bound %g", KEYS[key],
+                    v[0], v[1]);
+    if (v[1] == 0.0)
+        return perr(p, GRAM_EPARSE, open, "%s_bounds: the upper bound must be > 0", KEYS[key]);
+    return GRAM_OK;
+}
+
+/* bounds := 'fixed' | pair | '[' pair (',' pair)* ']'   (after "<key>_bounds="; the list of pairs,
+ * one per dimension as scikit-learn's (n_features, 2) array, only for lengthscale) */
 static gram_status parse_bounds(parser *p, args *a, int key)
 {
     gram_status s;
@@ -358,39 +400,49 @@ static gram_status parse_bounds(parser *p, args *a, int key)
     if (p->s[p->pos] != '[')
         return perr(p, GRAM_EPARSE, p->pos, "%s_bounds takes [lower, upper] or fixed, found %s",
                     KEYS[key], describe(p, p->pos, b));
-    p->pos++;
-    double v[2];
-    for (int i = 0; i < 2; i++) {
+    size_t after = p->pos + 1;
+    while (is_space(p->s[after])) after++;
+    if (p->s[after] != '[') {
+        double v[2];
+        if ((s = parse_pair(p, key, v))) return s;
+        a->bkind[key] = GRAM__BOUND_RANGE;
+        a->blo[key] = v[0];
+        a->bhi[key] = v[1];
+        return GRAM_OK;
+    }
+    if (key != K_LENGTHSCALE)
+        return perr(p, GRAM_EPARSE, after, "%s_bounds takes one pair [lower, upper], not a list of pairs",
+                    KEYS[key]);
+    p->pos = after;
+    for (;;) {
+        double v[2];
+        if (a->n_lsb / 2 == MAX_LIST)
+            return perr(p, GRAM_EPARSE, p->pos, "a list has more than %d pairs", MAX_LIST);
+        if ((s = parse_pair(p, key, v))) return s;
+        if ((s = push_vals(p, &a->lsb, &a->n_lsb, &a->cap_lsb, v, 2))) return s;
         skip_ws(p);
-        size_t at = p->pos, iw = word_len(p->s + at);
-        if (i == 1 && iw && (word_is(p->s + at, iw, "inf") || word_is(p->s + at, iw, "infinity"))) {
-            v[i] = INFINITY; /* an upper bound may be open (scikit-learn's np.inf) */
-            p->pos += iw;
-        } else {
-            if ((s = parse_number(p, &v[i]))) return s;
-            if (!(v[i] > 0.0))
-                return perr(p, GRAM_EPARSE, at, "%s_bounds: bounds must be positive, got %g", KEYS[key],
-                            v[i]);
+        char c = p->s[p->pos];
+        if (c == ']') {
+            p->pos++;
+            break;
         }
-        skip_ws(p);
-        char want = i == 0 ? ',' : ']';
-        if (p->s[p->pos] != want)
-            return perr(p, GRAM_EPARSE, p->pos, "%s_bounds: expected '%c', found %s", KEYS[key], want,
+        if (c != ',')
+            return perr(p, GRAM_EPARSE, p->pos, "expected ',' or ']' in a list of bounds, found %s",
                         describe(p, p->pos, b));
         p->pos++;
+        skip_ws(p);
+        if (p->s[p->pos] != '[')
+            return perr(p, GRAM_EPARSE, p->pos, "%s_bounds: expected '[' to open a pair, found %s",
+                        KEYS[key], describe(p, p->pos, b));
     }
-    if (v[0] > v[1])
-        return perr(p, GRAM_EPARSE, a->bpos[key], "%s_bounds: lower bound %g is above upper bound %g",
-                    KEYS[key], v[0], v[1]);
     a->bkind[key] = GRAM__BOUND_RANGE;
-    a->blo[key] = v[0];
-    a->bhi[key] = v[1];
+    a->blo[key] = a->lsb[0];
+    a->bhi[key] = a->lsb[1];
     return GRAM_OK;
 }
 
-/* Puts the parsed bounds on the leaf, checking that each bounded parameter is a hyperparameter
- * and that its value lies inside (to 1e-12 relative, so a value learned at a bound and printed
- * with %.17g parses back). */
+/* Puts the parsed bounds on the leaf, checking that each bounded parameter is a hyperparameter.
+ * A value outside its bounds is allowed, as in scikit-learn: bounds only constrain learning. */
 static gram_status apply_bounds(parser *p, const args *a, gram__leaf *L)
 {
     for (int key = 0; key < N_KEYS; key++) {
@@ -409,18 +461,25 @@ static gram_status apply_bounds(parser *p, const args *a, gram__leaf *L)
                         key == K_DEGREE ? "an integer" : "only positive values are learned");
         L->bound_kind[slot] = (unsigned char)a->bkind[key];
         if (a->bkind[key] != GRAM__BOUND_RANGE) continue;
-        double lo = a->blo[key], hi = a->bhi[key];
-        L->bound_lo[slot] = lo;
-        L->bound_hi[slot] = hi;
-        int64_t n = slot == 0 ? (L->family == GRAM_PERIODIC ? 1 : L->n_scale) : 1;
+        L->bound_lo[slot] = a->blo[key];
+        L->bound_hi[slot] = a->bhi[key];
+        int64_t pairs = key == K_LENGTHSCALE ? a->n_lsb / 2 : 0, n = L->n_scale;
+        if (pairs <= 1) continue;
+        if (pairs != n)
+            return perr(p, GRAM_EPARSE, a->bpos[key],
+                        "lengthscale_bounds has %lld pairs but %s has %lld lengthscale%s; give one "
+                        "pair for all or one per lengthscale",
+                        (long long)pairs, gram__family_name(L->family), (long long)n, n == 1 ? "" : "s");
+        int same = 1;
+        for (int64_t d = 1; d < n; d++)
+            same &= a->lsb[2 * d] == a->lsb[0] && a->lsb[2 * d + 1] == a->lsb[1];
+        if (same) continue; /* one pair for all: the canonical form */
+        L->ls_lo = malloc((size_t)n * sizeof(double));
+        L->ls_hi = malloc((size_t)n * sizeof(double));
+        if (!L->ls_lo || !L->ls_hi) return gram__fail(p->ctx, GRAM_ENOMEM, "spec: out of memory");
         for (int64_t d = 0; d < n; d++) {
-            double v = slot == 0 ? L->lengthscale[d] : key == K_ALPHA ? L->alpha
-                       : key == K_PERIOD ? L->period : key == K_SIGMA0 ? L->sigma0
-                       : key == K_GAMMA ? L->gamma : key == K_COEF0 ? L->coef0
-                       : key == K_VALUE ? L->value : L->noise;
-            if (v < lo * (1.0 - 1e-12) || v > hi * (1.0 + 1e-12))
-                return perr(p, GRAM_EPARSE, a->bpos[key], "%s %g is outside %s_bounds [%g, %g]",
-                            KEYS[key], v, KEYS[key], lo, hi);
+            L->ls_lo[d] = a->lsb[2 * d];
+            L->ls_hi[d] = a->lsb[2 * d + 1];
         }
     }
     return GRAM_OK;
@@ -546,6 +605,7 @@ static gram_status parse_family(parser *p, gram_family f, size_t name_pos)
     }
 done:
     free(a.ls);
+    free(a.lsb);
     return s;
 }
 
@@ -730,6 +790,16 @@ static void put_num(writer *w, double v)
     put(w, out);
 }
 
+static void put_pair(writer *w, double lo, double hi)
+{
+    put(w, "[");
+    put_num(w, lo);
+    put(w, ", ");
+    if (isinf(hi)) put(w, "inf");
+    else put_num(w, hi);
+    put(w, "]");
+}
+
 static void put_bounds(writer *w, const gram__leaf *L, int slot, const char *name)
 {
     if (L->bound_kind[slot] == GRAM__BOUND_DEFAULT) return;
@@ -739,12 +809,17 @@ static void put_bounds(writer *w, const gram__leaf *L, int slot, const char *nam
         put(w, "_bounds=fixed");
         return;
     }
-    put(w, "_bounds=[");
-    put_num(w, L->bound_lo[slot]);
-    put(w, ", ");
-    if (isinf(L->bound_hi[slot])) put(w, "inf");
-    else put_num(w, L->bound_hi[slot]);
-    put(w, "]");
+    put(w, "_bounds=");
+    if (slot == 0 && L->ls_lo) {
+        put(w, "[");
+        for (int64_t d = 0; d < L->n_scale; d++) {
+            if (d) put(w, ", ");
+            put_pair(w, L->ls_lo[d], L->ls_hi[d]);
+        }
+        put(w, "]");
+    } else {
+        put_pair(w, L->bound_lo[slot], L->bound_hi[slot]);
+    }
 }
 
 static void put_leaf(writer *w, const gram__leaf *L)
