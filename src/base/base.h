@@ -34,6 +34,14 @@ gram_status gram__fail(gram_context *ctx, gram_status status, const char *fmt, .
  * `#pragma omp parallel num_threads(...)` in the library takes its count from here. */
 int gram__threads(const gram_context *ctx);
 
+/* The size of the OpenMP team to start now for `want` threads (>= 1): `want`, or fewer when the
+ * system will not create that many threads (a process or cgroup limit). libgomp ends the process
+ * with "Thread creation failed" when pthread_create fails, so before a parallel region needs more
+ * threads than the calling thread's libgomp pool holds, the missing ones are created here first (and
+ * joined at once) to see how many the system gives. Call it right before each `#pragma omp
+ * parallel num_threads(n)` with the n about to be used, and use what it returns. */
+int gram__team_size(int want);
+
 /* Clears ctx's message at the start of a public call. */
 void gram__clear(gram_context *ctx);
 

@@ -1,6 +1,7 @@
 #include "base.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,63 @@ int gram__threads(const gram_context *ctx)
 {
     int n = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
     return n < 1 ? 1 : n;
+}
+
+/* ---- teams the system will give ----------------------------------------------------------------
+ *
+ * libgomp keeps, per calling thread, a pool of the workers of its last parallel region: a region of
+ * n threads leaves n - 1 workers docked, a larger one creates the difference, a smaller one lets the
+ * extra workers exit. When pthread_create fails (EAGAIN under a pids cgroup, RLIMIT_NPROC or
+ * TasksMax) libgomp prints and calls exit(1), which a library must never let happen. So each calling
+ * thread remembers the size of its last team, and a larger team is first tried here: the missing
+ * workers are created as plain threads that wait until all exist, then released and joined. The
+ * team is cut to what succeeded. A race with other processes taking the last threads between the
+ * probe and libgomp's own creation remains possible; the probe removes the deterministic failure. */
+
+typedef struct probe_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;
+} probe_gate;
+
+static void *probe_wait(void *arg)
+{
+    probe_gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open) pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* How many of `extra` threads can exist at once besides those alive now (0..extra). */
+static int probe_threads(int extra)
+{
+    pthread_t *tid = malloc((size_t)extra * sizeof *tid);
+    if (!tid) return 0;
+    probe_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    int made = 0;
+    while (made < extra && pthread_create(&tid[made], NULL, probe_wait, &g) == 0) made++;
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 0; i < made; i++) pthread_join(tid[i], NULL);
+    free(tid);
+    return made;
+}
+
+static _Thread_local int last_team = 1; /* this thread's libgomp pool holds last_team - 1 workers */
+
+int gram__team_size(int want)
+{
+    if (want < 1) want = 1;
+    if (omp_in_parallel()) return want; /* a nested team: not this thread's pool */
+    if (want > last_team) {
+        int got = probe_threads(want - last_team);
+        if (got < want - last_team) want = last_team + got;
+    }
+    last_team = want;
+    return want;
 }
 
 gram_status gram_context_set_progress(gram_context *ctx, gram_progress_fn fn, void *user)

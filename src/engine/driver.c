@@ -507,7 +507,7 @@ static int matrix_fused(gram__plan *p, gram_status *st)
     if (sym)
         for (int64_t b = 0; b < K; b++) ps.total += (b * H + GRAM_KC - 1) / GRAM_KC + 1;
     else ps.total = K * C;
-    int nt = p->threads < K ? p->threads : (int)K;
+    int nt = gram__team_size(p->threads < K ? p->threads : (int)K);
 
 #pragma omp parallel num_threads(nt)
     {
@@ -604,6 +604,7 @@ gram_status gram__plan_run(gram__plan *p)
 
     progress_state ps = {0, by_rows ? R * C : R * C, 0};
 
+    nt = gram__team_size(nt); /* the scratch above is per thread of nt: a smaller team fits in it */
 #pragma omp parallel num_threads(nt)
     {
         unsigned char *mine = scratch + per_thread * (size_t)omp_get_thread_num();

@@ -121,6 +121,7 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     void (*vexp)(int64_t, const double *, double *) = gram__ukr_for(arch)->exp_f64;
     int threads = gram__threads(ctx);
     if (n < 128) threads = 1; /* a few thousand pairs: waking threads costs more than it saves */
+    threads = gram__team_size(threads);
     int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
