@@ -8,6 +8,8 @@
 #   5. libgram.so imports nothing that prints, exits or aborts
 #   6. the demo and a benchmark run once, as smoke tests (no timing assertions)
 #   7. pip install . (the Python package) and pytest on tests/python
+#   8. the anchors' own test files (scikit-learn's, SciPy's) against gram's drop-ins, imports
+#      rewritten, with the declared exclusions of tests/peer/exclusions.txt
 #
 # Works from any directory; GRAM_JOBS sets the build parallelism (default: the core count).
 set -euo pipefail
@@ -131,6 +133,10 @@ else
     echo "no Python tests yet (tests/python)"
     done_step "pytest (none yet)"
 fi
+
+step "peer suites: the anchors' own test files against gram (tests/peer/run_peer.py)"
+"$GRAM_PYTHON" tests/peer/run_peer.py
+done_step "peer suites"
 
 STEP="summary"
 elapsed=$((SECONDS - T0))
