@@ -149,6 +149,12 @@ int cli_common_option(cli_fit_args *f, const char *cmd, int id, const char *opt_
         {"bounds", 0, 1, OPT_BOUNDS}, {"threads", 0, 1, OPT_THREADS}, {"quiet", 'q', 0, OPT_QUIET}, \
         {"help", 'h', 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"output", 'o', 1, OPT_OUTPUT}
 
+/* The checks of the fitting options against each other that need no data (cv-ls and the kernel,
+ * isj and cauchy, cv-ls and --bounds, the covariance geometry with several bandwidths or finite
+ * bounds): 0, or CLI_EXIT_USAGE after the message. The library refuses the same, but only after
+ * the data have been read, and as a data error. */
+int cli_check_fit_args(const cli_fit_args *f, const char *cmd);
+
 /* Everything a fitting command works with. */
 typedef struct cli_job {
     const char *cmd;        /* "gram kde" */
@@ -200,17 +206,48 @@ int cli_interrupted(void);
 /* Clears a progress line left on stderr. */
 void cli_progress_done(void);
 
-/* Writes text to path (temporary name + rename); returns an exit code. */
-int cli_write_text(gram_context *ctx, const char *path, const char *text, size_t len);
-/* Writes a matrix (CSV or .npy by suffix; "-" = CSV on stdout); returns an exit code. */
-int cli_write_matrix(gram_context *ctx, const char *path, const double *data, int64_t rows,
+/* ---- outputs ------------------------------------------------------------------------------------ */
+
+/* A usage check of an output name, made while parsing: a matrix output (-o of kde, sample,
+ * predict) must be FILE.npy, FILE.csv or have no suffix (CSV); a plot (plot set) FILE.svg or no
+ * suffix. Returns 0, or CLI_EXIT_USAGE after the message. */
+int cli_check_output_name(const char *cmd, const char *opt, const char *path, int plot);
+
+/* The outputs of one run, all or nothing (see gram__output in io.h): each is staged (a regular
+ * file's temporary copy written in full, a device or FIFO opened) and the run commits them
+ * together once everything has been computed; a failure to stage one discards those staged
+ * before, so nothing is written. The stage functions and cli_commit return exit codes; after a
+ * failure everything is discarded. */
+typedef struct cli_outputs {
+    gram__output o[2];
+    int n;
+} cli_outputs;
+int cli_stage_matrix(gram_context *ctx, cli_outputs *outs, const char *path, const double *data, int64_t rows,
                      int64_t cols, const char *const *names);
+int cli_stage_text(gram_context *ctx, cli_outputs *outs, const char *path, const char *text, size_t len);
+int cli_commit(gram_context *ctx, cli_outputs *outs);
+void cli_outputs_discard(cli_outputs *outs);
+
+/* ---- limits and environment --------------------------------------------------------------------- */
+
+/* Reads GRAM_MAX_INPUT; returns an exit code (2 when it is not a positive integer). */
+int cli_read_environment(void);
+/* The most bytes one input may take (gram__read_opts.max_bytes): GRAM_MAX_INPUT, else
+ * gram__io_default_limit(). */
+int64_t cli_input_limit(void);
 
 /* ---- commands ---------------------------------------------------------------------------------- */
 
-int cli_kde(int argc, char **argv);
-int cli_sample(int argc, char **argv);
-int cli_gp(int argc, char **argv);  /* regress.c */
-int cli_krr(int argc, char **argv); /* regress.c */
+/* The command line argv[0..argc) as main gets it. With parse_only set, stops once the options are
+ * parsed and checked: no file is read, created or written, nothing is computed, and the exit code
+ * is 0 for a valid command line, 2 for a usage error (--help and --version still print). A fuzz
+ * target of the option values calls this. */
+int cli_main(int argc, char **argv, int parse_only);
+
+/* One command each (argv[0] is the command's name); parse_only as for cli_main. */
+int cli_kde(int argc, char **argv, int parse_only);
+int cli_sample(int argc, char **argv, int parse_only);
+int cli_gp(int argc, char **argv, int parse_only);  /* regress.c */
+int cli_krr(int argc, char **argv, int parse_only); /* regress.c */
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char KDE_HELP[] =
     "Usage: gram kde DATA [--query FILE | --grid N | --loo] [OPTIONS]\n"
@@ -164,7 +163,7 @@ static int make_plot(cli_job *job, const double *h, const char *subtitle, svg_te
     return rc;
 }
 
-int cli_kde(int argc, char **argv)
+int cli_kde(int argc, char **argv, int parse_only)
 {
     static const cli_option opts[] = {
         CLI_FIT_OPTIONS,
@@ -255,6 +254,11 @@ int cli_kde(int argc, char **argv)
         goto done;
     }
     if (!out_path && !plot_path) out_path = "-";
+    if ((out_path && (rc = cli_check_output_name(cmd, "-o", out_path, 0))) ||
+        (plot_path && (rc = cli_check_output_name(cmd, "--plot", plot_path, 1))) ||
+        (rc = cli_check_fit_args(&f, cmd)))
+        goto done;
+    if (parse_only) goto done;
 
     /* Inputs. */
     rc = cli_job_load(&job, cmd, &f);
@@ -378,22 +382,12 @@ int cli_kde(int argc, char **argv)
         if (rc) goto done;
     }
 
-    /* Nothing is written before everything has been computed. */
-    if (cli_interrupted()) {
-        rc = cli_lib_error(job.ctx, GRAM_ECANCELLED, NULL);
+    /* Nothing is written before everything has been computed, and then all or nothing. */
+    cli_outputs outs = {.n = 0};
+    if ((out_path && (rc = cli_stage_matrix(job.ctx, &outs, out_path, result, M, out_cols, names))) ||
+        (plot_path && (rc = cli_stage_text(job.ctx, &outs, plot_path, svg.s, svg.len))) ||
+        (rc = cli_commit(job.ctx, &outs)))
         goto done;
-    }
-    if (out_path) {
-        rc = cli_write_matrix(job.ctx, out_path, result, M, out_cols, names);
-        if (rc) goto done;
-    }
-    if (plot_path) {
-        rc = cli_write_text(job.ctx, plot_path, svg.s, svg.len);
-        if (rc) {
-            if (out_path && strcmp(out_path, "-")) unlink(out_path); /* all or nothing */
-            goto done;
-        }
-    }
 
     if (!f.quiet) {
         char when[32], what[96];

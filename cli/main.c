@@ -31,13 +31,21 @@ static const char MAIN_HELP[] =
     "\n"
     "Run 'gram COMMAND --help' for a command's options.\n"
     "\n"
-    "DATA is a .npy file (float64, float32 or integer; 1-D or 2-D) or a CSV file\n"
-    "(header row and delimiter detected; numbers in C notation); '-' reads\n"
-    "standard input. Results go to standard output as CSV unless -o names a file\n"
-    "(.npy by suffix, else CSV); messages go to standard error.\n"
+    "DATA is a .npy file (1-D or 2-D; bool, integers, float16, float32, float64 or\n"
+    "longdouble) or a CSV file (header row and delimiter detected; numbers in C\n"
+    "notation); '-' reads standard input. Results go to standard output as CSV\n"
+    "unless -o names a file: FILE.npy, FILE.csv, or a name without a suffix (CSV).\n"
+    "A regular file is replaced only when the run succeeds (written to a temporary\n"
+    "name beside it, then renamed; a symbolic link is followed to its target); a\n"
+    "device, FIFO or /dev/stdout is written through. Messages go to standard error.\n"
     "\n"
-    "Exit status: 0 success, 1 data or runtime error, 2 usage error,\n"
-    "130 interrupted.\n";
+    "Exit status: 0 success, 1 data or runtime error, 2 usage error (a bad option\n"
+    "value or combination; those that need no data are found before any input is\n"
+    "read), 130 interrupted (Ctrl-C, also while an input is still being read).\n"
+    "\n"
+    "Environment:\n"
+    "  GRAM_MAX_INPUT  the most bytes one input may take, as read and as float64\n"
+    "                  values (default: a quarter of the physical memory)\n";
 
 #define COMMAND_LIST "kde, sample, gp or krr"
 
@@ -440,6 +448,27 @@ int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_nam
 
 const char *cli_rule_name(const cli_fit_args *f) { return f->bandwidth_text; }
 
+int cli_check_fit_args(const cli_fit_args *f, const char *cmd)
+{
+    if (f->rule == GRAM_BW_CV_LS && f->kernel != GRAM_GAUSSIAN)
+        return cli_usage_error(cmd, "--bandwidth cv-ls: least-squares cross-validation is implemented for the "
+                                    "gaussian kernel only (got --kernel %s); use cv-ml",
+                               f->kernel_name);
+    if (f->rule == GRAM_BW_ISJ && f->kernel == GRAM_CAUCHY)
+        return cli_usage_error(cmd, "--bandwidth isj needs a kernel with a finite variance; cauchy has none");
+    if (f->rule == GRAM_BW_CV_LS && f->bounds_text)
+        return cli_usage_error(cmd, "--bandwidth cv-ls does not support --bounds (reflection)");
+    if (f->geometry == GRAM_KDE_COVARIANCE) {
+        if (f->rule == GRAM_BW_FIXED && f->n_bandwidth != 1)
+            return cli_usage_error(cmd, "--bandwidth: --bandwidth-matrix covariance takes one factor, got %lld values",
+                                   (long long)f->n_bandwidth);
+        for (int64_t d = 0; d < f->n_bounds; d++)
+            if (isfinite(f->bounds_lo[d]) || isfinite(f->bounds_hi[d]))
+                return cli_usage_error(cmd, "--bounds: reflection needs --bandwidth-matrix isotropic");
+    }
+    return 0;
+}
+
 /* ---- names ----------------------------------------------------------------------------------- */
 
 const char *cli_column_name(const gram__matrix *m, int64_t j, char *buf, size_t size)
@@ -523,12 +552,19 @@ static void on_sigint(int sig)
 
 void cli_catch_sigint(void)
 {
+    /* A shell starts background jobs with SIGINT ignored so that Ctrl-C meant for the foreground
+     * job spares them; catching it here would undo that, so an ignored SIGINT stays ignored (as
+     * GNU's coding standards ask of every program that handles it). */
+    struct sigaction old;
+    if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    /* One SIGINT asks the job to stop cleanly; a second one (default action) kills at once. */
-    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    /* One SIGINT asks the job to stop cleanly; a second one (default action) kills at once. No
+     * SA_RESTART: a read or open blocked on a silent pipe or a FIFO without a writer must return
+     * (EINTR) so the io layer can ask the progress callback and stop. */
+    sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
 }
 
@@ -588,6 +624,7 @@ int cli_context_create(const char *cmd, int threads, gram_context **ctx)
         return cli_lib_error(*ctx, s, "--threads");
     g_progress.label = cmd;
     g_progress.tty = isatty(STDERR_FILENO);
+    g_progress.t_job = cli_now(); /* reading a large input counts as the job too */
     gram_context_set_progress(*ctx, progress_cb, NULL);
     cli_catch_sigint();
     return 0;
@@ -605,6 +642,7 @@ int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out)
 {
     gram__read_opts ro;
     gram__read_opts_init(&ro);
+    ro.max_bytes = cli_input_limit();
     memset(out, 0, sizeof *out);
     gram_status s = gram__read_matrix(ctx, path, &ro, out);
     if (s != GRAM_OK) return cli_lib_error(ctx, s, path_for_messages(path));
@@ -658,10 +696,6 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     }
 
     if (f->rule == GRAM_BW_FIXED) {
-        if (f->geometry == GRAM_KDE_COVARIANCE && f->n_bandwidth != 1)
-            return cli_usage_error(cmd, "--bandwidth: --bandwidth-matrix covariance takes one "
-                                        "factor, got %lld values",
-                                   (long long)f->n_bandwidth);
         if (f->n_bandwidth != 1 && f->n_bandwidth != D)
             return cli_usage_error(cmd, "--bandwidth: expected 1 or %lld values (D = %lld), got %lld",
                                    (long long)D, (long long)D, (long long)f->n_bandwidth);
@@ -737,42 +771,111 @@ void cli_job_free(cli_job *job)
 
 /* ---- outputs --------------------------------------------------------------------------------- */
 
-int cli_write_text(gram_context *ctx, const char *path, const char *text, size_t len)
+int cli_check_output_name(const char *cmd, const char *opt, const char *path, int plot)
 {
-    gram_status s = gram__write_text(ctx, path, text, len);
-    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, strcmp(path, "-") ? path : "<stdout>");
+    if (plot) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        const char *dot = strrchr(base, '.');
+        if (!dot || dot == base) return 0;
+        if (strlen(dot) == 4 && tolower((unsigned char)dot[1]) == 's' && tolower((unsigned char)dot[2]) == 'v' &&
+            tolower((unsigned char)dot[3]) == 'g')
+            return 0;
+        return cli_usage_error(cmd, "%s: '%s': gram draws SVG only: name the plot FILE.svg", opt, path);
+    }
+    if (gram__output_format(path) != GRAM__FMT_UNKNOWN) return 0;
+    return cli_usage_error(cmd, "%s: '%s' has an unknown suffix: gram writes .npy (NumPy) or .csv (CSV, also "
+                                "written for a name without a suffix and for '-')",
+                           opt, path);
 }
 
-int cli_write_matrix(gram_context *ctx, const char *path, const double *data, int64_t rows,
+static const char *out_name(const char *path) { return strcmp(path, "-") ? path : "<stdout>"; }
+
+void cli_outputs_discard(cli_outputs *outs)
+{
+    for (int k = 0; k < outs->n; k++) gram__output_discard(&outs->o[k]);
+    outs->n = 0;
+}
+
+static int staged(gram_context *ctx, cli_outputs *outs, gram_status s, const char *path)
+{
+    if (s == GRAM_OK) {
+        outs->n++;
+        return 0;
+    }
+    cli_outputs_discard(outs);
+    return cli_lib_error(ctx, s, out_name(path));
+}
+
+int cli_stage_matrix(gram_context *ctx, cli_outputs *outs, const char *path, const double *data, int64_t rows,
                      int64_t cols, const char *const *names)
 {
-    gram_status s = gram__write_matrix(ctx, path, data, rows, cols, names);
-    if (s == GRAM_OK && !strcmp(path, "-") && fflush(stdout) != 0)
-        return cli_data_error("<stdout>: %s", strerror(errno));
-    return s == GRAM_OK ? 0 : cli_lib_error(ctx, s, strcmp(path, "-") ? path : "<stdout>");
+    gram__output *o = &outs->o[outs->n];
+    return staged(ctx, outs, gram__output_stage_matrix(ctx, o, path, data, rows, cols, names), path);
 }
 
-/* ---- main ------------------------------------------------------------------------------------ */
+int cli_stage_text(gram_context *ctx, cli_outputs *outs, const char *path, const char *text, size_t len)
+{
+    gram__output *o = &outs->o[outs->n];
+    return staged(ctx, outs, gram__output_stage_text(ctx, o, path, text, len), path);
+}
 
-int main(int argc, char **argv)
+int cli_commit(gram_context *ctx, cli_outputs *outs)
+{
+    /* A SIGINT that came while the outputs were staged still stops the run with nothing written. */
+    if (cli_interrupted()) {
+        cli_outputs_discard(outs);
+        return cli_lib_error(ctx, GRAM_ECANCELLED, NULL);
+    }
+    int rc = 0;
+    for (int k = 0; k < outs->n; k++) {
+        const char *path = outs->o[k].path;
+        gram_status s = rc ? GRAM_OK : gram__output_commit(ctx, &outs->o[k]);
+        if (rc) gram__output_discard(&outs->o[k]);
+        else if (s) rc = cli_lib_error(ctx, s, out_name(path));
+    }
+    outs->n = 0;
+    return rc;
+}
+
+/* ---- limits ------------------------------------------------------------------------------------ */
+
+static int64_t g_input_limit;
+
+int64_t cli_input_limit(void) { return g_input_limit > 0 ? g_input_limit : gram__io_default_limit(); }
+
+int cli_read_environment(void)
+{
+    const char *v = getenv("GRAM_MAX_INPUT");
+    if (!v || !*v) return 0;
+    int64_t n;
+    if (!cli_parse_int64(v, &n) || n < 1)
+        return cli_usage_error("gram", "GRAM_MAX_INPUT: expected a positive number of bytes, got '%s'", v);
+    g_input_limit = n;
+    return 0;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------------- */
+
+int cli_main(int argc, char **argv, int parse_only)
 {
     if (argc < 2) {
         fputs(MAIN_HELP, stderr);
         return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "kde")) return cli_kde(argc - 1, argv + 1);
-    if (!strcmp(cmd, "sample")) return cli_sample(argc - 1, argv + 1);
-    if (!strcmp(cmd, "gp")) return cli_gp(argc - 1, argv + 1);
-    if (!strcmp(cmd, "krr")) return cli_krr(argc - 1, argv + 1);
+    if (!strcmp(cmd, "kde")) return cli_kde(argc - 1, argv + 1, parse_only);
+    if (!strcmp(cmd, "sample")) return cli_sample(argc - 1, argv + 1, parse_only);
+    if (!strcmp(cmd, "gp")) return cli_gp(argc - 1, argv + 1, parse_only);
+    if (!strcmp(cmd, "krr")) return cli_krr(argc - 1, argv + 1, parse_only);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (argc > 2 && !strcmp(cmd, "help")) { /* gram help kde */
             static char help_opt[] = "--help";
             char *sub[] = {argv[2], help_opt, NULL};
-            if (!strcmp(argv[2], "kde")) return cli_kde(2, sub);
-            if (!strcmp(argv[2], "sample")) return cli_sample(2, sub);
-            if (!strcmp(argv[2], "gp")) return cli_gp(2, sub);
-            if (!strcmp(argv[2], "krr")) return cli_krr(2, sub);
+            if (!strcmp(argv[2], "kde")) return cli_kde(2, sub, parse_only);
+            if (!strcmp(argv[2], "sample")) return cli_sample(2, sub, parse_only);
+            if (!strcmp(argv[2], "gp")) return cli_gp(2, sub, parse_only);
+            if (!strcmp(argv[2], "krr")) return cli_krr(2, sub, parse_only);
             return cli_usage_error("gram", "unknown command '%s' (expected " COMMAND_LIST ")", argv[2]);
         }
         fputs(MAIN_HELP, stdout);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- help ------------------------------------------------------------------------------------ */
@@ -180,6 +181,7 @@ typedef struct reg_args {
     const char *query_path;  /* QUERY */
     const char *target;      /* --target as given */
     const char *kernel_spec;
+    gram_kernel *kernel;     /* fit: kernel_spec parsed while the options are checked (owned) */
     const char *out_path, *plot_path;
     const char *alpha_path;  /* gp: --alpha FILE */
     double *alpha;           /* the --alpha values (owned), n_alpha of them; NULL: the default */
@@ -281,6 +283,20 @@ static int reg_option(reg_args *r, int id, const char *opt_name, const char *val
     return CLI_OPT_CONTINUE;
 }
 
+/* --kernel SPEC into r->kernel: a spec the parser refuses is a usage error, found before any data
+ * are read. Returns CLI_OPT_CONTINUE or an exit code. */
+static int parse_kernel(reg_args *r)
+{
+    gram_context *ctx = NULL;
+    if (gram_context_create(&ctx) != GRAM_OK) return cli_data_error("out of memory");
+    gram_status s = gram_kernel_parse(ctx, r->kernel_spec, &r->kernel);
+    int rc = CLI_OPT_CONTINUE;
+    if (s == GRAM_ENOMEM) rc = cli_data_error("--kernel: %s", gram_context_message(ctx));
+    else if (s) rc = cli_usage_error(r->cmd, "--kernel: %s", gram_context_message(ctx));
+    gram_context_destroy(ctx);
+    return rc;
+}
+
 /* Parses argv into r (fit: DATA; predict, sample: MODEL QUERY) and checks what needs no data.
  * Returns CLI_OPT_CONTINUE to go on, or an exit code (0 after --help or --version). */
 static int reg_parse(reg_args *r, int argc, char **argv, const cli_option *opts, const char *help)
@@ -331,11 +347,17 @@ static int reg_parse(reg_args *r, int argc, char **argv, const cli_option *opts,
     if (r->out_path && r->plot_path && !strcmp(r->out_path, "-") && !strcmp(r->plot_path, "-"))
         return cli_usage_error(r->cmd, "-o and --plot cannot both write to standard output");
     if (!r->out_path && !r->plot_path) r->out_path = "-";
+    int rc;
+    if ((!fit && r->out_path && (rc = cli_check_output_name(r->cmd, "-o", r->out_path, 0))) ||
+        (r->plot_path && (rc = cli_check_output_name(r->cmd, "--plot", r->plot_path, 1))))
+        return rc;
+    if (fit) return parse_kernel(r);
     return CLI_OPT_CONTINUE;
 }
 
 static void reg_args_free(reg_args *r)
 {
+    gram_kernel_destroy(r->kernel);
     free(r->alpha);
     cli_fit_args_free(&r->f);
 }
@@ -448,19 +470,11 @@ static int fit_error(gram_context *ctx, gram_status s, const char *what, const c
     return rc;
 }
 
-/* Writes the plot after the main output; a failure removes the main output (all or nothing). */
-static int write_plot(gram_context *ctx, const char *plot_path, const svg_text *svg, const char *out_path)
-{
-    int rc = cli_write_text(ctx, plot_path, svg->s, svg->len);
-    if (rc && out_path && strcmp(out_path, "-")) unlink(out_path);
-    return rc;
-}
-
 /* ---- fit: DATA, --target, --kernel ------------------------------------------------------------ */
 
 typedef struct reg_fit {
     gram_context *ctx;
-    gram_kernel *kernel;
+    const gram_kernel *kernel;       /* the one reg_parse made (owned by reg_args) */
     gram__matrix data, tfile, extra; /* DATA, the targets file, --weights or --alpha FILE */
     double *X, *Y;                   /* N×D inputs, N×T targets, row-major (owned) */
     int64_t N, D, T;
@@ -597,8 +611,7 @@ static int fit_load(reg_fit *job, const reg_args *r)
 {
     int rc = cli_context_create(r->cmd, r->f.threads, &job->ctx);
     if (rc) return rc;
-    gram_status s = gram_kernel_parse(job->ctx, r->kernel_spec, &job->kernel);
-    if (s) return cli_lib_error(job->ctx, s, "--kernel");
+    job->kernel = r->kernel;
     rc = cli_read_matrix(job->ctx, r->f.data_path, &job->data);
     if (rc) return rc;
     if (job->data.rows == 0 || job->data.cols == 0)
@@ -619,7 +632,6 @@ static int fit_load(reg_fit *job, const reg_args *r)
 
 static void fit_free(reg_fit *job)
 {
-    gram_kernel_destroy(job->kernel);
     gram__matrix_free(&job->data);
     gram__matrix_free(&job->tfile);
     gram__matrix_free(&job->extra);
@@ -746,6 +758,8 @@ static int fit_cmd(reg_args *r)
     svg_text svg = {0};
     double *xs = NULL, *pts = NULL;
     char *spec = NULL;
+    void *model = NULL;
+    size_t model_size = 0;
     int is_gp = r->which == GP_FIT;
 
     int rc = fit_load(&job, r);
@@ -827,17 +841,17 @@ static int fit_cmd(reg_args *r)
         if (rc) goto done;
     }
 
-    /* Nothing is written before everything has been computed. */
-    if (cli_interrupted()) {
-        rc = cli_lib_error(job.ctx, GRAM_ECANCELLED, NULL);
-        goto done;
-    }
-    s = is_gp ? gram_gp_save(job.ctx, gp, r->out_path) : gram_krr_save(job.ctx, krr, r->out_path);
+    /* Nothing is written before everything has been computed, and then all or nothing. */
+    s = is_gp ? gram_gp_to_bytes(job.ctx, gp, &model, &model_size) : gram_krr_to_bytes(job.ctx, krr, &model, &model_size);
     if (s) {
         rc = cli_lib_error(job.ctx, s, msg_name(r->out_path));
         goto done;
     }
-    if (r->plot_path && (rc = write_plot(job.ctx, r->plot_path, &svg, r->out_path))) goto done;
+    cli_outputs outs = {.n = 0};
+    if ((rc = cli_stage_text(job.ctx, &outs, r->out_path, model, model_size)) ||
+        (r->plot_path && (rc = cli_stage_text(job.ctx, &outs, r->plot_path, svg.s, svg.len))) ||
+        (rc = cli_commit(job.ctx, &outs)))
+        goto done;
 
     if (!r->f.quiet) {
         char when[32];
@@ -861,6 +875,7 @@ static int fit_cmd(reg_args *r)
 
 done:
     svg_text_free(&svg);
+    gram_free(model);
     free(spec);
     free(xs);
     free(pts);
@@ -878,7 +893,10 @@ static int load_model(gram_context *ctx, const char *path, int want_gp, gram_gp 
 {
     gram_status s = want_gp ? gram_gp_load(ctx, path, gp) : gram_krr_load(ctx, path, krr);
     if (!s) return 0;
-    if (s == GRAM_EFORMAT && strcmp(path, "-")) {
+    /* Which kind it is instead: a second read, so only of a regular file (a FIFO or a device
+     * would block or give other bytes). */
+    struct stat sb;
+    if (s == GRAM_EFORMAT && strcmp(path, "-") && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
         gram_gp *g = NULL;
         gram_krr *k = NULL;
         gram_status other = want_gp ? gram_krr_load(NULL, path, &k) : gram_gp_load(NULL, path, &g);
@@ -1003,12 +1021,11 @@ static int predict_cmd(reg_args *r)
         if (rc) goto done;
     }
 
-    if (cli_interrupted()) {
-        rc = cli_lib_error(ctx, GRAM_ECANCELLED, NULL);
+    cli_outputs outs = {.n = 0};
+    if ((r->out_path && (rc = cli_stage_matrix(ctx, &outs, r->out_path, out, M, cols, names))) ||
+        (r->plot_path && (rc = cli_stage_text(ctx, &outs, r->plot_path, svg.s, svg.len))) ||
+        (rc = cli_commit(ctx, &outs)))
         goto done;
-    }
-    if (r->out_path && (rc = cli_write_matrix(ctx, r->out_path, out, M, cols, names))) goto done;
-    if (r->plot_path && (rc = write_plot(ctx, r->plot_path, &svg, r->out_path))) goto done;
 
     if (!r->f.quiet) {
         char when[32];
@@ -1037,7 +1054,8 @@ done:
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-static int run(reg_cmd which, const char *cmd, int argc, char **argv, const cli_option *opts, const char *help)
+static int run(reg_cmd which, const char *cmd, int argc, char **argv, const cli_option *opts, const char *help,
+               int parse_only)
 {
     reg_args r;
     memset(&r, 0, sizeof r);
@@ -1045,7 +1063,7 @@ static int run(reg_cmd which, const char *cmd, int argc, char **argv, const cli_
     r.which = which;
     r.cmd = cmd;
     int rc = reg_parse(&r, argc, argv, opts, help);
-    if (rc == CLI_OPT_CONTINUE) rc = which == GP_FIT || which == KRR_FIT ? fit_cmd(&r) : predict_cmd(&r);
+    if (rc == CLI_OPT_CONTINUE) rc = parse_only ? 0 : which == GP_FIT || which == KRR_FIT ? fit_cmd(&r) : predict_cmd(&r);
     reg_args_free(&r);
     return rc;
 }
@@ -1070,7 +1088,7 @@ static int no_subcommand(const char *cmd, int argc, char **argv, const char *hel
     return cli_usage_error(cmd, "unknown command '%s' (expected %s)", a, list);
 }
 
-int cli_gp(int argc, char **argv)
+int cli_gp(int argc, char **argv, int parse_only)
 {
     static const cli_option fit_opts[] = {
         REG_FIT_OPTIONS,
@@ -1095,15 +1113,15 @@ int cli_gp(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *sub = argc > 1 ? argv[1] : "";
-    if (!strcmp(sub, "fit")) return run(GP_FIT, "gram gp fit", argc - 1, argv + 1, fit_opts, GP_FIT_HELP);
+    if (!strcmp(sub, "fit")) return run(GP_FIT, "gram gp fit", argc - 1, argv + 1, fit_opts, GP_FIT_HELP, parse_only);
     if (!strcmp(sub, "predict"))
-        return run(GP_PREDICT, "gram gp predict", argc - 1, argv + 1, predict_opts, GP_PREDICT_HELP);
+        return run(GP_PREDICT, "gram gp predict", argc - 1, argv + 1, predict_opts, GP_PREDICT_HELP, parse_only);
     if (!strcmp(sub, "sample"))
-        return run(GP_SAMPLE, "gram gp sample", argc - 1, argv + 1, sample_opts, GP_SAMPLE_HELP);
+        return run(GP_SAMPLE, "gram gp sample", argc - 1, argv + 1, sample_opts, GP_SAMPLE_HELP, parse_only);
     return no_subcommand("gram gp", argc, argv, GP_HELP, "fit, predict or sample");
 }
 
-int cli_krr(int argc, char **argv)
+int cli_krr(int argc, char **argv, int parse_only)
 {
     static const cli_option fit_opts[] = {
         REG_FIT_OPTIONS,
@@ -1115,8 +1133,8 @@ int cli_krr(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *sub = argc > 1 ? argv[1] : "";
-    if (!strcmp(sub, "fit")) return run(KRR_FIT, "gram krr fit", argc - 1, argv + 1, fit_opts, KRR_FIT_HELP);
+    if (!strcmp(sub, "fit")) return run(KRR_FIT, "gram krr fit", argc - 1, argv + 1, fit_opts, KRR_FIT_HELP, parse_only);
     if (!strcmp(sub, "predict"))
-        return run(KRR_PREDICT, "gram krr predict", argc - 1, argv + 1, predict_opts, KRR_PREDICT_HELP);
+        return run(KRR_PREDICT, "gram krr predict", argc - 1, argv + 1, predict_opts, KRR_PREDICT_HELP, parse_only);
     return no_subcommand("gram krr", argc, argv, KRR_HELP, "fit or predict");
 }

@@ -47,7 +47,7 @@ static const char SAMPLE_HELP[] =
     "Exit status: 0 success, 1 data or runtime error, 2 usage error,\n"
     "130 interrupted.\n";
 
-int cli_sample(int argc, char **argv)
+int cli_sample(int argc, char **argv, int parse_only)
 {
     static const cli_option opts[] = {
         CLI_FIT_OPTIONS,
@@ -110,6 +110,8 @@ int cli_sample(int argc, char **argv)
         rc = cli_usage_error(cmd, "only one of DATA and --weights can be '-' (standard input)");
         goto done;
     }
+    if ((rc = cli_check_output_name(cmd, "-o", out_path, 0)) || (rc = cli_check_fit_args(&f, cmd))) goto done;
+    if (parse_only) goto done;
 
     rc = cli_job_load(&job, cmd, &f);
     if (rc) goto done;
@@ -129,11 +131,6 @@ int cli_sample(int argc, char **argv)
         rc = cli_lib_error(job.ctx, s, NULL);
         goto done;
     }
-    if (cli_interrupted()) {
-        rc = cli_lib_error(job.ctx, GRAM_ECANCELLED, NULL);
-        goto done;
-    }
-
     names = calloc((size_t)D, sizeof *names);
     namebuf = calloc((size_t)D, sizeof *namebuf);
     if (!names || !namebuf) {
@@ -141,8 +138,9 @@ int cli_sample(int argc, char **argv)
         goto done;
     }
     for (int64_t d = 0; d < D; d++) names[d] = cli_column_name(&job.data, d, namebuf[d], sizeof namebuf[d]);
-    rc = cli_write_matrix(job.ctx, out_path, out, count, D, names);
-    if (rc) goto done;
+    cli_outputs outs = {.n = 0};
+    if ((rc = cli_stage_matrix(job.ctx, &outs, out_path, out, count, D, names)) || (rc = cli_commit(job.ctx, &outs)))
+        goto done;
 
     if (!f.quiet) {
         char bw[256], when[32];

@@ -227,7 +227,14 @@ static int64_t count_lines(const char *p, const char *end)
 typedef struct values {
     double *v;
     int64_t rows, cols, cap; /* cap in values */
+    int64_t max_bytes;       /* the read options' limit on the values as float64 (0: none) */
 } values;
+
+static gram_status values_over_limit(csv *P, const values *V)
+{
+    return gram__fail(P->ctx, GRAM_EOVERFLOW, "%s: line %lld: the values take more than the limit of %lld bytes as float64",
+                      P->name, (long long)P->rec_line, (long long)V->max_bytes);
+}
 
 static gram_status values_row(csv *P, values *V)
 {
@@ -240,6 +247,11 @@ static gram_status values_row(csv *P, values *V)
         size_t bytes;
         if (!gram__mul_i64(V->cap > 0 ? V->cap : V->cols, 2, &ncap) || !gram__bytes(ncap, sizeof(double), &bytes))
             return gram__fail(P->ctx, GRAM_EOVERFLOW, "%s: too many values", P->name);
+        if (V->max_bytes > 0 && (int64_t)bytes > V->max_bytes) {
+            ncap = V->max_bytes / (int64_t)sizeof(double);
+            if (ncap - at < V->cols) return values_over_limit(P, V);
+            bytes = (size_t)ncap * sizeof(double);
+        }
         double *nv = gram__alloc(bytes);
         if (!nv) return gram__fail(P->ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the values", P->name, bytes);
         if (at) memcpy(nv, V->v, (size_t)at * sizeof(double));
@@ -326,6 +338,10 @@ gram_status gram__csv_parse(gram_context *ctx, const char *name, const char *buf
         return gram__fail(ctx, GRAM_EOVERFLOW, "%s: input is larger than the limit of %lld bytes", name,
                           (long long)opts->max_bytes);
 
+    /* A NUL is in no text: the same verdict the descriptor reader gives while reading. */
+    const char *nul = n ? memchr(buf, 0, n) : NULL;
+    if (nul) return gram__io_nul_error(ctx, name, (size_t)(nul - buf));
+
     const char *p = buf, *end = buf + n;
     if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
     csv P = {ctx, name, p, end, 1, 1, 0, false, NULL, 0, 0};
@@ -336,7 +352,7 @@ gram_status gram__csv_parse(gram_context *ctx, const char *name, const char *buf
     if (!gram__c_locale_begin(&loc))
         return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot create the C locale for parsing numbers", name);
     gram_status st = GRAM_OK;
-    values V = {NULL, 0, 0, 0};
+    values V = {NULL, 0, 0, 0, opts->max_bytes};
     char **names = NULL;
     bool header = false;
 
@@ -355,6 +371,8 @@ gram_status gram__csv_parse(gram_context *ctx, const char *name, const char *buf
         int64_t lines = count_lines(P.p, end) + (header ? 0 : 1), cap;
         int64_t by_bytes = (int64_t)((size_t)(end - P.p) / 2) + 1 + V.cols;
         if (!gram__mul_i64(lines, V.cols, &cap) || cap > by_bytes) cap = by_bytes;
+        if (V.max_bytes > 0 && cap > V.max_bytes / (int64_t)sizeof(double)) cap = V.max_bytes / (int64_t)sizeof(double);
+        if (cap < V.cols) cap = V.cols; /* the first row's room: values_row refuses it if over the limit */
         size_t bytes;
         if (!gram__bytes(cap, sizeof(double), &bytes)) {
             st = gram__fail(ctx, GRAM_EOVERFLOW, "%s: too many values", name);
@@ -368,9 +386,14 @@ gram_status gram__csv_parse(gram_context *ctx, const char *name, const char *buf
         V.cap = cap;
     }
     if (!header && (st = values_row(&P, &V))) goto fail;
-    for (;;) {
+    for (int64_t rec = 1;; rec++) {
         P.p = skip_noise(P.p, end, &P.line);
         if (P.p == end) break;
+        /* A long parse stops when the caller's progress callback asks (every 64Ki records). */
+        if ((rec & 0xffff) == 0 && gram__io_cancelled(ctx, (int64_t)(P.p - buf), (int64_t)n)) {
+            st = gram__fail(ctx, GRAM_ECANCELLED, "%s: cancelled while parsing line %lld", name, (long long)P.line);
+            goto fail;
+        }
         if ((st = parse_record(&P))) goto fail;
         if ((st = values_row(&P, &V))) goto fail;
     }
@@ -397,20 +420,23 @@ fail:
 /* ---- writing -------------------------------------------------------------------------------- */
 
 typedef struct obuf {
-    int fd, err;
+    gram_context *ctx;
+    const char *name;
+    int fd;
+    gram_status st;
     char *b;
     size_t n, cap;
 } obuf;
 
 static void ob_flush(obuf *o)
 {
-    if (!o->err && o->n) o->err = gram__io_write_all(o->fd, o->b, o->n);
+    if (!o->st && o->n) o->st = gram__io_write(o->ctx, o->name, o->fd, o->b, o->n);
     o->n = 0;
 }
 
 static void ob_put(obuf *o, const char *s, size_t len)
 {
-    while (len > 0 && !o->err) {
+    while (len > 0 && !o->st) {
         if (o->n == o->cap) ob_flush(o);
         size_t m = o->cap - o->n < len ? o->cap - o->n : len;
         memcpy(o->b + o->n, s, m);
@@ -432,7 +458,7 @@ gram_status gram__csv_write_fd(gram_context *ctx, const char *name, int fd, cons
                                int64_t cols, const char *const *names)
 {
     if (cols == 0) return GRAM_OK;
-    obuf o = {fd, 0, gram__alloc((size_t)1 << 16), 0, (size_t)1 << 16};
+    obuf o = {ctx, name, fd, GRAM_OK, gram__alloc((size_t)1 << 16), 0, (size_t)1 << 16};
     if (!o.b) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate a write buffer", name);
     if (names) {
         for (int64_t j = 0; j < cols; j++) {
@@ -454,7 +480,7 @@ gram_status gram__csv_write_fd(gram_context *ctx, const char *name, int fd, cons
     gram__c_locale loc;
     bool c = gram__c_locale_begin(&loc);
     char num[40];
-    for (int64_t i = 0; i < rows && !o.err; i++) {
+    for (int64_t i = 0; i < rows && !o.st; i++) {
         for (int64_t j = 0; j < cols; j++) {
             double v = data[i * cols + j];
             int len = c ? gram__format_double_c(num, sizeof num, v) : gram__format_double(num, sizeof num, v);
@@ -466,5 +492,5 @@ gram_status gram__csv_write_fd(gram_context *ctx, const char *name, int fd, cons
     gram__c_locale_end(&loc);
     ob_flush(&o);
     gram__free(o.b);
-    return o.err ? gram__io_fail_errno(ctx, name, "cannot write", o.err) : GRAM_OK;
+    return o.st;
 }

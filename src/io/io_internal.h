@@ -14,18 +14,41 @@
 #define GRAM__IO_CHUNK ((size_t)1 << 20)
 #endif
 
-/* read(2) until n bytes or end of input, retrying EINTR. *got receives the bytes read. Returns 0
- * or an errno value. */
-int gram__io_read_full(int fd, void *buf, size_t n, size_t *got);
+/* The most one read(2) takes before the cancellation check runs again: a regular file's whole
+ * size is never asked for in one call, so Ctrl-C is seen within one such step. */
+#define GRAM__IO_STEP ((size_t)16 << 20)
 
-/* The whole of an input in one buffer (NUL-free; text or bytes): the head_len bytes already read
- * from fd (head), then the rest; a regular file's known size (total, else -1) is allocated at once,
- * pipes grow by doubling; more than max_bytes (> 0) is refused. Free *text with gram__free. */
+/* True when ctx's progress callback asks to stop (done of total bytes; total 0 when unknown). */
+bool gram__io_cancelled(gram_context *ctx, int64_t done, int64_t total);
+
+/* open(2) of path; a call interrupted by a signal (a FIFO waiting for its other end) is retried
+ * unless ctx's progress callback asks to stop. GRAM_OK with *fd, GRAM_EIO naming name ("cannot
+ * open"), or GRAM_ECANCELLED. */
+gram_status gram__io_open(gram_context *ctx, const char *name, const char *path, int flags, int *fd);
+
+/* read(2) until n bytes or end of input, in steps of at most GRAM__IO_STEP. The progress callback
+ * is asked before every read(2) and whenever a signal interrupts one (the CLI's SIGINT handler has
+ * no SA_RESTART, so a read blocked on a silent pipe returns EINTR); done counts from done0 towards
+ * total (0: unknown). GRAM_OK with *got (< n only at end of input), GRAM_EIO ("cannot read"), or
+ * GRAM_ECANCELLED. */
+gram_status gram__io_read(gram_context *ctx, const char *name, int fd, void *buf, size_t n, int64_t done0,
+                          int64_t total, size_t *got);
+
+/* The whole of an input in one buffer: the head_len bytes already read from fd (head), then the
+ * rest; a regular file's known size (total, else -1) is allocated at once, a stream's buffer grows
+ * by doubling as bytes arrive; more than max_bytes (> 0) is refused as soon as it is exceeded. With
+ * text set, a NUL byte ends the read at once with GRAM_EFORMAT (no CSV holds one; /dev/zero or a
+ * binary file is refused after its first step, not after its whole length). Free *buf with
+ * gram__free. */
 gram_status gram__io_read_all(gram_context *ctx, const char *name, int fd, const unsigned char *head,
-                              size_t head_len, int64_t total, int64_t max_bytes, char **text, size_t *len);
+                              size_t head_len, int64_t total, int64_t max_bytes, bool text, char **buf, size_t *len);
 
-/* write(2) all n bytes, retrying EINTR and short writes. Returns 0 or an errno value. */
-int gram__io_write_all(int fd, const void *buf, size_t n);
+/* GRAM_EFORMAT "NAME: byte K is NUL: not CSV text ..." for the NUL at offset k (0-based). */
+gram_status gram__io_nul_error(gram_context *ctx, const char *name, size_t k);
+
+/* write(2) all n bytes, retrying short writes, and EINTR unless ctx's progress callback asks to
+ * stop. GRAM_OK, GRAM_EIO ("cannot write"), or GRAM_ECANCELLED. */
+gram_status gram__io_write(gram_context *ctx, const char *name, int fd, const void *buf, size_t n);
 
 /* GRAM_EIO with "NAME: WHAT: strerror(err)". */
 gram_status gram__io_fail_errno(gram_context *ctx, const char *name, const char *what, int err);

@@ -725,18 +725,120 @@ fail:
     return st;
 }
 
-/* The whole input (file.c's reader): regular files in one allocation of their size, pipes by
- * doubling. */
-static gram_status read_all(gram_context *ctx, const char *name, int fd, unsigned char **out, size_t *len)
+/* The bytes of a model file from fd, header first: the magic, the version and the declared size
+ * are checked before the payload is read, so a file that is not a model (a 100 MB file of zeros,
+ * /dev/zero) costs 8 bytes of reading, and the rest is read only up to the size the header
+ * declares. A regular file is read whole when its size matches the header (memory linear in the
+ * file's own size); a stream is refused when its header declares more than max_bytes (> 0), else
+ * read as it arrives, its buffer growing with the bytes actually sent. What is read is then parsed
+ * by gram__model_from_bytes, whose checks (the checksum above all) still apply. */
+static gram_status read_model_fd(gram_context *ctx, const char *name, int fd, int64_t max_bytes, unsigned char **out,
+                                 size_t *len)
 {
+    *out = NULL;
+    *len = 0;
     struct stat sb;
     if (fstat(fd, &sb) != 0) return gram__io_fail_errno(ctx, name, "cannot stat", errno);
     if (S_ISDIR(sb.st_mode)) return gram__fail(ctx, GRAM_EIO, "%s: is a directory", name);
-    int64_t total = S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
-    char *buf = NULL;
-    gram_status st = gram__io_read_all(ctx, name, fd, NULL, 0, total, 0, &buf, len);
-    *out = (unsigned char *)buf;
-    return st;
+    int64_t total = -1;
+    if (S_ISREG(sb.st_mode)) {
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+        if (pos >= 0 && pos <= sb.st_size) total = (int64_t)(sb.st_size - pos);
+    }
+    int64_t tot = total > 0 ? total : 0;
+
+    unsigned char head[HEADER_SIZE];
+    size_t got = 0, have = 0;
+    gram_status st = gram__io_read(ctx, name, fd, head, sizeof MAGIC, 0, tot, &got);
+    have = got;
+    if (st) return st;
+    /* Not a model, or too short to say more: the parser gives the message from what is here. */
+    if (have < sizeof MAGIC || memcmp(head, MAGIC, sizeof MAGIC) != 0) goto parse_head;
+    if ((st = gram__io_read(ctx, name, fd, head + have, HEADER_SIZE - have, (int64_t)have, tot, &got))) return st;
+    have += got;
+    if (have < HEADER_SIZE || get_u32(head + OFF_VERSION) != GRAM__MODEL_FORMAT_VERSION) goto parse_head;
+
+    uint64_t declared;
+    if (!add_u64(get_u32(head + OFF_HEADER_SIZE), CRC_SIZE, &declared) ||
+        !add_u64(declared, get_u64(head + OFF_PAYLOAD), &declared))
+        declared = UINT64_MAX;
+    uint64_t want;
+    if (total >= 0) {
+        if ((uint64_t)total < declared)
+            return gram__fail(ctx, GRAM_EFORMAT, "%s: truncated: %lld bytes, the header says %llu", name,
+                              (long long)total, (unsigned long long)declared);
+        want = (uint64_t)total; /* more than declared: the parser names the extra bytes */
+    } else {
+        if (max_bytes > 0 && declared > (uint64_t)max_bytes)
+            return gram__fail(ctx, GRAM_EOVERFLOW,
+                              "%s: the header declares a file of %llu bytes, more than the limit of %lld bytes", name,
+                              (unsigned long long)declared, (long long)max_bytes);
+        want = declared;
+    }
+    if (want > SIZE_MAX - 1)
+        return gram__fail(ctx, GRAM_EOVERFLOW, "%s: %llu bytes do not fit in memory", name, (unsigned long long)want);
+
+    {
+        /* A stream's buffer starts small and doubles, so a header that lies about the size costs
+         * no more than the bytes actually sent. */
+        size_t cap = total >= 0 || want <= ((size_t)1 << 20) ? (size_t)want : (size_t)1 << 20;
+        if (cap < HEADER_SIZE) cap = HEADER_SIZE;
+        unsigned char *buf = gram__alloc(cap);
+        if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the model", name, cap);
+        memcpy(buf, head, have);
+        size_t n = have;
+        while (n < want) {
+            if (n == cap) {
+                size_t ncap = cap > (size_t)want / 2 ? (size_t)want : cap * 2;
+                unsigned char *nb = gram__alloc(ncap);
+                if (!nb) {
+                    gram__free(buf);
+                    return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the model", name, ncap);
+                }
+                memcpy(nb, buf, n);
+                gram__free(buf);
+                buf = nb;
+                cap = ncap;
+            }
+            if ((st = gram__io_read(ctx, name, fd, buf + n, cap - n, (int64_t)n, tot, &got))) {
+                gram__free(buf);
+                return st;
+            }
+            n += got;
+            if (got < cap - (n - got)) break; /* end of input: the parser reports the truncation */
+        }
+        if (n == want && total < 0) {
+            unsigned char extra;
+            if ((st = gram__io_read(ctx, name, fd, &extra, 1, (int64_t)n, tot, &got))) {
+                gram__free(buf);
+                return st;
+            }
+            if (got) {
+                gram__free(buf);
+                return gram__fail(ctx, GRAM_EFORMAT, "%s: the input continues past the %llu bytes its header declares",
+                                  name, (unsigned long long)want);
+            }
+        }
+        *out = buf;
+        *len = n;
+        return GRAM_OK;
+    }
+
+parse_head: {
+    unsigned char *buf = gram__alloc(have ? have : 1);
+    if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "%s: out of memory", name);
+    memcpy(buf, head, have);
+    *out = buf;
+    *len = have;
+    return GRAM_OK;
+}
+}
+
+gram_status gram__model_read_fd(gram_context *ctx, const char *name, int fd, int64_t max_bytes, unsigned char **buf,
+                                size_t *size)
+{
+    if (!buf || !size) return gram__fail(ctx, GRAM_EINVAL, "model: buf and size must not be NULL");
+    return read_model_fd(ctx, name ? name : "<fd>", fd, max_bytes, buf, size);
 }
 
 gram_status gram__model_load(gram_context *ctx, const char *path, const char *expect_kind, gram__model_file *out)
@@ -747,14 +849,11 @@ gram_status gram__model_load(gram_context *ctx, const char *path, const char *ex
     bool is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "<stdin>" : path;
     int fd = 0;
-    if (!is_stdin) {
-        do fd = open(path, O_RDONLY | O_CLOEXEC);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0) return gram__io_fail_errno(ctx, name, "cannot open", errno);
-    }
+    gram_status st;
+    if (!is_stdin && (st = gram__io_open(ctx, name, path, O_RDONLY, &fd))) return st;
     unsigned char *buf = NULL;
     size_t size = 0;
-    gram_status st = read_all(ctx, name, fd, &buf, &size);
+    st = read_model_fd(ctx, name, fd, gram__io_default_limit(), &buf, &size);
     if (!is_stdin) close(fd);
     if (st != GRAM_OK) return st;
     st = gram__model_from_bytes(ctx, name, buf, size, expect_kind, out);

@@ -94,11 +94,23 @@ gram_status gram__model_to_bytes(gram_context *ctx, const gram__model_file *m, u
 gram_status gram__model_from_bytes(gram_context *ctx, const char *name, const unsigned char *buf, size_t size,
                                    const char *expect_kind, gram__model_file *out);
 
-/* Files: save writes to a temporary name in the same directory and renames it over path, so a
- * failure never leaves a partial file ("-" writes to standard output); load reads path whole
- * ("-" reads standard input). I/O errors are GRAM_EIO with the system's text. */
+/* Files: save writes as gram__write_text does (a regular file or new name through a temporary
+ * name and a rename, so a failure never leaves a partial file; a device or FIFO written through;
+ * "-" to standard output). load reads path ("-": standard input) header first (gram__model_read_fd,
+ * with gram__io_default_limit() for streams). I/O errors are GRAM_EIO with the system's text;
+ * reads interrupted on ctx's progress callback's request are GRAM_ECANCELLED. */
 gram_status gram__model_save(gram_context *ctx, const char *path, const gram__model_file *m);
 gram_status gram__model_load(gram_context *ctx, const char *path, const char *expect_kind, gram__model_file *out);
+
+/* The bytes of a model file from fd (buffer from gram__alloc), for gram__model_from_bytes. The
+ * magic, version and declared size are checked before the payload is read: something that is not
+ * a model is refused after 8 bytes, a regular file whose size is below the declared one at once,
+ * and a stream whose header declares more than max_bytes (> 0) before its payload is read; a
+ * stream is read only up to the declared size (more is GRAM_EFORMAT), its buffer growing with the
+ * bytes that arrive. Bytes that fail these checks early are returned as they are when the parser
+ * gives the better message (a short or foreign file, another format version). */
+gram_status gram__model_read_fd(gram_context *ctx, const char *name, int fd, int64_t max_bytes, unsigned char **buf,
+                                size_t *size);
 
 /* CRC-32 (IEEE 802.3, as zlib's crc32): pass 0 to start, the previous result to continue. */
 uint32_t gram__crc32(uint32_t crc, const void *data, size_t n);

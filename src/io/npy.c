@@ -11,6 +11,8 @@
 
 #include "io_internal.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,7 +27,19 @@
  * dtypes (which we refuse anyway) come near. The cap keeps a lying length from costing memory. */
 #define NPY_MAX_HEADER ((size_t)1 << 20)
 
-typedef enum npy_kind { NPY_F8, NPY_F4, NPY_I1, NPY_I2, NPY_I4, NPY_I8, NPY_U1, NPY_U2, NPY_U4, NPY_U8 } npy_kind;
+/* numpy's longdouble ('<f16' on x86-64 Linux) is whatever the C compiler's long double is on the
+ * machine that wrote it; numpy reads such a file as its own long double, and so does gram: the
+ * x87 80-bit format (64-bit significand, padded to 16 bytes) or IEEE binary128, whichever this
+ * host has. Elsewhere (long double == double) 'f16' is refused. */
+#if LDBL_MANT_DIG == 64 || LDBL_MANT_DIG == 113
+#define NPY_HAVE_F16 (sizeof(long double) == 16)
+#else
+#define NPY_HAVE_F16 0
+#endif
+
+typedef enum npy_kind {
+    NPY_F8, NPY_F4, NPY_F2, NPY_F16, NPY_B1, NPY_I1, NPY_I2, NPY_I4, NPY_I8, NPY_U1, NPY_U2, NPY_U4, NPY_U8
+} npy_kind;
 
 typedef struct npy_info {
     int major, minor;
@@ -160,30 +174,39 @@ static gram_status parse_descr(hcur *c, const char *s, size_t len, npy_info *h)
                           "%s: dtype '%s' is an object array: its data are Python pickles, which gram never loads "
                           "(save a numeric array)",
                           c->name, shown);
-    if (len == 3 && (s[0] == '<' || s[0] == '>' || s[0] == '|')) {
-        char order = s[0], kind = s[1], size = s[2];
-        bool multi = size != '1';
+    if ((len == 3 || len == 4) && (s[0] == '<' || s[0] == '>' || s[0] == '|')) {
+        char order = s[0], kind = s[1];
+        int size = len == 3 ? s[2] - '0' : (s[2] == '1' && s[3] == '6' ? 16 : -1);
         /* '|' means "byte order does not apply": right for 1-byte types only. */
-        if (!(multi && order == '|')) {
+        if (size > 0 && !(size != 1 && order == '|')) {
             h->big = order == '>';
-            if (kind == 'f' && size == '8') { h->kind = NPY_F8; h->itemsize = 8; return GRAM_OK; }
-            if (kind == 'f' && size == '4') { h->kind = NPY_F4; h->itemsize = 4; return GRAM_OK; }
+            h->itemsize = size;
+            if (kind == 'f' && size == 8) { h->kind = NPY_F8; return GRAM_OK; }
+            if (kind == 'f' && size == 4) { h->kind = NPY_F4; return GRAM_OK; }
+            if (kind == 'f' && size == 2) { h->kind = NPY_F2; return GRAM_OK; }
+            if (kind == 'f' && size == 16 && NPY_HAVE_F16) { h->kind = NPY_F16; return GRAM_OK; }
+            if (kind == 'b' && size == 1) { h->kind = NPY_B1; return GRAM_OK; }
             if (kind == 'i' || kind == 'u') {
                 bool u = kind == 'u';
                 switch (size) {
-                case '1': h->kind = u ? NPY_U1 : NPY_I1; h->itemsize = 1; return GRAM_OK;
-                case '2': h->kind = u ? NPY_U2 : NPY_I2; h->itemsize = 2; return GRAM_OK;
-                case '4': h->kind = u ? NPY_U4 : NPY_I4; h->itemsize = 4; return GRAM_OK;
-                case '8': h->kind = u ? NPY_U8 : NPY_I8; h->itemsize = 8; return GRAM_OK;
+                case 1: h->kind = u ? NPY_U1 : NPY_I1; return GRAM_OK;
+                case 2: h->kind = u ? NPY_U2 : NPY_I2; return GRAM_OK;
+                case 4: h->kind = u ? NPY_U4 : NPY_I4; return GRAM_OK;
+                case 8: h->kind = u ? NPY_U8 : NPY_I8; return GRAM_OK;
                 default: break;
                 }
             }
         }
+        if (kind == 'c')
+            return gram__fail(c->ctx, GRAM_EFORMAT,
+                              "%s: dtype '%s' is complex; gram reads real numbers only (save the real part, or the "
+                              "real and imaginary parts as columns)",
+                              c->name, shown);
     }
     return gram__fail(c->ctx, GRAM_EFORMAT,
-                      "%s: unsupported dtype '%s' (gram reads float64, float32 and 8- to 64-bit integer arrays, "
+                      "%s: unsupported dtype '%s' (gram reads bool, 8- to 64-bit integers, float16, float32, float64%s, "
                       "either byte order)",
-                      c->name, shown);
+                      c->name, shown, NPY_HAVE_F16 ? " and longdouble ('f16')" : "");
 }
 
 static gram_status parse_shape(hcur *c, npy_info *h)
@@ -330,6 +353,41 @@ static inline double bits_f4(uint64_t v)
     return f;
 }
 
+/* IEEE binary16 → double, exactly (every half is a double). */
+static inline double bits_f2(uint64_t v)
+{
+    unsigned sign = (unsigned)(v >> 15) & 1u, e = (unsigned)(v >> 10) & 0x1fu, m = (unsigned)v & 0x3ffu;
+    uint64_t d;
+    if (e == 0x1f) d = (uint64_t)0x7ff << 52 | (uint64_t)m << 42;       /* inf, NaN (payload kept) */
+    else if (e != 0) d = (uint64_t)(e - 15 + 1023) << 52 | (uint64_t)m << 42;
+    else if (m == 0) d = 0;
+    else {                                                              /* subnormal: normalise */
+        int shift = 0;
+        while (!(m & 0x400u)) m <<= 1, shift++;
+        d = (uint64_t)(1023 - 14 - shift) << 52 | (uint64_t)(m & 0x3ffu) << 42;
+    }
+    d |= (uint64_t)sign << 63;
+    return bits_f8(d);
+}
+
+/* A 16-byte long double at p in the file's byte order → double (rounded to nearest). */
+static inline double load_f16(const unsigned char *p, bool big)
+{
+    unsigned char b[16];
+    if (big == (bool)NPY_HOST_LE)
+        for (int i = 0; i < 16; i++) b[i] = p[15 - i];
+    else
+        memcpy(b, p, 16);
+    long double x = 0;
+    memcpy(&x, b, sizeof x < 16 ? sizeof x : 16);
+    /* Out of double's range the conversion is undefined in C: round as IEEE would. DBL_MAX plus
+     * half an ulp is the first value that rounds to infinity. */
+    const long double edge = (long double)DBL_MAX + 0x1p970L;
+    if (x >= edge) return (double)INFINITY;
+    if (x <= -edge) return -(double)INFINITY;
+    return (double)x;
+}
+
 /* Sign extension without implementation-defined conversions. */
 static inline double sext(uint64_t v, int bits)
 {
@@ -356,6 +414,11 @@ static void npy_convert(const npy_info *h, const unsigned char *src, size_t n, d
     switch (h->kind) {
     case NPY_F8: CONVERT(8, bits_f8(v)); break;
     case NPY_F4: CONVERT(4, bits_f4(v)); break;
+    case NPY_F2: CONVERT(2, bits_f2(v)); break;
+    case NPY_B1: CONVERT(1, v != 0 ? 1.0 : 0.0); break;
+    case NPY_F16:
+        for (size_t k = 0; k < n; k++) dst[k] = load_f16(src + 16 * k, h->big);
+        break;
     case NPY_I1: CONVERT(1, sext(v, 8)); break;
     case NPY_I2: CONVERT(2, sext(v, 16)); break;
     case NPY_I4: CONVERT(4, sext(v, 32)); break;
@@ -463,18 +526,18 @@ gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const
     unsigned char pre[12];
     size_t have = head_len < sizeof pre ? head_len : sizeof pre, got = 0;
     memcpy(pre, head, have);
-    int err = 0;
+    int64_t tot = total > 0 ? total : 0; /* for the progress callback */
+    gram_status st = GRAM_OK;
     if (have < 8) {
-        err = gram__io_read_full(fd, pre + have, 8 - have, &got);
+        st = gram__io_read(ctx, name, fd, pre + have, 8 - have, (int64_t)have, tot, &got);
         have += got;
     }
-    if (!err && have >= 8 && have < npy_prelude_size(pre)) {
-        err = gram__io_read_full(fd, pre + have, npy_prelude_size(pre) - have, &got);
+    if (!st && have >= 8 && have < npy_prelude_size(pre)) {
+        st = gram__io_read(ctx, name, fd, pre + have, npy_prelude_size(pre) - have, (int64_t)have, tot, &got);
         have += got;
     }
-    if (err) return gram__io_fail_errno(ctx, name, "cannot read", err);
-    gram_status st = npy_prelude(ctx, name, pre, have, &h);
     if (st) return st;
+    if ((st = npy_prelude(ctx, name, pre, have, &h))) return st;
     if (total >= 0 && h.data_offset > total)
         return gram__fail(ctx, GRAM_EFORMAT, "%s: the .npy header (%zu bytes) runs past the end of the file (%lld bytes)",
                           name, h.header_len, (long long)total);
@@ -486,14 +549,11 @@ gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const
     if (h.header_len > 0) {
         text = gram__alloc(h.header_len);
         if (!text) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate the .npy header", name);
-        err = gram__io_read_full(fd, text, h.header_len, &got);
-        if (err) {
+        st = gram__io_read(ctx, name, fd, text, h.header_len, (int64_t)h.prelude, tot, &got);
+        if (!st && got < h.header_len) st = gram__fail(ctx, GRAM_EFORMAT, "%s: the input ends inside the .npy header", name);
+        if (st) {
             gram__free(text);
-            return gram__io_fail_errno(ctx, name, "cannot read", err);
-        }
-        if (got < h.header_len) {
-            gram__free(text);
-            return gram__fail(ctx, GRAM_EFORMAT, "%s: the input ends inside the .npy header", name);
+            return st;
         }
     }
     st = npy_header(ctx, name, text ? text : "", h.header_len, &h);
@@ -504,6 +564,14 @@ gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const
     if (max_bytes > 0 && need > max_bytes)
         return gram__fail(ctx, GRAM_EOVERFLOW, "%s: input is larger than the limit of %lld bytes (%lld bytes)", name,
                           (long long)max_bytes, (long long)need);
+    /* Narrow types grow 2 to 8 times on the way to float64: the limit holds for what is kept. */
+    if (max_bytes > 0 && h.count > max_bytes / (int64_t)sizeof(double)) {
+        char shape[64];
+        shape_text(shape, sizeof shape, &h);
+        return gram__fail(ctx, GRAM_EOVERFLOW,
+                          "%s: the array (shape %s) needs %lld bytes as float64, more than the limit of %lld bytes", name,
+                          shape, (long long)h.count * (long long)sizeof(double), (long long)max_bytes);
+    }
     if (total >= 0 && total != need) return size_mismatch(ctx, name, &h, total - h.data_offset);
 
     /* A file's size was checked above, so its array is allocated whole and Fortran order is
@@ -537,28 +605,22 @@ gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const
             cap = ncap;
         }
         size_t want = (size_t)(cap - s.done);
+        int64_t at = h.data_offset + s.done * h.itemsize;
         if (direct) {
-            err = gram__io_read_full(fd, s.dst + s.done, want * sizeof(double), &got);
+            st = gram__io_read(ctx, name, fd, s.dst + s.done, want * sizeof(double), at, tot, &got);
             s.done += (int64_t)(got / sizeof(double));
-            if (!err && got < want * sizeof(double)) goto short_read;
+            if (!st && got < want * sizeof(double)) goto short_read;
         } else {
             if (want > per_chunk) want = per_chunk;
-            err = gram__io_read_full(fd, bounce, want * (size_t)h.itemsize, &got);
+            st = gram__io_read(ctx, name, fd, bounce, want * (size_t)h.itemsize, at, tot, &got);
             sink_put(&s, bounce, got / (size_t)h.itemsize);
-            if (!err && got < want * (size_t)h.itemsize) goto short_read;
+            if (!st && got < want * (size_t)h.itemsize) goto short_read;
         }
-        if (err) {
-            st = gram__io_fail_errno(ctx, name, "cannot read", err);
-            goto fail;
-        }
+        if (st) goto fail;
     }
     {
         unsigned char extra;
-        err = gram__io_read_full(fd, &extra, 1, &got);
-        if (err) {
-            st = gram__io_fail_errno(ctx, name, "cannot read", err);
-            goto fail;
-        }
+        if ((st = gram__io_read(ctx, name, fd, &extra, 1, need, tot, &got))) goto fail;
         if (got > 0) {
             char shape[64];
             shape_text(shape, sizeof shape, &h);
@@ -582,17 +644,15 @@ gram_status gram__npy_read_fd(gram_context *ctx, const char *name, int fd, const
     out->cols = h.cols;
     return GRAM_OK;
 
-short_read:
-    if (err) st = gram__io_fail_errno(ctx, name, "cannot read", err);
-    else {
-        char shape[64];
-        shape_text(shape, sizeof shape, &h);
-        int64_t actual = s.done * h.itemsize + (int64_t)(got % (size_t)h.itemsize);
-        st = gram__fail(ctx, GRAM_EFORMAT,
-                        "%s: the .npy header promises %lld bytes of data (shape %s, dtype '%s') but the input ends "
-                        "after %lld",
-                        name, (long long)h.data_bytes, shape, h.descr, (long long)actual);
-    }
+short_read: {
+    char shape[64];
+    shape_text(shape, sizeof shape, &h);
+    int64_t actual = s.done * h.itemsize + (int64_t)(got % (size_t)h.itemsize);
+    st = gram__fail(ctx, GRAM_EFORMAT,
+                    "%s: the .npy header promises %lld bytes of data (shape %s, dtype '%s') but the input ends "
+                    "after %lld",
+                    name, (long long)h.data_bytes, shape, h.descr, (long long)actual);
+}
 fail:
     gram__free(bounce);
     gram__free(dst);
@@ -618,24 +678,24 @@ gram_status gram__npy_write_fd(gram_context *ctx, const char *name, int fd, cons
     memcpy(pre + 10, header, (size_t)len);
     memset(pre + 10 + len, ' ', hlen - (size_t)len - 1);
     pre[padded - 1] = '\n';
-    int err = gram__io_write_all(fd, pre, padded);
+    gram_status st = gram__io_write(ctx, name, fd, pre, padded);
     size_t count = (size_t)rows * (size_t)cols; /* checked by the caller */
-    if (!err && count > 0) {
+    if (!st && count > 0) {
 #if NPY_HOST_LE
-        err = gram__io_write_all(fd, data, count * sizeof(double));
+        st = gram__io_write(ctx, name, fd, data, count * sizeof(double));
 #else
         unsigned char buf[8 * 1024];
-        for (size_t k = 0; k < count && !err;) {
+        for (size_t k = 0; k < count && !st;) {
             size_t m = count - k < sizeof buf / 8 ? count - k : sizeof buf / 8;
             for (size_t t = 0; t < m; t++) {
                 uint64_t v;
                 memcpy(&v, &data[k + t], 8);
                 for (int b = 0; b < 8; b++) buf[8 * t + b] = (unsigned char)(v >> (8 * b));
             }
-            err = gram__io_write_all(fd, buf, m * 8);
+            st = gram__io_write(ctx, name, fd, buf, m * 8);
             k += m;
         }
 #endif
     }
-    return err ? gram__io_fail_errno(ctx, name, "cannot write", err) : GRAM_OK;
+    return st;
 }

@@ -414,8 +414,13 @@ static void test_npy_malformed(void)
         {"object", 1, "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, GRAM_EFORMAT, "pickle", NULL},
         {"structured", 1, "{'descr': [('a', '<f8'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }", 24,
          GRAM_EFORMAT, "structured", NULL},
-        {"complex", 1, "{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }", 32, GRAM_EFORMAT, "unsupported dtype", "<c16"},
-        {"half", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", 4, GRAM_EFORMAT, "unsupported dtype", NULL},
+        {"complex", 1, "{'descr': '<c16', 'fortran_order': False, 'shape': (2,), }", 32, GRAM_EFORMAT, "complex", "<c16"},
+        {"complex64", 1, "{'descr': '>c8', 'fortran_order': False, 'shape': (2,), }", 16, GRAM_EFORMAT, "complex", ">c8"},
+        {"| on f2", 1, "{'descr': '|f2', 'fortran_order': False, 'shape': (2,), }", 4, GRAM_EFORMAT, "unsupported dtype", NULL},
+        {"float96", 1, "{'descr': '<f12', 'fortran_order': False, 'shape': (2,), }", 24, GRAM_EFORMAT, "unsupported dtype", NULL},
+        {"2-byte bool", 1, "{'descr': '<b2', 'fortran_order': False, 'shape': (2,), }", 4, GRAM_EFORMAT, "unsupported dtype", NULL},
+        {"datetime", 1, "{'descr': '<M8[ns]', 'fortran_order': False, 'shape': (2,), }", 16, GRAM_EFORMAT, "unsupported dtype", NULL},
+        {"unicode", 1, "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", 24, GRAM_EFORMAT, "unsupported dtype", NULL},
         {"no byte order", 1, "{'descr': 'f8', 'fortran_order': False, 'shape': (2,), }", 16, GRAM_EFORMAT, "unsupported dtype", NULL},
         {"| on f8", 1, "{'descr': '|f8', 'fortran_order': False, 'shape': (2,), }", 16, GRAM_EFORMAT, "unsupported dtype", NULL},
         {"missing shape", 1, "{'descr': '<f8', 'fortran_order': False, }", 16, GRAM_EFORMAT, "lacks 'shape'", NULL},
@@ -658,7 +663,11 @@ static void test_files(void)
     o.max_bytes = 7;
     CHECK(gram__read_matrix(ctx, p, &o, &m) == GRAM_EOVERFLOW && has(msg(), p), "max_bytes file: %s", msg());
     CHECK_STATUS(read_via_pipe("1,2\n3,4\n", 8, &o, &m), GRAM_EOVERFLOW);
-    o.max_bytes = 8;
+    /* The limit holds for the values as float64 too: 4 values need 32 bytes. */
+    o.max_bytes = 31;
+    CHECK(gram__read_matrix(ctx, p, &o, &m) == GRAM_EOVERFLOW && has(msg(), p) && has(msg(), "as float64"),
+          "max_bytes values: %s", msg());
+    o.max_bytes = 32;
     CHECK_STATUS(gram__read_matrix(ctx, p, &o, &m), GRAM_OK);
     gram__matrix_free(&m);
     o.max_bytes = -1;

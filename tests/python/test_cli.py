@@ -614,6 +614,21 @@ ERROR_CASES = [
      [r"--bandwidth-matrix"]),
     ("bad-precision", {"x.npy": _npy_bytes(X2)}, ["x.npy", "--precision", "f16"], 2, [r"--precision"]),
     ("bad-threads", {"x.npy": _npy_bytes(X2)}, ["x.npy", "--threads", "-2"], 2, [r"--threads"]),
+    # conflicts that need no data are usage errors found before DATA is read (here it does not
+    # even exist, which would be exit 1)
+    ("cv-ls-epanechnikov", {}, ["nope.csv", "--bandwidth", "cv-ls", "--kernel", "epanechnikov"], 2,
+     [r"^gram kde: --bandwidth cv-ls: .*gaussian kernel only \(got --kernel epanechnikov\)"]),
+    ("isj-cauchy", {}, ["nope.csv", "--bandwidth", "isj", "--kernel", "cauchy"], 2, [r"isj.*cauchy"]),
+    ("cv-ls-bounds", {}, ["nope.csv", "--bandwidth", "cv-ls", "--bounds", "0:"], 2, [r"cv-ls .*--bounds"]),
+    ("covariance-bounds", {}, ["nope.csv", "--bandwidth-matrix", "covariance", "--bounds", "0:"], 2,
+     [r"--bounds: reflection needs --bandwidth-matrix isotropic"]),
+    ("covariance-two-factors", {}, ["nope.csv", "--bandwidth-matrix", "covariance", "--bandwidth", "1,2"], 2,
+     [r"covariance takes one factor, got 2"]),
+    ("output-unknown-suffix", {}, ["nope.csv", "-o", "out.txt"], 2,
+     [r"^gram kde: -o: 'out\.txt' has an unknown suffix: gram writes \.npy \(NumPy\) or \.csv"]),
+    ("output-npz", {}, ["nope.csv", "-o", "out.NPZ"], 2, [r"unknown suffix"]),
+    ("output-trailing-dot", {}, ["nope.csv", "-o", "out."], 2, [r"unknown suffix"]),
+    ("plot-png", {}, ["nope.csv", "--plot", "p.png"], 2, [r"^gram kde: --plot: 'p\.png': gram draws SVG only"]),
 ]
 
 
@@ -647,6 +662,8 @@ SAMPLE_ERRORS = [
     ("query-is-not-a-sample-option", ["f.csv", "-n", "5", "--query", "f.csv"], 2, [r"--query"]),
     ("cauchy-2d", ["f.csv", "-n", "5", "--kernel", "cauchy"], 1, [r"^gram: "]),
     ("single-point", ["one.csv", "-n", "5"], 1, [r"^gram: "]),
+    ("unknown-suffix", ["nope.csv", "-n", "5", "-o", "s.json"], 2, [r"-o: 's\.json' has an unknown suffix"]),
+    ("cv-ls-tophat", ["nope.csv", "-n", "5", "--bandwidth", "cv-ls", "--kernel", "tophat"], 2, [r"cv-ls"]),
 ]
 
 
