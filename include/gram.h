@@ -405,6 +405,23 @@ GRAM_API gram_status gram_kernel_logsum(gram_context *ctx, const gram_kernel *k,
 GRAM_API gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k,
                                         const gram_array *Y, const gram_array *X, gram_array *out);
 
+/*
+ * A Gram block and its gradient in the log-hyperparameters: out as gram_kernel_matrix (Y NULL or
+ * the same view as X: the symmetric K(X, X), white noise on the diagonal), and, when grad is not
+ * NULL, grad (a caller buffer of M·N·P doubles, P = gram_kernel_n_hyper(k)) in scikit-learn's
+ * (M, N, P) C-order layout:
+ *     grad[(i·N + j)·P + p] = ∂K[i,j]/∂θ_p,  θ = log of the hyperparameters,
+ * for every hyperparameter in gram_kernel_get_hyper's order, fixed ones included (select the
+ * free ones with gram_kernel_hyper_fixed). The derivatives are analytic; each is within a few ulps
+ * times the condition of the family's formula, computed in float64 also for float32 inputs. grad
+ * must not overlap the inputs or out. Results are bit-identical for every thread count. The
+ * progress callback sees two phases (the block, then the gradient's rows), each from 0 to its
+ * total. Sizes whose product M·N·P overflows give GRAM_EOVERFLOW.
+ */
+GRAM_API gram_status gram_kernel_matrix_grad(gram_context *ctx, const gram_kernel *k,
+                                             const gram_array *Y, const gram_array *X,
+                                             gram_array *out, double *grad);
+
 /* out[i] = k(x_i, x_i) including white noise; out is N×1 or 1×N. */
 GRAM_API gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram_array *X,
                                       gram_array *out);
@@ -563,6 +580,23 @@ GRAM_API double gram_gp_jitter(const gram_gp *gp);
 /* Optimiser record: the number of L-BFGS-B iterations and likelihood evaluations of all starts. */
 GRAM_API int64_t gram_gp_n_iterations(const gram_gp *gp);
 GRAM_API int64_t gram_gp_n_evaluations(const gram_gp *gp);
+
+/* How one optimiser start ended (0 to 2 are SciPy's L-BFGS-B status codes; SciPy reports an
+ * evaluation limit as 1 too). */
+typedef enum gram_gp_start_status {
+    GRAM_GP_START_CONVERGED = 0, /* projected gradient or relative reduction test met */
+    GRAM_GP_START_MAX_ITER = 1,  /* stopped at max_iter */
+    GRAM_GP_START_ABNORMAL = 2,  /* no acceptable step along the search direction */
+    GRAM_GP_START_MAX_EVAL = 3,  /* stopped at the evaluation limit */
+    GRAM_GP_START_UNDEFINED = 4  /* the likelihood is not defined at the start: skipped */
+} gram_gp_start_status;
+
+/* The starts of the last optimisation (0 without optimize, and for a loaded model): start 0 is the
+ * kernel's θ, then the restarts in order. */
+GRAM_API int64_t gram_gp_n_starts(const gram_gp *gp);
+/* Start r's outcome and accepted L-BFGS-B steps; GRAM_EINVAL if r is not in [0, n_starts). */
+GRAM_API gram_status gram_gp_start(const gram_gp *gp, int64_t r, gram_gp_start_status *status,
+                                   int64_t *iterations);
 /* Normalisation of target t: *mean and *scale (0 and 1 without normalize_y). */
 GRAM_API gram_status gram_gp_target_scaling(const gram_gp *gp, int64_t t, double *mean,
                                             double *scale);

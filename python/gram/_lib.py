@@ -8,6 +8,7 @@ The library is loaded from the absolute path of the file next to this module, so
 always uses its own copy. ctypes releases the GIL for the duration of every foreign call.
 """
 import ctypes
+import numbers
 import os
 import signal
 import sys
@@ -161,6 +162,7 @@ _size_p = ctypes.POINTER(ctypes.c_size_t)
 # Regression (gram.h, "Regression"): GPs, kernel ridge, persistence and learning bounds.
 _REGRESSION = [
     ("gram_kernel_get_bounds", _st, [_vp, _dp, _dp]),
+    ("gram_kernel_matrix_grad", _st, [_vp, _vp, _pa, _pa, _pa, _dp]),
     ("gram_kernel_hyper_fixed", _int, [_vp, _i64]),
     ("gram_gp_options_init", None, [ctypes.POINTER(GpOptions)]),
     ("gram_gp_fit", _st, [_vp, _vp, ctypes.POINTER(GpOptions), _pa, _pa, _pvp]),
@@ -266,6 +268,60 @@ def as_viewable(a, dtype=None):
     return np.array(a, dtype=dtype if dtype is not None else np.float64, order="C")
 
 
+# ---- strings and integers for C ------------------------------------------------------------------
+
+# C's integer types as gram.h declares the arguments: name -> (ctypes type, smallest, largest)
+_C_INTS = {
+    "int": (-(1 << 31), (1 << 31) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "uint64": (0, (1 << 64) - 1),
+    "size_t": (0, (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1),
+}
+
+
+class ArgumentTypeError(ValueError, TypeError):
+    """An argument of the wrong type for C (a float or bool where an int is wanted, a non-str
+    spec). Both a ValueError (gram's promise for bad arguments) and a TypeError (what NumPy and
+    scikit-learn raise for the same values), so either ``except`` catches it."""
+
+
+def c_str(value, name):
+    """A str as NUL-free UTF-8 bytes for a ``const char *`` argument.
+
+    C reads a string up to its first NUL, so ``"gaussian\\0 + linear"`` would silently become
+    ``"gaussian"``: refused with ValueError, as is a str that cannot be encoded (lone surrogates).
+    """
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {type(value).__name__}")
+    i = value.find("\0")
+    if i >= 0:
+        raise ValueError(f"{name} contains a NUL character at position {i}: {value!r}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{name} cannot be encoded as UTF-8 ({e.reason} at position {e.start}): "
+                         f"{value!r}") from None
+
+
+def c_int(value, name, ctype="int", lo=None, hi=None):
+    """A Python or NumPy integer as a Python int within ``[lo, hi]`` and the range of the C type.
+
+    ctypes converts an int outside its C type modulo 2**bits and ``int()`` truncates floats, so
+    4294967297 threads would become 1 and 2.5 would become 2: here floats (even 2.0), bools,
+    strings and other objects are refused (ArgumentTypeError), and values out of range give
+    ValueError. ``ctype`` is "int", "int64", "uint64" or "size_t".
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    v = int(value)
+    tlo, thi = _C_INTS[ctype]
+    lo = tlo if lo is None else max(lo, tlo)
+    hi = thi if hi is None else min(hi, thi)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
 # ---- errors --------------------------------------------------------------------------------------
 
 
@@ -339,7 +395,7 @@ class Call:
             raise error(status, "cannot create a gram context")
         try:
             if self.threads is not None:
-                self.check(lib.gram_context_set_threads(self.ctx, int(self.threads)))
+                self.check(lib.gram_context_set_threads(self.ctx, c_int(self.threads, "threads", lo=0)))
             if ((self.work is None or self.work >= self.SMALL_WORK)
                     and threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGINT) is signal.default_int_handler):

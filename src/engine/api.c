@@ -106,6 +106,35 @@ gram_status gram_kernel_matrix(gram_context *ctx, const gram_kernel *k, const gr
     return run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out, 0, 0);
 }
 
+gram_status gram_kernel_matrix_grad(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                    const gram_array *X, gram_array *out, double *grad)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if (!Y) Y = X;
+    /* The size of grad first: a block too large to hold is refused before any scan of the data. */
+    int64_t mn = 0, mnp = 0;
+    size_t bytes;
+    if (k && X && Y && (!gram__mul_i64(Y->rows, X->rows, &mn) || !gram__mul_i64(mn, k->n_hyper, &mnp) ||
+                        !gram__bytes(mnp, sizeof(double), &bytes)))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "the gradient of a %lld×%lld block in %lld hyperparameters "
+                          "has more elements than memory can hold", (long long)Y->rows, (long long)X->rows,
+                          (long long)k->n_hyper);
+    if ((s = check_common(ctx, k, Y, X, out))) return s;
+    if (out->rows != Y->rows || out->cols != X->rows)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (rows of Y × rows of X)",
+                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)X->rows);
+    if (grad && mnp > 0) {
+        gram_array g = {grad, GRAM_FLOAT64, 1, mnp, mnp, 1};
+        if ((s = gram__check_no_overlap(ctx, &g, X, "grad", "X"))) return s;
+        if ((s = gram__check_no_overlap(ctx, &g, Y, "grad", "Y"))) return s;
+        if ((s = gram__check_no_overlap(ctx, out, &g, "out", "grad"))) return s;
+    }
+    if ((s = run(ctx, k, GRAM_MODE_MATRIX, Y, X, NULL, out, 0, 0))) return s;
+    if (!grad || mnp == 0) return GRAM_OK;
+    return gram__matrix_grad_run(ctx, k, Y, X, gram__same_view(Y, X), grad);
+}
+
 gram_status gram__kernel_matrix_lower(gram_context *ctx, const gram_kernel *k, const gram_array *X,
                                       gram_array *out)
 {

@@ -678,3 +678,77 @@ gram_status gram__plan_run(gram__plan *p)
     gram__free(partials_s);
     return st;
 }
+
+/* ---- Gram blocks with their gradient -------------------------------------------------------- */
+
+#define GRAD_B 128 /* pairs per block of the gradient program */
+
+/* Y and X as contiguous float64 rows, unscaled: the gradient program takes differences before it
+ * scales them, so it needs no centring. */
+static double *rows_f64(const gram_array *A)
+{
+    int64_t n;
+    size_t b;
+    if (!gram__mul_i64(A->rows, A->cols, &n) || !gram__bytes(n + 1, sizeof(double), &b)) return NULL;
+    double *r = gram__alloc(b);
+    if (!r) return NULL;
+    for (int64_t i = 0; i < A->rows; i++)
+        for (int64_t d = 0; d < A->cols; d++) r[i * A->cols + d] = gram__get(A, i, d);
+    return r;
+}
+
+gram_status gram__matrix_grad_run(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                  const gram_array *X, int sym, double *grad)
+{
+    const int64_t M = Y->rows, N = X->rows, D = X->cols, P = k->n_hyper;
+    if (M == 0 || N == 0 || P == 0) return GRAM_OK;
+    gram_arch arch;
+    gram_status s = gram__resolve_arch(ctx, &arch);
+    if (s) return s;
+    const gram__ukr *ukr = gram__ukr_for(arch);
+    if (!ukr) return gram__fail(ctx, GRAM_EUNSUPPORTED, "architecture %s is not compiled into this build", gram__arch_name(arch));
+    double *xr = rows_f64(X), *yr = sym ? xr : rows_f64(Y);
+    if (!xr || !yr) {
+        gram__free(xr);
+        if (!sym) gram__free(yr);
+        return gram__fail(ctx, GRAM_ENOMEM, "cannot allocate %lld×%lld float64 copies of the inputs",
+                          (long long)(M + N), (long long)D);
+    }
+    gram__plan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.ctx = ctx;
+    progress_state ps = {0, M, 0};
+    int nt = gram__threads(ctx), nomem = 0;
+    if (nt > M) nt = (int)M;
+
+#pragma omp parallel num_threads(nt)
+    {
+        gram__grad_ws ws;
+        int ok = gram__grad_ws_init(&ws, k, GRAD_B, ukr->exp_f64) == GRAM_OK;
+        if (!ok) {
+#pragma omp atomic write
+            nomem = 1;
+#pragma omp atomic write
+            ps.cancelled = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < M; i++) {
+            if (!ok || is_cancelled(&ps)) continue;
+            for (int64_t j0 = 0; j0 < N; j0 += GRAD_B) {
+                int B = N - j0 < GRAD_B ? (int)(N - j0) : GRAD_B;
+                int same = sym && i >= j0 && i < j0 + B ? (int)(i - j0) : -1;
+                gram__kernel_grad_pairs(k, &ws, D, yr + i * D, xr + j0 * D, D, B, same,
+                                        grad + ((size_t)i * (size_t)N + (size_t)j0) * (size_t)P, P);
+            }
+            report(&pl, &ps, 1);
+        }
+        if (ok) gram__grad_ws_free(&ws);
+    }
+    gram__free(xr);
+    if (!sym) gram__free(yr);
+    if (nomem) return gram__fail(ctx, GRAM_ENOMEM, "cannot allocate the gradient's work space");
+    if (ps.cancelled)
+        return gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld rows of the gradient",
+                          (long long)ps.done, (long long)ps.total);
+    return GRAM_OK;
+}

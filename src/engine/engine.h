@@ -74,4 +74,10 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
 gram_status gram__plan_run(gram__plan *p);
 void gram__plan_free(gram__plan *p);
 
+/* The gradient half of gram_kernel_matrix_grad (driver.c), for validated Y (M×D) and X (N×D):
+ * grad[(i·N + j)·P + p] = ∂k(y_i, x_j)/∂θ_p for P = n_hyper, white on the diagonal when sym. Rows
+ * on threads, each entry computed alone, so the bits do not depend on the thread count. */
+gram_status gram__matrix_grad_run(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                  const gram_array *X, int sym, double *grad);
+
 #endif

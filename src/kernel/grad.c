@@ -47,6 +47,12 @@ static double ipow(double b, int n)
     return p;
 }
 
+/* Products in the program: 0 times anything is 0. A factor that is exactly 0 (a zero scale, a
+ * compact kernel outside its support, white off the diagonal) makes the product 0 even where the
+ * other factor overflowed to ±inf, which IEEE would turn into NaN; the other factor is a finite
+ * number too large for a double, so 0 is the exact product. */
+static inline double mul0(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
+
 /* Value of leaf L at (y, x); if g is not NULL, also its derivatives in its own hyperparameters
  * (g[0 .. gram__leaf_n_hyper(L))). */
 static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const double *x, int same,
@@ -194,20 +200,20 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
             top--;
             double a = vs[top - 1], b = vs[top];
             if (grad) {
-                for (int64_t h = hs[top - 1]; h < hs[top]; h++) grad[h] *= b;
-                for (int64_t h = hs[top]; h < hc; h++) grad[h] *= a;
+                for (int64_t h = hs[top - 1]; h < hs[top]; h++) grad[h] = mul0(grad[h], b);
+                for (int64_t h = hs[top]; h < hc; h++) grad[h] = mul0(grad[h], a);
             }
-            vs[top - 1] = a * b;
+            vs[top - 1] = mul0(a, b);
             break;
         }
         case GRAM_OP_SCALE: {
             double a = vs[top - 1];
             if (grad) {
-                for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] *= op->c;
+                for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] = mul0(grad[h], op->c);
                 if (op->hyper >= 0) grad[op->hyper] = op->c * a; /* ∂(c·a)/∂log c */
             }
             if (op->hyper >= 0) hc = op->hyper + 1;
-            vs[top - 1] = op->c * a;
+            vs[top - 1] = mul0(op->c, a);
             break;
         }
         }
@@ -416,12 +422,12 @@ static int leaf_block(const gram__leaf *L, const gram__grad_ws *ws, int64_t D, c
     return 1;
 }
 
-void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
-                             const double *X, int64_t ldx, int B, int same_j, const double *w,
-                             double *acc)
+/* The forward pass over a block: vals (n_ops × WB) and each leaf's derivatives in lg. */
+static void forward(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y, const double *X,
+                    int64_t ldx, int B, int same_j)
 {
     int n = k->n_ops, WB = ws->B;
-    double *vals = ws->vals, *adj = ws->adj, *lg = ws->lg, *gl = ws->gl;
+    double *vals = ws->vals, *lg = ws->lg, *gl = ws->gl;
     for (int o = 0; o < n; o++) {
         const gram__op *op = &k->ops[o];
         double *v = vals + (size_t)o * WB;
@@ -435,16 +441,30 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
             }
         } else if (op->kind == GRAM_OP_SCALE) {
             const double *a = vals + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) v[j] = op->c * a[j];
+            for (int j = 0; j < B; j++) v[j] = mul0(op->c, a[j]);
         } else {
             const double *a = vals + (size_t)ws->left[o] * WB, *b = vals + (size_t)ws->right[o] * WB;
             if (op->kind == GRAM_OP_ADD)
                 for (int j = 0; j < B; j++) v[j] = a[j] + b[j];
             else
-                for (int j = 0; j < B; j++) v[j] = a[j] * b[j];
+                for (int j = 0; j < B; j++) v[j] = mul0(a[j], b[j]);
         }
     }
-    memcpy(adj + (size_t)(n - 1) * WB, w, sizeof(double) * (size_t)B);
+}
+
+/* The backward pass: adjoints ∂k/∂node from the root's (w, or 1 when w is NULL) down, and per
+ * hyperparameter either acc[h] += Σ_j adjoint · ∂node/∂θ_h (G NULL) or, pair by pair,
+ * G[j·ldg + h] = adjoint · ∂node/∂θ_h (every hyperparameter has exactly one owner: a leaf or a
+ * scale, so each entry is written once). */
+static void backward(const gram_kernel *k, gram__grad_ws *ws, int B, const double *w, double *acc, double *G,
+                     int64_t ldg)
+{
+    int n = k->n_ops, WB = ws->B;
+    double *vals = ws->vals, *adj = ws->adj, *lg = ws->lg;
+    double *root = adj + (size_t)(n - 1) * WB;
+    if (w) memcpy(root, w, sizeof(double) * (size_t)B);
+    else
+        for (int j = 0; j < B; j++) root[j] = 1.0;
     for (int o = n - 1; o >= 0; o--) {
         const gram__op *op = &k->ops[o];
         const double *ad = adj + (size_t)o * WB;
@@ -453,17 +473,25 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
             int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
             for (int64_t h = 0; h < nh; h++) {
                 const double *g = lg + (size_t)(h0 + h) * WB;
+                if (G) {
+                    for (int j = 0; j < B; j++) G[j * ldg + h0 + h] = mul0(ad[j], g[j]);
+                    continue;
+                }
                 double s = 0.0;
-                for (int j = 0; j < B; j++) s += ad[j] * g[j];
+                for (int j = 0; j < B; j++) s += mul0(ad[j], g[j]);
                 acc[h0 + h] += s;
             }
         } else if (op->kind == GRAM_OP_SCALE) {
             double *ac = adj + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) ac[j] = ad[j] * op->c;
+            for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], op->c);
             if (op->hyper >= 0) {
                 const double *v = vals + (size_t)o * WB;
+                if (G) {
+                    for (int j = 0; j < B; j++) G[j * ldg + op->hyper] = mul0(ad[j], v[j]);
+                    continue;
+                }
                 double s = 0.0;
-                for (int j = 0; j < B; j++) s += ad[j] * v[j];
+                for (int j = 0; j < B; j++) s += mul0(ad[j], v[j]);
                 acc[op->hyper] += s;
             }
         } else {
@@ -475,10 +503,25 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
             } else {
                 const double *vl = vals + (size_t)l * WB, *vr = vals + (size_t)r * WB;
                 for (int j = 0; j < B; j++) {
-                    al[j] = ad[j] * vr[j];
-                    ar[j] = ad[j] * vl[j];
+                    al[j] = mul0(ad[j], vr[j]);
+                    ar[j] = mul0(ad[j], vl[j]);
                 }
             }
         }
     }
+}
+
+void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
+                             const double *X, int64_t ldx, int B, int same_j, const double *w,
+                             double *acc)
+{
+    forward(k, ws, D, y, X, ldx, B, same_j);
+    backward(k, ws, B, w, acc, NULL, 0);
+}
+
+void gram__kernel_grad_pairs(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
+                             const double *X, int64_t ldx, int B, int same_j, double *G, int64_t ldg)
+{
+    forward(k, ws, D, y, X, ldx, B, same_j);
+    backward(k, ws, B, NULL, NULL, G, ldg);
 }

@@ -98,6 +98,10 @@ void gram__grad_ws_free(gram__grad_ws *ws);
 void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
                              const double *X, int64_t ldx, int B, int same_j, const double *w,
                              double *acc);
+/* The same block pair by pair, unweighted: G[j·ldg + p] = ∂k(y, x_j)/∂θ_p for j < B and every
+ * hyperparameter p (the rows of scikit-learn's gradient tensor). */
+void gram__kernel_grad_pairs(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
+                             const double *X, int64_t ldx, int B, int same_j, double *G, int64_t ldg);
 
 /* 1 if the leaf's values are ≥ 0 everywhere. */
 int gram__leaf_nonnegative(const gram__leaf *L);
