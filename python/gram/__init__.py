@@ -7,9 +7,10 @@ A NumPy front end (ctypes) to libgram, the C library shipped inside this package
 - :class:`GaussianProcessRegressor` and :class:`KernelRidge` — scikit-learn's regressors, with
   the dense algebra, the likelihood gradient and the hyperparameter search in C;
 - :func:`kernel_sum` and :func:`pairwise_kernels` — kernel sums and Gram matrices for any kernel;
-- kernels with scikit-learn's names (:class:`RBF`, :class:`Matern`, ...) composable with ``+``
-  and ``*``, or any gram spec string through :class:`Kernel`; scikit-learn kernel objects are
-  accepted wherever a kernel is.
+- kernels with scikit-learn's names and protocol (:class:`RBF`, :class:`Matern`, ...,
+  :class:`PairwiseKernel`, composable with ``+``, ``*`` and ``**``), subclasses of scikit-learn's
+  own kernel classes where it is installed, or any gram spec string through :class:`Kernel`;
+  scikit-learn kernel objects are accepted wherever a kernel is.
 
 Float64 and float32 arrays are passed to C without copies whatever their memory order; the GIL
 is released during computations; Ctrl-C cancels a long call.
@@ -22,18 +23,37 @@ if _lib.version() != __version__:
         f"gram {__version__} loaded libgram {_lib.version()} from {_lib.LIBRARY_PATH}: the package "
         "and its library must be the same version; reinstall with 'python3 -m pip install .'")
 
-from .kernels import (ConstantKernel, DotProduct, ExpSineSquared, Kernel, Matern, Product,  # noqa: E402
-                      RationalQuadratic, RBF, Sum, WhiteKernel)
 from .density import KernelDensity, gaussian_kde  # noqa: E402
 from ._functions import kernel_sum, pairwise_kernels  # noqa: E402
-from .regression import GaussianProcessRegressor, KernelRidge  # noqa: E402
 
 __all__ = [
     "__version__", "KernelDensity", "gaussian_kde", "GaussianProcessRegressor", "KernelRidge",
     "kernel_sum", "pairwise_kernels", "Kernel",
     "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct", "WhiteKernel",
-    "ConstantKernel", "Sum", "Product", "library_version",
+    "ConstantKernel", "PairwiseKernel", "KernelOperator", "Sum", "Product", "Exponentiation",
+    "CompoundKernel", "Hyperparameter", "library_version",
 ]
+
+# The kernel classes are built on first use (gram.kernels), so that ``import gram`` does not import
+# scikit-learn, whose classes they subclass; the regressors, which use them, load with them.
+_LAZY = dict.fromkeys(("Kernel", "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct",
+                       "WhiteKernel", "ConstantKernel", "PairwiseKernel", "KernelOperator", "Sum",
+                       "Product", "Exponentiation", "CompoundKernel", "Hyperparameter"), "kernels")
+_LAZY.update(GaussianProcessRegressor="regression", KernelRidge="regression")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if name == "regression":
+        import importlib
+        return importlib.import_module(f"{__name__}.regression")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def library_version():

@@ -1,26 +1,29 @@
 """Translation of scikit-learn kernel objects into gram kernels.
 
-Only called with objects whose class lives in ``sklearn``, so scikit-learn is already imported;
-it is not a dependency of gram. Classes are matched exactly (a user subclass may change
-``__call__``, so it is refused rather than silently computed as its parent).
+Only called with scikit-learn's kernel objects, so scikit-learn is already imported; it is not a
+dependency of gram. Classes are matched exactly (a user subclass may change ``__call__``, so it is
+refused rather than silently computed as its parent).
 """
 import numpy as np
 
-from . import kernels as gk
+from . import _kernel_classes as gk
 
 
 def from_sklearn(k):
-    """The gram kernel equal to the scikit-learn kernel ``k``.
+    """The gram kernel equal to the scikit-learn kernel ``k``, with the same parameters, bounds
+    ("fixed" included), theta, hyperparameters and gradient.
 
-    Supported: ``sklearn.gaussian_process.kernels`` RBF, Matern (nu in {0.5, 1.5, 2.5, inf}),
-    RationalQuadratic, ExpSineSquared, DotProduct, WhiteKernel, ConstantKernel, Sum, Product
-    (with their bounds, "fixed" included, so theta, bounds and hyperparameters are
-    scikit-learn's), and PairwiseKernel with metric 'rbf', 'laplacian', 'linear', 'cosine' or
-    'poly'/'polynomial' (a gram spec kernel: its hyperparameters are gram's lengthscale etc., not
-    gamma). Anything else (Exponentiation, CompoundKernel, other metrics) raises ValueError.
+    Supported: ``sklearn.gaussian_process.kernels`` RBF, Matern (any nu > 0), RationalQuadratic,
+    ExpSineSquared, DotProduct, WhiteKernel, ConstantKernel, Sum, Product, Exponentiation,
+    CompoundKernel and PairwiseKernel (metrics 'linear', 'rbf', 'laplacian', 'poly'/'polynomial',
+    'sigmoid', 'cosine'). Anything else (a user's own Kernel subclass, PairwiseKernel with 'chi2',
+    'additive_chi2' or a callable) raises ValueError naming it. A gram kernel inside a
+    scikit-learn operator is kept as it is.
     """
     from sklearn.gaussian_process import kernels as sk
 
+    if isinstance(k, gk.Kernel):
+        return k
     t = type(k)
     if t is sk.RBF:
         return gk.RBF(length_scale=_ls(k.length_scale), length_scale_bounds=_b(k.length_scale_bounds))
@@ -46,13 +49,19 @@ def from_sklearn(k):
         return gk.Sum(from_sklearn(k.k1), from_sklearn(k.k2))
     if t is sk.Product:
         return gk.Product(from_sklearn(k.k1), from_sklearn(k.k2))
-    if t is sk.PairwiseKernel:
-        return _pairwise(k)
     if t is sk.Exponentiation:
-        raise ValueError(
-            f"the scikit-learn kernel {k!r} is an Exponentiation, which gram does not support; "
-            "write the power out as a product or use a gram spec string")
-    raise ValueError(f"gram cannot translate the scikit-learn kernel {k!r} ({t.__module__}.{t.__name__})")
+        return gk.Exponentiation(from_sklearn(k.kernel), k.exponent)
+    if t is sk.CompoundKernel:
+        return gk.CompoundKernel([from_sklearn(x) for x in k.kernels])
+    if t is sk.PairwiseKernel:
+        kw = k.pairwise_kernels_kwargs
+        return gk.PairwiseKernel(gamma=k.gamma, gamma_bounds=_b(k.gamma_bounds), metric=k.metric,
+                                 pairwise_kernels_kwargs=None if kw is None else dict(kw))
+    raise ValueError(
+        f"gram cannot translate the scikit-learn kernel {k!r} ({t.__module__}.{t.__name__}): gram "
+        "computes scikit-learn's own kernel classes (RBF, Matern, RationalQuadratic, "
+        "ExpSineSquared, DotProduct, WhiteKernel, ConstantKernel, PairwiseKernel, Sum, Product, "
+        "Exponentiation, CompoundKernel), not subclasses of them or of Kernel")
 
 
 def _b(v):
@@ -64,26 +73,6 @@ def _b(v):
 
 
 def _ls(v):
-    arr = np.asarray(v, dtype=np.float64)
-    return float(arr) if arr.ndim == 0 else arr.copy()
-
-
-def _pairwise(k):
-    metric = k.metric
-    kw = dict(k.pairwise_kernels_kwargs or {})
-    gamma = float(k.gamma)
-    if metric == "rbf":  # exp(-gamma |x-y|²) = gaussian with lengthscale 1/sqrt(2 gamma)
-        return gk.Kernel(f"gaussian(lengthscale={float(1.0 / np.sqrt(2.0 * gamma))!r})")
-    if metric == "laplacian":  # exp(-gamma |x-y|_1)
-        return gk.Kernel(f"laplacian_l1(lengthscale={float(1.0 / gamma)!r})")
-    if metric == "linear":
-        return gk.Kernel("linear(sigma0=0.0)")
-    if metric == "cosine":
-        return gk.Kernel("cosine")
-    if metric in ("poly", "polynomial"):  # (gamma x·y + coef0)^degree
-        degree = kw.get("degree", 3)
-        coef0 = float(kw.get("coef0", 1))
-        if int(degree) != degree:
-            raise ValueError(f"gram's polynomial kernel needs an integer degree, got {degree!r}")
-        return gk.Kernel(f"polynomial(degree={int(degree)}, gamma={gamma!r}, coef0={coef0!r})")
-    raise ValueError(f"gram cannot translate PairwiseKernel(metric={metric!r})")
+    if np.ndim(v) == 0:
+        return float(v)
+    return np.array(v, dtype=np.float64)
