@@ -133,6 +133,14 @@ class _Handle:
         return buf.value.decode()
 
 
+def _handle_for(kernel):
+    """The C kernel of any kernel argument; a spec string needs no kernel class (so a kernel sum
+    over a string does not import scikit-learn)."""
+    if isinstance(kernel, str):
+        return _Handle(kernel)
+    return as_kernel(kernel)._handle()
+
+
 def _handle_of(obj, spec):
     """The cached handle of ``obj`` for ``spec`` (rebuilt when the spec changed)."""
     h = obj.__dict__.get("_h")
@@ -196,12 +204,11 @@ def _check_xy(X, Y):
 
 def _matrix(kernel, X, Y, dtype=None, threads=None, checked=False):
     """K(X, Y) by gram_kernel_matrix (Y None: the symmetric call)."""
-    kernel = as_kernel(kernel)
+    h = _handle_for(kernel)
     if not checked:
         X, Y = _check_xy(X, Y)
     dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
     Xv = _lib.as_viewable(X, dt)
-    h = kernel._handle()
     if Y is None:
         out = np.empty((Xv.shape[0], Xv.shape[0]), dtype=dt)
         Xa, Oa = _lib.view(Xv, "X"), _lib.view(out, "out")
@@ -231,15 +238,15 @@ def _matrix_grad(kernel, X, Y, threads=None):
     n, m, p = Xv.shape[0], (Xv if Yv is None else Yv).shape[0], h.n_hyper()
     out = np.empty((n, m))
     grad = np.empty((n, m, p))
-    Xa, Oa = _lib.view(Xv, "X"), _lib.view(out, "out")
-    Ya = None if Yv is None else ctypes.byref(_lib.view(Yv, "Y"))
+    Xa, Oa = ctypes.byref(_lib.view(Xv, "X")), ctypes.byref(_lib.view(out, "out"))
+    # gram: out[i, j] = k(query_i, data_j); the rows of K(X, Y) are X, the queries.
+    queries, data = (None, Xa) if Yv is None else (Xa, ctypes.byref(_lib.view(Yv, "Y")))
     try:
         with _lib.Call(threads, work=out.size * max(1, Xv.shape[1], p)) as c:
-            c.check(_lib.lib.gram_kernel_matrix_grad(c.ctx, h.ptr, ctypes.byref(Xa) if Ya else None,
-                                                     Ya if Ya else ctypes.byref(Xa), ctypes.byref(Oa),
+            c.check(_lib.lib.gram_kernel_matrix_grad(c.ctx, h.ptr, queries, data, Oa,
                                                      grad.ctypes.data_as(_lib._dp)))
     except ValueError as e:
-        raise (_rename_xy(e) if Ya else e) from None
+        raise (e if Yv is None else _rename_xy(e)) from None
     return out, grad
 
 
@@ -255,7 +262,7 @@ def _diag(kernel, X, threads=None):
 
 
 def _sum(kernel, X, Y, weights, log, dtype, threads):
-    kernel = as_kernel(kernel)
+    h = _handle_for(kernel)
     X, Y = _check_xy(X, Y)
     dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
     Xv = _lib.as_viewable(X, dt)
@@ -275,7 +282,6 @@ def _sum(kernel, X, Y, weights, log, dtype, threads):
         W2 = W.reshape(-1, 1) if W.ndim == 1 else W
         W2 = _lib.as_viewable(W2)
         Wa = ctypes.byref(_lib.view(W2, "weights"))
-    h = kernel._handle()
     if Y is not None:
         Yv = _not_symmetric(Xv, Yv, h)
     Xa = _lib.view(Xv, "X")
