@@ -268,13 +268,16 @@ typedef struct gram_kernel gram_kernel;
  *
  *   expr   := term ('+' term)*
  *   term   := factor ('*' factor)*
- *   factor := NUMBER | family | '(' expr ')'
+ *   factor := primary ('^' NUMBER)*            a power (gram_kernel_pow), left-associative
+ *   primary:= NUMBER | family | '(' expr ')'
  *   family := NAME [ '(' [ arg (',' arg)* ] ')' ]
  *   arg    := [ KEY '=' ] value          a positional arg sets the family's first parameter
  *   value  := NUMBER | '[' NUMBER (',' NUMBER)* ']'
  *
  * A NUMBER multiplying a kernel is a scale (hyperparameter "scale" when > 0); a NUMBER added to
- * a kernel is constant(NUMBER). Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0,
+ * a kernel is constant(NUMBER). '^' binds tighter than '*': "2*linear^2" is 2·(linear²),
+ * "(rbf + white(0.1))^0.5" the square root of the sum; a NUMBER to a power is that number.
+ * Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0,
  * degree, gamma, coef0, value, noise. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3])
  * + white(0.1)", "rbf(lengthscale=10) * periodic(lengthscale=1, period=1)".
  *
@@ -301,6 +304,17 @@ GRAM_API gram_status gram_kernel_mul(gram_context *ctx, const gram_kernel *a,
 GRAM_API gram_status gram_kernel_scale(gram_context *ctx, double c, const gram_kernel *a,
                                        gram_kernel **out);
 GRAM_API gram_status gram_kernel_copy(gram_context *ctx, const gram_kernel *k, gram_kernel **out);
+/*
+ * a^p, scikit-learn's Exponentiation(a, p) (a ** p): values k(y, x)^p, log-values p·log k, and
+ * gradients p·k^(p-1)·∂k. The exponent is fixed, not a hyperparameter (as in scikit-learn), and
+ * must be > 0 and finite (GRAM_EINVAL; scikit-learn accepts p ≤ 0, which is no kernel and infinite
+ * where k is 0). A non-integer p of a kernel that can be negative (linear, polynomial of odd degree,
+ * cosine, neg_l1, neg_l2, sigmoid, or a composite of them) is refused with GRAM_EDOMAIN, since k^p
+ * has no real value where k < 0; an even integer p makes any kernel non-negative, so its log-sum is
+ * defined (computed as p·log|k|).
+ */
+GRAM_API gram_status gram_kernel_pow(gram_context *ctx, const gram_kernel *a, double exponent,
+                                     gram_kernel **out);
 
 GRAM_API void gram_kernel_destroy(gram_kernel *k);
 

@@ -146,6 +146,34 @@ void gram__plan_free(gram__plan *p)
 
 /* ---- one tile ------------------------------------------------------------------------------- */
 
+/* 0 times anything is 0: an exact 0 factor (a zero scale, a compact kernel outside its support)
+ * against a factor that overflowed to ±inf (a finite value too large for a double) is 0, not NaN. */
+static inline double mul0(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
+
+/* One element of a non-leaf op: a (and b) the operands' values, or their logs where the op runs in
+ * log space (lg); arg_direct: the operand of a log-space scale or power is a value, not a log
+ * (kernel.h's GRAM__OPF_DIRECT); lc = log c of a positive scale. */
+static inline double combine_op(const gram__op *op, int lg, int arg_direct, double lc, double a, double b)
+{
+    switch (op->kind) {
+    case GRAM_OP_ADD:
+        if (!lg) return a + b;
+        {
+            double m = a > b ? a : b;
+            /* -inf: both terms 0; +inf: a term overflowed (inf - inf would be NaN) */
+            return isinf(m) ? m : m + log1p(exp(-fabs(a - b)));
+        }
+    case GRAM_OP_MUL: return lg ? a + b : mul0(a, b);
+    case GRAM_OP_SCALE:
+        if (!lg) return mul0(op->c, a);
+        return op->c == 0.0 ? -INFINITY : a + lc; /* a log-space scale is never negative (nonneg) */
+    case GRAM_OP_POW:
+        if (!lg) return pow(a, op->c);
+        return op->c * (arg_direct ? log(fabs(a)) : a); /* log |k|^p; p > 0, so -inf stays -inf */
+    default: return a;
+    }
+}
+
 /* Evaluates the kernel program on rows [r0, r0+mr) × points [c0, c0+n) into stack[0] (values, or
  * log-values when logspace). stack holds stack_depth tiles of GRAM_MR × GRAM_KC. */
 static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr, int64_t c0, int64_t n,
@@ -159,10 +187,11 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
         if (op->kind == GRAM_OP_LEAF) {
             const gram__leaf *L = &k->leaves[op->leaf];
             void *T = stack[sp++];
+            const int lg = logspace && !(k->op_flags[o] & GRAM__OPF_DIRECT);
             if (L->structure == GRAM_STRUCT_CONST) {
                 /* one value off the diagonal, another on it (white noise in symmetric calls) */
-                double v0 = logspace ? gram__leaf_log_const(L, 0) : gram__leaf_const(L, 0);
-                double v1 = logspace ? gram__leaf_log_const(L, 1) : gram__leaf_const(L, 1);
+                double v0 = lg ? gram__leaf_log_const(L, 0) : gram__leaf_const(L, 0);
+                double v1 = lg ? gram__leaf_log_const(L, 1) : gram__leaf_const(L, 1);
                 for (int64_t i = 0; i < mr; i++) {
                     int64_t jd = p->sym ? r0 + i - c0 : -1; /* the diagonal's column in the tile */
                     if (p->dtype == GRAM_FLOAT64) {
@@ -181,64 +210,52 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
             if (p->dtype == GRAM_FLOAT64) {
                 p->ukr->stat_f64(L->structure, mr, n, D, (const double *)g->yp + r0 * D,
                                  (const double *)g->xp + c0 * D, T, ldt);
-                p->ukr->apply_f64(L, logspace, mr, n, T, ldt, (const double *)g->yy + r0,
+                p->ukr->apply_f64(L, lg, mr, n, T, ldt, (const double *)g->yy + r0,
                                   (const double *)g->xx + c0);
             } else {
                 p->ukr->stat_f32(L->structure, mr, n, D, (const float *)g->yp + r0 * D,
                                  (const float *)g->xp + c0 * D, T, ldt);
-                p->ukr->apply_f32(L, logspace, mr, n, T, ldt, (const float *)g->yy + r0,
+                p->ukr->apply_f32(L, lg, mr, n, T, ldt, (const float *)g->yy + r0,
                                   (const float *)g->xx + c0);
             }
             continue;
         }
-        /* Combine: a = stack[sp-2] (or stack[sp-1] for scale), b = stack[sp-1]. */
-        if (op->kind == GRAM_OP_SCALE) {
-            double c = op->c, lc = log(c);
-            if (p->dtype == GRAM_FLOAT64) {
-                double *a = stack[sp - 1];
-                for (int64_t i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < n; j++) a[i * ldt + j] = logspace ? a[i * ldt + j] + lc : a[i * ldt + j] * c;
-            } else {
-                float *a = stack[sp - 1];
-                for (int64_t i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < n; j++)
-                        a[i * ldt + j] = (float)(logspace ? a[i * ldt + j] + lc : a[i * ldt + j] * c);
-            }
-            continue;
-        }
-        int add = op->kind == GRAM_OP_ADD;
-        if (!logspace && p->dtype == GRAM_FLOAT64) { /* the common case, in loops that vectorise */
+        /* Combine: a = stack[sp-2] (or stack[sp-1] for scale and power), b = stack[sp-1]. */
+        const int lg = logspace && !(k->op_flags[o] & GRAM__OPF_DIRECT);
+        const int unary = op->kind == GRAM_OP_SCALE || op->kind == GRAM_OP_POW;
+        const int arg_direct = unary && logspace && (k->op_flags[o - 1] & GRAM__OPF_DIRECT);
+        const double lc = op->kind == GRAM_OP_SCALE && op->c > 0.0 ? log(op->c) : 0.0;
+        if (!lg && op->kind != GRAM_OP_POW && p->dtype == GRAM_FLOAT64) { /* the common cases, in loops that vectorise */
+            const double c = op->c;
             for (int64_t i = 0; i < mr; i++) {
-                double *a = (double *)stack[sp - 2] + i * ldt;
+                double *a = (double *)stack[sp - (unary ? 1 : 2)] + i * ldt;
                 const double *b = (const double *)stack[sp - 1] + i * ldt;
-                if (add)
+                if (op->kind == GRAM_OP_ADD)
                     for (int64_t j = 0; j < n; j++) a[j] += b[j];
+                else if (op->kind == GRAM_OP_MUL)
+                    for (int64_t j = 0; j < n; j++) a[j] = mul0(a[j], b[j]);
                 else
-                    for (int64_t j = 0; j < n; j++) a[j] *= b[j];
+                    for (int64_t j = 0; j < n; j++) a[j] = mul0(c, a[j]);
             }
-            sp--;
+            if (!unary) sp--;
             continue;
         }
+        void *A = stack[sp - (unary ? 1 : 2)], *Bt = stack[sp - 1];
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < n; j++) {
-                double a, b, r;
+                double a, b;
                 if (p->dtype == GRAM_FLOAT64) {
-                    a = ((double *)stack[sp - 2])[i * ldt + j];
-                    b = ((double *)stack[sp - 1])[i * ldt + j];
+                    a = ((double *)A)[i * ldt + j];
+                    b = ((double *)Bt)[i * ldt + j];
                 } else {
-                    a = ((float *)stack[sp - 2])[i * ldt + j];
-                    b = ((float *)stack[sp - 1])[i * ldt + j];
+                    a = ((float *)A)[i * ldt + j];
+                    b = ((float *)Bt)[i * ldt + j];
                 }
-                if (!logspace) r = add ? a + b : a * b;
-                else if (!add) r = a + b;
-                else {
-                    double m = a > b ? a : b;
-                    r = m == -INFINITY ? -INFINITY : m + log1p(exp(-fabs(a - b)));
-                }
-                if (p->dtype == GRAM_FLOAT64) ((double *)stack[sp - 2])[i * ldt + j] = r;
-                else ((float *)stack[sp - 2])[i * ldt + j] = (float)r;
+                double r = combine_op(op, lg, arg_direct, lc, a, b);
+                if (p->dtype == GRAM_FLOAT64) ((double *)A)[i * ldt + j] = r;
+                else ((float *)A)[i * ldt + j] = (float)r;
             }
-        sp--;
+        if (!unary) sp--;
     }
     if (p->exclude_self) {
         for (int64_t i = 0; i < mr; i++) {

@@ -53,6 +53,10 @@ static double ipow(double b, int n)
  * number too large for a double, so 0 is the exact product. */
 static inline double mul0(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
 
+/* d(a^p)/da = p·a^(p-1), p > 0; at a = 0 it is 0 for p > 1 and +inf for p < 1, which multiplies
+ * (through mul0) only derivatives that are not 0. */
+static inline double pow_slope(double a, double p) { return p == 1.0 ? 1.0 : p * pow(a, p - 1.0); }
+
 /* Value of leaf L at (y, x); if g is not NULL, also its derivatives in its own hyperparameters
  * (g[0 .. gram__leaf_n_hyper(L))). */
 static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const double *x, int same,
@@ -216,6 +220,15 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
             vs[top - 1] = mul0(op->c, a);
             break;
         }
+        case GRAM_OP_POW: {
+            double a = vs[top - 1];
+            if (grad) {
+                double d = pow_slope(a, op->c);
+                for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] = mul0(grad[h], d);
+            }
+            vs[top - 1] = pow(a, op->c);
+            break;
+        }
         }
     }
     return vs[0];
@@ -294,13 +307,13 @@ gram_status gram__grad_ws_init(gram__grad_ws *ws, const gram_kernel *k, int B,
     for (int i = 0; i < n; i++) {
         const gram__op *op = &k->ops[i];
         if (op->kind == GRAM_OP_LEAF) start[i] = i;
-        else if (op->kind == GRAM_OP_SCALE) start[i] = start[i - 1];
+        else if (op->kind == GRAM_OP_SCALE || op->kind == GRAM_OP_POW) start[i] = start[i - 1];
         else start[i] = start[start[i - 1] - 1];
     }
     for (int i = 0; i < n; i++) {
         const gram__op *op = &k->ops[i];
         ws->left[i] = op->kind == GRAM_OP_ADD || op->kind == GRAM_OP_MUL ? start[i - 1] - 1
-                      : op->kind == GRAM_OP_SCALE                          ? i - 1
+                      : op->kind == GRAM_OP_SCALE || op->kind == GRAM_OP_POW ? i - 1
                                                                            : -1;
     }
     for (int i = 0; i < n; i++) ws->right[i] = k->ops[i].kind == GRAM_OP_ADD || k->ops[i].kind == GRAM_OP_MUL ? i - 1 : -1;
@@ -442,6 +455,9 @@ static void forward(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const do
         } else if (op->kind == GRAM_OP_SCALE) {
             const double *a = vals + (size_t)(o - 1) * WB;
             for (int j = 0; j < B; j++) v[j] = mul0(op->c, a[j]);
+        } else if (op->kind == GRAM_OP_POW) {
+            const double *a = vals + (size_t)(o - 1) * WB;
+            for (int j = 0; j < B; j++) v[j] = pow(a[j], op->c);
         } else {
             const double *a = vals + (size_t)ws->left[o] * WB, *b = vals + (size_t)ws->right[o] * WB;
             if (op->kind == GRAM_OP_ADD)
@@ -481,6 +497,10 @@ static void backward(const gram_kernel *k, gram__grad_ws *ws, int B, const doubl
                 for (int j = 0; j < B; j++) s += mul0(ad[j], g[j]);
                 acc[h0 + h] += s;
             }
+        } else if (op->kind == GRAM_OP_POW) {
+            double *ac = adj + (size_t)(o - 1) * WB;
+            const double *a = vals + (size_t)(o - 1) * WB;
+            for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], pow_slope(a[j], op->c));
         } else if (op->kind == GRAM_OP_SCALE) {
             double *ac = adj + (size_t)(o - 1) * WB;
             for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], op->c);

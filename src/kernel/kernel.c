@@ -317,12 +317,82 @@ void gram_kernel_destroy(gram_kernel *k)
     for (int i = 0; i < k->n_leaves; i++) gram__leaf_free(&k->leaves[i]);
     free(k->leaves);
     free(k->ops);
+    free(k->op_flags);
     if (k->hyper_names) free(k->hyper_names[0]); /* one block holds every name */
     free(k->hyper_names);
     free(k);
 }
 
 static int64_t leaf_dim(const gram__leaf *L) { return L->n_scale > 1 ? L->n_scale : 0; }
+
+int gram__is_integer(double v) { return isfinite(v) && v == floor(v); }
+
+int gram__op_nonneg(const gram__op *op, int a, int b)
+{
+    switch (op->kind) {
+    case GRAM_OP_ADD:
+    case GRAM_OP_MUL: return a && b; /* a product of two factors that may be negative may be negative */
+    case GRAM_OP_SCALE: return op->c == 0.0 || (op->c > 0.0 && a);
+    /* an even power of anything, any power of a non-negative base */
+    case GRAM_OP_POW: return a || (gram__is_integer(op->c) && fmod(op->c, 2.0) == 0.0);
+    default: return 0;
+    }
+}
+
+const char *gram__pow_refusal(double p, int a)
+{
+    if (!isfinite(p) || !(p > 0.0))
+        return "the exponent must be > 0 and finite (a kernel to a power <= 0 is no kernel, and infinite "
+               "where the kernel is 0)";
+    if (!a && !gram__is_integer(p))
+        return "the exponent is not an integer and the kernel can be negative, where k^p is not a real "
+               "number; use an integer exponent or a kernel that is never negative";
+    return NULL;
+}
+
+/* k->op_flags for a checked program: signs bottom-up, then the log-space modes top-down (an op's
+ * operands are the op before it and, for a binary op, the op before that operand's subtree). */
+static gram_status op_flags(gram_context *ctx, gram_kernel *k)
+{
+    int n = k->n_ops;
+    free(k->op_flags);
+    k->op_flags = calloc((size_t)n, 1);
+    int *start = malloc((size_t)n * sizeof(int));
+    if (!k->op_flags || !start) {
+        free(start);
+        return gram__fail(ctx, GRAM_ENOMEM, "kernel: out of memory");
+    }
+    unsigned char *f = k->op_flags;
+    for (int i = 0; i < n; i++) {
+        const gram__op *op = &k->ops[i];
+        int nn;
+        if (op->kind == GRAM_OP_LEAF) {
+            start[i] = i;
+            nn = gram__leaf_nonnegative(&k->leaves[op->leaf]);
+        } else if (op->kind == GRAM_OP_SCALE || op->kind == GRAM_OP_POW) {
+            start[i] = start[i - 1];
+            nn = gram__op_nonneg(op, f[i - 1] & GRAM__OPF_NONNEG, 0);
+        } else {
+            int left = start[i - 1] - 1;
+            start[i] = start[left];
+            nn = gram__op_nonneg(op, f[left] & GRAM__OPF_NONNEG, f[i - 1] & GRAM__OPF_NONNEG);
+        }
+        f[i] = (unsigned char)(nn ? GRAM__OPF_NONNEG : 0);
+    }
+    /* children after their parent, so one pass down marks whole subtrees */
+    for (int i = n - 1; i >= 0; i--) {
+        const gram__op *op = &k->ops[i];
+        if (op->kind == GRAM_OP_LEAF) continue;
+        int direct = (f[i] & GRAM__OPF_DIRECT) ||
+                     (op->kind == GRAM_OP_POW && !(f[i - 1] & GRAM__OPF_NONNEG)) ||
+                     (op->kind == GRAM_OP_SCALE && op->c == 0.0);
+        if (!direct) continue;
+        f[i - 1] |= GRAM__OPF_DIRECT;
+        if (op->kind == GRAM_OP_ADD || op->kind == GRAM_OP_MUL) f[start[i - 1] - 1] |= GRAM__OPF_DIRECT;
+    }
+    free(start);
+    return GRAM_OK;
+}
 
 gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k)
 {
@@ -377,8 +447,7 @@ gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k)
                 s = gram__fail(ctx, GRAM_EINTERNAL, "kernel: op %d pops an empty stack", i);
                 goto fail;
             }
-            /* A product of two factors that may be negative may be negative: be conservative. */
-            nonneg[depth - 2] = (char)(nonneg[depth - 2] && nonneg[depth - 1]);
+            nonneg[depth - 2] = (char)gram__op_nonneg(op, nonneg[depth - 2], nonneg[depth - 1]);
             depth--;
             break;
         case GRAM_OP_SCALE:
@@ -386,9 +455,19 @@ gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k)
                 s = gram__fail(ctx, GRAM_EINTERNAL, "kernel: bad scale op %d", i);
                 goto fail;
             }
-            nonneg[depth - 1] = (char)(op->c == 0.0 || (op->c > 0.0 && nonneg[depth - 1]));
+            nonneg[depth - 1] = (char)gram__op_nonneg(op, nonneg[depth - 1], 0);
             op->hyper = op->c > 0.0 ? (int)nh++ : -1;
             break;
+        case GRAM_OP_POW: {
+            const char *why = depth < 1 ? "no operand" : gram__pow_refusal(op->c, nonneg[depth - 1]);
+            if (why) {
+                s = gram__fail(ctx, depth < 1 ? GRAM_EINTERNAL : GRAM_EDOMAIN, "kernel: (k)^%g: %s", op->c, why);
+                goto fail;
+            }
+            nonneg[depth - 1] = (char)gram__op_nonneg(op, nonneg[depth - 1], 0);
+            op->hyper = -1;
+            break;
+        }
         default:
             s = gram__fail(ctx, GRAM_EINTERNAL, "kernel: op %d has unknown kind %d", i, (int)op->kind);
             goto fail;
@@ -409,6 +488,7 @@ gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k)
     k->n_hyper = nh;
     free(nonneg);
     nonneg = NULL;
+    if ((s = op_flags(ctx, k))) goto fail;
 
     /* Names, all in one block: first measure, then write. */
     if (k->hyper_names) free(k->hyper_names[0]);
@@ -566,6 +646,17 @@ gram_status gram_kernel_scale(gram_context *ctx, double c, const gram_kernel *a,
     if (!isfinite(c))
         return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_scale: the factor must be finite, got %g", c);
     return combine(ctx, "gram_kernel_scale", a, NULL, GRAM_OP_SCALE, c, out);
+}
+
+gram_status gram_kernel_pow(gram_context *ctx, const gram_kernel *a, double exponent, gram_kernel **out)
+{
+    gram__clear(ctx);
+    if (out) *out = NULL;
+    const char *why = a ? gram__pow_refusal(exponent, a->nonnegative) : NULL;
+    if (why)
+        return gram__fail(ctx, exponent > 0.0 && isfinite(exponent) ? GRAM_EDOMAIN : GRAM_EINVAL,
+                          "gram_kernel_pow: exponent %g: %s", exponent, why);
+    return combine(ctx, "gram_kernel_pow", a, NULL, GRAM_OP_POW, exponent, out);
 }
 
 gram_status gram_kernel_copy(gram_context *ctx, const gram_kernel *k, gram_kernel **out)

@@ -10,12 +10,14 @@
 
 #include "../base/base.h"
 
-typedef enum gram__op_kind { GRAM_OP_LEAF = 0, GRAM_OP_ADD, GRAM_OP_MUL, GRAM_OP_SCALE } gram__op_kind;
+/* GRAM_OP_POW raises its operand to a fixed real power c > 0 (scikit-learn's Exponentiation: the
+ * exponent is not a hyperparameter). */
+typedef enum gram__op_kind { GRAM_OP_LEAF = 0, GRAM_OP_ADD, GRAM_OP_MUL, GRAM_OP_SCALE, GRAM_OP_POW } gram__op_kind;
 
 typedef struct gram__op {
     gram__op_kind kind;
     int leaf;     /* GRAM_OP_LEAF: index into leaves */
-    double c;     /* GRAM_OP_SCALE: the factor */
+    double c;     /* GRAM_OP_SCALE: the factor; GRAM_OP_POW: the exponent */
     int hyper;    /* GRAM_OP_SCALE: index of its hyperparameter ("scale"), or -1 when fixed (c ≤ 0) */
 } gram__op;
 
@@ -59,7 +61,20 @@ struct gram_kernel {
     int stack_depth;    /* largest evaluation stack the program needs */
     int nonnegative;
     int has_white;
+    /* Per op: GRAM__OPF_NONNEG when the op's value is ≥ 0 everywhere; GRAM__OPF_DIRECT when a
+     * log-space evaluation must compute this op's value itself, not its log: the operand of a power
+     * whose base can be negative (k^2 of a linear k: 2·log|k|) and of a zero scale (its log is
+     * not needed, and would be NaN for a kernel that can be negative), and everything below them. */
+    unsigned char *op_flags;
 };
+
+enum { GRAM__OPF_NONNEG = 1, GRAM__OPF_DIRECT = 2 };
+
+/* The sign rule of one non-leaf op: 1 if its value is ≥ 0 everywhere given whether its operands'
+ * are (a: the left or only operand, b: the right one). */
+int gram__op_nonneg(const gram__op *op, int a, int b);
+/* NULL if op (a power) is defined on an operand of sign a (nonneg or not), else why not. */
+const char *gram__pow_refusal(double exponent, int a);
 
 /* The scalar function of a leaf of structure SQDIST or L1, from its statistic t (scaled r² or
  * scaled L1 distance). For DOT leaves, gram__leaf_dot from s, |x|², |y|². For CONST leaves,
@@ -136,6 +151,9 @@ void gram__leaf_free(gram__leaf *L);
 /* Hyperparameters of one leaf: its lengthscales (periodic: 1), then its positive non-integer
  * family parameters. */
 int64_t gram__leaf_n_hyper(const gram__leaf *L);
+
+/* 1 if v is a whole number. */
+int gram__is_integer(double v);
 
 /* Takes k with ops and leaves set (the j-th LEAF op naming leaf j) and fills the derived fields:
  * dim, n_hyper, hyper names, stack_depth, nonnegative, has_white, each leaf's hyper0 and each

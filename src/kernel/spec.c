@@ -65,6 +65,8 @@ typedef struct parser {
     int depth;
     gram__op *ops;
     int n_ops, cap_ops;
+    unsigned char *nn; /* sign of each pending value: 1 when it is never negative (cap_ops entries) */
+    int n_nn;
     gram__leaf *leaves;
     int n_leaves, cap_leaves;
     int64_t ard_dim; /* ARD dimension of the first ARD leaf, and where it was */
@@ -210,8 +212,10 @@ static gram_status emit_op(parser *p, gram__op_kind kind, double c)
             return perr(p, GRAM_EPARSE, p->pos, "the spec has more than %d terms", MAX_OPS);
         int cap = p->cap_ops ? 2 * p->cap_ops : 16;
         gram__op *o = realloc(p->ops, (size_t)cap * sizeof *o);
-        if (!o) return gram__fail(p->ctx, GRAM_ENOMEM, "spec: out of memory");
-        p->ops = o;
+        if (o) p->ops = o;
+        unsigned char *nn = o ? realloc(p->nn, (size_t)cap) : NULL;
+        if (!o || !nn) return gram__fail(p->ctx, GRAM_ENOMEM, "spec: out of memory");
+        p->nn = nn;
         p->cap_ops = cap;
     }
     gram__op *op = &p->ops[p->n_ops++];
@@ -219,6 +223,13 @@ static gram_status emit_op(parser *p, gram__op_kind kind, double c)
     op->leaf = kind == GRAM_OP_LEAF ? p->n_leaves - 1 : 0;
     op->c = c;
     op->hyper = -1;
+    if (kind == GRAM_OP_LEAF) p->nn[p->n_nn++] = (unsigned char)gram__leaf_nonnegative(&p->leaves[op->leaf]);
+    else if (kind == GRAM_OP_ADD || kind == GRAM_OP_MUL) {
+        p->n_nn--;
+        p->nn[p->n_nn - 1] = (unsigned char)gram__op_nonneg(op, p->nn[p->n_nn - 1], p->nn[p->n_nn]);
+    } else {
+        p->nn[p->n_nn - 1] = (unsigned char)gram__op_nonneg(op, p->nn[p->n_nn - 1], 0);
+    }
     return GRAM_OK;
 }
 
@@ -611,8 +622,8 @@ done:
 
 static gram_status parse_expr(parser *p, item *out);
 
-/* factor := NUMBER | family | '(' expr ')' */
-static gram_status parse_factor(parser *p, item *out)
+/* primary := NUMBER | family | '(' expr ')' */
+static gram_status parse_primary(parser *p, item *out)
 {
     gram_status s;
     char b[16];
@@ -660,6 +671,31 @@ static gram_status parse_factor(parser *p, item *out)
     if (!*s0) return perr(p, GRAM_EPARSE, p->pos, "expected a kernel, a number or '(', but the spec ends");
     return perr(p, GRAM_EPARSE, p->pos, "expected a kernel, a number or '(', found %s",
                 describe(p, p->pos, b));
+}
+
+/* factor := primary ('^' NUMBER)*: a power of a kernel (a number to a power folds). */
+static gram_status parse_factor(parser *p, item *out)
+{
+    gram_status s;
+    if ((s = parse_primary(p, out))) return s;
+    for (;;) {
+        skip_ws(p);
+        if (p->s[p->pos] != '^') return GRAM_OK;
+        size_t caret = p->pos++;
+        skip_ws(p);
+        double e;
+        if ((s = parse_number(p, &e))) return s;
+        if (out->is_num) {
+            double v = pow(out->num, e);
+            if (!isfinite(v))
+                return perr(p, GRAM_EPARSE, caret, "%g^%g is not a finite real number", out->num, e);
+            out->num = v;
+            continue;
+        }
+        const char *why = gram__pow_refusal(e, p->nn[p->n_nn - 1]);
+        if (why) return perr(p, GRAM_EPARSE, caret, "^%g: %s", e, why);
+        if ((s = emit_op(p, GRAM_OP_POW, e))) return s;
+    }
 }
 
 /* term := factor ('*' factor)*; numbers fold, number × kernel is a scale. */
@@ -732,11 +768,13 @@ gram_status gram_kernel_parse(gram_context *ctx, const char *spec, gram_kernel *
     if (spec[p.pos]) {
         if (spec[p.pos] == ')') s = perr(&p, GRAM_EPARSE, p.pos, "unmatched ')'");
         else
-            s = perr(&p, GRAM_EPARSE, p.pos, "unexpected %s (expected '+', '*' or the end of the spec)",
+            s = perr(&p, GRAM_EPARSE, p.pos, "unexpected %s (expected '+', '*', '^' or the end of the spec)",
                      describe(&p, p.pos, b));
         goto fail;
     }
     if (it.is_num && (s = emit_constant(&p, &it))) goto fail;
+    free(p.nn);
+    p.nn = NULL;
 
     gram_kernel *k = calloc(1, sizeof *k);
     if (!k) {
@@ -755,6 +793,7 @@ fail:
     for (int i = 0; i < p.n_leaves; i++) gram__leaf_free(&p.leaves[i]);
     free(p.leaves);
     free(p.ops);
+    free(p.nn);
     return s;
 }
 
@@ -892,6 +931,9 @@ size_t gram_kernel_spec(const gram_kernel *k, char *buf, size_t size)
         } else if (op->kind == GRAM_OP_SCALE) {
             start[i] = start[i - 1];
             paren[i - 1] |= k->ops[i - 1].kind == GRAM_OP_ADD;
+        } else if (op->kind == GRAM_OP_POW) { /* binds tighter than '*'; left-associative */
+            start[i] = start[i - 1];
+            paren[i - 1] |= k->ops[i - 1].kind != GRAM_OP_LEAF && k->ops[i - 1].kind != GRAM_OP_POW;
         } else {
             int right = i - 1, left = start[right] - 1;
             start[i] = start[left];
@@ -914,6 +956,9 @@ size_t gram_kernel_spec(const gram_kernel *k, char *buf, size_t size)
             put_leaf(&w, &k->leaves[op->leaf]);
         } else if (op->kind == GRAM_OP_SCALE) {
             put(&w, "*");
+            put_num(&w, op->c);
+        } else if (op->kind == GRAM_OP_POW) {
+            put(&w, "^");
             put_num(&w, op->c);
         }
         if (paren[i]) put(&w, ")");
