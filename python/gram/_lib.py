@@ -163,6 +163,7 @@ _size_p = ctypes.POINTER(ctypes.c_size_t)
 _REGRESSION = [
     ("gram_kernel_get_bounds", _st, [_vp, _dp, _dp]),
     ("gram_kernel_matrix_grad", _st, [_vp, _vp, _pa, _pa, _pa, _dp]),
+    ("gram_kernel_pow", _st, [_vp, _vp, _d, _pvp]),
     ("gram_kernel_hyper_fixed", _int, [_vp, _i64]),
     ("gram_gp_options_init", None, [ctypes.POINTER(GpOptions)]),
     ("gram_gp_fit", _st, [_vp, _vp, ctypes.POINTER(GpOptions), _pa, _pa, _pvp]),
