@@ -42,7 +42,8 @@
     "MODEL is a file written by 'fit'; QUERY a .npy or CSV file of M points with\n"                \
     "the model's D columns ('-' reads standard input).\n"                                          \
     "\n"                                                                                           \
-    "  -o, --output FILE        FILE.npy (float64); any other name: CSV; '-':\n"                   \
+    "  -o, --output FILE        FILE.npy (float64), FILE.csv, or a name with no\n"                 \
+    "                           suffix (CSV; another suffix is refused); '-':\n"                 \
     "                           standard output (the default without --plot)\n"
 
 #define HELP_PLOT_FIT                                                                              \

@@ -219,18 +219,22 @@ void gram__read_opts_init(gram__read_opts *o)
     o->max_bytes = 0;
 }
 
-int64_t gram__io_default_limit(void)
+int64_t gram__io_physical_memory(void)
 {
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0) {
-        int64_t mem;
-        if (!gram__mul_i64(pages, page, &mem)) return INT64_MAX;
-        int64_t q = mem / 4;
-        return q < ((int64_t)64 << 20) ? (int64_t)64 << 20 : q;
-    }
+    int64_t mem;
+    if (pages > 0 && page > 0 && gram__mul_i64(pages, page, &mem)) return mem;
 #endif
     return INT64_MAX;
+}
+
+int64_t gram__io_default_limit(void)
+{
+    int64_t mem = gram__io_physical_memory();
+    if (mem == INT64_MAX) return INT64_MAX;
+    int64_t q = mem / 4;
+    return q < ((int64_t)64 << 20) ? (int64_t)64 << 20 : q;
 }
 
 void gram__matrix_free(gram__matrix *m)
@@ -268,6 +272,8 @@ gram_status gram__io_read_all(gram_context *ctx, const char *name, int fd, const
     } else {
         cap = (size_t)1 << 16;
     }
+    /* Never room for more than one byte past the limit: that byte is what proves it exceeded. */
+    if (max_bytes > 0 && (uint64_t)cap > (uint64_t)max_bytes + 1) cap = (size_t)max_bytes + 1;
     if (cap < head_len + 1) cap = head_len + 1;
     char *buf = gram__alloc(cap);
     if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "%s: cannot allocate %zu bytes for the text", name, cap);
@@ -277,7 +283,6 @@ gram_status gram__io_read_all(gram_context *ctx, const char *name, int fd, const
     for (;;) {
         if (n == cap) {
             size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-            /* Never more than one byte past the limit: that byte is what proves it exceeded. */
             if (max_bytes > 0 && (uint64_t)ncap > (uint64_t)max_bytes + 1) ncap = (size_t)max_bytes + 1;
             if (ncap <= cap) {
                 st = gram__fail(ctx, GRAM_EOVERFLOW, "%s: input too large", name);

@@ -29,6 +29,8 @@ void gram__read_opts_init(gram__read_opts *o);
  * (Linux overcommits: an allocation of more than there is succeeds and the OOM killer ends the
  * process later). INT64_MAX when the memory size is unknown. */
 int64_t gram__io_default_limit(void);
+/* The machine's physical memory in bytes (sysconf), INT64_MAX when unknown. */
+int64_t gram__io_physical_memory(void);
 
 /* Reads a matrix from path ("-" = standard input). The format is chosen by content: the .npy
  * magic string "\x93NUMPY" means .npy, anything else is CSV. 1-D .npy arrays become N×1. A

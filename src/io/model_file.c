@@ -1,6 +1,7 @@
 /* model_file: the fitted-model container described in model_file.h. Writing builds the whole file
- * in memory and hands it to gram__write_text (temporary name + rename); reading takes the whole
- * file into memory and checks every size against the bytes present before believing it. */
+ * in memory and hands it to gram__write_text (temporary name + rename, or written through to a
+ * device or FIFO); reading checks the header before it reads the rest, then parses the whole file
+ * in memory, checking every size against the bytes present before believing it. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "model_file.h"
@@ -767,6 +768,11 @@ static gram_status read_model_fd(gram_context *ctx, const char *name, int fd, in
         if ((uint64_t)total < declared)
             return gram__fail(ctx, GRAM_EFORMAT, "%s: truncated: %lld bytes, the header says %llu", name,
                               (long long)total, (unsigned long long)declared);
+        /* A (sparse) file with a header claiming all of it: more than the machine has cannot be
+         * loaded, and trying would only wake the OOM killer. */
+        if (max_bytes > 0 && total > max_bytes)
+            return gram__fail(ctx, GRAM_EOVERFLOW, "%s: %lld bytes, more than the limit of %lld bytes", name,
+                              (long long)total, (long long)max_bytes);
         want = (uint64_t)total; /* more than declared: the parser names the extra bytes */
     } else {
         if (max_bytes > 0 && declared > (uint64_t)max_bytes)
@@ -853,7 +859,7 @@ gram_status gram__model_load(gram_context *ctx, const char *path, const char *ex
     if (!is_stdin && (st = gram__io_open(ctx, name, path, O_RDONLY, &fd))) return st;
     unsigned char *buf = NULL;
     size_t size = 0;
-    st = read_model_fd(ctx, name, fd, gram__io_default_limit(), &buf, &size);
+    st = read_model_fd(ctx, name, fd, gram__io_physical_memory(), &buf, &size);
     if (!is_stdin) close(fd);
     if (st != GRAM_OK) return st;
     st = gram__model_from_bytes(ctx, name, buf, size, expect_kind, out);

@@ -96,19 +96,20 @@ gram_status gram__model_from_bytes(gram_context *ctx, const char *name, const un
 
 /* Files: save writes as gram__write_text does (a regular file or new name through a temporary
  * name and a rename, so a failure never leaves a partial file; a device or FIFO written through;
- * "-" to standard output). load reads path ("-": standard input) header first (gram__model_read_fd,
- * with gram__io_default_limit() for streams). I/O errors are GRAM_EIO with the system's text;
- * reads interrupted on ctx's progress callback's request are GRAM_ECANCELLED. */
+ * "-" to standard output). load reads path ("-": standard input) with gram__model_read_fd,
+ * limited to the machine's physical memory (a model larger than that cannot be loaded). I/O
+ * errors are GRAM_EIO with the system's text; a read stopped by ctx's progress callback (Ctrl-C
+ * in the CLI) is GRAM_ECANCELLED. */
 gram_status gram__model_save(gram_context *ctx, const char *path, const gram__model_file *m);
 gram_status gram__model_load(gram_context *ctx, const char *path, const char *expect_kind, gram__model_file *out);
 
 /* The bytes of a model file from fd (buffer from gram__alloc), for gram__model_from_bytes. The
  * magic, version and declared size are checked before the payload is read: something that is not
- * a model is refused after 8 bytes, a regular file whose size is below the declared one at once,
- * and a stream whose header declares more than max_bytes (> 0) before its payload is read; a
- * stream is read only up to the declared size (more is GRAM_EFORMAT), its buffer growing with the
- * bytes that arrive. Bytes that fail these checks early are returned as they are when the parser
- * gives the better message (a short or foreign file, another format version). */
+ * a model is refused after 8 bytes; a regular file smaller than its header declares, or larger
+ * than max_bytes (> 0), at once; a stream whose header declares more than max_bytes before its
+ * payload is read. A stream is read only up to the declared size (more is GRAM_EFORMAT), its
+ * buffer growing with the bytes that arrive. Bytes that fail these checks early are returned as
+ * they are where the parser gives the better message (a short or foreign file, another version). */
 gram_status gram__model_read_fd(gram_context *ctx, const char *name, int fd, int64_t max_bytes, unsigned char **buf,
                                 size_t *size);
 

@@ -3,9 +3,11 @@
  * malformed case must give its status and a message naming the file; the locale must not matter;
  * writes go through a temporary name and never leave a partial or clobbered file. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1 /* mknod, makedev, setitimer, usleep */
 
 #include "check.h"
 #include "io/io.h"
+#include "io/model_file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +20,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -925,6 +929,447 @@ static void test_write_failures(void)
     CHECK(access(check_tpath("-"), F_OK) != 0, "no file named '-'");
 }
 
+
+/* ---- dtypes beyond float and integer --------------------------------------------------------- */
+
+/* float16 (by its IEEE bit patterns), bool, and numpy's longdouble as this host stores it. */
+static void test_npy_more_dtypes(void)
+{
+    /* binary16 patterns and their exact values */
+    static const struct { uint16_t bits; double v; } H[] = {
+        {0x3c00, 1.0},  {0xc100, -2.5}, {0x7bff, 65504.0}, {0x0001, 0x1p-24}, {0x03ff, 0x3ffp-24},
+        {0x0400, 0x1p-14}, {0x8000, -0.0}, {0x3555, 0x555p-12}, {0x7c00, INFINITY}, {0xfc00, -INFINITY},
+    };
+    const int nh = (int)(sizeof H / sizeof H[0]);
+    for (int big = 0; big <= 1; big++) {
+        char dict[128];
+        snprintf(dict, sizeof dict, "{'descr': '%cf2', 'fortran_order': False, 'shape': (%d,), }", big ? '>' : '<', nh);
+        bytes s = npy_head(1, dict, 0);
+        double want[16];
+        for (int k = 0; k < nh; k++) {
+            put_uint(&s, H[k].bits, 2, big);
+            want[k] = H[k].v;
+        }
+        gram__matrix m;
+        CHECK(gram__npy_parse(ctx, "h.npy", s.b, s.n, &m) == GRAM_OK && matrix_equals(&m, nh, 1, want),
+              "float16 %s: %s", big ? "big" : "little", msg());
+        gram__matrix_free(&m);
+        CHECK(read_via_pipe(s.b, s.n, NULL, &m) == GRAM_OK && matrix_equals(&m, nh, 1, want), "float16 stream: %s", msg());
+        gram__matrix_free(&m);
+        free(s.b);
+    }
+    /* NaN stays NaN (payload's top bits kept) */
+    {
+        bytes s = npy_head(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", 0);
+        put_uint(&s, 0x7e00, 2, 0);
+        gram__matrix m;
+        CHECK(gram__npy_parse(ctx, "n.npy", s.b, s.n, &m) == GRAM_OK && m.data && isnan(m.data[0]), "float16 NaN");
+        gram__matrix_free(&m);
+        free(s.b);
+    }
+
+    /* bool: 0 → 0, anything else → 1 (numpy reads a nonzero byte as True) */
+    {
+        bytes s = npy_head(2, "{'descr': '|b1', 'fortran_order': True, 'shape': (2, 3), }", 0);
+        const unsigned char colmajor[6] = {0, 1, 1, 0, 7, 0};
+        b_put(&s, colmajor, 6);
+        const double rowmajor[6] = {0, 1, 1, 1, 0, 0};
+        gram__matrix m;
+        CHECK(gram__npy_parse(ctx, "b.npy", s.b, s.n, &m) == GRAM_OK && matrix_equals(&m, 2, 3, rowmajor),
+              "bool: %s", msg());
+        gram__matrix_free(&m);
+        free(s.b);
+    }
+
+#if LDBL_MANT_DIG == 64 || LDBL_MANT_DIG == 113
+    if (sizeof(long double) == 16) {
+        /* Values with bits below double's ulp round to nearest; beyond double's range: ±inf. */
+        const long double L[] = {0.1L, -1.0L / 3, 1.0L + 0x1p-60L, 0x1p-1074L, LDBL_MIN, 1e4000L, -1e4000L,
+                                 (long double)DBL_MAX, 0x1.fffffffffffff7fep1023L};
+        const int nl = (int)(sizeof L / sizeof L[0]);
+        double want[16];
+        for (int k = 0; k < nl; k++) {
+            if (L[k] >= 0x1.fffffffffffff8p1023L) want[k] = INFINITY;
+            else if (L[k] <= -0x1.fffffffffffff8p1023L) want[k] = -INFINITY;
+            else want[k] = (double)L[k];
+        }
+        want[6] = -INFINITY;
+        CHECK(want[0] == 0.1 && want[2] == 1.0 && want[4] == 0.0 && want[5] == INFINITY && want[8] == DBL_MAX,
+              "long double references");
+        for (int big = 0; big <= 1; big++) {
+            char dict[128];
+            snprintf(dict, sizeof dict, "{'descr': '%cf16', 'fortran_order': False, 'shape': (%d,), }",
+                     big ? '>' : '<', nl);
+            bytes s = npy_head(3, dict, 0);
+            for (int k = 0; k < nl; k++) {
+                unsigned char b[16] = {0}, r[16];
+                memcpy(b, &L[k], sizeof L[k] < 16 ? sizeof L[k] : 16);
+                for (int i = 0; i < 16; i++) r[i] = b[15 - i];
+                b_put(&s, big ? r : b, 16);
+            }
+            gram__matrix m;
+            CHECK(gram__npy_parse(ctx, "l.npy", s.b, s.n, &m) == GRAM_OK && matrix_equals(&m, nl, 1, want),
+                  "longdouble %s: %s", big ? "big" : "little", msg());
+            gram__matrix_free(&m);
+            free(s.b);
+        }
+    } else
+#endif
+    {
+        printf("note: long double is not 16 bytes here; 'f16' is refused and not tested\n");
+    }
+}
+
+/* ---- inputs refused before they are read whole ----------------------------------------------- */
+
+/* Standard input becomes a pipe holding n copies of byte c whose write end stays open and whose
+ * read end does not block: a reader that waits for the end of the input gets EAGAIN (GRAM_EIO)
+ * instead of an answer. Returns the write end; restore with stdin_restore. */
+static int stdin_open_pipe(int c, size_t n, int *saved)
+{
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    unsigned char *b = malloc(n);
+    memset(b, c, n);
+    ssize_t w = write(p[1], b, n);
+    (void)w;
+    free(b);
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    *saved = dup(0);
+    dup2(p[0], 0);
+    close(p[0]);
+    return p[1];
+}
+
+static void stdin_restore(int saved, int writer)
+{
+    dup2(saved, 0);
+    close(saved);
+    close(writer);
+}
+
+static void test_early_refusal(void)
+{
+    gram__matrix m;
+    int saved, w = stdin_open_pipe(0, 4096, &saved);
+    gram_status st = gram__read_matrix(ctx, "-", NULL, &m);
+    stdin_restore(saved, w);
+    CHECK(st == GRAM_EFORMAT && has(msg(), "<stdin>: byte 1 is NUL"), "zeros on an open pipe: %d %s", st, msg());
+
+    /* A NUL after some text: refused at that byte, with its offset. */
+    const char *text = "x,y\n1,2\n3,\0" "4\n";
+    CHECK(gram__csv_parse(ctx, "t.csv", text, 13, NULL, &m) == GRAM_EFORMAT && has(msg(), "t.csv: byte 11 is NUL"),
+          "NUL in memory: %s", msg());
+    const char *p = check_tpath("nul.csv");
+    check_put_file(p, text, 13);
+    CHECK(gram__read_matrix(ctx, p, NULL, &m) == GRAM_EFORMAT && has(msg(), p) && has(msg(), "byte 11 is NUL"),
+          "NUL in a file: %s", msg());
+
+    /* /dev/zero: endless, so the old reader only stopped at the limit (or never, without one). */
+    gram__read_opts o;
+    gram__read_opts_init(&o);
+    o.max_bytes = (int64_t)64 << 20;
+    st = gram__read_matrix(ctx, "/dev/zero", &o, &m);
+    CHECK(st == GRAM_EFORMAT && has(msg(), "/dev/zero: byte 1 is NUL"), "/dev/zero: %d %s", st, msg());
+
+    /* A text stream that never ends stops once past the limit (here it has 40 000 bytes and then
+     * no end: a reader waiting for the end gets EAGAIN instead). */
+    o.max_bytes = 30000;
+    w = stdin_open_pipe('7', 40000, &saved);
+    st = gram__read_matrix(ctx, "-", &o, &m);
+    stdin_restore(saved, w);
+    CHECK(st == GRAM_EOVERFLOW && has(msg(), "<stdin>: input is larger than the limit of 30000 bytes"),
+          "stream past the limit: %d %s", st, msg());
+
+    /* A narrow .npy is held to the limit as float64: 1000 int8 need 8000 bytes. */
+    bytes s = npy_head(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (1000,), }", 0);
+    unsigned char ones[1000];
+    memset(ones, 1, sizeof ones);
+    b_put(&s, ones, sizeof ones);
+    p = check_tpath("i1.npy");
+    check_put_file(p, s.b, s.n);
+    o.max_bytes = 7999;
+    CHECK(gram__read_matrix(ctx, p, &o, &m) == GRAM_EOVERFLOW && has(msg(), "needs 8000 bytes as float64"),
+          "npy as float64 over the limit: %s", msg());
+    CHECK(read_via_pipe(s.b, s.n, &o, &m) == GRAM_EOVERFLOW, "npy stream as float64 over the limit");
+    o.max_bytes = 8000;
+    CHECK_STATUS(gram__read_matrix(ctx, p, &o, &m), GRAM_OK);
+    gram__matrix_free(&m);
+    free(s.b);
+
+    int64_t lim = gram__io_default_limit();
+    CHECK(lim >= (int64_t)64 << 20, "default limit %lld", (long long)lim);
+}
+
+/* ---- outputs: where the bytes go ------------------------------------------------------------- */
+
+static int is_type(const char *p, mode_t type)
+{
+    struct stat sb;
+    return lstat(p, &sb) == 0 && (sb.st_mode & S_IFMT) == type;
+}
+
+/* Reads the FIFO at path in a child process into out_path (the child's copy), so the writer under
+ * test can open it. Returns the child's pid. */
+static pid_t fifo_drain(const char *path, const char *out_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open(path, O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char b[4096];
+        ssize_t r;
+        while (in >= 0 && out >= 0 && (r = read(in, b, sizeof b)) > 0)
+            if (write(out, b, (size_t)r) != r) _exit(2);
+        _exit(in >= 0 && out >= 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+static void test_outputs(void)
+{
+    const double a[4] = {1, 2, 3, 4};
+    const char *want = "1,2\n3,4\n";
+
+    /* A FIFO is written through: it stays a FIFO and nothing is created beside it. */
+    const char *fifo = check_tpath("out.csv");
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0644) == 0, "mkfifo");
+    char copy[600];
+    snprintf(copy, sizeof copy, "%s.copy", check_tmpdir);
+    pid_t pid = fifo_drain(fifo, copy);
+    CHECK_STATUS(gram__write_matrix(ctx, fifo, a, 2, 2, NULL), GRAM_OK);
+    int wst = 0;
+    waitpid(pid, &wst, 0);
+    char *t = get_file(copy, NULL);
+    CHECK(t && !strcmp(t, want), "through the FIFO: %s", t ? t : "(null)");
+    free(t);
+    unlink(copy);
+    CHECK(is_type(fifo, S_IFIFO), "the FIFO is still a FIFO");
+    CHECK(count_temp_files() == 0, "no temporary file beside the FIFO");
+    unlink(fifo);
+
+    /* A character device (a /dev/null made here when root may: mknod 1, 3) is written through. */
+    const char *dev = check_tpath("null");
+    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        struct stat before, after;
+        stat(dev, &before);
+        CHECK_STATUS(gram__write_matrix(ctx, dev, a, 2, 2, NULL), GRAM_OK);
+        CHECK_STATUS(gram__write_text(ctx, dev, "svg", 3), GRAM_OK);
+        CHECK(lstat(dev, &after) == 0 && S_ISCHR(after.st_mode) && after.st_ino == before.st_ino &&
+                  after.st_rdev == before.st_rdev,
+              "the device node is still there, the same node");
+        CHECK(count_temp_files() == 0, "no temporary file beside the device");
+        unlink(dev);
+    } else {
+        printf("note: mknod not permitted (%s); the device case runs through /dev/null only\n", strerror(errno));
+    }
+    /* The real /dev/null only by the new path (a stale library would replace it as root). */
+    struct stat dn;
+    if (stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode)) {
+        CHECK_STATUS(gram__write_matrix(ctx, "/dev/null", a, 2, 2, NULL), GRAM_OK);
+        struct stat dn2;
+        CHECK(lstat("/dev/null", &dn2) == 0 && S_ISCHR(dn2.st_mode) && dn2.st_ino == dn.st_ino, "/dev/null intact");
+    }
+
+    /* A symlink to a file: the target is replaced, the link stays (relative to the link's dir). */
+    const char *sub = check_tpath("sub");
+    mkdir(sub, 0755);
+    char link[600], target[600];
+    snprintf(link, sizeof link, "%s/link.csv", sub);
+    snprintf(target, sizeof target, "%s", check_tpath("target.csv"));
+    check_put_file(target, "old\n", 4);
+    CHECK(symlink("../target.csv", link) == 0, "symlink");
+    CHECK_STATUS(gram__write_matrix(ctx, link, a, 2, 2, NULL), GRAM_OK);
+    t = get_file(target, NULL);
+    CHECK(t && !strcmp(t, want), "target replaced: %s", t ? t : "(null)");
+    free(t);
+    CHECK(is_type(link, S_IFLNK), "the link is still a link");
+    /* A failed write through the link leaves link and target alone. */
+    CHECK(gram__write_matrix(ctx, link, NULL, 1, 1, NULL) == GRAM_EINVAL, "bad data refused");
+    t = get_file(target, NULL);
+    CHECK(t && !strcmp(t, want) && is_type(link, S_IFLNK), "failed write kept both");
+    free(t);
+    unlink(link);
+
+    /* A dangling chain: the last name is created, the links stay. */
+    char l1[600], l2[600];
+    snprintf(l1, sizeof l1, "%s/l1.npy", sub);
+    snprintf(l2, sizeof l2, "%s/l2.npy", sub);
+    CHECK(symlink("l2.npy", l1) == 0 && symlink("made.npy", l2) == 0, "chain");
+    CHECK_STATUS(gram__write_matrix(ctx, l1, a, 2, 2, NULL), GRAM_OK);
+    char made[600];
+    snprintf(made, sizeof made, "%s/made.npy", sub);
+    gram__matrix m;
+    CHECK(gram__read_matrix(ctx, made, NULL, &m) == GRAM_OK && matrix_equals(&m, 2, 2, a) && is_type(l1, S_IFLNK) &&
+              is_type(l2, S_IFLNK) && is_type(made, S_IFREG),
+          "dangling chain made its target: %s", msg());
+    gram__matrix_free(&m);
+    unlink(l1);
+    unlink(l2);
+    unlink(made);
+
+    /* A loop of links is an error, nothing created. */
+    snprintf(l1, sizeof l1, "%s/a.csv", sub);
+    snprintf(l2, sizeof l2, "%s/b.csv", sub);
+    CHECK(symlink("b.csv", l1) == 0 && symlink("a.csv", l2) == 0, "loop");
+    CHECK(gram__write_matrix(ctx, l1, a, 2, 2, NULL) == GRAM_EIO && has(msg(), "a.csv") &&
+              has(msg(), strerror(ELOOP)),
+          "link loop: %s", msg());
+    unlink(l1);
+    unlink(l2);
+    rmdir(sub);
+
+    /* /dev/stdout, /dev/fd/N, /proc/self/fd/N: the descriptor itself (appending stays appending). */
+    const char *log = check_tpath("log.csv");
+    check_put_file(log, "old\n", 4);
+    int fd = open(log, O_WRONLY | O_APPEND);
+    fflush(stdout);
+    int saved1 = dup(1);
+    dup2(fd, 1);
+    gram_status s1 = gram__write_matrix(ctx, "/dev/stdout", a, 1, 2, NULL);
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
+    gram_status s2 = gram__write_matrix(ctx, fdpath, a + 2, 1, 2, NULL);
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    gram_status s3 = gram__write_text(ctx, fdpath, "end\n", 4);
+    dup2(saved1, 1);
+    close(saved1);
+    close(fd);
+    CHECK(s1 == GRAM_OK && s2 == GRAM_OK && s3 == GRAM_OK, "named descriptors: %d %d %d", s1, s2, s3);
+    t = get_file(log, NULL);
+    CHECK(t && !strcmp(t, "old\n1,2\n3,4\nend\n"), "appended through the descriptors: %s", t ? t : "(null)");
+    free(t);
+    CHECK(gram__write_text(ctx, "/dev/fd/999", "x", 1) == GRAM_EIO && has(msg(), "/dev/fd/999"), "closed fd: %s",
+          msg());
+    int ro = open(log, O_RDONLY);
+    snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", ro);
+    CHECK(gram__write_text(ctx, fdpath, "x", 1) == GRAM_EIO && has(msg(), fdpath), "read-only fd: %s", msg());
+    close(ro);
+
+    /* Suffixes: .npy and .csv in any case, no suffix is CSV, anything else is refused. */
+    CHECK(gram__output_format("a.npy") == GRAM__FMT_NPY && gram__output_format("A.NpY") == GRAM__FMT_NPY &&
+              gram__output_format("a.CSV") == GRAM__FMT_CSV && gram__output_format("-") == GRAM__FMT_CSV &&
+              gram__output_format("/dev/stdout") == GRAM__FMT_CSV && gram__output_format("dir.v2/out") == GRAM__FMT_CSV &&
+              gram__output_format(".hidden") == GRAM__FMT_CSV && gram__output_format("out.txt") == GRAM__FMT_UNKNOWN &&
+              gram__output_format("out.npz") == GRAM__FMT_UNKNOWN && gram__output_format("out.") == GRAM__FMT_UNKNOWN &&
+              gram__output_format("out.csv.gz") == GRAM__FMT_UNKNOWN,
+          "output formats by suffix");
+    CHECK(gram__write_matrix(ctx, check_tpath("out.txt"), a, 2, 2, NULL) == GRAM_EINVAL && has(msg(), "out.txt") &&
+              has(msg(), ".npy or .csv"),
+          "unknown suffix: %s", msg());
+    CHECK(access(check_tpath("out.txt"), F_OK) != 0, "nothing written for an unknown suffix");
+
+    /* Two staged outputs: discarded, nothing changes; committed, both appear. */
+    const char *o1 = check_tpath("s1.csv"), *o2 = check_tpath("s2.svg");
+    check_put_file(o1, "old\n", 4);
+    gram__output g1, g2;
+    CHECK_STATUS(gram__output_stage_matrix(ctx, &g1, o1, a, 2, 2, NULL), GRAM_OK);
+    CHECK_STATUS(gram__output_stage_text(ctx, &g2, o2, "<svg/>", 6), GRAM_OK);
+    CHECK(count_temp_files() == 2, "two temporaries staged");
+    gram__output_discard(&g1);
+    gram__output_discard(&g2);
+    gram__output_discard(&g2); /* twice is harmless */
+    t = get_file(o1, NULL);
+    CHECK(t && !strcmp(t, "old\n") && access(o2, F_OK) != 0 && count_temp_files() == 0, "discarded: nothing changed");
+    free(t);
+    CHECK_STATUS(gram__output_stage_matrix(ctx, &g1, o1, a, 2, 2, NULL), GRAM_OK);
+    CHECK_STATUS(gram__output_stage_text(ctx, &g2, o2, "<svg/>", 6), GRAM_OK);
+    CHECK_STATUS(gram__output_commit(ctx, &g1), GRAM_OK);
+    CHECK_STATUS(gram__output_commit(ctx, &g2), GRAM_OK);
+    CHECK_STATUS(gram__output_commit(ctx, &g2), GRAM_EINVAL); /* nothing left to commit */
+    t = get_file(o1, NULL);
+    char *t2 = get_file(o2, NULL);
+    CHECK(t && !strcmp(t, want) && t2 && !strcmp(t2, "<svg/>") && count_temp_files() == 0, "committed both");
+    free(t);
+    free(t2);
+    /* A failed stage leaves o safe to discard. */
+    CHECK(gram__output_stage_text(ctx, &g1, check_tpath("nope/x.svg"), "x", 1) == GRAM_EIO, "stage into nothing");
+    gram__output_discard(&g1);
+    CHECK_STATUS(gram__output_stage_matrix(ctx, NULL, o1, a, 2, 2, NULL), GRAM_EINVAL);
+}
+
+/* ---- cancellation while blocked ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t g_alarm;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    g_alarm = 1;
+}
+static int cancel_on_alarm(void *user, int64_t done, int64_t total)
+{
+    (void)user, (void)done, (void)total;
+    return g_alarm != 0;
+}
+
+/* Runs case k in a child: a SIGALRM handler without SA_RESTART (as the CLI's SIGINT one) sets a
+ * flag the progress callback reports; an alarm 0.2 s in must end the blocked call with
+ * GRAM_ECANCELLED. Exit 0 when it did, 1 for another status; the parent kills a child still
+ * blocked after 10 s (what a reader that retries EINTR forever does). */
+static int cancel_case(int k)
+{
+    gram_context *c;
+    gram_context_create(&c);
+    gram_context_set_progress(c, cancel_on_alarm, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 200000}};
+    const char *fifo = check_tpath("block.fifo");
+    gram__matrix m;
+    gram__model_file mf;
+    gram_status st = GRAM_OK;
+    int p[2] = {-1, -1};
+    if (k >= 2 && pipe(p) != 0) return 3;
+    if (k >= 2) {
+        if (k == 3) { /* a model whose payload never comes */
+            static const unsigned char head[64] = {'G', 'R', 'A', 'M', 'M', 'O', 'D', 'L', 1, 0, 0, 0, 64};
+            if (write(p[1], head, sizeof head) != (ssize_t)sizeof head) return 3;
+        } else if (write(p[1], "x,y\n1,2\n", 8) != 8) {
+            return 3;
+        }
+        dup2(p[0], 0);
+    }
+    setitimer(ITIMER_REAL, &it, NULL);
+    switch (k) {
+    case 0: st = gram__read_matrix(c, fifo, NULL, &m); break;              /* open: no writer */
+    case 1: st = gram__write_text(c, fifo, "abc", 3); break;               /* open: no reader */
+    case 2: st = gram__read_matrix(c, "-", NULL, &m); break;               /* read: a silent pipe */
+    case 3: st = gram__model_load(c, "-", "gp", &mf); break;               /* the same, a model */
+    default: break;
+    }
+    gram_context_destroy(c);
+    return st == GRAM_ECANCELLED ? 0 : 1;
+}
+
+static void test_cancellation(void)
+{
+    const char *fifo = check_tpath("block.fifo");
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0644) == 0, "mkfifo");
+    static const char *what[] = {"open of a FIFO without a writer", "open of a FIFO without a reader",
+                                 "read of a silent pipe", "read of a model's missing payload"};
+    for (int k = 0; k < 4; k++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) _exit(cancel_case(k));
+        int st = 0, done = 0;
+        for (int i = 0; i < 1000 && !done; i++) {
+            done = waitpid(pid, &st, WNOHANG) == pid;
+            if (!done) usleep(10000);
+        }
+        if (!done) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        }
+        CHECK(done && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s", what[k],
+              !done ? "still blocked after 10 s" : "ended without GRAM_ECANCELLED");
+    }
+    unlink(fifo);
+}
+
 /* ---- locale ---------------------------------------------------------------------------------- */
 
 static void test_locale(void)
@@ -987,6 +1432,10 @@ int main(void)
     test_round_trips();
     test_write_formats();
     test_write_failures();
+    test_npy_more_dtypes();
+    test_early_refusal();
+    test_outputs();
+    test_cancellation();
     test_locale();
     gram_context_destroy(ctx);
 

@@ -801,8 +801,10 @@ def test_progress_on_a_terminal_and_sigint(gram_cli, tmp_path):
         xp = save(tmp_path, "X.npy", np.random.default_rng(26).standard_normal((n, 6)))
         out = tmp_path / "o.npy"
         master, slave = pty.openpty()
+        # SIGINT at its default in the child whatever this process inherited: gram keeps an
+        # ignored SIGINT ignored (a background job's), and the suite may run as one.
         proc = subprocess.Popen([gram_cli, "kde", str(xp), "-o", str(out)], stdout=subprocess.PIPE,
-                                stderr=slave)
+                                stderr=slave, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         os.close(slave)
         buf, deadline = b"", time.time() + 120
         while proc.poll() is None and b"%" not in buf and time.time() < deadline:

@@ -575,7 +575,10 @@ def test_sigint_exits_130_and_writes_nothing(gram_cli, tmp_path):
         proc = subprocess.Popen([gram_cli, "gp", "fit", str(tmp_path / "d.npy"), "--target", "2", "--kernel",
                                  "rbf(lengthscale=[1, 1]) + white(0.1)", "--optimize", "--restarts", "50",
                                  "-o", str(tmp_path / "m.gp")], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE,
+                                # SIGINT at its default whatever this process inherited (gram keeps an
+                                # ignored SIGINT ignored, and the suite may run as a background job)
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(0.5)
         if proc.poll() is None:
             t0 = time.time()
