@@ -32,7 +32,9 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
         float32 computes kernel values in float32 and accumulates in float64.
     threads : int, default=None
         OpenMP threads for this call; None or 0 uses OpenMP's default (all cores, or
-        OMP_NUM_THREADS). Results are bit-identical for every thread count.
+        OMP_NUM_THREADS). Results are bit-identical for every thread count. A Python or NumPy
+        integer: a float or bool is refused (ValueError and TypeError), as is a count beyond a C
+        int (ctypes would wrap it).
 
     Returns
     -------

@@ -37,6 +37,98 @@ try:
 except OSError as e:  # pragma: no cover - a broken installation
     raise ImportError(f"gram: cannot load {LIBRARY_PATH}: {e}") from e
 
+# ---- strings and integers for C ------------------------------------------------------------------
+
+# The C integer types of gram.h's arguments and struct fields, and their ranges. (On LP64 ctypes
+# aliases c_int64 to c_long and c_uint64 and c_size_t to c_ulong: one entry each.)
+_C_INTS = {
+    "int": (-(1 << 31), (1 << 31) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "uint64": (0, (1 << 64) - 1),
+    "size_t": (0, (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1),
+}
+_INT_CTYPE_NAMES = {ctypes.c_size_t: "size_t", ctypes.c_uint64: "uint64", ctypes.c_int64: "int64",
+                    ctypes.c_int: "int"}
+
+
+class ArgumentTypeError(ValueError, TypeError):
+    """An argument of the wrong type for C (a float or a bool where an int is wanted, a spec that
+    is not a str). Both a ValueError (gram's promise for bad arguments) and a TypeError (what
+    NumPy and scikit-learn raise for such values), so either ``except`` catches it."""
+
+
+def c_str(value, name):
+    """A str as NUL-free UTF-8 bytes for a ``const char *`` argument.
+
+    C reads a string up to its first NUL, so ``"gaussian\\0 + linear"`` would silently become
+    ``"gaussian"``: refused with ValueError, as is a str that cannot be encoded (lone surrogates).
+    """
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {type(value).__name__}")
+    i = value.find("\0")
+    if i >= 0:
+        raise ValueError(f"{name} contains a NUL character at position {i}: {value!r}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{name} cannot be encoded as UTF-8 ({e.reason} at position {e.start}): "
+                         f"{value!r}") from None
+
+
+def c_int(value, name, ctype="int", lo=None, hi=None, allow_bool=False):
+    """A Python or NumPy integer as a Python int within ``[lo, hi]`` and the range of the C type.
+
+    ctypes converts an int outside its C type modulo 2**bits and ``int()`` truncates floats, so
+    4294967297 threads would become 1 and 2.5 would become 2: here floats (even 2.0), strings,
+    other objects and (unless ``allow_bool``) bools are refused with ArgumentTypeError, as NumPy
+    and scikit-learn refuse them, and values out of range give ValueError. ``ctype`` is "int",
+    "int64", "uint64" or "size_t".
+    """
+    if ((not allow_bool and isinstance(value, (bool, np.bool_)))
+            or not isinstance(value, (numbers.Integral, np.integer, np.bool_))):
+        raise ArgumentTypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    v = int(value)
+    tlo, thi = _C_INTS[ctype]
+    lo = tlo if lo is None else max(lo, tlo)
+    hi = thi if hi is None else min(hi, thi)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
+def _guarded(name, fn):
+    """``fn`` (a foreign function with argtypes), or a wrapper that checks what ctypes lets through
+    silently: integers outside their C type (wrapped modulo 2**bits), and bytes with a NUL for a
+    ``const char *`` (truncated there). The callers' own converters give the friendlier messages;
+    this is the net under every call, including ones added later. Functions that take only
+    pointers and doubles are left unwrapped (the engine calls cost nothing extra)."""
+    checks = []
+    for i, t in enumerate(fn.argtypes or ()):
+        if t is ctypes.c_char_p:
+            checks.append((i, None))
+        elif t in _INT_CTYPE_NAMES:
+            checks.append((i, _INT_CTYPE_NAMES[t]))
+    if not checks:
+        return fn
+
+    def call(*args):
+        for i, ctype in checks:
+            if i >= len(args):
+                break
+            v = args[i]
+            if ctype is None:
+                if isinstance(v, (bytes, bytearray)) and 0 in v:
+                    raise ValueError(f"{name}: argument {i + 1} (a C string) contains a NUL byte at "
+                                     f"position {v.index(0)}: {bytes(v)!r}")
+            elif not isinstance(v, ctypes._SimpleCData):
+                c_int(v, f"{name}: argument {i + 1}", ctype, allow_bool=True)
+        return fn(*args)
+
+    call.__name__ = call.__qualname__ = name
+    call.foreign = fn
+    return call
+
+
 # ---- types ---------------------------------------------------------------------------------------
 
 # gram_status
@@ -75,7 +167,26 @@ class GramArray(ctypes.Structure):
 _dp = ctypes.POINTER(ctypes.c_double)
 
 
-class KdeOptions(ctypes.Structure):
+class _CheckedStructure(ctypes.Structure):
+    """A C struct whose integer fields refuse values that ctypes would silently wrap or truncate
+    (``opt.n_restarts = 2**32`` would be 0), with the field named in the error."""
+
+    def __setattr__(self, name, value):
+        ctype = self._int_fields().get(name)
+        if ctype is not None and not isinstance(value, ctypes._SimpleCData):
+            value = c_int(value, f"{type(self).__name__}.{name}", ctype, allow_bool=True)
+        super().__setattr__(name, value)
+
+    @classmethod
+    def _int_fields(cls):
+        fields = cls.__dict__.get("_int_fields_cache")
+        if fields is None:
+            fields = {n: _INT_CTYPE_NAMES[t] for n, t in cls._fields_ if t in _INT_CTYPE_NAMES}
+            cls._int_fields_cache = fields
+        return fields
+
+
+class KdeOptions(_CheckedStructure):
     """``struct gram_kde_options`` (enums are C ints)."""
 
     _fields_ = [
@@ -90,7 +201,7 @@ class KdeOptions(ctypes.Structure):
     ]
 
 
-class GpOptions(ctypes.Structure):
+class GpOptions(_CheckedStructure):
     """``struct gram_gp_options``."""
 
     _fields_ = [
@@ -204,6 +315,7 @@ _REGRESSION = [
 for _name, _res, _args in _SIGNATURES:
     _f = getattr(lib, _name)
     _f.restype, _f.argtypes = _res, _args
+    setattr(lib, _name, _guarded(_name, _f))
 del _name, _res, _args, _f
 
 # A library built before the regression API lacks these; they are checked where used (need()).
@@ -211,6 +323,7 @@ for _name, _res, _args in _REGRESSION:
     _f = getattr(lib, _name, None)
     if _f is not None:
         _f.restype, _f.argtypes = _res, _args
+        setattr(lib, _name, _guarded(_name, _f))
 del _name, _res, _args, _f
 
 
@@ -262,65 +375,90 @@ def viewable(a):
     return all(s % isz == 0 for s in a.strides)
 
 
-def as_viewable(a, dtype=None):
-    """``a`` itself when it can be viewed (and has ``dtype``, if given); else one copy in C order."""
+def as_viewable(a, dtype=None, name="array"):
+    """``a`` itself when it can be viewed (and has ``dtype``, if given); else one copy in C order
+    (MemoryError first when the copy exceeds what the system can provide, see check_memory)."""
     if (dtype is None or a.dtype == dtype) and viewable(a):
         return a
-    return np.array(a, dtype=dtype if dtype is not None else np.float64, order="C")
+    dt = np.dtype(dtype if dtype is not None else np.float64)
+    check_memory(a.size * dt.itemsize, f"a {dt.name} copy of {name} {a.shape}")
+    return np.array(a, dtype=dt, order="C")
 
 
-# ---- strings and integers for C ------------------------------------------------------------------
-
-# C's integer types as gram.h declares the arguments: name -> (ctypes type, smallest, largest)
-_C_INTS = {
-    "int": (-(1 << 31), (1 << 31) - 1),
-    "int64": (-(1 << 63), (1 << 63) - 1),
-    "uint64": (0, (1 << 64) - 1),
-    "size_t": (0, (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1),
-}
-
-
-class ArgumentTypeError(ValueError, TypeError):
-    """An argument of the wrong type for C (a float or bool where an int is wanted, a non-str
-    spec). Both a ValueError (gram's promise for bad arguments) and a TypeError (what NumPy and
-    scikit-learn raise for the same values), so either ``except`` catches it."""
+def empty(shape, dtype=np.float64, what="the result"):
+    """``np.empty(shape, dtype)`` for an output, with check_memory first: NumPy would get the
+    memory from Linux's overcommit and the OOM killer end the interpreter as the call fills it."""
+    dt = np.dtype(dtype)
+    n = dt.itemsize
+    for k in (shape if isinstance(shape, tuple) else (shape,)):
+        n *= int(k)
+    check_memory(n, f"{what} {shape}")
+    return np.empty(shape, dtype=dt)
 
 
-def c_str(value, name):
-    """A str as NUL-free UTF-8 bytes for a ``const char *`` argument.
+# ---- memory ----------------------------------------------------------------------------------------
 
-    C reads a string up to its first NUL, so ``"gaussian\\0 + linear"`` would silently become
-    ``"gaussian"``: refused with ValueError, as is a str that cannot be encoded (lone surrogates).
-    """
-    if not isinstance(value, str):
-        raise ArgumentTypeError(f"{name} must be a str, got {type(value).__name__}")
-    i = value.find("\0")
-    if i >= 0:
-        raise ValueError(f"{name} contains a NUL character at position {i}: {value!r}")
+BIG_ALLOC = 1 << 30  # gram.h's GRAM_BIG_ALLOC: smaller requests are not checked
+
+
+def _read(path):
     try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"{name} cannot be encoded as UTF-8 ({e.reason} at position {e.start}): "
-                         f"{value!r}") from None
+        with open(path, "rb") as f:
+            return f.read(8192).decode("ascii", "replace")
+    except OSError:
+        return None
 
 
-def c_int(value, name, ctype="int", lo=None, hi=None):
-    """A Python or NumPy integer as a Python int within ``[lo, hi]`` and the range of the C type.
+def _field(text, name, scale=1):
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ") if " " in line.split(":")[0] else line.partition(":")
+        if key == name:
+            try:
+                return int(rest.split()[0]) * scale
+            except (ValueError, IndexError):
+                return None
+    return None
 
-    ctypes converts an int outside its C type modulo 2**bits and ``int()`` truncates floats, so
-    4294967297 threads would become 1 and 2.5 would become 2: here floats (even 2.0), bools,
-    strings and other objects are refused (ArgumentTypeError), and values out of range give
-    ValueError. ``ctype`` is "int", "int64", "uint64" or "size_t".
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ArgumentTypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    v = int(value)
-    tlo, thi = _C_INTS[ctype]
-    lo = tlo if lo is None else max(lo, tlo)
-    hi = thi if hi is None else min(hi, thi)
-    if not lo <= v <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
-    return v
+
+def memory_available():
+    """Bytes the system can provide now, by libgram's rule (src/base/memory.c): /proc/meminfo's
+    MemAvailable + SwapFree, lowered to the room left under the process's cgroup memory limit
+    (limit less the usage that is not page cache); None when unknown (no /proc)."""
+    info = _read("/proc/meminfo")
+    avail = _field(info, "MemAvailable", 1024) if info else None
+    if avail is None:
+        return None
+    avail += _field(info, "SwapFree", 1024) or 0
+    limit, usage, cache = None, None, 0
+    v2 = _read("/sys/fs/cgroup/memory.max")
+    if v2 is not None:
+        if not v2.startswith("max"):
+            limit = int(v2.split()[0])
+            usage = int((_read("/sys/fs/cgroup/memory.current") or "-1").split()[0])
+            cache = _field(_read("/sys/fs/cgroup/memory.stat") or "", "file") or 0
+    else:
+        v1 = _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        if v1 is not None:
+            limit = int(v1.split()[0])
+            usage = int((_read("/sys/fs/cgroup/memory/memory.usage_in_bytes") or "-1").split()[0])
+            cache = _field(_read("/sys/fs/cgroup/memory/memory.stat") or "", "total_cache") or 0
+    if limit is not None and 0 < limit < (1 << 60) and usage is not None and usage >= 0:
+        if 0 < cache < usage:
+            usage -= cache
+        avail = min(avail, max(limit - usage, 0))
+    return avail
+
+
+def check_memory(nbytes, what):
+    """MemoryError, before anything is allocated or scanned, when ``what`` needs ``nbytes`` (at
+    least BIG_ALLOC) and the system cannot provide them: with Linux's overcommit, NumPy would get
+    the memory and the OOM killer end the interpreter when it is filled."""
+    if nbytes < BIG_ALLOC:
+        return
+    avail = memory_available()
+    if avail is not None and nbytes > avail:
+        raise MemoryError(f"{what} needs {nbytes / 1e9:.3g} GB but the system can provide "
+                          f"{avail / 1e9:.3g} GB now")
 
 
 # ---- errors --------------------------------------------------------------------------------------

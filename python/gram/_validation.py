@@ -74,7 +74,8 @@ def check_array(X, name="X", estimator=None, ensure_2d=True, min_samples=1, min_
             "Found array with %d feature(s) (shape=%s) while a minimum of %d is required%s."
             % (X.shape[1], X.shape, min_features, _context(estimator)))
     if X.dtype == np.float64 or (keep_float32 and X.dtype == np.float32):
-        return _lib.as_viewable(X, X.dtype)
+        return _lib.as_viewable(X, X.dtype, name)
+    _lib.check_memory(8 * X.size, f"{name} as float64")
     return np.array(X, dtype=np.float64, order="C")
 
 

@@ -87,7 +87,7 @@ def _fit(family, geometry, rule, bandwidth, X, weights, what, transposed=False):
 
 def _eval(handle, Y, log, what, transposed=False):
     """log f or f at the (m, d) array Y (any strides): a float64 vector of length m."""
-    out = np.empty(Y.shape[0])
+    out = _lib.empty(Y.shape[0], what="the densities")
     Ya, Oa = _lib.view(Y, "Y"), _lib.view(out.reshape(-1, 1), "out")
     fn = _lib.lib.gram_kde_logpdf if log else _lib.lib.gram_kde_pdf
     work = Y.size * int(_lib.lib.gram_kde_n(handle.ptr))
@@ -259,6 +259,9 @@ class KernelDensity(BaseEstimator):
             names = None
         X = check_array(X, name="X", estimator="KernelDensity")
         n, d = X.shape
+        # libgram's two float64 copies and the one kept here for pickling, before anything is
+        # scanned or copied (a broadcast view can be far larger than memory)
+        _lib.check_memory(n * d * (16 + X.itemsize), f"KernelDensity.fit on X of shape {X.shape}")
         sw = check_sample_weight(sample_weight, n)
         bw = self.bandwidth
         if isinstance(bw, str):
@@ -328,12 +331,9 @@ class KernelDensity(BaseEstimator):
         X : ndarray of shape (n_samples, n_features)
         """
         self._check_fitted()
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (numbers.Integral, np.integer)):
-            raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
-        if n_samples < 0:
-            raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+        n_samples = _lib.c_int(n_samples, "n_samples", "int64", lo=0)
+        out = _lib.empty((n_samples, self.n_features_in_), what="the samples")
         seed = seed_from(random_state)
-        out = np.empty((int(n_samples), self.n_features_in_))
         if n_samples:
             _sample(self._kde, out, seed)
         return out
@@ -391,13 +391,16 @@ class gaussian_kde:
         if self.dataset.ndim > 2:
             raise ValueError(f"`dataset` must be 1-D or 2-D (# of dims, # of data), got {self.dataset.ndim}-D")
         self.d, self.n = self.dataset.shape
+        # np.cov's two float64 copies (or a float64 copy and libgram's two), and the weights,
+        # before anything is scanned or copied (a broadcast view can be far larger than memory)
+        _lib.check_memory(8 * self.n * (3 * self.d + 2), f"gaussian_kde of a {self.d}×{self.n} dataset")
         if weights is not None:
-            self._weights = np.atleast_1d(weights).astype(float)
-            self._weights /= np.sum(self._weights)
-            if self.weights.ndim != 1:
+            w = np.atleast_1d(weights).astype(float)
+            if w.ndim != 1:
                 raise ValueError("`weights` input should be one-dimensional.")
-            if len(self._weights) != self.n:
+            if len(w) != self.n:
                 raise ValueError("`weights` input should be of length n")
+            self._weights = _normalised_weights(w)
             self._neff = 1 / np.dot(self._weights, self._weights)
         if self.d > self.n:
             msg = ("Number of dimensions is greater than number of samples. "
@@ -464,7 +467,8 @@ class gaussian_kde:
             _check_finite_points(self.dataset, "dataset")
             self._data_covariance = np.atleast_2d(np.cov(self.dataset, rowvar=1, bias=False,
                                                          aweights=self.weights))
-            self._data_cho_cov = np.linalg.cholesky(self._data_covariance)
+            # LAPACK has no long double: SciPy's cholesky computes (and returns) float64 too
+            self._data_cho_cov = np.linalg.cholesky(np.asarray(self._data_covariance, dtype=np.float64))
         self.covariance = self._data_covariance * self.factor ** 2
         self.cho_cov = (self._data_cho_cov * self.factor).astype(np.float64)
         self.log_det = 2 * np.log(np.diag(self.cho_cov * np.sqrt(2 * np.pi))).sum()
@@ -519,7 +523,15 @@ class gaussian_kde:
                 raise ValueError(f"points have dimension {d}, dataset has dimension {self.d}")
         if self.__dict__.get("_kde_dataset") is not self.dataset:
             self._fit_gram()  # `dataset` was replaced since the bandwidth was set
-        return _as_points(points, "points")
+        return _as_points(points, "points"), self._output_dtype(points)
+
+    def _output_dtype(self, points):
+        """SciPy's result dtype, ``np.common_type(covariance, points)``: float64, or long double
+        when the data, the points or the factor are (gram computes in float64 and casts)."""
+        dt = np.result_type(np.asarray(self.covariance).dtype, np.float64)
+        if points.dtype.kind == "f":
+            dt = np.result_type(dt, points.dtype)
+        return dt
 
     def evaluate(self, points):
         """Evaluate the estimated pdf on a set of points.
@@ -540,7 +552,8 @@ class gaussian_kde:
         ValueError : if the dimensionality of the input points is different than
                      the dimensionality of the KDE.
         """
-        return _eval(self._kde, self._points(points), False, "points", True)
+        P, dt = self._points(points)
+        return _eval(self._kde, P, False, "points", True).astype(dt, copy=False)
 
     __call__ = evaluate
 
@@ -550,7 +563,8 @@ class gaussian_kde:
 
     def logpdf(self, x):
         """Evaluate the log of the estimated pdf on a provided set of points, exactly in log space."""
-        return _eval(self._kde, self._points(x), True, "points", True)
+        P, dt = self._points(x)
+        return _eval(self._kde, P, True, "points", True).astype(dt, copy=False)
 
     def resample(self, size=None, seed=None):
         """Randomly sample a dataset from the estimated pdf.
@@ -568,14 +582,13 @@ class gaussian_kde:
         """
         if size is None:
             size = int(self.neff)
-        if isinstance(size, bool) or not isinstance(size, (numbers.Integral, np.integer)):
-            raise TypeError(f"size must be an int, got {type(size).__name__}")
+        size = _lib.c_int(size, "size", "int64")
         if size < 0:
             raise ValueError("negative dimensions are not allowed")
+        out = _lib.empty((self.d, size), what="the resample")
         seed = seed_from(seed)
         if self.__dict__.get("_kde_dataset") is not self.dataset:
             self._fit_gram()
-        out = np.empty((self.d, int(size)))
         if size:
             _sample(self._kde, out.T, seed)  # gram writes (size, d) rows into the (d, size) array
         return out
@@ -686,9 +699,41 @@ class gaussian_kde:
         self._fit_gram()
 
 
+def _normalised_weights(w):
+    """``w / sum(w)`` for 1-D float64 weights, refusing what has no normalisation.
+
+    SciPy divides first, so all-zero, NaN or infinite weights become NaN and surface later as
+    "array must not contain infs or NaNs" (or, here, a NaN bandwidth factor): the same exception
+    type, with the weights named. Negative weights keep np.cov's message ("aweights cannot be
+    negative", which SciPy raises), and a sum that overflows is taken after scaling by the largest
+    weight (SciPy then divides by inf and fails with ZeroDivisionError)."""
+    bad = ~np.isfinite(w)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"`weights` must be finite: element {i} is {w[i]}")
+    neg = w < 0
+    if neg.any():
+        i = int(np.argmax(neg))
+        raise ValueError(f"aweights cannot be negative: `weights` element {i} is {w[i]}")
+    with np.errstate(over="ignore"):  # an infinite sum is handled below
+        total = np.sum(w)
+    if total == 0:
+        raise ValueError("`weights` are all zero: at least one weight must be positive")
+    if not math.isfinite(total):
+        w = w / np.max(w)
+        total = np.sum(w)
+    return w / total
+
+
+def _collapsed(a):
+    """``a`` with every zero-stride axis (a broadcast view) cut to length 1: the same values,
+    scanned once instead of once per repetition."""
+    return a[tuple(slice(0, 1) if st == 0 else slice(None) for st in a.strides)] if a.ndim else a
+
+
 def _check_finite_points(data, what):
     """ValueError naming the first non-finite value of a (d, n) array, as gram's messages do."""
-    data = np.asarray(data)
+    data = _collapsed(np.asarray(data))
     if data.dtype.kind in "fc" and not np.isfinite(data).all():
         dim, point = (int(v) for v in np.argwhere(~np.isfinite(data.T))[0][::-1])
         v = data[dim, point]
@@ -706,7 +751,10 @@ def _as_points(points_dT, what):
         P = P.astype(np.float64)
     elif kind not in "biuf":
         raise TypeError(f"{what}: unsupported dtype {P.dtype}")
-    return _lib.as_viewable(P) if P.dtype in (np.float64, np.float32) else P.astype(np.float64)
+    if P.dtype in (np.float64, np.float32):
+        return _lib.as_viewable(P)
+    _lib.check_memory(8 * P.size, f"{what} as float64")
+    return P.astype(np.float64)
 
 
 _SQRT1_2 = math.sqrt(0.5)

@@ -199,7 +199,20 @@ def test_threads_share_a_kernel():
         np.testing.assert_array_equal(a, b)
 
 
-def test_keyboard_interrupt_cancels_a_long_call():
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test, restored after. Python installs it at start-up
+    only where SIGINT is not ignored: a suite run as a background job (`cmd &` in a
+    non-interactive shell, nohup) starts with SIGINT ignored, and Ctrl-C would then never reach
+    a call."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_keyboard_interrupt_cancels_a_long_call(python_sigint):
     X, Y, expect = _long_job_size(6.0)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -215,7 +228,7 @@ def test_keyboard_interrupt_cancels_a_long_call():
     np.testing.assert_allclose(gram.kernel_sum(X[:100], Y[:10]), gram.RBF(1.0)(Y[:10], X[:100]).sum(1), rtol=1e-12)
 
 
-def test_keyboard_interrupt_in_kde():
+def test_keyboard_interrupt_in_kde(python_sigint):
     X, Y, expect = _long_job_size(6.0)
     kde = gram.KernelDensity(bandwidth=0.5).fit(X)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -258,6 +271,157 @@ def test_threads_argument_validated():
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(ValueError):
         gram.kernel_sum(X, threads=-3)
+
+
+# ---- strings and integers crossing into C -------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [2**32 + 1, 2**31, -(2**32) + 2, 2.5, 2.0, True, np.bool_(True), "2",
+                                     np.float64(1)])
+def test_threads_neither_wrapped_nor_truncated(threads):
+    """ctypes passes 2**32 + 1 to a C int as 1 and int(2.5) is 2: both ran with the wrong count."""
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match="threads must be"):
+        gram.kernel_sum(X, threads=threads)
+
+
+def test_threads_numpy_integers_accepted():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    want = gram.kernel_sum(X, threads=1)
+    for t in (np.int8(1), np.uint64(2), np.int64(0)):
+        np.testing.assert_array_equal(gram.kernel_sum(X, threads=t), want)
+
+
+def test_kernel_spec_with_nul_refused():
+    """A C string ends at its first NUL: "gaussian\\0 + linear" was parsed as "gaussian"."""
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match="NUL"):
+        gram.kernel_sum(X, kernel="gaussian\0 + linear")
+    with pytest.raises(ValueError, match="NUL"):
+        gram.pairwise_kernels(X, kernel="linear\0")
+
+
+def test_c_str():
+    assert _lib.c_str("matérn", "spec") == "matérn".encode()
+    with pytest.raises(ValueError, match=r"spec contains a NUL character at position 3"):
+        _lib.c_str("abc\0def", "spec")
+    with pytest.raises(ValueError, match="cannot be encoded"):
+        _lib.c_str("a\udc80", "spec")
+    with pytest.raises(TypeError, match="spec must be a str, got bytes"):
+        _lib.c_str(b"gaussian", "spec")
+
+
+def test_c_int():
+    assert _lib.c_int(np.uint64(2**64 - 1), "seed", "uint64") == 2**64 - 1
+    assert _lib.c_int(-(2**63), "n", "int64") == -(2**63)
+    assert _lib.c_int(np.int16(-5), "n") == -5 and type(_lib.c_int(np.int16(-5), "n")) is int
+    for bad, exc in [(2**63, ValueError), (-1, ValueError), (1.0, TypeError), (True, TypeError),
+                     (None, TypeError), (np.array([1]), TypeError), (1 + 0j, TypeError)]:
+        with pytest.raises(exc, match="n must be"):
+            _lib.c_int(bad, "n", "int64", lo=0)
+    assert _lib.c_int(True, "flag", allow_bool=True) == 1
+    with pytest.raises(ValueError, match=r"n must be in \[0, 10\], got 11"):
+        _lib.c_int(11, "n", lo=0, hi=10)
+
+
+def test_every_foreign_call_checks_its_integers_and_strings():
+    """The net under every call: a C int argument out of range, a float where ctypes would raise
+    its own ArgumentError, or bytes with a NUL, are ValueErrors naming the function."""
+    ctx = _lib.ctypes.c_void_p()
+    assert _lib.lib.gram_context_create(_lib.ctypes.byref(ctx)) == 0
+    try:
+        with pytest.raises(ValueError, match=r"gram_context_set_threads: argument 2 must be in"):
+            _lib.lib.gram_context_set_threads(ctx, 2**32 + 1)
+        with pytest.raises(TypeError, match=r"gram_context_set_threads: argument 2 must be an int"):
+            _lib.lib.gram_context_set_threads(ctx, 1.5)
+        with pytest.raises(ValueError, match=r"gram_context_set_arch: argument 2 \(a C string\) contains a NUL"):
+            _lib.lib.gram_context_set_arch(ctx, b"ref\0avx512")
+        assert _lib.lib.gram_context_set_threads(ctx, 3) == 0 and _lib.lib.gram_context_threads(ctx) == 3
+        assert _lib.lib.gram_context_set_arch(ctx, b"ref") == 0
+    finally:
+        _lib.lib.gram_context_destroy(ctx)
+    # functions of pointers and doubles only are the foreign functions themselves (no overhead)
+    assert not hasattr(_lib.lib.gram_kernel_sum, "foreign")
+
+
+def test_option_structs_refuse_wrapped_integers():
+    """Struct fields wrap too: GpOptions.n_restarts = 2**32 was stored as 0."""
+    o = _lib.GpOptions()
+    with pytest.raises(ValueError, match=r"GpOptions.n_restarts must be in"):
+        o.n_restarts = 2**32
+    with pytest.raises(ValueError, match=r"GpOptions.seed must be in"):
+        o.seed = -1
+    with pytest.raises(TypeError, match=r"KdeOptions.n_bandwidth must be an int"):
+        _lib.KdeOptions().n_bandwidth = 2.0
+    o.n_restarts, o.seed = 7, 2**64 - 1
+    assert (o.n_restarts, o.seed) == (7, 2**64 - 1)
+
+
+# ---- inputs larger than memory --------------------------------------------------------------------
+
+
+def _meminfo_available():
+    """MemAvailable + SwapFree, read here independently of gram."""
+    fields = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            fields[key] = int(rest.split()[0]) * 1024
+    return fields["MemAvailable"] + fields.get("SwapFree", 0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux's /proc/meminfo")
+def test_memory_available_is_the_systems():
+    got, want = _lib.memory_available(), _meminfo_available()
+    assert 0 < got <= want * 1.25 + 2**30  # lower under a cgroup limit; the machine moves meanwhile
+
+
+def test_memory_check_refuses_only_large_blocks(monkeypatch):
+    monkeypatch.setattr(_lib, "memory_available", lambda: 2**30)
+    _lib.check_memory(2**30, "exactly what there is")
+    _lib.check_memory(2**30 - 1, "under the threshold")
+    with pytest.raises(MemoryError, match=r"the thing needs 1.07 GB but the system can provide 1.07 GB now"):
+        _lib.check_memory(2**30 + 1, "the thing")
+    monkeypatch.setattr(_lib, "memory_available", lambda: None)
+    _lib.check_memory(2**60, "unknown availability")
+
+
+def test_broadcast_far_larger_than_memory_fails_at_once():
+    """A (10¹², 3) zero-stride view is 24 TB: the fit said so only after scanning 3·10¹² values for
+    NaN (tens of minutes); a smaller one that fits in address space went to the OOM killer. Both
+    must be a MemoryError before anything is copied or scanned. In a child process with a time
+    limit, so the old behaviour fails the test instead of hanging the suite."""
+    p = run_python("""
+        import numpy as np, gram
+        for make in (lambda v: gram.KernelDensity().fit(v),
+                     lambda v: gram.KernelDensity().fit(np.zeros((5, 3))).score_samples(v),
+                     lambda v: gram.gaussian_kde(v.T)):
+            try:
+                make(np.broadcast_to(np.arange(3.0), (10**12, 3)))
+            except MemoryError as e:
+                print("MemoryError", e)
+            else:
+                print("no error")
+    """, timeout=120)
+    lines = p.stdout.strip().splitlines()
+    assert p.returncode == 0 and len(lines) == 3, p.stdout + p.stderr
+    assert all(line.startswith("MemoryError") and "GB" in line for line in lines), p.stdout
+
+
+def test_broadcast_larger_than_available_memory(monkeypatch):
+    """Needs more than the system can provide (here: a pretend 1 GiB): MemoryError before NumPy or
+    libgram touch it, for each estimator; no test may really allocate gigabytes."""
+    monkeypatch.setattr(_lib, "memory_available", lambda: 2**30)
+    big = np.broadcast_to(np.arange(3.0), (2**25, 3))  # 0.8 GB as float64; copies exceed 1 GiB
+    with pytest.raises(MemoryError, match=r"KernelDensity.fit on X of shape \(33554432, 3\)"):
+        gram.KernelDensity().fit(big)
+    with pytest.raises(MemoryError, match=r"gaussian_kde of a 3×33554432 dataset"):
+        gram.gaussian_kde(big.T)
+    with pytest.raises(MemoryError, match=r"X as float64"):
+        gram.KernelDensity().fit(np.broadcast_to(np.arange(3), (2**26, 3)))  # int64: a float64 copy
+    small = gram.KernelDensity().fit(np.zeros((4, 3)))
+    with pytest.raises(MemoryError, match=r"the densities 134217729 needs 1.07 GB"):
+        small.score_samples(np.broadcast_to(np.arange(3.0), (2**27 + 1, 3)))
 
 
 # ---- without scikit-learn -------------------------------------------------------------------------

@@ -257,3 +257,78 @@ def test_negative_weights_refused():
     w[3] = -0.5
     with pytest.raises(ValueError, match="negative"):
         gram.gaussian_kde(data, weights=w)
+
+
+# ---- degenerate weights ------------------------------------------------------------------------
+# SciPy divides by the sum first, so these become NaN weights and fail later with "array must not
+# contain infs or NaNs" (a ValueError from its Cholesky); gram raises the same type, naming the
+# weights (it said "the bandwidth factor must be > 0 and finite, got nan").
+
+
+def _data():
+    return np.random.default_rng(0).normal(size=(2, 20))
+
+
+@pytest.mark.parametrize("what,weights,match", [
+    ("all zero", np.zeros(20), r"`weights` are all zero"),
+    ("NaN", np.r_[np.nan, np.ones(19)], r"`weights` must be finite: element 0 is nan"),
+    ("inf", np.r_[np.ones(5), np.inf, np.ones(14)], r"`weights` must be finite: element 5 is inf"),
+    ("negative", np.r_[np.ones(3), -1.0, np.ones(16)], r"aweights cannot be negative: `weights` element 3"),
+    ("one positive", np.r_[1.0, np.zeros(19)], r"only one data point has a positive weight"),
+])
+def test_degenerate_weights(what, weights, match):
+    with np.errstate(all="ignore"):
+        with pytest.raises(ValueError):
+            stats.gaussian_kde(_data(), weights=weights)
+        with pytest.raises(ValueError, match=match):
+            gram.gaussian_kde(_data(), weights=weights)
+        with pytest.raises(ValueError, match=match):
+            gram.gaussian_kde(_data()[0], weights=weights)  # 1-D too
+
+
+def test_weights_whose_sum_overflows():
+    """Each weight is finite but the sum is not: SciPy divides by inf and fails with
+    ZeroDivisionError; the weights are well defined, so gram normalises them (by the largest
+    first) and gives the density of the equal weights."""
+    data = _data()
+    ours = gram.gaussian_kde(data, weights=np.full(20, 1e308))
+    ref = stats.gaussian_kde(data, weights=np.ones(20))
+    np.testing.assert_allclose(ours.weights, ref.weights, rtol=1e-15)
+    assert_parity(ours, ref, data[:, :5] + 0.1)
+    w = np.r_[np.full(10, 1.7e308), np.full(10, 0.85e308)]
+    ours = gram.gaussian_kde(data, weights=w)
+    ref = stats.gaussian_kde(data, weights=np.r_[np.full(10, 2.0), np.ones(10)])
+    assert_attributes(ours, ref)
+
+
+def test_tiny_weights():
+    data = _data()
+    ours, ref = both(data, weights=np.full(20, 1e-320))
+    assert_attributes(ours, ref)
+    assert_parity(ours, ref, data[:, :5] + 0.1)
+
+
+# ---- dtypes: any real input, SciPy's output dtype ---------------------------------------------
+
+
+_DTYPES = [np.float16, np.float32, np.float64, np.longdouble, np.int8, np.int32, np.int64, np.uint16]
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+@pytest.mark.parametrize("bw", [None, "silverman", 0.7, np.float32(0.7), np.longdouble(0.7)])
+def test_input_dtypes_and_output_dtype(dtype, bw):
+    """Every real dtype is accepted (long double included: computed in float64, as SciPy's
+    covariance Cholesky is), and the result has SciPy's dtype, np.common_type(covariance,
+    points): float64, or long double when the data, the points or the factor are."""
+    rng = np.random.default_rng(5)
+    data = (rng.normal(size=(2, 30)) * 4).astype(dtype)
+    w = rng.random(30) + 0.1
+    ours, ref = both(data, bw_method=bw, weights=w)
+    assert ours.covariance.dtype == ref.covariance.dtype
+    assert ours.cho_cov.dtype == ref.cho_cov.dtype
+    for pdtype in (dtype, np.float32, np.longdouble, np.int64):
+        pts = (rng.normal(size=(2, 7)) * 4).astype(pdtype)
+        for method in ("evaluate", "logpdf", "pdf", "__call__"):
+            got, want = getattr(ours, method)(pts), getattr(ref, method)(pts)
+            assert got.dtype == want.dtype, (method, dtype, pdtype, got.dtype, want.dtype)
+            np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-12)

@@ -380,3 +380,63 @@ def test_accepted_inputs_like_sklearn():
     X32 = Xf.astype(np.float32)
     np.testing.assert_allclose(gram.KernelDensity().fit(X32).score_samples(X32),
                                SkKDE().fit(X32).score_samples(X32), rtol=RTOL)
+
+
+# ---- scikit-learn's test_kde_sample_weights, its Euclidean metrics ----------------------------
+# (the peer suite runs it with manhattan and chebyshev too, which gram does not support: it is
+# excluded there, tests/peer/exclusions.txt, and its Euclidean part runs here)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "minkowski"])
+@pytest.mark.parametrize("d", [1, 2, 10])
+def test_sample_weights_like_repetitions(d, metric):
+    n = 400
+    rng = np.random.RandomState(0)
+    X = rng.rand(n, d)
+    weights = 1 + (10 * X.sum(axis=1)).astype(np.int8)
+    X_rep = np.repeat(X, weights, axis=0)
+    T = rng.rand(20 // d, d)
+    kde = gram.KernelDensity(metric=metric)
+    const = kde.fit(X, sample_weight=np.full(n, 3.0)).score_samples(T)
+    s_const = kde.sample(random_state=1234)
+    plain = kde.fit(X).score_samples(T)
+    s_plain = kde.sample(random_state=1234)
+    np.testing.assert_allclose(const, plain, rtol=1e-13)
+    np.testing.assert_allclose(s_const, s_plain, rtol=1e-13)
+    weighted = kde.fit(X, sample_weight=weights).score_samples(T)
+    s_weighted = kde.sample(random_state=1234)
+    rep = kde.fit(X_rep).score_samples(T)
+    s_rep = kde.sample(random_state=1234)
+    np.testing.assert_allclose(weighted, rep, rtol=1e-13)
+    np.testing.assert_allclose(s_weighted, s_rep, rtol=1e-13)
+    assert np.max(np.abs(plain - weighted)) > 1e-3
+    np.testing.assert_allclose(kde.fit(X, sample_weight=0.37 * weights).score_samples(T), weighted, rtol=1e-13)
+    np.testing.assert_allclose(SkKDE(metric=metric).fit(X, sample_weight=weights).score_samples(T), weighted,
+                               rtol=RTOL)
+
+
+# ---- arguments that cross into C, and inputs far larger than memory -----------------------------
+
+
+@pytest.mark.parametrize("n", [2.5, 3.0, True, "3", None, np.float64(2)])
+def test_sample_count_must_be_an_integer(n):
+    kde = gram.KernelDensity().fit(np.zeros((3, 2)))
+    with pytest.raises(TypeError, match="n_samples must be an int"):
+        kde.sample(n)
+    with pytest.raises(ValueError, match="n_samples must be an int"):
+        kde.sample(n)
+
+
+def test_sample_count_in_range():
+    kde = gram.KernelDensity().fit(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"n_samples must be in \[0, "):
+        kde.sample(-1)
+    with pytest.raises(ValueError, match=r"n_samples must be in \[0, 9223372036854775807\], got 18446744073709551617"):
+        kde.sample(2**64 + 1)
+    assert kde.sample(np.uint8(2), random_state=0).shape == (2, 2)
+
+
+def test_sample_larger_than_memory_is_memory_error():
+    kde = gram.KernelDensity().fit(np.zeros((3, 2)))
+    with pytest.raises(MemoryError, match=r"the samples \(1000000000000000, 2\) needs 1.6e\+07 GB"):
+        kde.sample(10**15)
