@@ -226,6 +226,29 @@ def test_pairwise_kernel(metric):
                                 -np.log(4.0) if metric == "laplacian" else np.log(4.0)] if b._links() else [])
 
 
+def test_c_theta_round_trip():
+    # what the regressors use: theta -> the C kernel's full vector (_theta_to_c) -> parameters
+    # again (_assign, after a search in C), and a C gradient -> one in theta (_grad_to_theta)
+    X, _ = data()
+    kernels = [g for g, _ in PAIRS.values()] + [
+        gram.PairwiseKernel(0.7, metric="rbf") + gram.PairwiseKernel(1.5, (0.1, 10.0), metric="laplacian"),
+        gram.Sum(sk.RBF(0.5), gram.Kernel("periodic(lengthscale=1, period=2)"))]
+    for k in kernels:
+        k = clone(k)
+        theta = np.where(np.isfinite(k.theta), k.theta, 0.0) + 0.25
+        c = k._theta_to_c(theta)
+        back = clone(k)
+        back._assign(c)
+        finite = np.isfinite(k.theta)
+        np.testing.assert_allclose(back.theta[finite], theta[finite], rtol=0, atol=1e-14)
+        np.testing.assert_array_equal(back.theta[~finite], k.theta[~finite])  # no C parameter: kept
+        close(back(X), k.clone_with_theta(np.where(finite, theta, k.theta))(X))
+        K, G = k(X, eval_gradient=True)
+        from gram.kernels import _matrix_grad
+        _, Gc = _matrix_grad(k, X, None)
+        np.testing.assert_array_equal(k._grad_to_theta(Gc), G)
+
+
 def test_pairwise_kernel_refusals():
     X, _ = data()
     for metric in ("chi2", "additive_chi2"):
