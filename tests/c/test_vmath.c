@@ -818,6 +818,51 @@ static void test_sinpi(const gram__ukr *u, int f32)
     free(td), free(tf), free(t);
 }
 
+/* The periodic family's values in float32, exp(-2 sin²(π√t)/ℓ²) and its log, within 1 ulp of the
+ * long double value at the float32 t itself. The exponent x = -2s²/ℓ² passes its relative error
+ * to the value multiplied by |x|, so an exponent formed in float32 lanes (3.8 ulp) was 21 ulp
+ * (1.2e-6 relative) off at ℓ = 0.7, t = 2.249 on the AVX-512 table: the tables compute it in
+ * float64 lanes and round once. A dense sweep of t in [0, 16), large t, and the value that
+ * failed, for ℓ = 0.7 and 0.25 (|x| up to 32). */
+static void test_periodic_f32(const gram__ukr *u)
+{
+    enum { N = 8192, REPS = 10 };
+    const double lss[2] = {0.7, 0.25};
+    float *T = tile_alloc(1, N, sizeof *T), *t = xmalloc(N * sizeof *t);
+    double worst[2] = {0, 0};
+    for (int li = 0; li < 2; li++) {
+        double one = 1.0, ls = lss[li];
+        gram__leaf L = make_leaf(GRAM_PERIODIC, &one, &ls, 1);
+        for (int rep = 0; rep < REPS; rep++) {
+            for (int k = 0; k < N; k++)
+                t[k] = rep < 8 ? 16.0f * (float)(rep * N + k) / (8.0f * N) : (float)(1e6 * check_uniform(&rng));
+            t[0] = 2.24900055f;
+            for (int lg = 0; lg <= 1; lg++) {
+                memcpy(T, t, N * sizeof *T);
+                u->apply_f32(&L, lg, 1, N, T, N, NULL, NULL);
+                int bad = 0;
+                for (int k = 0; k < N; k++) {
+                    long double r = sqrtl((long double)t[k]), s = sinl(PI_L * (r - nearbyintl(r)));
+                    long double x = -2 * s * s / ((long double)ls * ls), want = lg ? x : expl(x);
+                    /* log space near whole r, where x is ~0: ref's libm sin(π·r) is off by up to
+                     * ~π·r·2^-53 absolute there, which x squares (the SIMD tables reduce exactly) */
+                    long double near0 = -2 * ldexpl(4 * (r + 1), -52) * ldexpl(4 * (r + 1), -52) / ((long double)ls * ls);
+                    double e = lg && want > near0 ? (T[k] >= 2 * near0 && T[k] <= 0 ? 0 : INFINITY)
+                                                  : ulp_err_f(T[k], want);
+                    if (e > worst[lg]) worst[lg] = e;
+                    if (!(e <= 1.0) && bad++ < 3)
+                        CHECK(0, "%s periodic f32 %s ℓ=%g t=%.9g: got %.9g want %.9Lg (%.3g ulp)", u->name,
+                              lg ? "log" : "value", ls, t[k], T[k], want, e);
+                }
+                CHECK(bad == 0, "%s periodic f32 %s ℓ=%g: %d values more than 1 ulp off", u->name,
+                      lg ? "log" : "value", ls, bad);
+            }
+        }
+    }
+    printf("  %-6s periodic f32 (ℓ = 0.7, 0.25): max %.3f ulp value, %.3f ulp log\n", u->name, worst[0], worst[1]);
+    free(T), free(t);
+}
+
 int main(void)
 {
     const gram__ukr *tables[3];
@@ -846,6 +891,7 @@ int main(void)
             test_sinpi(u, 0);
             test_sinpi(u, 1);
         }
+        test_periodic_f32(u);
     }
     return check_done();
 }
