@@ -200,6 +200,13 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *   matern12                exp(-r)
  *   matern32                (1 + √3 r) exp(-√3 r)
  *   matern52                (1 + √5 r + 5r²/3) exp(-√5 r)
+ *   matern                  2^(1-ν)/Γ(ν) · z^ν K_ν(z), z = √(2ν) r, k(0) = 1   param nu > 0
+ *                           (default 1.5; at most 1e4), scikit-learn's Matern(nu=...): K_ν is
+ *                           gram's own modified Bessel function of real order (Temme's series,
+ *                           Steed's continued fraction), within ~1e-14 relative where k is
+ *                           not tiny, finite log-values where it underflows. nu is fixed, not a
+ *                           hyperparameter (as in scikit-learn); nu = 0.5, 1.5, 2.5 give
+ *                           matern12, matern32, matern52 (the spec prints those names).
  *   rational_quadratic, rq  (1 + r²/(2α))^(-α)                    param alpha > 0 (default 1)
  *   cauchy                  1 / (1 + r²)
  *   periodic, exp_sine_squared
@@ -222,6 +229,11 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *   polynomial, poly        (γ s + c0)^degree       params degree (integer ≥ 1, default 3),
  *                                                   gamma > 0 (default 1), coef0 ≥ 0 (default 1)
  *   cosine                  s / (|x| |y|)           (0 if either norm is 0, as scikit-learn)
+ *   sigmoid                 tanh(γ s + c0)          params gamma > 0 (default 1), coef0 (any
+ *                                                   finite value, default 1): scikit-learn's
+ *                                                   sigmoid_kernel (its default gamma is
+ *                                                   1/n_features); gamma and a coef0 > 0 are
+ *                                                   hyperparameters, as polynomial's
  * Constant:
  *   constant                c                       param value > 0 (default 1)
  *   white                   σ² where the call is symmetric (Y and X are the same array view,
@@ -250,6 +262,8 @@ typedef enum gram_family {
     GRAM_COSINE,
     GRAM_CONSTANT,
     GRAM_WHITE,
+    GRAM_MATERN,
+    GRAM_SIGMOID,
     GRAM_FAMILY_COUNT
 } gram_family;
 
@@ -278,7 +292,7 @@ typedef struct gram_kernel gram_kernel;
  * a kernel is constant(NUMBER). '^' binds tighter than '*': "2*linear^2" is 2·(linear²),
  * "(rbf + white(0.1))^0.5" the square root of the sum; a NUMBER to a power is that number.
  * Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0,
- * degree, gamma, coef0, value, noise. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3])
+ * degree, gamma, coef0, value, noise, nu. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3])
  * + white(0.1)", "rbf(lengthscale=10) * periodic(lengthscale=1, period=1)".
  *
  * On a parse error returns GRAM_EPARSE with a message giving the 1-based character position.
@@ -289,7 +303,8 @@ GRAM_API gram_status gram_kernel_parse(gram_context *ctx, const char *spec, gram
  * Typed constructor for one family. lengthscales: n_lengthscales values (0 → 1.0; 1 →
  * isotropic; D → ARD, which fixes the kernel's dimension to D). params: the family's parameters
  * in the order listed above (rational_quadratic: alpha; periodic: period; linear: sigma0;
- * polynomial: degree, gamma, coef0; constant: value; white: noise); n_params may be less than the
+ * polynomial: degree, gamma, coef0; constant: value; white: noise; matern: nu; sigmoid: gamma,
+ * coef0); n_params may be less than the
  * family's count, the rest take their defaults.
  */
 GRAM_API gram_status gram_kernel_create(gram_context *ctx, gram_family family,

@@ -33,6 +33,8 @@ static const struct {
     [GRAM_COSINE] = {"cosine", GRAM_STRUCT_DOT},
     [GRAM_CONSTANT] = {"constant", GRAM_STRUCT_CONST},
     [GRAM_WHITE] = {"white", GRAM_STRUCT_CONST},
+    [GRAM_MATERN] = {"matern", GRAM_STRUCT_SQDIST},
+    [GRAM_SIGMOID] = {"sigmoid", GRAM_STRUCT_DOT},
 };
 
 gram_structure gram__family_structure(gram_family f) { return FAMILY[f].structure; }
@@ -44,7 +46,8 @@ int gram__leaf_nonnegative(const gram__leaf *L)
     case GRAM_NEG_L2:
     case GRAM_NEG_L1:
     case GRAM_LINEAR:
-    case GRAM_COSINE: return 0;
+    case GRAM_COSINE:
+    case GRAM_SIGMOID: return 0;
     case GRAM_POLYNOMIAL: return L->degree % 2 == 0;
     default: return 1;
     }
@@ -84,6 +87,7 @@ double gram__leaf_radial(const gram__leaf *L, double t)
     case GRAM_NEG_L2: return -sqrt(t);
     case GRAM_LAPLACIAN_L1: return exp(-t);
     case GRAM_NEG_L1: return -t;
+    case GRAM_MATERN: return gram__matern_eval(L, t, 0, NULL);
     default: return 0.0;
     }
 }
@@ -108,6 +112,7 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
     case GRAM_TRIANGULAR: r = sqrt(t); return r < 1.0 ? log1p(-r) : -INFINITY;
     case GRAM_COSINE_WINDOW: r = sqrt(t); return r < 1.0 ? log(cos(0.5 * PI * r)) : -INFINITY;
     case GRAM_LAPLACIAN_L1: return -t;
+    case GRAM_MATERN: return gram__matern_eval(L, t, 1, NULL);
     default: return log(gram__leaf_radial(L, t));
     }
 }
@@ -126,6 +131,7 @@ double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy)
         if (xx <= 0.0 || yy <= 0.0) return 0.0;
         return s / (sqrt(xx) * sqrt(yy));
     }
+    case GRAM_SIGMOID: return tanh(L->gamma * s + L->coef0);
     default: return 0.0;
     }
 }

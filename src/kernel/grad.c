@@ -103,6 +103,14 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
                 C = -0.5 * f / yy;
             }
             break;
+        case GRAM_SIGMOID: {
+            /* ∂tanh(b)/∂b = 1/cosh²(b): no cancellation where tanh is ±1 (and 0 once cosh overflows) */
+            double ch = cosh(L->gamma * s + L->coef0), dfb = 1.0 / (ch * ch);
+            A = dfb * L->gamma;
+            g[nls] = mul0(A, s);
+            if (L->coef0 > 0.0) g[nls + 1] = dfb * L->coef0;
+            break;
+        }
         default: break;
         }
         if (ard) {
@@ -111,7 +119,7 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
                 g[d] = -2.0 * (A * u * v + B * v * v + C * u * u);
             }
         } else {
-            g[0] = -2.0 * (A * s + B * xx + C * yy);
+            g[0] = -2.0 * (mul0(A, s) + mul0(B, xx) + mul0(C, yy)); /* s may have overflowed */
         }
         return f;
     }
@@ -135,6 +143,14 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
         double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
         g[0] = f * 4.0 * sn * sn * il2;
         g[1] = isfinite(r) ? f * 4.0 * PI * r * il2 * sn * cs : 0.0;
+        return f;
+    }
+
+    if (L->family == GRAM_MATERN) {
+        /* ∂k/∂log ℓ_d = G · z_d²/t, G the isotropic derivative (0 at t = 0) */
+        double G, f = gram__matern_eval(L, t, 0, &G), gc = t > 0.0 && isfinite(t) ? G / t : 0.0;
+        int64_t n = ard ? L->n_scale : 1;
+        for (int64_t d = 0; d < n; d++) g[d] = gc == 0.0 ? 0.0 : gc * g[d];
         return f;
     }
 

@@ -41,6 +41,8 @@ static const struct {
     [GRAM_POLYNOMIAL] = {3, {"degree", "gamma", "coef0"}, {3.0, 1.0, 1.0}},
     [GRAM_CONSTANT] = {1, {"value"}, {1.0}},
     [GRAM_WHITE] = {1, {"noise"}, {1.0}},
+    [GRAM_MATERN] = {1, {"nu"}, {1.5}},
+    [GRAM_SIGMOID] = {2, {"gamma", "coef0"}, {1.0, 1.0}},
 };
 
 static int family_ok(gram_family f) { return (int)f >= 0 && (int)f < GRAM_FAMILY_COUNT; }
@@ -175,11 +177,32 @@ gram_status gram__leaf_init(gram_context *ctx, const char *where, gram__leaf *L,
         if ((s = check_param(ctx, where, f, "noise", p[0], 0))) return s;
         L->noise = p[0] + 0.0;
         break;
+    case GRAM_SIGMOID:
+        if ((s = check_param(ctx, where, f, "gamma", p[0], 1))) return s;
+        if (!isfinite(p[1]))
+            return gram__fail(ctx, GRAM_EINVAL, "%ssigmoid: coef0 must be finite, got %g", where, p[1]);
+        L->gamma = p[0];
+        L->coef0 = p[1] + 0.0;
+        break;
+    case GRAM_MATERN:
+        if ((s = check_param(ctx, where, f, "nu", p[0], 1))) return s;
+        if (p[0] > GRAM__MATERN_NU_MAX)
+            return gram__fail(ctx, GRAM_EINVAL,
+                              "%smatern: nu must be <= %g, got %g (the kernel tends to the gaussian as "
+                              "nu grows; use gaussian)",
+                              where, GRAM__MATERN_NU_MAX, p[0]);
+        /* the half-integers scikit-learn writes in closed form are gram's own families */
+        if (p[0] == 0.5) f = GRAM_MATERN12;
+        else if (p[0] == 1.5) f = GRAM_MATERN32;
+        else if (p[0] == 2.5) f = GRAM_MATERN52;
+        L->nu = p[0];
+        break;
     default: break;
     }
 
     L->family = f;
     L->structure = st;
+    if (f == GRAM_MATERN) gram__matern_prepare(L);
     if (st == GRAM_STRUCT_CONST) return GRAM_OK; /* n_scale = 0, no arrays */
 
     int64_t n = n_ls > 1 ? n_ls : 1;
@@ -245,6 +268,7 @@ static double *leaf_slot(gram__leaf *L, int64_t j, const char **what)
         if (L->sigma0 > 0.0) SLOT(sigma0, "sigma0");
         break;
     case GRAM_POLYNOMIAL:
+    case GRAM_SIGMOID:
         SLOT(gamma, "gamma");
         if (L->coef0 > 0.0) SLOT(coef0, "coef0");
         break;
@@ -278,7 +302,8 @@ int64_t gram__leaf_n_hyper(const gram__leaf *L)
     case GRAM_PERIODIC:
     case GRAM_CONSTANT: return n + 1;
     case GRAM_LINEAR: return n + (L->sigma0 > 0.0);
-    case GRAM_POLYNOMIAL: return n + 1 + (L->coef0 > 0.0);
+    case GRAM_POLYNOMIAL:
+    case GRAM_SIGMOID: return n + 1 + (L->coef0 > 0.0);
     case GRAM_WHITE: return n + (L->noise > 0.0);
     default: return n;
     }

@@ -32,8 +32,11 @@ typedef struct gram__leaf {
     double *lengthscale; /* owned, n_scale values as the user gave them (periodic: 1 value) */
     /* Family parameters as given (see gram.h): alpha, period, sigma0, degree, gamma, coef0,
      * value, noise; unused ones are 0. */
-    double alpha, period, sigma0, gamma, coef0, value, noise;
+    double alpha, period, sigma0, gamma, coef0, value, noise, nu;
     int degree;
+    /* matern (general ν): constants of its Bessel function, set by gram__matern_prepare */
+    double bk[5];
+    int bk_n;
     int hyper0; /* index of this leaf's first hyperparameter */
     /* Learning bounds (gram_kernel_get_bounds), values not logs: slot 0 = lengthscale (every ARD
      * entry), slot 1 + i = family parameter i. bound_kind: GRAM__BOUND_DEFAULT, _RANGE, _FIXED.
@@ -117,6 +120,13 @@ void gram__kernel_grad_block(const gram_kernel *k, gram__grad_ws *ws, int64_t D,
  * hyperparameter p (the rows of scikit-learn's gradient tensor). */
 void gram__kernel_grad_pairs(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const double *y,
                              const double *X, int64_t ldx, int B, int same_j, double *G, int64_t ldg);
+
+/* The general Matérn family (matern.c): gram__matern_prepare fills L->bk from L->nu;
+ * gram__matern_eval gives k (or log k) at the scaled squared distance t and, if dk is not NULL,
+ * ∂k/∂log ℓ for an isotropic lengthscale (the ARD derivatives split it as z_d²/t). */
+void gram__matern_prepare(gram__leaf *L);
+double gram__matern_eval(const gram__leaf *L, double t, int want_log, double *dk);
+#define GRAM__MATERN_NU_MAX 1e4 /* the recurrence takes ~ν steps per pair */
 
 /* 1 if the leaf's values are ≥ 0 everywhere. */
 int gram__leaf_nonnegative(const gram__leaf *L);

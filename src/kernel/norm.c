@@ -101,12 +101,15 @@ gram_status gram_kernel_log_normalizer(gram_context *ctx, const gram_kernel *k, 
     case GRAM_TRIANGULAR: v = log_V - log1p(d); break;
     case GRAM_COSINE_WINDOW: v = log_S + log_cosine_window_radial(d); break;
     case GRAM_LAPLACIAN_L1: v = d * LOG_2; break; /* Π_d ∫ e^{-|x_d|} dx_d */
+    case GRAM_MATERN: /* the spectral density at 0: (2π/ν)^{D/2} Γ(ν + D/2) / Γ(ν) */
+        v = 0.5 * d * (LOG_2 + LOG_PI - log(L->nu)) + lgamma(L->nu + 0.5 * d) - lgamma(L->nu);
+        break;
     default:
         return gram__fail(ctx, GRAM_EDOMAIN,
                           "gram_kernel_log_normalizer: %s does not integrate to a finite value "
                           "(density kernels: gaussian, laplacian, matern12, matern32, matern52, "
                           "exponential, rational_quadratic, cauchy, tophat, epanechnikov, "
-                          "triangular, cosine_window, laplacian_l1)",
+                          "triangular, cosine_window, laplacian_l1, matern)",
                           gram__family_name(L->family));
     }
     if (L->n_scale > 1)

@@ -47,6 +47,8 @@ static const struct {
     {"cosine", GRAM_COSINE},
     {"constant", GRAM_CONSTANT},
     {"white", GRAM_WHITE},
+    {"matern", GRAM_MATERN},
+    {"sigmoid", GRAM_SIGMOID},
 };
 #define N_NAMES (sizeof NAMES / sizeof NAMES[0])
 
@@ -261,9 +263,9 @@ static gram_status emit_constant(parser *p, const item *it)
     return emit_leaf(p, &L);
 }
 
-enum { K_LENGTHSCALE, K_ALPHA, K_PERIOD, K_SIGMA0, K_DEGREE, K_GAMMA, K_COEF0, K_VALUE, K_NOISE, N_KEYS };
+enum { K_LENGTHSCALE, K_ALPHA, K_PERIOD, K_SIGMA0, K_DEGREE, K_GAMMA, K_COEF0, K_VALUE, K_NOISE, K_NU, N_KEYS };
 static const char *const KEYS[N_KEYS] = {"lengthscale", "alpha", "period", "sigma0", "degree",
-                                         "gamma",       "coef0", "value",  "noise"};
+                                         "gamma",       "coef0", "value",  "noise",  "nu"};
 
 static int key_index(const char *name)
 {
@@ -469,7 +471,9 @@ static gram_status apply_bounds(parser *p, const args *a, gram__leaf *L)
             return perr(p, GRAM_EPARSE, a->bpos[key],
                         "%s_bounds: %s of %s is not a hyperparameter (%s), so it takes no bounds",
                         KEYS[key], KEYS[key], gram__family_name(L->family),
-                        key == K_DEGREE ? "an integer" : "only positive values are learned");
+                        key == K_DEGREE ? "an integer"
+                        : key == K_NU   ? "fixed, as in scikit-learn"
+                                        : "only positive values are learned");
         L->bound_kind[slot] = (unsigned char)a->bkind[key];
         if (a->bkind[key] != GRAM__BOUND_RANGE) continue;
         L->bound_lo[slot] = a->blo[key];
@@ -891,6 +895,8 @@ static void put_leaf(writer *w, const gram__leaf *L)
         case GRAM_POLYNOMIAL: v = i == 0 ? (double)L->degree : i == 1 ? L->gamma : L->coef0; break;
         case GRAM_CONSTANT: v = L->value; break;
         case GRAM_WHITE: v = L->noise; break;
+        case GRAM_MATERN: v = L->nu; break;
+        case GRAM_SIGMOID: v = i == 0 ? L->gamma : L->coef0; break;
         default: break;
         }
         if (!first) put(w, ", ");

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "gram.h"
 #include "kernel/kernel.h"
+#include "matern_ref.h"
 
 #include <float.h>
 #include <locale.h>
@@ -63,7 +64,7 @@ typedef struct ref {
     gram_family f;
     int nls;
     double ls[16];
-    double alpha, period, sigma0, gamma, coef0, value, noise;
+    double alpha, period, sigma0, gamma, coef0, value, noise, nu;
     int degree;
 } ref;
 
@@ -73,6 +74,7 @@ static ref ref_default(gram_family f)
     memset(&R, 0, sizeof R);
     R.f = f;
     R.alpha = R.period = R.gamma = R.coef0 = R.value = R.noise = 1.0;
+    R.nu = 1.5;
     R.degree = 3;
     return R;
 }
@@ -115,8 +117,10 @@ static ld ref_value(const ref *R, int64_t D, const double *y, const double *x, i
     case GRAM_LINEAR: return (ld)R->sigma0 * R->sigma0 + s;
     case GRAM_POLYNOMIAL: return powl((ld)R->gamma * s + R->coef0, R->degree);
     case GRAM_COSINE: return xx > 0 && yy > 0 ? s / sqrtl(xx * yy) : 0;
+    case GRAM_SIGMOID: return tanhl((ld)R->gamma * s + R->coef0);
     case GRAM_CONSTANT: return R->value;
     case GRAM_WHITE: return same ? R->noise : 0;
+    case GRAM_MATERN: return r > 0 ? expl(matern_ref_log_value(R->nu, sqrtl(2 * (ld)R->nu) * r)) : 1;
     default: return NAN;
     }
 }
@@ -131,6 +135,8 @@ static int ref_params(const ref *R, double *p)
     case GRAM_POLYNOMIAL: p[0] = R->degree; p[1] = R->gamma; p[2] = R->coef0; return 3;
     case GRAM_CONSTANT: p[0] = R->value; return 1;
     case GRAM_WHITE: p[0] = R->noise; return 1;
+    case GRAM_MATERN: p[0] = R->nu; return 1;
+    case GRAM_SIGMOID: p[0] = R->gamma; p[1] = R->coef0; return 2;
     default: return 0;
     }
 }
@@ -139,7 +145,7 @@ static const char *NAME[GRAM_FAMILY_COUNT] = {
     "gaussian",     "laplacian",   "matern12",   "matern32",      "matern52",     "rational_quadratic",
     "cauchy",       "periodic",    "tophat",     "epanechnikov",  "exponential",  "triangular",
     "cosine_window", "neg_l2",     "laplacian_l1", "neg_l1",      "linear",       "polynomial",
-    "cosine",       "constant",    "white"};
+    "cosine",       "constant",    "white",        "matern",       "sigmoid"};
 
 /* The same kernel as a spec, written by the test (C locale, %.17g). */
 static void ref_spec(const ref *R, char *buf, size_t size)
@@ -166,6 +172,11 @@ static void ref_spec(const ref *R, char *buf, size_t size)
         break;
     case GRAM_CONSTANT: KEY("value", "%.17g", R->value); break;
     case GRAM_WHITE: KEY("noise", "%.17g", R->noise); break;
+    case GRAM_MATERN: KEY("nu", "%.17g", R->nu); break;
+    case GRAM_SIGMOID:
+        KEY("coef0", "%.17g", R->coef0);
+        KEY("gamma", "%.17g", R->gamma);
+        break;
     default: break;
     }
 #undef KEY
@@ -185,6 +196,7 @@ static ld dot_error(const ref *R, int64_t D, const double *y, const double *x)
         ld b = (ld)R->gamma * a + R->coef0;
         return R->degree * powl(b, R->degree - 1) * R->gamma * e;
     }
+    case GRAM_SIGMOID: return R->gamma * e; /* tanh' ≤ 1 */
     case GRAM_COSINE: {
         ld xx = 0, yy = 0;
         for (int64_t d = 0; d < D; d++) {
@@ -229,8 +241,10 @@ static void test_family_values(void)
                     R.degree = 1 + rep + (int)(D % 2);
                     R.gamma = urange(&rng, 0.2, 1.5);
                     R.coef0 = rep == 1 ? 0.0 : urange(&rng, 0.1, 2.0);
+                    if (f == GRAM_SIGMOID && rep == 2) R.coef0 = -R.coef0; /* sigmoid takes any coef0 */
                     R.value = urange(&rng, 0.5, 2.0);
                     R.noise = urange(&rng, 0.1, 1.0);
+                    R.nu = rep == 0 ? urange(&rng, 0.05, 0.5) : rep == 1 ? urange(&rng, 0.5, 3.0) : urange(&rng, 3, 60);
                     int np = ref_params(&R, p);
                     gram_kernel *k = NULL, *kp = NULL;
                     CHECK_STATUS(gram_kernel_create(ctx, (gram_family)f, R.nls, R.ls, np, p, &k), GRAM_OK);
@@ -296,7 +310,8 @@ static void test_family_values(void)
     gram_kernel_destroy(k);
 
     /* Overflowed distances give 0 (or -inf), never NaN. */
-    const char *big[] = {"gaussian", "matern32", "matern52", "laplacian", "rq", "cauchy", "periodic"};
+    const char *big[] = {"gaussian", "matern32", "matern52", "laplacian", "rq", "cauchy", "periodic",
+                         "matern(nu=0.7)", "matern(nu=7.3)"};
     double h1[1] = {1e200}, h2[1] = {-1e200};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
         k = P(big[i]);
@@ -893,7 +908,8 @@ static void test_gradients(void)
         "epanechnikov(1.4)", "exponential(0.6)", "triangular(1.6)", "cosine_window(1.5)", "neg_l2(1.3)",
         "laplacian_l1(0.9)", "neg_l1(1.2)", "linear(1.1, sigma0=0.4)", "linear(0.7)",
         "poly(0.9, degree=3, gamma=0.7, coef0=0.5)", "poly(1.2, degree=1)", "poly(0.8, degree=2, coef0=0)",
-        "cosine(1.0)", "constant(1.7)", "white(0.3)",
+        "cosine(1.0)", "constant(1.7)", "white(0.3)", "matern(0.8, nu=0.3)", "matern(1.3, nu=4.1)",
+        "sigmoid(0.9, gamma=0.7, coef0=0.5)", "sigmoid(1.2, gamma=0.3, coef0=-0.4)", "sigmoid(gamma=2, coef0=0)",
     };
     for (size_t i = 0; i < sizeof iso / sizeof *iso; i++) {
         fd_check(iso[i], 1, 0, 6, 100 + i);
@@ -907,7 +923,8 @@ static void test_gradients(void)
         "cosine_window(lengthscale=[1.5,2,1.8])", "neg_l2(lengthscale=[0.5,1,2])",
         "laplacian_l1(lengthscale=[0.5,1,2])", "neg_l1(lengthscale=[0.5,1,2])",
         "linear(lengthscale=[0.5,1,2], sigma0=0.3)", "poly(lengthscale=[0.5,1,2], degree=3, gamma=0.5, coef0=0.2)",
-        "cosine(lengthscale=[0.5,1,2])",
+        "cosine(lengthscale=[0.5,1,2])", "matern(lengthscale=[0.5,1,2], nu=1.8)",
+        "sigmoid(lengthscale=[0.5,1,2], gamma=0.4, coef0=0.3)",
     };
     for (size_t i = 0; i < sizeof ard / sizeof *ard; i++) fd_check(ard[i], 3, 2, 6, 300 + i);
     const char *comp[] = {
@@ -932,7 +949,8 @@ static void test_gradients(void)
 
     /* At r = 0 every lengthscale derivative is exactly 0 (no 0/0 from the 1/r forms). */
     const char *at0[] = {"laplacian(0.5)", "matern12", "exponential", "triangular", "cosine_window",
-                         "neg_l2", "matern32", "matern52", "gaussian", "laplacian(lengthscale=[1,2])"};
+                         "neg_l2", "matern32", "matern52", "gaussian", "laplacian(lengthscale=[1,2])",
+                         "matern(nu=0.2)", "matern(lengthscale=[1,2], nu=5.2)"};
     for (size_t i = 0; i < sizeof at0 / sizeof *at0; i++) {
         gram_kernel *k = P(at0[i]);
         if (!k) continue;

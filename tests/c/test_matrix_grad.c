@@ -6,6 +6,7 @@
  * float32 inputs, strided views, the symmetric call's white noise, and every error path. */
 #include "check.h"
 #include "gram.h"
+#include "matern_ref.h"
 
 #include <float.h>
 #include <math.h>
@@ -25,7 +26,8 @@ typedef struct leaf {
     gram_family f;
     int nls;
     double ls[8];
-    double p0, p1, p2; /* alpha | period | sigma0 | (degree, gamma, coef0) | value | noise */
+    double p0, p1, p2; /* alpha | period | sigma0 | (degree, gamma, coef0) | value | noise | nu |
+                        * (gamma, coef0) */
 } leaf;
 
 /* The hyperparameters a leaf has: its lengthscales, then its positive non-integer parameters. */
@@ -38,6 +40,7 @@ static int leaf_nh(const leaf *L)
     case GRAM_CONSTANT: return n + 1;
     case GRAM_LINEAR: return n + (L->p0 > 0);
     case GRAM_POLYNOMIAL: return n + 1 + (L->p2 > 0);
+    case GRAM_SIGMOID: return n + 1 + (L->p1 > 0);
     case GRAM_WHITE: return n + (L->p0 > 0);
     default: return n;
     }
@@ -86,6 +89,12 @@ static ld leaf_ref(const leaf *L, int D, const double *y, const double *x, int s
         break;
     }
     case GRAM_CAUCHY: f = 1 / (1 + t); gc = 2 * f * f; break;
+    case GRAM_MATERN: {
+        ld z = sqrtl(2 * (ld)L->p0 * t);
+        f = t > 0 ? expl(matern_ref_log_value(L->p0, z)) : 1;
+        gc = t > 0 ? expl(matern_ref_log_dlogl(L->p0, z)) / t : 0; /* ∂k/∂log ℓ_d = G z_d²/t */
+        break;
+    }
     case GRAM_PERIODIC: {
         ld l = L->ls[0], p = L->p0, q = PI_L * sqrtl(rho2) / p, sn = sinl(q), cs = cosl(q);
         f = expl(-2 * sn * sn / (l * l));
@@ -116,6 +125,7 @@ static ld leaf_ref(const leaf *L, int D, const double *y, const double *x, int s
     }
     case GRAM_LINEAR:
     case GRAM_POLYNOMIAL:
+    case GRAM_SIGMOID:
     case GRAM_COSINE: {
         /* ∂u_d/∂log ℓ_d = -u_d: ∂s = -2 u_d v_d, ∂|u|² = -2 u_d², ∂|v|² = -2 v_d² */
         ld A = 0, Aa = 0, B = 0, C = 0;
@@ -132,6 +142,13 @@ static ld leaf_ref(const leaf *L, int D, const double *y, const double *x, int s
             g[nls] = A * s;
             if (L->p2 > 0) g[nls + 1] = deg * powl(b, deg - 1) * L->p2;
             *mag += Aa * sa + (L->p2 > 0 ? deg * powl(ba, deg - 1) * L->p2 : 0);
+        } else if (L->f == GRAM_SIGMOID) {
+            ld b = (ld)L->p0 * s + L->p1, ch = coshl(b);
+            f = tanhl(b);
+            A = Aa = L->p0 / (ch * ch);
+            g[nls] = A * s;
+            if (L->p1 > 0) g[nls + 1] = L->p1 / (ch * ch);
+            *mag += Aa * sa + (L->p1 > 0 ? fabsl(g[nls + 1]) : 0) + fabsl(f);
         } else if (xx > 0 && yy > 0) {
             f = s / sqrtl(xx * yy);
             A = Aa = 1 / sqrtl(xx * yy);
@@ -163,7 +180,7 @@ static ld leaf_ref(const leaf *L, int D, const double *y, const double *x, int s
 
 /* A composite: a postfix program over leaves, as gram.h documents it. Scale ops with c > 0 have
  * a hyperparameter right after those of their operand. */
-enum { LEAF, ADD, MUL, SCALE };
+enum { LEAF, ADD, MUL, SCALE, POW };
 typedef struct rop {
     int kind;
     int leaf; /* LEAF: index */
@@ -205,6 +222,15 @@ static int ref_eval(const rkernel *K, int D, const double *y, const double *x, i
             e->mag = fabsl(e->v) + mag;
             nh += n;
             e->h1 = nh;
+        } else if (op->kind == POW) { /* ∂(a^p) = p a^(p-1) ∂a */
+            entry *e = &st[sp - 1];
+            ld d = op->c * powl(e->v, op->c - 1), dm = op->c * powl(e->mag, op->c - 1);
+            for (int h = e->h0; h < e->h1; h++) {
+                e->g[h] *= d;
+                e->gm[h] *= dm;
+            }
+            e->v = powl(e->v, op->c);
+            e->mag = powl(e->mag, op->c);
         } else if (op->kind == SCALE) {
             entry *e = &st[sp - 1];
             for (int h = e->h0; h < e->h1; h++) {
@@ -273,6 +299,13 @@ static const rkernel CASES[] = {
     {"cosine(lengthscale=[1, 3, 0.5])", 1, {{LEAF, 0, 0}}, {{GRAM_COSINE, 3, {1, 3, 0.5}, 0, 0, 0}}},
     {"constant(2.5)", 1, {{LEAF, 0, 0}}, {{GRAM_CONSTANT, 0, {0}, 2.5, 0, 0}}},
     {"white(0.3)", 1, {{LEAF, 0, 0}}, {{GRAM_WHITE, 0, {0}, 0.3, 0, 0}}},
+    {"matern(0.8, nu=0.3)", 1, {{LEAF, 0, 0}}, {{GRAM_MATERN, 1, {0.8}, 0.3, 0, 0}}},
+    {"matern(lengthscale=[1, 0.6, 2], nu=3.7)", 1, {{LEAF, 0, 0}}, {{GRAM_MATERN, 3, {1, 0.6, 2}, 3.7, 0, 0}}},
+    {"sigmoid(lengthscale=[1, 2, 0.5], gamma=0.6, coef0=0.4)", 1, {{LEAF, 0, 0}},
+     {{GRAM_SIGMOID, 3, {1, 2, 0.5}, 0.6, 0.4, 0}}},
+    {"sigmoid(1.3, gamma=0.3, coef0=-1)", 1, {{LEAF, 0, 0}}, {{GRAM_SIGMOID, 1, {1.3}, 0.3, -1, 0}}},
+    {"2*sigmoid(gamma=0.5)^2 * matern(nu=5.5)", 5, {{LEAF, 0, 0}, {POW, 0, 2}, {SCALE, 0, 2}, {LEAF, 1, 0}, {MUL, 0, 0}},
+     {{GRAM_SIGMOID, 1, {1}, 0.5, 1, 0}, {GRAM_MATERN, 1, {1}, 5.5, 0, 0}}},
     /* composites: scale, sum with white, products, a zero scale, nested */
     {"2*gaussian(lengthscale=[0.5, 1.5, 2]) + white(0.3)", 4, {{LEAF, 0, 0}, {SCALE, 0, 2}, {LEAF, 1, 0}, {ADD, 0, 0}},
      {{GRAM_GAUSSIAN, 3, {0.5, 1.5, 2}, 0, 0, 0}, {GRAM_WHITE, 0, {0}, 0.3, 0, 0}}},
