@@ -96,9 +96,14 @@ def check_sample_weight(sample_weight, n_samples):
                 f"a scalar value or a 1D array of length {n_samples}.")
         if sw.shape != (n_samples,):
             raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+    bad = ~np.isfinite(sw)
+    if bad.any():  # scikit-learn's message, and where
+        i = int(np.argmax(bad))
+        what = "NaN" if np.isnan(sw[i]) else "infinity or a value too large for dtype('float64')"
+        raise ValueError(f"Input sample_weight contains {what} (sample_weight: element {i} is {sw[i]}).")
     if np.all(sw == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
-    if np.any(sw < 0):  # NaN is left to the library, which names its position
+    if np.any(sw < 0):
         raise ValueError("Negative values in data passed to `sample_weight`.")
     return sw
 

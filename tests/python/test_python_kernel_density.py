@@ -11,6 +11,7 @@ the cosine kernel is compared with scikit-learn at odd D <= 7 and with a NumPy r
 """
 import math
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -366,6 +367,19 @@ def test_bad_sample_weight_like_sklearn(weights):
     with pytest.raises(Exception) as got:
         gram.KernelDensity().fit(X, sample_weight=weights)
     assert_same_kind(ref.value, got.value)
+
+
+@pytest.mark.parametrize("bad,kind", [(np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")])
+def test_nonfinite_sample_weight_named(bad, kind):
+    """A NaN weight was reported as "Input X contains NaN (X: row 0, column 0 ...)": the data, at
+    the weight's position. scikit-learn's message names sample_weight; gram adds where."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    w = np.ones(20)
+    w[4] = bad
+    with pytest.raises(ValueError, match=f"Input sample_weight contains {kind}") as ref:
+        SkKDE().fit(X, sample_weight=w)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(ref.value).rstrip('.'))} \(sample_weight: element 4 is "):
+        gram.KernelDensity().fit(X, sample_weight=w)
 
 
 def test_accepted_inputs_like_sklearn():
