@@ -382,8 +382,11 @@ def test_a_large_sparse_file_of_zeros_is_refused_at_once(gram_cli, tmp_path):
     """A file of 2^40 zero bytes (sparse: it takes no disk) is not a model and not CSV: refused
     from its first bytes, before anything of its size is allocated or read."""
     big = tmp_path / "zeros.bin"
-    with open(big, "wb") as f:
-        f.truncate(1 << 40)
+    try:
+        with open(big, "wb") as f:
+            f.truncate(1 << 40)
+    except OSError as e:  # a file system without sparse files this large
+        pytest.skip(f"no sparse 1 TiB file here: {e}")
     d, m, q = gp_model(gram_cli, tmp_path)
     t0 = time.time()
     p = run(gram_cli, "gp", "predict", big, q, timeout=60)
