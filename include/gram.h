@@ -589,8 +589,14 @@ GRAM_API void gram_gp_options_init(gram_gp_options *opt);
 /*
  * Fits a GP to X (N×D, N ≥ 1, finite) and Y (N×T, or N×1; finite). X, Y and the kernel are
  * copied. A matrix that is not numerically positive definite gives GRAM_ENOTPD with the index and
- * value of the failing pivot (and no model). With optimize, a start at which the likelihood is not
- * defined is skipped; if none succeeds the error of the first is returned.
+ * value of the failing pivot (and no model); so does one whose pivot L_ii² falls below eps²·K_ii
+ * (numerically singular) or whose solution K⁻¹y overflows. A kernel that overflows for these
+ * finite inputs (a linear or polynomial kernel at |x| ~ 1e155) gives GRAM_EDOMAIN naming the
+ * entry. A model is never returned holding a NaN or an inf. With optimize, each start is first
+ * projected into the bounds (a value may lie outside them), a start at which the likelihood is
+ * not defined is skipped (gram_gp_start says which), and where none has a defined likelihood the
+ * kernel's projected θ is kept and its factorisation's error returned, as scikit-learn ends there.
+ * Restarts need every bound finite (GRAM_EINVAL otherwise); a NaN bound counts as none.
  */
 GRAM_API gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel,
                                  const gram_gp_options *opt, const gram_array *X,
@@ -640,8 +646,10 @@ GRAM_API gram_status gram_gp_get_cholesky(const gram_gp *gp, gram_array *out);
 /*
  * The log marginal likelihood of the fitted data at log-hyperparameters theta (gram_kernel_n_hyper
  * of the fitted kernel; NULL = the fitted ones), and its gradient (NULL to skip) in every
- * hyperparameter, fixed ones included. A matrix that is not positive definite at theta gives
- * *lml = -inf and a zero gradient (GRAM_OK), as scikit-learn.
+ * hyperparameter, fixed ones included. Where the likelihood is not defined at theta (a matrix
+ * that is not numerically positive definite, a kernel that overflows, a result that would not be
+ * finite) *lml = -inf and the gradient is zero (GRAM_OK), as scikit-learn's answer for a matrix
+ * it cannot factor. Nothing else is returned but finite values.
  */
 GRAM_API gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp,
                                                      const double *theta, double *lml,
@@ -650,7 +658,9 @@ GRAM_API gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gr
 /*
  * Posterior at queries Xq (M×D): mean (M×T), std (M×T or NULL; the square root of the diagonal
  * of the posterior covariance, negative variances from rounding clipped to 0) and cov (M×M or
- * NULL: the covariance of target `target`, 0 ≤ target < T).
+ * NULL: the covariance of target `target`, 0 ≤ target < T). A posterior that comes out inf or NaN
+ * (the kernel overflows between a query and the training points) gives GRAM_EDOMAIN, never a
+ * non-finite result.
  */
 GRAM_API gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
                                      gram_array *mean, gram_array *std, int64_t target,
@@ -665,9 +675,44 @@ GRAM_API gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const
 GRAM_API gram_status gram_gp_sample(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
                                     int64_t target, uint64_t seed, gram_array *out);
 
+/*
+ * The GP algebra of gram_gp_fit and gram_gp_log_marginal_likelihood on a kernel matrix computed
+ * elsewhere, for a kernel gram cannot evaluate (a front end's user-written kernel): with
+ * K (N×N, symmetric; its lower triangle is read) + diag(alpha) = L Lᵀ (alpha as in
+ * gram_gp_options: n_alpha 1 or N values ≥ 0, NULL for 1e-10) and targets Y (N×T),
+ *   *lml (if lml is not NULL)   the log marginal likelihood,
+ *   grad (if not NULL; P values) ½ Σ_ij (Σ_t α_t α_tᵀ - T K⁻¹)_ij ∂K_ij/∂θ_p, from dK, the
+ *                               (N·N)×P array of ∂K_ij/∂θ_p in row i·N + j (scikit-learn's
+ *                               (N, N, P) gradient tensor seen as a matrix), which must be finite,
+ *   L (N×N or NULL)             the lower Cholesky factor (zeros above the diagonal),
+ *   coef (N×T or NULL)          α = K⁻¹Y.
+ * Failures as gram_gp_fit's: GRAM_ENOTPD where K + diag(alpha) is not numerically positive
+ * definite (the pivot named) or the results would not be finite, GRAM_EDOMAIN where K has a
+ * non-finite entry; the caller decides between an error and scikit-learn's -inf. Outputs are
+ * written only on success.
+ */
+GRAM_API gram_status gram_gp_solve(gram_context *ctx, const gram_array *K, int64_t n_alpha,
+                                   const double *alpha, const gram_array *Y, const gram_array *dK,
+                                   double *lml, double *grad, gram_array *L, gram_array *coef);
+/*
+ * The posterior from gram_gp_solve's L (N×N, lower triangle read, positive diagonal) and coef
+ * (N×T) and kernel values computed elsewhere: Ks = K(Xq, X) (M×N), and kss the prior at the
+ * queries, M×1 variances k(x_q, x_q) for std or the M×M matrix K(Xq, Xq) for cov. mean (M×T or
+ * NULL) = Ks·coef; std (M×1 or NULL) = sqrt(kss - diag(Ks K⁻¹ Ksᵀ)), negative variances from
+ * rounding clipped to 0; cov (M×M or NULL) = K(Xq, Xq) - Ks K⁻¹ Ksᵀ; std and cov not together.
+ * Unnormalised (targets as given to gram_gp_solve). A result that comes out inf or NaN gives
+ * GRAM_EDOMAIN.
+ */
+GRAM_API gram_status gram_gp_posterior(gram_context *ctx, const gram_array *L, const gram_array *coef,
+                                       const gram_array *Ks, const gram_array *kss, gram_array *mean,
+                                       gram_array *std, gram_array *cov);
+
 /* Persistence in a versioned, checksummed file (written to a temporary name and renamed). Loading
- * a file from a newer format version or a corrupted file gives GRAM_EFORMAT. to_bytes returns a
- * buffer to release with gram_free. */
+ * a file from a newer format version or a corrupted file gives GRAM_EFORMAT, and so does a GP
+ * model whose values are inconsistent however valid each looks: L must be lower triangular with
+ * each row's squared norm equal to k(x_i, x_i) + alpha_i + jitter and each pivot above the fit's
+ * floor, L Lᵀ α = y to the rounding of the solves, and the stored likelihood the one these give
+ * (O(N²·T) checks, the order of reading L). to_bytes returns a buffer to release with gram_free. */
 GRAM_API gram_status gram_gp_save(gram_context *ctx, const gram_gp *gp, const char *path);
 GRAM_API gram_status gram_gp_load(gram_context *ctx, const char *path, gram_gp **out);
 GRAM_API gram_status gram_gp_to_bytes(gram_context *ctx, const gram_gp *gp, void **buf,

@@ -109,6 +109,14 @@ void gram__trsm_right_lower_t(int64_t m, int64_t n, const double *L, int64_t lda
                 L, (int)lda, B, (int)ldb);
 }
 
+void gram__trmm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double *B, int64_t ldb,
+                      int transpose)
+{
+    if (n == 0 || m == 0) return;
+    cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, transpose ? CblasTrans : CblasNoTrans,
+                CblasNonUnit, (int)n, (int)m, 1.0, L, (int)lda, B, (int)ldb);
+}
+
 void gram__syrk_sub(int64_t m, int64_t k, const double *A, int64_t lda, double *C, int64_t ldc)
 {
     if (m == 0 || k == 0) return;
@@ -133,6 +141,12 @@ gram_status gram__sym_eig(gram_context *ctx, int64_t n, double *A, int64_t lda, 
     if (!fits_int(n) || !fits_int(lda))
         return gram__fail(ctx, GRAM_EOVERFLOW, "eigendecomposition: %lld rows is too many",
                           (long long)n);
+    /* LAPACK prints (xerbla, dlascl) and may not return on NaN or inf: refuse them first. */
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++)
+            if (!isfinite(A[i * lda + j]))
+                return gram__fail(ctx, GRAM_EDOMAIN, "eigendecomposition: entry (%lld, %lld) of the "
+                                  "matrix is %g", (long long)i, (long long)j, A[i * lda + j]);
     int nn = (int)n, la = (int)lda, info = 0, lwork = -1, liwork = -1, iq = 0;
     double wq = 0.0;
     dsyevd_("V", "U", &nn, A, &la, w, &wq, &lwork, &iq, &liwork, &info, 1, 1);
@@ -149,8 +163,10 @@ gram_status gram__sym_eig(gram_context *ctx, int64_t n, double *A, int64_t lda, 
     dsyevd_("V", "U", &nn, A, &la, w, work, &lwork, iwork, &liwork, &info, 1, 1);
     free(work);
     free(iwork);
-    if (info != 0)
-        return gram__fail(ctx, GRAM_EINTERNAL, "eigendecomposition did not converge (dsyevd info %d)",
+    if (info < 0)
+        return gram__fail(ctx, GRAM_EINTERNAL, "dsyevd: argument %d is invalid", -info);
+    if (info > 0) /* finite input that LAPACK's iteration could not resolve: the data's, not a bug */
+        return gram__fail(ctx, GRAM_EDOMAIN, "eigendecomposition did not converge (dsyevd info %d)",
                           info);
     return GRAM_OK;
 }

@@ -43,12 +43,16 @@ void gram__trsm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double
 /* B (m×n, row-major, ldb) ← B L⁻ᵀ for lower-triangular L (n×n). */
 void gram__trsm_right_lower_t(int64_t m, int64_t n, const double *L, int64_t lda, double *B,
                               int64_t ldb);
+/* B (n×m, row-major, ldb) ← L B or Lᵀ B for lower-triangular L (n×n). */
+void gram__trmm_lower(int64_t n, int64_t m, const double *L, int64_t lda, double *B, int64_t ldb,
+                      int transpose);
 /* Lower triangle of C (m×m, ldc) ← C - A Aᵀ, A m×k (lda). */
 void gram__syrk_sub(int64_t m, int64_t k, const double *A, int64_t lda, double *C, int64_t ldc);
 /* A ← (L Lᵀ)⁻¹ in place, lower triangle (LAPACK dpotri). */
 gram_status gram__chol_inverse(gram_context *ctx, int64_t n, double *A, int64_t lda);
 /* Symmetric eigendecomposition of A (lower triangle read) in place: on return row j of A holds
- * the j-th unit eigenvector and w[j] its eigenvalue, ascending (LAPACK dsyevd). */
+ * the j-th unit eigenvector and w[j] its eigenvalue, ascending (LAPACK dsyevd). A non-finite entry
+ * (refused before LAPACK sees it) or an iteration that does not converge gives GRAM_EDOMAIN. */
 gram_status gram__sym_eig(gram_context *ctx, int64_t n, double *A, int64_t lda, double *w);
 /* C (m×p) ← alpha·op(A)·B + beta·C, row-major; op(A) = Aᵀ when transA (A is k×m), else A (m×k). */
 void gram__gemm(int transA, int64_t m, int64_t p, int64_t k, double alpha, const double *A,

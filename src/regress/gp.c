@@ -14,12 +14,14 @@
 #include "../linalg/linalg.h"
 #include "../optim/lbfgsb.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG_2PI 1.8378770664093454836
+
 #define GRAD_ROWS 32   /* rows of the lower triangle per gradient chunk */
 #define GRAD_BLOCK 128 /* pairs per forward/backward pass of the kernel program */
 
@@ -75,16 +77,48 @@ typedef struct lml_problem {
     int64_t n_noise;
 } lml_problem;
 
-/* A ← K(X, X) + diag(noise) + jitter·I (full matrix). */
+/* A ← K(X, X) + diag(noise) + jitter·I (lower triangle). A kernel that overflows for finite inputs
+ * (a linear or polynomial kernel at |x| ~ 1e155) leaves inf or NaN here, and OpenBLAS's dpotrf
+ * factors a NaN pivot without complaint: refused here, before anything is built on it. */
 static gram_status build_k(gram_context *ctx, const gram_kernel *k, const lml_problem *pb, double jitter,
                            double *A)
 {
-    gram_array Xa = gram_array_f64(pb->X, pb->n, pb->d);
-    gram_array Aa = gram_array_f64(A, pb->n, pb->n);
+    int64_t n = pb->n;
+    gram_array Xa = gram_array_f64(pb->X, n, pb->d);
+    gram_array Aa = gram_array_f64(A, n, n);
     gram_status s = gram__kernel_matrix_lower(ctx, k, &Xa, &Aa); /* only the lower triangle is used */
     if (s) return s;
-    for (int64_t i = 0; i < pb->n; i++)
-        A[i * pb->n + i] += pb->noise[pb->n_noise == 1 ? 0 : i] + jitter;
+    for (int64_t i = 0; i < n; i++) {
+        A[i * n + i] += pb->noise[pb->n_noise == 1 ? 0 : i] + jitter;
+        for (int64_t j = 0; j <= i; j++)
+            if (!isfinite(A[i * n + j]))
+                return gram__fail(ctx, GRAM_EDOMAIN,
+                                  "the kernel matrix K(X, X) is not finite at row %lld, column %lld "
+                                  "(%g): the kernel overflows for these inputs; scale X (or the "
+                                  "kernel's parameters)",
+                                  (long long)i, (long long)j, A[i * n + j]);
+    }
+    return GRAM_OK;
+}
+
+int gram__gp_pivot_ok(double lii, double kii)
+{
+    /* A pivot of a genuine factorisation is a difference of numbers of K_ii's size, so it is 0
+     * (refused) or above rounding's reach; one below eps²·K_ii has no digit that is not noise and
+     * makes the triangular solves overflow. */
+    return isfinite(lii) && lii > 0.0 && lii * lii >= DBL_EPSILON * DBL_EPSILON * kii;
+}
+
+/* Checks the factor LAPACK left in A against the diagonal of K it came from (kd). */
+static gram_status check_factor(gram_context *ctx, int64_t n, const double *A, const double *kd)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!gram__gp_pivot_ok(A[i * n + i], kd[i]))
+            return gram__fail(ctx, GRAM_ENOTPD,
+                              "the kernel matrix K(X, X) + alpha*I is numerically singular: pivot "
+                              "%lld of %lld is %.6g for a diagonal entry %.6g; add noise to the "
+                              "diagonal (alpha) or enable the jitter schedule",
+                              (long long)i, (long long)n, A[i * n + i] * A[i * n + i], kd[i]);
     return GRAM_OK;
 }
 
@@ -100,7 +134,7 @@ static double solve_lml(const lml_problem *pb, const double *L, double *alpha)
         logdet += log(L[i * n + i]);
         for (int64_t c = 0; c < t; c++) fit += pb->Y[i * t + c] * alpha[i * t + c];
     }
-    return -0.5 * fit - (double)t * logdet - (double)t * 0.5 * (double)n * LOG_2PI;
+    return -0.5 * fit - (double)t * logdet - (double)t * 0.5 * (double)n * GRAM__LOG_2PI;
 }
 
 /* grad ← ½ Σ_ij W_ij ∂K_ij/∂θ, W in the lower triangle of A. */
@@ -161,10 +195,96 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
     return GRAM_OK;
 }
 
+/* The algebra after K is built, shared by the kernel path and the precomputed one: A holds
+ * K + noise (lower triangle) on entry; factor it in place (rebuild refills A when LAPACK failed,
+ * so that gram's own Cholesky can name the pivot), check the factor and solve: A ← L,
+ * alpha ← K⁻¹Y, *lml. Nothing that is not finite gets through: GRAM_ENOTPD instead. */
+typedef gram_status (*rebuild_fn)(gram_context *ctx, void *user, double *A);
+
+static gram_status factor_solve(gram_context *ctx, const lml_problem *pb, double *A, rebuild_fn rebuild,
+                                void *user, double *alpha, double *lml)
+{
+    gram_status s;
+    int64_t n = pb->n, t = pb->t;
+    double *kd = gram__alloc((size_t)n * sizeof *kd);
+    if (!kd) return gram__fail(ctx, GRAM_ENOMEM, "log marginal likelihood: out of memory");
+    for (int64_t i = 0; i < n; i++) kd[i] = A[i * n + i];
+    if (gram__chol_lapack(n, A, n) != 0) {
+        /* LAPACK does not say which pivot failed: factor again with gram's own Cholesky, which
+         * names it (and decides, should rounding make the two disagree) */
+        if ((s = rebuild(ctx, user, A))) goto done;
+        if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I",
+                                  "add noise to the diagonal (alpha) or enable the jitter schedule",
+                                  NULL))) goto done;
+    }
+    if ((s = check_factor(ctx, n, A, kd))) goto done;
+    *lml = solve_lml(pb, A, alpha);
+    /* Finite pivots above the floor can still make K⁻¹y overflow. */
+    for (int64_t i = 0; i < n * t && isfinite(*lml); i++)
+        if (!isfinite(alpha[i])) *lml = NAN;
+    if (!isfinite(*lml))
+        s = gram__fail(ctx, GRAM_ENOTPD, "the kernel matrix K(X, X) + alpha*I is numerically singular: "
+                                         "K^-1 y overflows; add noise to the diagonal (alpha)");
+done:
+    gram__free(kd);
+    return s;
+}
+
+/* A (holding L) ← W = Σ_t α_t α_tᵀ - T K⁻¹, lower triangle. */
+static gram_status form_w(gram_context *ctx, const lml_problem *pb, double *A, const double *alpha)
+{
+    int64_t n = pb->n, t = pb->t;
+    gram_status s = gram__chol_inverse(ctx, n, A, n);
+    if (s) return s;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double aa = 0.0;
+            for (int64_t c = 0; c < t; c++) aa += alpha[i * t + c] * alpha[j * t + c];
+            A[i * n + j] = aa - (double)t * A[i * n + j];
+        }
+    return GRAM_OK;
+}
+
+static gram_status check_grad(gram_context *ctx, int64_t P, const double *grad, const gram_kernel *k)
+{
+    for (int64_t p = 0; p < P; p++)
+        if (!isfinite(grad[p])) {
+            char name[32];
+            snprintf(name, sizeof name, "theta[%lld]", (long long)p);
+            return gram__fail(ctx, GRAM_ENOTPD, "the kernel matrix K(X, X) + alpha*I is numerically "
+                                                "singular: the gradient of the log marginal likelihood "
+                                                "in %s overflows; add noise to the diagonal (alpha)",
+                              k ? gram_kernel_hyper_name(k, p) : name);
+        }
+    return GRAM_OK;
+}
+
+typedef struct kernel_rebuild {
+    const gram_kernel *k;
+    const lml_problem *pb;
+    double jitter;
+} kernel_rebuild;
+
+static gram_status rebuild_kernel(gram_context *ctx, void *user, double *A)
+{
+    kernel_rebuild *r = user;
+    return build_k(ctx, r->k, r->pb, r->jitter, A);
+}
+
 /* The log marginal likelihood of kernel k (and its gradient when grad is not NULL) using A (n×n)
  * and alpha (n×t) as work space. On return without grad, A holds L (lower) and alpha holds K⁻¹Y. */
 static gram_status lml_eval_blas(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
-                                 double jitter, double *A, double *alpha, double *lml, double *grad);
+                                 double jitter, double *A, double *alpha, double *lml, double *grad)
+{
+    gram_status s;
+    kernel_rebuild rb = {k, pb, jitter};
+    if ((s = build_k(ctx, k, pb, jitter, A))) return s;
+    if ((s = factor_solve(ctx, pb, A, rebuild_kernel, &rb, alpha, lml))) return s;
+    if (!grad) return GRAM_OK;
+    if ((s = form_w(ctx, pb, A, alpha))) return s;
+    if ((s = grad_tiles(ctx, k, pb, A, grad))) return s;
+    return check_grad(ctx, k->n_hyper, grad, k);
+}
 
 static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
                             double jitter, double *A, double *alpha, double *lml, double *grad)
@@ -173,32 +293,6 @@ static gram_status lml_eval(gram_context *ctx, const gram_kernel *k, const lml_p
     gram_status s = lml_eval_blas(ctx, k, pb, jitter, A, alpha, lml, grad);
     gram__blas_serial_end(saved);
     return s;
-}
-
-static gram_status lml_eval_blas(gram_context *ctx, const gram_kernel *k, const lml_problem *pb,
-                                 double jitter, double *A, double *alpha, double *lml, double *grad)
-{
-    gram_status s;
-    int64_t n = pb->n, t = pb->t;
-    if ((s = build_k(ctx, k, pb, jitter, A))) return s;
-    if (gram__chol_lapack(n, A, n) != 0) {
-        /* LAPACK does not say which pivot failed: factor again with gram's own Cholesky, which
-         * names it (and decides, should rounding make the two disagree) */
-        if ((s = build_k(ctx, k, pb, jitter, A))) return s;
-        if ((s = gram__chol_dense(ctx, n, A, n, "the kernel matrix K(X, X) + alpha*I",
-                                      "add noise to the diagonal (alpha) or enable the jitter schedule",
-                                      NULL))) return s;
-    }
-    *lml = solve_lml(pb, A, alpha);
-    if (!grad) return GRAM_OK;
-    if ((s = gram__chol_inverse(ctx, n, A, n))) return s;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j <= i; j++) {
-            double aa = 0.0;
-            for (int64_t c = 0; c < t; c++) aa += alpha[i * t + c] * alpha[j * t + c];
-            A[i * n + j] = aa - (double)t * A[i * n + j];
-        }
-    return grad_tiles(ctx, k, pb, A, grad);
 }
 
 /* ---- fitting ------------------------------------------------------------------------------------- */
@@ -211,7 +305,11 @@ typedef struct objective_data {
     int64_t evals, max_evals;
 } objective_data;
 
-/* -LML and its gradient for L-BFGS-B; +inf where K is not positive definite. */
+/* A likelihood that is not defined at θ (K not numerically positive definite, or overflowing):
+ * -inf for the caller, +inf for the optimiser, as scikit-learn's; any other failure is an error. */
+static int undefined_here(gram_status s) { return s == GRAM_ENOTPD || s == GRAM_EDOMAIN; }
+
+/* -LML and its gradient for L-BFGS-B; +inf where the likelihood is not defined. */
 static double objective(void *user, const double *theta, double *g, gram_status *status)
 {
     objective_data *o = user;
@@ -224,7 +322,10 @@ static double objective(void *user, const double *theta, double *g, gram_status 
     }
     gram_kernel *kt;
     gram_status s = gram_kernel_set_hyper(ctx, o->k, theta, &kt);
-    if (s == GRAM_EINVAL) return INFINITY; /* exp(θ) out of range: not a usable point */
+    if (s == GRAM_EINVAL) { /* exp(θ) out of range: not a usable point */
+        gram__clear(ctx);
+        return INFINITY;
+    }
     if (s) {
         *status = s;
         return NAN;
@@ -232,7 +333,7 @@ static double objective(void *user, const double *theta, double *g, gram_status 
     double lml;
     s = lml_eval(ctx, kt, o->pb, 0.0, o->A, o->alpha, &lml, o->grad);
     gram_kernel_destroy(kt);
-    if (s == GRAM_ENOTPD) {
+    if (undefined_here(s)) {
         gram__clear(ctx);
         return INFINITY;
     }
@@ -255,34 +356,44 @@ static void gp_free(gram_gp *gp)
     gram__free(gp->ystd);
     gram__free(gp->L);
     gram__free(gp->alpha);
+    free(gp->starts);
     free(gp);
 }
 
 void gram_gp_destroy(gram_gp *gp) { gp_free(gp); }
 
 /* Maximises the likelihood from the kernel's θ and n_restarts random starts; *best gets the θ
- * with the highest likelihood. */
+ * with the highest likelihood, and gp->starts each start's outcome. Where the likelihood is
+ * defined at no start, *best is the kernel's θ projected into the bounds (what SciPy's L-BFGS-B
+ * returns to scikit-learn there), and the final factorisation reports why. */
 static gram_status optimize(gram_context *ctx, const gram_gp_options *opt, const gram_kernel *k,
-                            const lml_problem *pb, double *A, double *alpha, double *best,
-                            int64_t *n_iter, int64_t *n_eval)
+                            const lml_problem *pb, gram_gp *gp, double *best)
 {
     int64_t P = k->n_hyper;
-    gram_status s = GRAM_OK, first = GRAM_OK;
-    char first_msg[GRAM_MSG_SIZE] = "";
+    gram_status s = GRAM_OK;
     double *buf = gram__alloc((size_t)(5 * P + 1) * sizeof(double));
-    if (!buf) return gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+    gp->starts = calloc((size_t)opt->n_restarts + 1, 2 * sizeof *gp->starts);
+    if (!buf || !gp->starts) {
+        gram__free(buf);
+        return gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
+    }
     double *lo = buf, *hi = lo + P, *theta = hi + P, *grad = theta + P, *theta0 = grad + P;
     gram_kernel_get_bounds(k, lo, hi);
     gram_kernel_get_hyper(k, theta0);
-    for (int64_t p = 0; p < P && opt->n_restarts > 0; p++)
-        if (!isfinite(hi[p])) {
+    for (int64_t p = 0; p < P; p++) {
+        /* SciPy reads a NaN bound (scikit-learn's log of a bound <= 0 that is not 0) as none */
+        if (isnan(lo[p])) lo[p] = -INFINITY;
+        if (isnan(hi[p])) hi[p] = INFINITY;
+        if (opt->n_restarts > 0 && !(isfinite(lo[p]) && isfinite(hi[p]))) {
             gram__free(buf);
             return gram__fail(ctx, GRAM_EINVAL,
                               "gram_gp_fit: restarts draw starting points inside the bounds, so every "
-                              "bound must be finite; %s has upper bound inf",
-                              gram_kernel_hyper_name(k, p));
+                              "bound must be finite; %s has log-bounds [%g, %g]",
+                              gram_kernel_hyper_name(k, p), lo[p], hi[p]);
         }
-    objective_data od = {ctx, k, pb, A, alpha, grad, 0, 0};
+        best[p] = theta0[p] < lo[p] ? lo[p] : theta0[p] > hi[p] ? hi[p] : theta0[p];
+    }
+    objective_data od = {ctx, k, pb, gp->L, gp->alpha, grad, 0, 0};
     gram__lbfgsb_options lo_opt;
     gram__lbfgsb_options_init(&lo_opt);
     if (opt->max_iter > 0) lo_opt.max_iter = opt->max_iter;
@@ -296,32 +407,28 @@ static gram_status optimize(gram_context *ctx, const gram_gp_options *opt, const
             for (int64_t p = 0; p < P; p++) theta[p] = lo[p] + (hi[p] - lo[p]) * gram__rng_uniform(&rng);
         gram__lbfgsb_result res;
         s = gram__lbfgsb(ctx, (int)P, theta, lo, hi, objective, &od, &lo_opt, &res);
-        if (s == GRAM_ECANCELLED || s == GRAM_ENOMEM) break;
-        if (s) { /* this start is unusable (likelihood not defined there): try the others */
-            if (!first) {
-                first = s;
-                memcpy(first_msg, gram_context_message(ctx), sizeof first_msg);
-            }
+        gp->n_starts = r + 1;
+        gp->starts[2 * r + 1] = res.iterations;
+        gp->n_iter += res.iterations;
+        if (s == GRAM_EDOMAIN) { /* the likelihood is not defined at this start: try the others */
+            gp->starts[2 * r] = GRAM_GP_START_UNDEFINED;
             s = GRAM_OK;
             gram__clear(ctx);
             continue;
         }
-        *n_iter += res.iterations;
+        if (s) break;
+        gp->starts[2 * r] = res.reason == GRAM__LBFGSB_MAX_ITER ? GRAM_GP_START_MAX_ITER
+                          : res.reason == GRAM__LBFGSB_MAX_EVAL ? GRAM_GP_START_MAX_EVAL
+                          : res.reason == GRAM__LBFGSB_LINE_SEARCH_FAILED ? GRAM_GP_START_ABNORMAL
+                                                                            : GRAM_GP_START_CONVERGED;
         if (res.f < fbest) {
             fbest = res.f;
             memcpy(best, theta, (size_t)P * sizeof *best);
         }
     }
-    *n_eval = od.evals;
+    gp->n_eval = od.evals;
     gram__free(buf);
-    if (s) return s;
-    if (!(fbest < INFINITY)) {
-        if (first) return gram__fail(ctx, first, "gram_gp_fit: %s", first_msg);
-        return gram__fail(ctx, GRAM_ENOTPD,
-                          "gram_gp_fit: the kernel matrix is not positive definite at any starting "
-                          "point; add noise to the diagonal (alpha)");
-    }
-    return GRAM_OK;
+    return s;
 }
 
 gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel, const gram_gp_options *opt_in,
@@ -424,7 +531,7 @@ gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel, const gram
             s = gram__fail(ctx, GRAM_ENOMEM, "gram_gp_fit: out of memory");
             goto fail;
         }
-        s = optimize(ctx, &opt, kernel, &pb, gp->L, gp->alpha, best, &gp->n_iter, &gp->n_eval);
+        s = optimize(ctx, &opt, kernel, &pb, gp, best);
         if (!s) s = gram_kernel_set_hyper(ctx, kernel, best, &fitted);
         gram__free(best);
     } else {
@@ -480,6 +587,15 @@ double gram_gp_log_marginal_likelihood_value(const gram_gp *gp) { return gp ? gp
 double gram_gp_jitter(const gram_gp *gp) { return gp ? gp->jitter : NAN; }
 int64_t gram_gp_n_iterations(const gram_gp *gp) { return gp ? gp->n_iter : 0; }
 int64_t gram_gp_n_evaluations(const gram_gp *gp) { return gp ? gp->n_eval : 0; }
+int64_t gram_gp_n_starts(const gram_gp *gp) { return gp ? gp->n_starts : 0; }
+
+gram_status gram_gp_start(const gram_gp *gp, int64_t r, gram_gp_start_status *status, int64_t *iterations)
+{
+    if (!gp || r < 0 || r >= gp->n_starts) return GRAM_EINVAL;
+    if (status) *status = (gram_gp_start_status)gp->starts[2 * r];
+    if (iterations) *iterations = gp->starts[2 * r + 1];
+    return GRAM_OK;
+}
 
 gram_status gram_gp_target_scaling(const gram_gp *gp, int64_t t, double *mean, double *scale)
 {
@@ -542,7 +658,7 @@ gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp
     } else {
         lml_problem pb = {n, gp->d, gp->t, gp->X, gp->Y, gp->noise, gp->n_noise};
         s = lml_eval(ctx, k, &pb, gp->jitter, A, alpha, lml, grad);
-        if (s == GRAM_ENOTPD) { /* as scikit-learn: -inf and a zero gradient */
+        if (undefined_here(s)) { /* as scikit-learn: -inf and a zero gradient */
             gram__clear(ctx);
             s = GRAM_OK;
             *lml = -INFINITY;
@@ -553,6 +669,220 @@ gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp
     gram__free(A);
     gram__free(alpha);
     gram_kernel_destroy(k);
+    return s;
+}
+
+/* A posterior quantity that came out inf or NaN from finite data and a validated model: the kernel
+ * overflowed between a query and the training points (or a factor is too close to singular for
+ * these queries). An error, never a NaN returned as a result. */
+static gram_status check_outputs(gram_context *ctx, const double *v, int64_t rows, int64_t cols,
+                                 const char *what)
+{
+    for (int64_t i = 0; i < rows * cols; i++)
+        if (!isfinite(v[i]))
+            return gram__fail(ctx, GRAM_EDOMAIN,
+                              "the posterior %s is not finite (%g): the kernel "
+                              "overflows between these queries and the training points, or the "
+                              "model's Cholesky factor is too close to singular for them",
+                              what, v[i]);
+    return GRAM_OK;
+}
+
+/* ---- precomputed kernel matrices ------------------------------------------------------------------ */
+
+typedef struct matrix_rebuild {
+    const gram_array *K;
+    const double *noise;
+    int64_t n_noise;
+} matrix_rebuild;
+
+/* A ← K + diag(noise) (lower triangle); a non-finite entry of K is GRAM_EDOMAIN, as an overflowing
+ * kernel on the kernel path: the likelihood is not defined there. */
+static gram_status rebuild_matrix(gram_context *ctx, void *user, double *A)
+{
+    matrix_rebuild *r = user;
+    int64_t n = r->K->rows;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j <= i; j++) {
+            double v = gram__get(r->K, i, j);
+            if (!isfinite(v))
+                return gram__fail(ctx, GRAM_EDOMAIN, "the kernel matrix K is not finite at row %lld, "
+                                  "column %lld (%g)", (long long)i, (long long)j, v);
+            A[i * n + j] = v;
+        }
+        A[i * n + i] += r->noise[r->n_noise == 1 ? 0 : i];
+    }
+    return GRAM_OK;
+}
+
+static gram_status check_noise(gram_context *ctx, const char *fn, int64_t n, int64_t n_alpha,
+                               const double *alpha, double *one)
+{
+    if (n_alpha != 1 && n_alpha != n)
+        return gram__fail(ctx, GRAM_ESHAPE, "%s: alpha must have 1 value or one per sample (%lld), got "
+                          "%lld", fn, (long long)n, (long long)n_alpha);
+    for (int64_t i = 0; alpha && i < n_alpha; i++)
+        if (!isfinite(alpha[i]) || alpha[i] < 0.0)
+            return gram__fail(ctx, GRAM_EINVAL, "%s: alpha[%lld] = %g; it must be finite and >= 0", fn,
+                              (long long)i, alpha[i]);
+    if (!alpha) *one = 1e-10;
+    return GRAM_OK;
+}
+
+gram_status gram_gp_solve(gram_context *ctx, const gram_array *K, int64_t n_alpha, const double *alpha,
+                          const gram_array *Y, const gram_array *dK, double *lml, double *grad,
+                          gram_array *L, gram_array *coef)
+{
+    gram__clear(ctx);
+    static const char fn[] = "gram_gp_solve";
+    gram_status s;
+    if (!K || !Y) return gram__fail(ctx, GRAM_EINVAL, "%s: %s is NULL", fn, !K ? "K" : "Y");
+    if ((s = gram__check_array(ctx, K, "K")) || (s = gram__check_array(ctx, Y, "y"))) return s;
+    int64_t n = K->rows, t = Y->cols, P = 0, nn;
+    size_t bytes;
+    if (n < 1 || K->cols != n)
+        return gram__fail(ctx, GRAM_ESHAPE, "%s: K must be square with at least 1 row, got %lld x %lld",
+                          fn, (long long)K->rows, (long long)K->cols);
+    if (Y->rows != n || t < 1)
+        return gram__fail(ctx, GRAM_ESHAPE, "%s: y must be %lld x T (T >= 1), got %lld x %lld", fn,
+                          (long long)n, (long long)Y->rows, (long long)t);
+    double one = 0.0;
+    if ((s = check_noise(ctx, fn, n, n_alpha, alpha, &one))) return s;
+    if (grad) {
+        if (!dK) return gram__fail(ctx, GRAM_EINVAL, "%s: the gradient needs dK", fn);
+        if ((s = gram__check_array(ctx, dK, "dK"))) return s;
+        P = dK->cols;
+        if (!gram__mul_i64(n, n, &nn) || dK->rows != nn)
+            return gram__fail(ctx, GRAM_ESHAPE, "%s: dK must have N*N = %lld rows (one per pair i*N + "
+                              "j), got %lld", fn, (long long)n * n, (long long)dK->rows);
+        if ((s = gram__check_finite(ctx, dK, "dK"))) return s;
+    }
+    if (L && (s = gram__regress_check_out(ctx, L, n, n, "L"))) return s;
+    if (coef && (s = gram__regress_check_out(ctx, coef, n, t, "coef"))) return s;
+    if (!gram__mul_i64(n, n, &nn) || !gram__bytes(nn, sizeof(double), &bytes))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "%s: %lld samples: the %lld x %lld matrix does not fit "
+                          "in memory", fn, (long long)n, (long long)n, (long long)n);
+    double *Yc = NULL, *A = gram__alloc(bytes), *al = gram__alloc((size_t)(n * t) * sizeof(double));
+    if (!A || !al) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "%s: out of memory (%zu bytes)", fn, bytes);
+        goto done;
+    }
+    if ((s = gram__regress_copy(ctx, Y, "y", &Yc))) goto done;
+    matrix_rebuild rb = {K, alpha ? alpha : &one, alpha ? n_alpha : 1};
+    lml_problem pb = {n, 0, t, NULL, Yc, rb.noise, rb.n_noise};
+    double value = 0.0;
+    int saved = gram__blas_serial_begin(n);
+    if (!(s = rebuild_matrix(ctx, &rb, A))) s = factor_solve(ctx, &pb, A, rebuild_matrix, &rb, al, &value);
+    if (!s) {
+        if (lml) *lml = value;
+        if (coef) gram__regress_copy_out(al, n, t, coef);
+        if (L)
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++) gram__put(L, i, j, j <= i ? A[i * n + j] : 0.0);
+        if (grad && !(s = form_w(ctx, &pb, A, al))) {
+            /* scikit-learn's ½ Σ_ij W_ij ∂K_ij/∂θ_p over every pair, W symmetric */
+            for (int64_t p = 0; p < P; p++) grad[p] = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j <= i; j++) {
+                    double w = 0.5 * A[i * n + j];
+                    for (int64_t p = 0; p < P; p++)
+                        grad[p] += j == i ? w * gram__get(dK, i * n + i, p)
+                                          : w * (gram__get(dK, i * n + j, p) + gram__get(dK, j * n + i, p));
+                }
+            s = check_grad(ctx, P, grad, NULL);
+        }
+    }
+    gram__blas_serial_end(saved);
+done:
+    gram__free(A);
+    gram__free(al);
+    gram__free(Yc);
+    return s;
+}
+
+gram_status gram_gp_posterior(gram_context *ctx, const gram_array *L, const gram_array *coef,
+                              const gram_array *Ks, const gram_array *kss, gram_array *mean,
+                              gram_array *std, gram_array *cov)
+{
+    gram__clear(ctx);
+    static const char fn[] = "gram_gp_posterior";
+    gram_status s;
+    if (!L || !coef || !Ks)
+        return gram__fail(ctx, GRAM_EINVAL, "%s: %s is NULL", fn, !L ? "L" : !coef ? "coef" : "Ks");
+    if ((s = gram__check_array(ctx, L, "L")) || (s = gram__check_array(ctx, coef, "coef")) ||
+        (s = gram__check_array(ctx, Ks, "Ks")))
+        return s;
+    int64_t n = L->rows, t = coef->cols, m = Ks->rows;
+    if (n < 1 || L->cols != n || coef->rows != n || Ks->cols != n)
+        return gram__fail(ctx, GRAM_ESHAPE, "%s: L must be N x N, coef N x T and Ks M x N; got L %lld x "
+                          "%lld, coef %lld x %lld, Ks %lld x %lld", fn, (long long)L->rows,
+                          (long long)L->cols, (long long)coef->rows, (long long)coef->cols,
+                          (long long)Ks->rows, (long long)Ks->cols);
+    if ((std || cov) && !kss) return gram__fail(ctx, GRAM_EINVAL, "%s: std and cov need kss", fn);
+    if (std && cov) return gram__fail(ctx, GRAM_EINVAL, "%s: ask for std or cov, not both", fn);
+    if (kss) {
+        if ((s = gram__check_array(ctx, kss, "kss"))) return s;
+        if (kss->rows != m || kss->cols != (cov ? m : 1))
+            return gram__fail(ctx, GRAM_ESHAPE, "%s: kss must be %lld x %lld, got %lld x %lld", fn,
+                              (long long)m, (long long)(cov ? m : 1), (long long)kss->rows,
+                              (long long)kss->cols);
+    }
+    if (mean && (s = gram__regress_check_out(ctx, mean, m, t, "mean"))) return s;
+    if (std && (s = gram__regress_check_out(ctx, std, m, 1, "std"))) return s;
+    if (cov && (s = gram__regress_check_out(ctx, cov, m, m, "cov"))) return s;
+    double *Lc = NULL, *Cc = NULL, *Kc = NULL, *Sc = NULL, *out = NULL;
+    if ((s = gram__regress_copy(ctx, L, "L", &Lc)) || (s = gram__regress_copy(ctx, coef, "coef", &Cc)) ||
+        (s = gram__regress_copy(ctx, Ks, "Ks", &Kc)) || (kss && (s = gram__regress_copy(ctx, kss, "kss", &Sc))))
+        goto done;
+    for (int64_t i = 0; i < n; i++)
+        if (!(Lc[i * n + i] > 0.0)) {
+            s = gram__fail(ctx, GRAM_EINVAL, "%s: L[%lld, %lld] = %g; a Cholesky factor's diagonal is "
+                           "positive", fn, (long long)i, (long long)i, Lc[i * n + i]);
+            goto done;
+        }
+    if (m == 0) goto done;
+    int64_t cnt;
+    size_t ob;
+    if (!gram__mul_i64(m, cov ? m : t, &cnt) || !gram__bytes(cnt, sizeof(double), &ob)) {
+        s = gram__fail(ctx, GRAM_EOVERFLOW, "%s: %lld queries is too many", fn, (long long)m);
+        goto done;
+    }
+    out = gram__alloc(ob ? ob : 8);
+    if (!out) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "%s: out of memory", fn);
+        goto done;
+    }
+    if (mean) {
+        gram__gemm(0, m, t, n, 1.0, Kc, n, Cc, t, 0.0, out, t);
+        if ((s = check_outputs(ctx, out, m, t, "mean"))) goto done;
+        gram__regress_copy_out(out, m, t, mean);
+    }
+    if (std || cov) {
+        gram__trsm_right_lower_t(m, n, Lc, n, Kc, n); /* Ks ← Ks L⁻ᵀ = (L⁻¹ Ksᵀ)ᵀ */
+        if (std)
+            for (int64_t i = 0; i < m; i++) {
+                double v = Sc[i];
+                for (int64_t j = 0; j < n; j++) v -= Kc[i * n + j] * Kc[i * n + j];
+                if ((s = check_outputs(ctx, &v, 1, 1, "variance"))) goto done;
+                gram__put(std, i, 0, v > 0.0 ? sqrt(v) : 0.0); /* rounding; as scikit-learn, clipped */
+            }
+        if (cov) {
+            memcpy(out, Sc, (size_t)(m * m) * sizeof *out);
+            gram__syrk_sub(m, n, Kc, n, out, m);
+            for (int64_t i = 0; i < m && !s; i++) s = check_outputs(ctx, out + i * m, 1, i + 1, "covariance");
+            for (int64_t i = 0; i < m && !s; i++)
+                for (int64_t j = 0; j <= i; j++) {
+                    gram__put(cov, i, j, out[i * m + j]);
+                    gram__put(cov, j, i, out[i * m + j]);
+                }
+        }
+    }
+done:
+    gram__free(Lc);
+    gram__free(Cc);
+    gram__free(Kc);
+    gram__free(Sc);
+    gram__free(out);
     return s;
 }
 
@@ -570,6 +900,7 @@ static gram_status check_queries(gram_context *ctx, const gram_gp *gp, const gra
 }
 
 #define QBLOCK 256 /* queries per block of the variance computation */
+
 
 gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_array *Xq,
                             gram_array *mean, gram_array *std, int64_t target, gram_array *cov)
@@ -599,6 +930,7 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
         }
         gram_array Wa = gram_array_f64(gp->alpha, n, t), Ba = gram_array_f64(buf, m, t);
         if ((s = gram_kernel_sum(ctx, gp->kernel, &Xa, &Xt, &Wa, &Ba))) goto done;
+        if ((s = check_outputs(ctx, buf, m, t, "mean"))) goto done;
         for (int64_t i = 0; i < m; i++)
             for (int64_t c = 0; c < t; c++) gram__put(mean, i, c, buf[i * t + c] * gp->ystd[c] + gp->ymean[c]);
     }
@@ -629,6 +961,10 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
                 for (int64_t i = 0; i < b; i++) {
                     double v = kd[i0 + i];
                     for (int64_t j = 0; j < n; j++) v -= Ks[i * n + j] * Ks[i * n + j];
+                    if (!isfinite(v)) {
+                        s = check_outputs(ctx, &v, 1, 1, "variance");
+                        goto done;
+                    }
                     if (!(v > 0.0)) v = 0.0; /* rounding; as scikit-learn, clipped */
                     for (int64_t c = 0; c < t; c++) gram__put(std, i0 + i, c, sqrt(v) * gp->ystd[c]);
                 }
@@ -644,6 +980,9 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
             s = gram_kernel_matrix(ctx, gp->kernel, NULL, &Xa, &Ca);
             if (!s) {
                 gram__syrk_sub(m, n, Ks, n, C, m);
+                for (int64_t i = 0; i < m && !s; i++) s = check_outputs(ctx, C + i * m, 1, i + 1, "covariance");
+            }
+            if (!s) {
                 double sc = gp->ystd[target] * gp->ystd[target];
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j <= i; j++) {

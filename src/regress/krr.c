@@ -66,6 +66,13 @@ static gram_status solve_dual(gram_context *ctx, const char *what, int64_t n, in
     if (w)
         for (int64_t i = 0; i < n; i++)
             for (int64_t c = 0; c < t; c++) out[i * t + c] *= sqrt(w[i]);
+    /* Pivots that passed can still make the solves overflow: no inf or NaN coefficient leaves. */
+    for (int64_t i = 0; i < n * t; i++)
+        if (!isfinite(out[i])) {
+            s = gram__fail(ctx, GRAM_ENOTPD, "%s: the kernel ridge system K + alpha*I is numerically "
+                                             "singular: its solution overflows; increase alpha", what);
+            break;
+        }
 done:
     gram__free(A);
     gram__free(rhs);
@@ -207,6 +214,16 @@ gram_status gram_krr_fit(gram_context *ctx, const gram_kernel *kernel, const gra
     }
     gram_array Xa = gram_array_f64(m->X, n, d), Ka = gram_array_f64(K, n, n);
     if ((s = gram_kernel_matrix(ctx, m->kernel, NULL, &Xa, &Ka))) goto done;
+    for (int64_t i = 0; i < n && !s; i++) /* the lower triangle is what the solve reads */
+        for (int64_t j = 0; j <= i; j++)
+            if (!isfinite(K[i * n + j])) {
+                s = gram__fail(ctx, GRAM_EDOMAIN, "gram_krr_fit: the kernel matrix K(X, X) is not finite "
+                               "at row %lld, column %lld (%g): the kernel overflows for these inputs; "
+                               "scale X (or the kernel's parameters)", (long long)i, (long long)j,
+                               K[i * n + j]);
+                break;
+            }
+    if (s) goto done;
     s = solve_dual(ctx, "gram_krr_fit", n, t, K, Yc, w, n_lambda, lambda, m->dual);
 done:
     gram__free(Yc);
@@ -243,11 +260,22 @@ gram_status gram_krr_predict(gram_context *ctx, const gram_krr *krr, const gram_
                           (long long)Xq->cols, (long long)krr->d);
     if ((s = gram__regress_check_out(ctx, out, Xq->rows, krr->t, "out"))) return s;
     gram_array Xt = gram_array_f64(krr->X, krr->n, krr->d), Wa = gram_array_f64(krr->dual, krr->n, krr->t);
-    if (Xq->dtype == GRAM_FLOAT64) return gram_kernel_sum(ctx, krr->kernel, Xq, &Xt, &Wa, out);
-    double *Xc; /* float32 queries: the model's data are float64 */
-    if ((s = gram__regress_copy(ctx, Xq, "X", &Xc))) return s;
-    gram_array Xa = gram_array_f64(Xc, Xq->rows, Xq->cols);
-    s = gram_kernel_sum(ctx, krr->kernel, &Xa, &Xt, &Wa, out);
-    gram__free(Xc);
+    if (Xq->dtype == GRAM_FLOAT64) {
+        s = gram_kernel_sum(ctx, krr->kernel, Xq, &Xt, &Wa, out);
+    } else {
+        double *Xc; /* float32 queries: the model's data are float64 */
+        if ((s = gram__regress_copy(ctx, Xq, "X", &Xc))) return s;
+        gram_array Xa = gram_array_f64(Xc, Xq->rows, Xq->cols);
+        s = gram_kernel_sum(ctx, krr->kernel, &Xa, &Xt, &Wa, out);
+        gram__free(Xc);
+    }
+    for (int64_t i = 0; i < out->rows && !s; i++)
+        for (int64_t c = 0; c < out->cols; c++)
+            if (!isfinite(gram__get(out, i, c))) {
+                s = gram__fail(ctx, GRAM_EDOMAIN, "gram_krr_predict: the prediction at query row %lld is "
+                               "not finite: the kernel overflows between this query and the training "
+                               "points", (long long)i);
+                break;
+            }
     return s;
 }

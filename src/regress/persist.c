@@ -6,6 +6,7 @@
 #include "regress.h"
 
 #include "../io/model_file.h"
+#include "../linalg/linalg.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -68,6 +69,83 @@ static gram_status dup(gram_context *ctx, const double *src, int64_t count, doub
 }
 
 /* ---- GP ---------------------------------------------------------------------------------------- */
+
+/* Values that pass the entry checks can still be absurd together: a hand-made L with a subnormal
+ * diagonal under huge entries predicts std = 0 and breaks sampling. A genuine model satisfies, to
+ * rounding (backward stability of Cholesky and of the triangular solves, errors ~ n·eps):
+ *   - L lower triangular, each pivot usable for its diagonal entry (gram__gp_pivot_ok, as at fit);
+ *   - Σ_j L_ij² = K_ii = k(x_i, x_i) + noise_i + jitter (each row of L has K's diagonal as norm);
+ *   - L Lᵀ α = y, to within the error of the solves that made α;
+ *   - the stored likelihood is the one L, α and y give.
+ * The tolerances (1e-6 relative, 1e-8 for the likelihood) are far above rounding at any size that
+ * fits in memory and far below any edit that changes a prediction. O(N²·T) work, as reading L. */
+static gram_status gp_check(gram_context *ctx, const gram_gp *gp, const char *where)
+{
+    int64_t n = gp->n, t = gp->t;
+    gram_status s = GRAM_OK;
+    double *kd = gram__alloc((size_t)n * sizeof *kd), *u = gram__alloc((size_t)(n * t) * sizeof *u);
+    if (!kd || !u) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "out of memory loading a model");
+        goto done;
+    }
+    gram_array Xa = gram_array_f64(gp->X, n, gp->d), Da = gram_array_f64(kd, n, 1);
+    gram_context tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if ((s = gram_kernel_diag(&tmp, gp->kernel, &Xa, &Da))) {
+        s = gram__fail(ctx, s == GRAM_ENOMEM ? s : GRAM_EFORMAT, "%s: the stored kernel cannot be "
+                       "evaluated on the stored X: %s", where, tmp.message);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double *Li = gp->L + i * n;
+        double kii = kd[i] + gp->noise[gp->n_noise == 1 ? 0 : i] + gp->jitter, rn = 0.0;
+        for (int64_t j = i + 1; j < n; j++)
+            if (Li[j] != 0.0) {
+                s = gram__fail(ctx, GRAM_EFORMAT, "%s: the stored Cholesky factor is not lower "
+                               "triangular (L[%lld, %lld] = %g)", where, (long long)i, (long long)j, Li[j]);
+                goto done;
+            }
+        for (int64_t j = 0; j <= i; j++) rn += Li[j] * Li[j];
+        if (!(isfinite(kii) && kii > 0.0) || !gram__gp_pivot_ok(Li[i], kii) ||
+            !(fabs(rn - kii) <= 1e-6 * kii)) {
+            s = gram__fail(ctx, GRAM_EFORMAT, "%s: the stored Cholesky factor does not factor the "
+                           "model's kernel matrix: row %lld has squared norm %g and pivot %g for a "
+                           "diagonal entry %g", where, (long long)i, rn, Li[i], kii);
+            goto done;
+        }
+    }
+    /* r = L Lᵀ α - y against the scale of the solves' rounding, n·eps·(|L| |Lᵀ| |α|)_i (a scale
+     * that a tampered α raises only where it also raises r); w = |Lᵀ| |α| goes in kd's buffer */
+    memcpy(u, gp->alpha, (size_t)(n * t) * sizeof *u);
+    gram__trmm_lower(n, t, gp->L, n, u, t, 1);
+    gram__trmm_lower(n, t, gp->L, n, u, t, 0);
+    double fit = 0.0, logdet = 0.0;
+    for (int64_t c = 0; c < t; c++) {
+        for (int64_t j = 0; j < n; j++) kd[j] = 0.0; /* w */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j <= i; j++) kd[j] += fabs(gp->L[i * n + j]) * fabs(gp->alpha[i * t + c]);
+        for (int64_t i = 0; i < n; i++) {
+            double z = 0.0, y = gp->Y[i * t + c], r = u[i * t + c] - y;
+            for (int64_t j = 0; j <= i; j++) z += fabs(gp->L[i * n + j]) * kd[j];
+            if (!(fabs(r) <= 1e-6 * (z + fabs(y)))) {
+                s = gram__fail(ctx, GRAM_EFORMAT, "%s: the stored dual coefficients do not solve the "
+                               "model's system: row %lld, target %lld of K alpha - y is %g", where,
+                               (long long)i, (long long)c, r);
+                goto done;
+            }
+            fit += y * gp->alpha[i * t + c];
+        }
+    }
+    for (int64_t i = 0; i < n; i++) logdet += log(gp->L[i * n + i]);
+    double lml = -0.5 * fit - (double)t * logdet - (double)t * 0.5 * (double)n * GRAM__LOG_2PI;
+    if (!(fabs(lml - gp->lml) <= 1e-8 * fmax(1.0, fabs(lml))))
+        s = gram__fail(ctx, GRAM_EFORMAT, "%s: the stored log marginal likelihood %.17g is not the "
+                       "model's (%.17g)", where, gp->lml, lml);
+done:
+    gram__free(kd);
+    gram__free(u);
+    return s;
+}
 
 static gram_status gp_to_file(gram_context *ctx, const gram_gp *gp, gram__model_file *m)
 {
@@ -139,6 +217,10 @@ static gram_status gp_from_file(gram_context *ctx, const gram__model_file *m, co
             gram__fail(ctx, s, "%s: alpha_noise must be >= 0", where);
             goto fail;
         }
+    if (jit[0] < 0.0) {
+        gram__fail(ctx, s, "%s: jitter must be >= 0", where);
+        goto fail;
+    }
     gp->n = n;
     gp->d = d;
     gp->t = t;
@@ -151,6 +233,7 @@ static gram_status gp_from_file(gram_context *ctx, const gram__model_file *m, co
         (s = dup(ctx, ys, t, &gp->ystd)) || (s = dup(ctx, L, n * n, &gp->L)) ||
         (s = dup(ctx, al, n * t, &gp->alpha)))
         goto fail;
+    if ((s = gp_check(ctx, gp, where))) goto fail;
     *out = gp;
     return GRAM_OK;
 fail:

@@ -7,6 +7,8 @@
 #include "../engine/engine.h"
 #include "../kernel/kernel.h"
 
+#define GRAM__LOG_2PI 1.8378770664093454836
+
 struct gram_gp {
     gram_kernel *kernel; /* fitted (learned) */
     int64_t n, d, t;
@@ -20,6 +22,8 @@ struct gram_gp {
     double *alpha;       /* n×t */
     double lml, jitter;
     int64_t n_iter, n_eval;
+    int64_t n_starts;    /* optimiser starts run by this fit (0 without optimize or when loaded) */
+    int64_t *starts;     /* per start: gram_gp_start_status, iterations */
 };
 
 struct gram_krr {
@@ -28,6 +32,11 @@ struct gram_krr {
     double *X;    /* n×d */
     double *dual; /* n×t */
 };
+
+/* Whether a Cholesky pivot L_ii is usable for a diagonal entry K_ii: finite, positive and with
+ * L_ii² >= eps²·K_ii (one below that is rounding noise; the triangular solves on it overflow).
+ * Fitting and loading a model apply the same test, so a fitted model always loads. */
+int gram__gp_pivot_ok(double lii, double kii);
 
 /* Validated contiguous float64 copy of a 2-D input (finite values; rows ≥ min_rows). A 1-D-like
  * target (n×1 or 1×n when want_rows = n) is accepted as a column. */

@@ -145,18 +145,20 @@ static void test_bounds(void)
     }
     gram_kernel_destroy(k2);
     gram_kernel_destroy(k);
-    /* default bounds widen to include the value */
+    /* as scikit-learn: default bounds stay (1e-5, 1e5) whatever the value, and a value may lie
+     * outside its bounds (they only constrain learning) */
     k = parse("rbf(1e-7)");
     if (k) {
         gram_kernel_get_bounds(k, lo, hi);
-        CHECK_CLOSE(lo[0], log(1e-7), 1e-15, 0, "widened lower");
+        CHECK(lo[0] == log(1e-5) && hi[0] == log(1e5), "default bounds kept: [%g, %g]", lo[0], hi[0]);
         gram_kernel_destroy(k);
     }
-    const char *bad[] = {"rbf(5, lengthscale_bounds=[6, 7])", "rbf(lengthscale_bounds=[2, 1])",
-                         "rbf(lengthscale_bounds=[0, 1])", "rbf(lengthscale_bounds=fixe)",
+    const char *outside[] = {"rbf(5, lengthscale_bounds=[6, 7])", "rq(alpha=3, alpha_bounds=[0.1, 1])",
+                             "rbf(lengthscale=[1, 20], lengthscale_bounds=[0.5, 10])"};
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) gram_kernel_destroy(parse(outside[i]));
+    const char *bad[] = {"rbf(lengthscale_bounds=[2, 1])", "rbf(lengthscale_bounds=fixe)",
                          "poly(degree_bounds=fixed)", "linear(sigma0_bounds=[1, 2])",
-                         "rbf(lengthscale_bounds=[1, 2], lengthscale_bounds=[1, 2])",
-                         "rq(alpha=3, alpha_bounds=[0.1, 1])", "rbf(lengthscale=[1, 20], lengthscale_bounds=[0.5, 10])"};
+                         "rbf(lengthscale_bounds=[1, 2], lengthscale_bounds=[1, 2])"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         gram_kernel *b = NULL;
         CHECK_STATUS(gram_kernel_parse(ctx, bad[i], &b), GRAM_EPARSE);
@@ -430,6 +432,29 @@ static void test_optimize(void)
         CHECK(gram_gp_log_marginal_likelihood_value(g2) >= l1 - 1e-6, "restarts not worse: %g vs %g",
               gram_gp_log_marginal_likelihood_value(g2), l1);
     }
+    /* a start outside the bounds is projected onto them first, as SciPy's L-BFGS-B does for
+     * scikit-learn: the same search as from the projection itself, bit for bit */
+    const char *proj[2] = {"constant(40, value_bounds=[0.1, 10])*rbf(lengthscale=[0.001, 3], "
+                           "lengthscale_bounds=[[0.01, 100], [0.01, 100]]) + white(0.5, noise_bounds=[1e-4, 10])",
+                           "constant(10, value_bounds=[0.1, 10])*rbf(lengthscale=[0.01, 3], "
+                           "lengthscale_bounds=[[0.01, 100], [0.01, 100]]) + white(0.5, noise_bounds=[1e-4, 10])"};
+    gram_gp *gp_out = fit(proj[0], N, D, 1, X, Y, 1e-10, 1, 1), *gp_in = fit(proj[1], N, D, 1, X, Y, 1e-10, 1, 1);
+    if (gp_out && gp_in) {
+        double a[4], b[4];
+        gram_kernel_get_hyper(gram_gp_kernel(gp_out), a);
+        gram_kernel_get_hyper(gram_gp_kernel(gp_in), b);
+        CHECK(!memcmp(a, b, sizeof a) && gram_gp_n_evaluations(gp_out) == gram_gp_n_evaluations(gp_in),
+              "projected start: %g %g %g %g vs %g %g %g %g", a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
+        gram_gp_start_status st = GRAM_GP_START_UNDEFINED;
+        int64_t it = -1;
+        CHECK(gram_gp_n_starts(gp_out) == 1, "one start");
+        CHECK_STATUS(gram_gp_start(gp_out, 0, &st, &it), GRAM_OK);
+        CHECK(st == GRAM_GP_START_CONVERGED && it == gram_gp_n_iterations(gp_out), "start record %d %lld", (int)st,
+              (long long)it);
+        CHECK_STATUS(gram_gp_start(gp_out, 1, &st, &it), GRAM_EINVAL);
+    }
+    gram_gp_destroy(gp_out);
+    gram_gp_destroy(gp_in);
     /* fixed hyperparameters stay where they are */
     gram_kernel *kf = parse("rbf(lengthscale=0.7, lengthscale_bounds=fixed) + white(0.3)");
     o.n_restarts = 0;
@@ -447,6 +472,123 @@ static void test_optimize(void)
     gram_gp_destroy(g4);
     gram_kernel_destroy(kk);
     gram_kernel_destroy(kf);
+}
+
+/* ---- precomputed matrices ------------------------------------------------------------------- */
+
+/* gram_gp_solve / gram_gp_posterior on K, ∂K from the kernel against the long-double likelihood,
+ * central differences of its own likelihood, and the kernel path (gram_gp_fit/_predict). */
+static void test_precomputed(void)
+{
+    check_rng r = {17};
+    enum { N = 21, D = 2, T = 2, M = 7, P = 4 };
+    double X[N * D], Y[N * T], Q[M * D];
+    make_data(&r, N, D, T, X, Y);
+    for (int i = 0; i < M * D; i++) Q[i] = 1.5 * check_normal(&r);
+    const char *spec = "constant(1.3)*rbf(lengthscale=[1.1, 0.7]) + white(0.02)";
+    double noise[N];
+    for (int i = 0; i < N; i++) noise[i] = 1e-3 * (1 + i % 3);
+    gram_kernel *k = parse(spec);
+    if (!k) return;
+    CHECK(gram_kernel_n_hyper(k) == P, "P");
+    static double K[N * N], dK[N * N * P], L[N * N], Lk[N * N], Ks[M * N], Kss[M * M], kss[M];
+    double coef[N * T], lml, grad[P], theta[P];
+    gram_array Xa = gram_array_f64(X, N, D), Ya = gram_array_f64(Y, N, T), Qa = gram_array_f64(Q, M, D);
+    gram_array Ka = gram_array_f64(K, N, N), Ga = gram_array_f64(dK, N * N, P), La = gram_array_f64(L, N, N),
+               Ca = gram_array_f64(coef, N, T);
+    CHECK_STATUS(gram_kernel_matrix_grad(ctx, k, NULL, &Xa, &Ka, dK), GRAM_OK);
+    CHECK_STATUS(gram_gp_solve(ctx, &Ka, N, noise, &Ya, &Ga, &lml, grad, &La, &Ca), GRAM_OK);
+    /* the same model by the kernel path */
+    gram_gp_options o;
+    gram_gp_options_init(&o);
+    o.n_alpha = N;
+    o.alpha = noise;
+    gram_gp *gp = NULL;
+    CHECK_STATUS(gram_gp_fit(ctx, k, &o, &Xa, &Ya, &gp), GRAM_OK);
+    if (!gp) {
+        gram_kernel_destroy(k);
+        return;
+    }
+    double lml_k, grad_k[P], coef_k[N * T];
+    gram_array Lka = gram_array_f64(Lk, N, N), Cka = gram_array_f64(coef_k, N, T);
+    gram_gp_log_marginal_likelihood(ctx, gp, NULL, &lml_k, grad_k);
+    gram_gp_get_cholesky(gp, &Lka);
+    gram_gp_get_alpha(gp, &Cka);
+    /* long double reference for the likelihood (the noise of row 0 for all is not what we used:
+     * build it here) */
+    long double A[N * N], a[N], want = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) A[i * N + j] = K[i * N + j] + (i == j ? noise[i] : 0.0);
+    CHECK(chol_ld(N, A), "reference factor");
+    for (int c = 0; c < T; c++) {
+        for (int i = 0; i < N; i++) a[i] = Y[i * T + c];
+        cho_solve_ld(N, A, a);
+        for (int i = 0; i < N; i++) want -= 0.5L * Y[i * T + c] * a[i] + logl(A[i * N + i]);
+        want -= 0.5L * N * logl(2 * 3.14159265358979323846264338327950288L);
+    }
+    CHECK_CLOSE(lml, want, 1e-12, 1e-12, "precomputed lml vs long double");
+    CHECK_CLOSE(lml, lml_k, 1e-13, 1e-13, "precomputed lml vs kernel path");
+    for (int i = 0; i < N * N; i++) CHECK_CLOSE(L[i], Lk[i], 1e-13, 1e-15, "L");
+    for (int i = 0; i < N * T; i++) CHECK_CLOSE(coef[i], coef_k[i], 1e-11, 1e-13, "coef");
+    gram_kernel_get_hyper(k, theta);
+    for (int p = 0; p < P; p++) {
+        CHECK_CLOSE(grad[p], grad_k[p], 1e-10, 1e-12, "grad vs kernel path");
+        double tp[P], lp, lm, h = 1e-5;
+        memcpy(tp, theta, sizeof tp);
+        gram_kernel *kp = NULL, *km = NULL;
+        tp[p] = theta[p] + h;
+        gram_kernel_set_hyper(ctx, k, tp, &kp);
+        tp[p] = theta[p] - h;
+        gram_kernel_set_hyper(ctx, k, tp, &km);
+        static double Kp[N * N];
+        gram_array Kpa = gram_array_f64(Kp, N, N);
+        gram_kernel_matrix(ctx, kp, NULL, &Xa, &Kpa);
+        gram_gp_solve(ctx, &Kpa, N, noise, &Ya, NULL, &lp, NULL, NULL, NULL);
+        gram_kernel_matrix(ctx, km, NULL, &Xa, &Kpa);
+        gram_gp_solve(ctx, &Kpa, N, noise, &Ya, NULL, &lm, NULL, NULL, NULL);
+        CHECK_CLOSE(grad[p], (lp - lm) / (2 * h), 1e-6, 1e-6, "grad vs central difference");
+        gram_kernel_destroy(kp);
+        gram_kernel_destroy(km);
+    }
+    /* the posterior of target 1 (coef column 1) against gram_gp_predict */
+    gram_array Ksa = gram_array_f64(Ks, M, N), Kssa = gram_array_f64(Kss, M, M), kssa = gram_array_f64(kss, M, 1);
+    gram_kernel_matrix(ctx, k, &Qa, &Xa, &Ksa);
+    gram_kernel_matrix(ctx, k, NULL, &Qa, &Kssa);
+    gram_kernel_diag(ctx, k, &Qa, &kssa);
+    double mean[M * T], sd[M], cov[M * M], mean_k[M * T], sd_k[M * T], cov_k[M * M];
+    gram_array Ma = gram_array_f64(mean, M, T), Sa = gram_array_f64(sd, M, 1), Cva = gram_array_f64(cov, M, M);
+    gram_array Mka = gram_array_f64(mean_k, M, T), Ska = gram_array_f64(sd_k, M, T), Cvka = gram_array_f64(cov_k, M, M);
+    CHECK_STATUS(gram_gp_posterior(ctx, &La, &Ca, &Ksa, &kssa, &Ma, &Sa, NULL), GRAM_OK);
+    CHECK_STATUS(gram_gp_posterior(ctx, &La, &Ca, &Ksa, &Kssa, NULL, NULL, &Cva), GRAM_OK);
+    CHECK_STATUS(gram_gp_predict(ctx, gp, &Qa, &Mka, &Ska, 1, &Cvka), GRAM_OK);
+    for (int i = 0; i < M * T; i++) CHECK_CLOSE(mean[i], mean_k[i], 1e-11, 1e-12, "posterior mean");
+    for (int i = 0; i < M; i++) CHECK_CLOSE(sd[i], sd_k[i * T + 1], 1e-10, 1e-12, "posterior std");
+    for (int i = 0; i < M * M; i++) CHECK_CLOSE(cov[i], cov_k[i], 1e-10, 1e-12, "posterior cov");
+    /* failures: not positive definite, not finite, shapes, both std and cov */
+    static double K2[N * N];
+    memcpy(K2, K, sizeof K2);
+    for (int j = 0; j < N; j++) K2[3 * N + j] = K2[j * N + 3] = K2[2 * N + j]; /* row 3 = row 2 */
+    K2[3 * N + 3] = K2[2 * N + 2];
+    K2[3 * N + 2] = K2[2 * N + 3] = K2[2 * N + 2];
+    gram_array K2a = gram_array_f64(K2, N, N);
+    double zero = 0.0, l2 = 7;
+    CHECK_STATUS(gram_gp_solve(ctx, &K2a, 1, &zero, &Ya, NULL, &l2, NULL, NULL, NULL), GRAM_ENOTPD);
+    CHECK(l2 == 7 && strstr(gram_context_message(ctx), "pivot 3"), "names pivot 3, output untouched: %s",
+          gram_context_message(ctx));
+    K2[5 * N + 1] = NAN;
+    CHECK_STATUS(gram_gp_solve(ctx, &K2a, N, noise, &Ya, NULL, &l2, NULL, NULL, NULL), GRAM_EDOMAIN);
+    CHECK(strstr(gram_context_message(ctx), "row 5, column 1") != NULL, "names the entry: %s", gram_context_message(ctx));
+    gram_array Yb = gram_array_f64(Y, N - 1, T);
+    CHECK_STATUS(gram_gp_solve(ctx, &Ka, 1, noise, &Yb, NULL, &l2, NULL, NULL, NULL), GRAM_ESHAPE);
+    CHECK_STATUS(gram_gp_solve(ctx, &Ka, 1, noise, &Ya, NULL, &l2, grad, NULL, NULL), GRAM_EINVAL);
+    CHECK_STATUS(gram_gp_solve(ctx, &Ka, 2, noise, &Ya, NULL, &l2, NULL, NULL, NULL), GRAM_ESHAPE);
+    gram_array Gb = gram_array_f64(dK, N * N - 1, P);
+    CHECK_STATUS(gram_gp_solve(ctx, &Ka, 1, noise, &Ya, &Gb, &l2, grad, NULL, NULL), GRAM_ESHAPE);
+    CHECK_STATUS(gram_gp_posterior(ctx, &La, &Ca, &Ksa, &kssa, &Ma, &Sa, &Cva), GRAM_EINVAL);
+    L[0] = -1;
+    CHECK_STATUS(gram_gp_posterior(ctx, &La, &Ca, &Ksa, NULL, &Ma, NULL, NULL), GRAM_EINVAL);
+    gram_gp_destroy(gp);
+    gram_kernel_destroy(k);
 }
 
 /* ---- failures ------------------------------------------------------------------------------- */
@@ -680,6 +822,7 @@ int main(void)
     test_gradient_reference();
     test_posterior();
     test_optimize();
+    test_precomputed();
     test_failures();
     test_krr();
     test_persistence();
