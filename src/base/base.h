@@ -45,10 +45,24 @@ int gram__team_size(int want);
 /* Clears ctx's message at the start of a public call. */
 void gram__clear(gram_context *ctx);
 
-/* Memory: 64-byte aligned, NULL on failure or on a zero size (callers handle 0 themselves). */
+/* Memory: 64-byte aligned, NULL on failure or on a zero size (callers handle 0 themselves).
+ * A block that gram__memory_fits refuses is NULL at once: Linux would grant it, and the OOM
+ * killer end the process when it is filled. */
 void *gram__alloc(size_t bytes);
 void *gram__calloc(size_t count, size_t size);
 void gram__free(void *p);
+/* Bytes the system can provide now: MemAvailable + SwapFree (/proc/meminfo), lowered to the least
+ * room left under the memory limits of the process's cgroup and its ancestors (v2 memory.max, or v1
+ * memory.limit_in_bytes, less the usage that is not page cache); -1 when unknown (no /proc). */
+long long gram__memory_available(void);
+/* The same with /proc and /sys read under the directory `root` ("" for the system's own): the
+ * tests give it fake trees. */
+long long gram__memory_available_in(const char *root);
+/* Whether `bytes` can be had: always below GRAM_BIG_ALLOC (1 GiB), else when they do not exceed
+ * gram__memory_available() (or it is unknown). A caller about to make several large blocks at
+ * once asks for their total first: each alone may fit where all together do not. */
+#define GRAM_BIG_ALLOC ((size_t)1 << 30)
+bool gram__memory_fits(size_t bytes);
 
 /* Overflow-checked size arithmetic: return false on overflow (or negative operands). */
 bool gram__mul_i64(int64_t a, int64_t b, int64_t *out);

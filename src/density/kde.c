@@ -10,6 +10,7 @@
 #include "../kernel/kernel.h"
 #include "../linalg/linalg.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -378,39 +379,106 @@ static gram_status set_weights(gram_context *ctx, gram_kde *kde, const gram_arra
     return GRAM_OK;
 }
 
-/* Weighted mean, and for the covariance geometry Σ, L = chol(Σ) and Z = L⁻¹(X - μ). */
-static gram_status set_geometry(gram_context *ctx, gram_kde *kde)
+/* Rows of Z per BLAS call: the covariance is built from blocks of this many rows (O(block·D)
+ * extra memory), and triangular solves keep their row counts within BLAS's int. */
+#define GRAM__KDE_BLOCK_ROWS 256
+#define GRAM__KDE_TRSM_ROWS ((int64_t)1 << 20)
+
+/* Z ← Z L⁻ᵀ (each row z ← L⁻¹ z) for N rows of D: one BLAS solve per slab of rows, since the
+ * O(N·D²) whitening is most of a high-dimensional fit. */
+static void whiten_rows(int64_t N, int64_t D, const double *L, double *Z)
+{
+    int saved = gram__blas_serial_begin(D);
+    for (int64_t i0 = 0; i0 < N; i0 += GRAM__KDE_TRSM_ROWS) {
+        int64_t b = N - i0 < GRAM__KDE_TRSM_ROWS ? N - i0 : GRAM__KDE_TRSM_ROWS;
+        gram__trsm_right_lower_t(b, D, L, D, Z + i0 * D, D);
+    }
+    gram__blas_serial_end(saved);
+}
+
+/* L = chol(Σ) by LAPACK, held to the same standard as gram__cholesky (every pivot finite and above
+ * 64·D·eps of its diagonal entry, so that data in a lower-dimensional subspace is refused; dpotrf
+ * itself accepts a NaN pivot). On failure gram__cholesky refactors a copy to name the pivot. */
+static gram_status factor_covariance(gram_context *ctx, gram_kde *kde)
+{
+    const int64_t D = kde->D;
+    memcpy(kde->L, kde->cov, sizeof(double) * (size_t)(D * D));
+    int saved = gram__blas_serial_begin(D);
+    int info = gram__chol_lapack(D, kde->L, D);
+    gram__blas_serial_end(saved);
+    int ok = info == 0;
+    for (int64_t j = 0; j < D && ok; j++) {
+        double l = kde->L[j * D + j];
+        ok = isfinite(l) && l > 0.0 && l * l > 64.0 * (double)D * DBL_EPSILON * kde->cov[j * D + j];
+    }
+    if (!ok) {
+        memcpy(kde->L, kde->cov, sizeof(double) * (size_t)(D * D));
+        gram_status s = gram__cholesky(ctx, D, kde->L, "the data covariance");
+        return s; /* GRAM_OK where its pivots pass after all: then its factor is used */
+    }
+    for (int64_t i = 0; i < D; i++)
+        for (int64_t j = i + 1; j < D; j++) kde->L[i * D + j] = 0.0;
+    return GRAM_OK;
+}
+
+/* Σ = Σ_i w_i z_i z_iᵀ / (1 - Σw²) from the centred data Z, as rank-B updates of -Σ (gram__syrk_sub
+ * subtracts) from blocks Tᵀ, T[i][d] = √w_i z_id, laid out D×B so that T Tᵀ is the block's sum. */
+static gram_status compute_covariance(gram_context *ctx, gram_kde *kde)
 {
     const int64_t N = kde->N, D = kde->D;
-    for (int64_t d = 0; d < D; d++) {
-        long double m = 0.0L;
-        for (int64_t i = 0; i < N; i++) m += (long double)kde->w[i] * kde->X[i * D + d];
-        kde->center[d] = (double)m;
-    }
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t d = 0; d < D; d++) kde->Z[i * D + d] = kde->X[i * D + d] - kde->center[d];
-    if (kde->geometry != GRAM_KDE_COVARIANCE) return GRAM_OK;
-
     /* 1 - Σw² = Σ_i w_i Σ_{j≠i} w_j, without cancellation. */
     long double denom = 0.0L;
     for (int64_t i = 0; i < N; i++) denom += (long double)kde->w[i] * kde->w_rest[i];
     if (!(denom > 0.0L))
         return gram__fail(ctx, GRAM_EDOMAIN, "only one data point has a positive weight: the covariance is undefined");
-    for (int64_t a = 0; a < D; a++)
-        for (int64_t b = 0; b <= a; b++) {
-            long double s = 0.0L;
-            for (int64_t i = 0; i < N; i++) s += (long double)kde->w[i] * kde->Z[i * D + a] * kde->Z[i * D + b];
-            kde->cov[a * D + b] = kde->cov[b * D + a] = (double)(s / denom);
+    const int64_t BR = GRAM__KDE_BLOCK_ROWS;
+    double *T = gram__alloc(sizeof(double) * (size_t)(D * BR));
+    if (!T) return gram__fail(ctx, GRAM_ENOMEM, "gram_kde_fit: out of memory for the covariance of D = %lld", (long long)D);
+    memset(kde->cov, 0, sizeof(double) * (size_t)(D * D));
+    int saved = gram__blas_serial_begin(D);
+    for (int64_t i0 = 0; i0 < N; i0 += BR) {
+        int64_t b = N - i0 < BR ? N - i0 : BR;
+        for (int64_t i = 0; i < b; i++) {
+            double r = sqrt(kde->w[i0 + i]);
+            const double *z = kde->Z + (i0 + i) * D;
+            for (int64_t d = 0; d < D; d++) T[d * BR + i] = r * z[d];
         }
-    for (int64_t d = 0; d < D; d++)
+        gram__syrk_sub(D, b, T, BR, kde->cov, D);
+    }
+    gram__blas_serial_end(saved);
+    gram__free(T);
+    const double scale = (double)(-1.0L / denom);
+    for (int64_t a = 0; a < D; a++)
+        for (int64_t b = 0; b <= a; b++) kde->cov[a * D + b] = kde->cov[b * D + a] = kde->cov[a * D + b] * scale;
+    for (int64_t d = 0; d < D; d++) {
+        if (!isfinite(kde->cov[d * D + d]))
+            return gram__fail(ctx, GRAM_EDOMAIN, "the variance of dimension %lld overflows (the data are too large)",
+                              (long long)d);
         if (!(kde->cov[d * D + d] > 0.0))
             return gram__fail(ctx, GRAM_EDOMAIN, "dimension %lld has zero variance: the covariance bandwidth is singular",
                               (long long)d);
-    memcpy(kde->L, kde->cov, sizeof(double) * (size_t)(D * D));
-    gram_status s = gram__cholesky(ctx, D, kde->L, "the data covariance");
-    if (s) return s;
+    }
+    return GRAM_OK;
+}
+
+/* Weighted mean, and for the covariance geometry Σ, L = chol(Σ) and Z = L⁻¹(X - μ). */
+static gram_status set_geometry(gram_context *ctx, gram_kde *kde)
+{
+    const int64_t N = kde->N, D = kde->D;
+    long double *m = gram__alloc(sizeof(long double) * (size_t)D);
+    if (!m) return gram__fail(ctx, GRAM_ENOMEM, "gram_kde_fit: out of memory for the mean of D = %lld", (long long)D);
+    for (int64_t d = 0; d < D; d++) m[d] = 0.0L;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t d = 0; d < D; d++) m[d] += (long double)kde->w[i] * kde->X[i * D + d];
+    for (int64_t d = 0; d < D; d++) kde->center[d] = (double)m[d];
+    gram__free(m);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t d = 0; d < D; d++) kde->Z[i * D + d] = kde->X[i * D + d] - kde->center[d];
+    if (kde->geometry != GRAM_KDE_COVARIANCE) return GRAM_OK;
+    gram_status s;
+    if ((s = compute_covariance(ctx, kde)) || (s = factor_covariance(ctx, kde))) return s;
     kde->log_det_L = gram__chol_logdet(D, kde->L);
-    for (int64_t i = 0; i < N; i++) gram__trsv_lower(D, kde->L, kde->Z + i * D);
+    whiten_rows(N, D, kde->L, kde->Z);
     return GRAM_OK;
 }
 
@@ -427,24 +495,21 @@ gram_status gram_kde_fit(gram_context *ctx, const gram_kde_options *opt, const g
     if (N == 0) return gram__fail(ctx, GRAM_ESHAPE, "X: no data points (N = 0)");
     if (D == 0) return gram__fail(ctx, GRAM_ESHAPE, "X has no columns (D = 0)");
     if (D > 65536) return gram__fail(ctx, GRAM_EUNSUPPORTED, "KDE supports D ≤ 65536, got %lld", (long long)D);
-    if ((s = gram__check_finite(ctx, X, "X"))) return s;
     if ((s = check_options(ctx, opt, N, D))) return s;
-    if (weights && (s = check_weights(ctx, weights, N))) return s;
-    if (opt->lower || opt->upper)
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t d = 0; d < D; d++) {
-                double v = gram__get(X, i, d);
-                double lo = opt->lower ? opt->lower[d] : -INFINITY, hi = opt->upper ? opt->upper[d] : INFINITY;
-                if (v < lo || v > hi)
-                    return gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld, column %lld is %.17g, outside the bounds [%g, %g]",
-                                      (long long)i, (long long)d, v, lo, hi);
-            }
 
+    /* Sizes and memory before any O(N·D) scan: an input too large to copy (a broadcast view of
+     * 10¹² rows, say) fails at once instead of after minutes of checking. */
     int64_t ND, DD;
     size_t bytes_nd, bytes_dd;
     if (!gram__mul_i64(N, D, &ND) || !gram__bytes(ND, sizeof(double), &bytes_nd) || !gram__mul_i64(D, D, &DD) ||
         !gram__bytes(DD, sizeof(double), &bytes_dd))
         return gram__fail(ctx, GRAM_EOVERFLOW, "X: %lld×%lld is too large", (long long)N, (long long)D);
+    /* The copy X and kernel-space Z together (float32 adds a third, smaller copy later). */
+    size_t need = bytes_nd > SIZE_MAX / 2 ? SIZE_MAX : 2 * bytes_nd;
+    if (!gram__memory_fits(need))
+        return gram__fail(ctx, GRAM_ENOMEM, "gram_kde_fit: %lld×%lld data need %.3g GB (two float64 copies) but the system "
+                          "can provide %.3g GB now", (long long)N, (long long)D, (double)need / 1e9,
+                          (double)gram__memory_available() / 1e9);
     gram_kde *kde = gram__calloc(1, sizeof *kde);
     if (!kde) return gram__fail(ctx, GRAM_ENOMEM, "gram_kde_fit: out of memory");
     kde->N = N;
@@ -480,6 +545,21 @@ gram_status gram_kde_fit(gram_context *ctx, const gram_kde_options *opt, const g
         gram_kde_destroy(kde);
         return gram__fail(ctx, GRAM_EUNSUPPORTED, "reflection: at most 64 bounded dimensions (got %d)", bounded);
     }
+    if ((s = gram__check_finite(ctx, X, "X")) || (weights && (s = check_weights(ctx, weights, N)))) {
+        gram_kde_destroy(kde);
+        return s;
+    }
+    if (opt->lower || opt->upper)
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t d = 0; d < D; d++) {
+                double v = gram__get(X, i, d);
+                double lo = opt->lower ? opt->lower[d] : -INFINITY, hi = opt->upper ? opt->upper[d] : INFINITY;
+                if (v < lo || v > hi) {
+                    gram_kde_destroy(kde);
+                    return gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld, column %lld is %.17g, outside the bounds [%g, %g]",
+                                      (long long)i, (long long)d, v, lo, hi);
+                }
+            }
     kde->n_bounded = bounded;
     if (bounded)
         for (int64_t d = 0; d < D; d++) {
@@ -576,8 +656,8 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
         for (int64_t i = 0; i < b; i++) {
             double *z = yk + i * D;
             for (int64_t d = 0; d < D; d++) z[d] = gram__get(Y, i0 + i, d) - kde->center[d];
-            if (kde->geometry == GRAM_KDE_COVARIANCE) gram__trsv_lower(D, kde->L, z);
         }
+        if (kde->geometry == GRAM_KDE_COVARIANCE) whiten_rows(b, D, kde->L, yk);
         if (f32)
             for (int64_t t = 0; t < b * D; t++) yk32[t] = (float)yk[t];
         gram_array Yk = f32 ? gram_array_f32(yk32, b, D) : gram_array_f64(yk, b, D);

@@ -1352,6 +1352,78 @@ static void test_bad_input(void)
     free(X);
 }
 
+
+/* ---- 12. the covariance geometry at sizes past one block of rows ------------------------------ */
+
+/* The covariance is built from blocks of rows and the data whitened by BLAS: N spanning several
+ * blocks (the last one partial), with weights (one zero), against the long-double reference that
+ * does its own covariance and Cholesky. */
+static void test_covariance_blocks(void)
+{
+    check_rng g = {23};
+    const int D = 16, M = 12;
+    const int sizes[] = {255, 256, 257, 700};
+    for (int si = 0; si < 4; si++) {
+        const int N = sizes[si];
+        double *X = random_data(&g, N, D, 1.0), *w = malloc(sizeof(double) * N);
+        for (int i = 0; i < N; i++) w[i] = 0.1 + check_uniform(&g);
+        w[N / 2] = 0.0;
+        const double factor = 0.7;
+        for (int weighted = 0; weighted < 2; weighted++) {
+            gram_kde *k = fit(GRAM_GAUSSIAN, GRAM_KDE_COVARIANCE, GRAM_BW_FIXED, &factor, 1, X, N, D,
+                              weighted ? w : NULL, GRAM_OK);
+            if (!k) continue;
+            ref_kde r;
+            ref_init(&r, GRAM_GAUSSIAN, N, D, X, weighted ? w : NULL, 1, NULL, 1, factor);
+            double Y[12 * 16], out[12], H[16 * 16];
+            for (int i = 0; i < M; i++)
+                for (int d = 0; d < D; d++) Y[i * D + d] = X[(i * 37 % N) * D + d] + 0.5 * check_normal(&g);
+            logpdf(k, Y, M, D, out);
+            for (int i = 0; i < M; i++) {
+                ld want = ref_logpdf(&r, Y + i * D, -1);
+                CHECK(close_log(out[i], want, 1e-11), "covariance N=%d weighted=%d query %d: got %.17g want %.17Lg", N,
+                      weighted, i, out[i], want);
+            }
+            CHECK_STATUS(gram_kde_bandwidth_matrix(k, H), GRAM_OK);
+            for (int a = 0; a < D; a++)
+                for (int b = 0; b < D; b++) CHECK_CLOSE(H[a * D + b], ref_H(&r, a, b), 1e-12, 1e-15, "blocked covariance H");
+            ref_free(&r);
+            gram_kde_destroy(k);
+        }
+        if (si == 0) { /* finite data whose covariance overflows: refused, not a NaN factor */
+            for (int t = 0; t < N * D; t++) X[t] *= 1e200;
+            gram_kde *k = fit(GRAM_GAUSSIAN, GRAM_KDE_COVARIANCE, GRAM_BW_FIXED, &factor, 1, X, N, D, NULL, GRAM_EDOMAIN);
+            CHECK(!k && strstr(gram_context_message(ctx), "variance of dimension 0 overflows"), "overflow message: \"%s\"",
+                  gram_context_message(ctx));
+        }
+        free(X), free(w);
+    }
+}
+
+/* ---- 13. inputs larger than memory --------------------------------------------------------- */
+
+/* A broadcast view (row stride 0) of 10¹² rows is 24 TB to copy: the fit must say so at once,
+ * before scanning 3·10¹² values for NaN (which took tens of minutes), and leave nothing behind. */
+static void test_larger_than_memory(void)
+{
+    double row[3] = {1.0, 2.0, 3.0}, one = 0.5;
+    gram_kde_options o;
+    gram_kde_options_init(&o);
+    o.rule = GRAM_BW_FIXED, o.bandwidth = &one, o.n_bandwidth = 1;
+    gram_array X = {row, GRAM_FLOAT64, 1000000000000LL, 3, 0, 1};
+    gram_kde *k = (gram_kde *)&k;
+    CHECK_STATUS(gram_kde_fit(ctx, &o, &X, NULL, &k), GRAM_ENOMEM);
+    CHECK(k == NULL, "no KDE on ENOMEM");
+    const char *m = gram_context_message(ctx);
+    CHECK(strstr(m, "1000000000000×3") && strstr(m, "GB"), "the message gives the size: \"%s\"", m);
+    /* weights of that length are not scanned first either */
+    double wv = 1.0;
+    gram_array W = {&wv, GRAM_FLOAT64, 1000000000000LL, 1, 0, 1};
+    k = (gram_kde *)&k;
+    CHECK_STATUS(gram_kde_fit(ctx, &o, &X, &W, &k), GRAM_ENOMEM);
+    CHECK(k == NULL, "no KDE on ENOMEM (weights)");
+}
+
 int main(void)
 {
     gram_context_create(&ctx);
@@ -1361,7 +1433,8 @@ int main(void)
         {"normalisation", test_normalisation},       {"reflection", test_reflection},
         {"rule_of_thumb", test_rule_of_thumb},       {"isj", test_isj},
         {"cross_validation", test_cross_validation}, {"sampling", test_sampling},
-        {"bad_input", test_bad_input},
+        {"bad_input", test_bad_input},               {"covariance_blocks", test_covariance_blocks},
+        {"larger_than_memory", test_larger_than_memory},
     };
     for (size_t t = 0; t < sizeof tests / sizeof tests[0]; t++) {
         long before = check_failed;
