@@ -401,17 +401,18 @@ def empty(shape, dtype=np.float64, what="the result"):
 BIG_ALLOC = 1 << 30  # gram.h's GRAM_BIG_ALLOC: smaller requests are not checked
 
 
-def _read(path):
+def _read(root, path):
     try:
-        with open(path, "rb") as f:
+        with open(root + path, "rb") as f:
             return f.read(8192).decode("ascii", "replace")
     except OSError:
         return None
 
 
 def _field(text, name, scale=1):
-    for line in text.splitlines():
-        key, _, rest = line.partition(" ") if " " in line.split(":")[0] else line.partition(":")
+    """``Name: value`` (/proc/meminfo, times ``scale``) or ``name value`` (memory.stat)."""
+    for line in (text or "").splitlines():
+        key, _, rest = line.partition(":") if line.startswith(name + ":") else line.partition(" ")
         if key == name:
             try:
                 return int(rest.split()[0]) * scale
@@ -420,33 +421,61 @@ def _field(text, name, scale=1):
     return None
 
 
-def memory_available():
+def _cgroup_dir_room(root, d, v2):
+    text = _read(root, d + ("/memory.max" if v2 else "/memory.limit_in_bytes"))
+    if text is None or text.startswith("max"):
+        return None
+    try:
+        limit = int(text.split()[0])
+        usage = int((_read(root, d + ("/memory.current" if v2 else "/memory.usage_in_bytes")) or "").split()[0])
+    except (ValueError, IndexError):
+        return None
+    if limit <= 0 or limit >= 1 << 60:  # v1 says "no limit" with a huge number
+        return None
+    cache = _field(_read(root, d + "/memory.stat"), "file" if v2 else "total_cache") or 0
+    if 0 < cache < usage:
+        usage -= cache
+    return max(limit - usage, 0)
+
+
+def _cgroup_room(root):
+    text = _read(root, "/proc/self/cgroup")
+    group, v2 = None, False
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if "memory" in parts[1].split(","):
+            group, v2 = parts[2], False  # the v1 memory controller wins on a hybrid machine
+        elif parts[0] == "0" and parts[1] == "" and group is None:
+            group, v2 = parts[2], True
+    if group is None:
+        return None
+    base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/memory"
+    group = group.rstrip("/")
+    best = None
+    while True:
+        room = _cgroup_dir_room(root, base + group, v2)
+        if room is not None and (best is None or room < best):
+            best = room
+        if "/" not in group:
+            return best
+        group = group[:group.rindex("/")]
+
+
+def memory_available(root=""):
     """Bytes the system can provide now, by libgram's rule (src/base/memory.c): /proc/meminfo's
-    MemAvailable + SwapFree, lowered to the room left under the process's cgroup memory limit
-    (limit less the usage that is not page cache); None when unknown (no /proc)."""
-    info = _read("/proc/meminfo")
-    avail = _field(info, "MemAvailable", 1024) if info else None
+    MemAvailable + SwapFree, lowered to the least room left under the memory limits of the
+    process's cgroup and its ancestors (limit less the usage that is not page cache); None when
+    unknown (no /proc, or a kernel without MemAvailable). ``root``: read /proc and /sys under
+    that directory instead (the tests' fake trees)."""
+    info = _read(root, "/proc/meminfo")
+    avail = _field(info, "MemAvailable", 1024)
     if avail is None:
         return None
     avail += _field(info, "SwapFree", 1024) or 0
-    limit, usage, cache = None, None, 0
-    v2 = _read("/sys/fs/cgroup/memory.max")
-    if v2 is not None:
-        if not v2.startswith("max"):
-            limit = int(v2.split()[0])
-            usage = int((_read("/sys/fs/cgroup/memory.current") or "-1").split()[0])
-            cache = _field(_read("/sys/fs/cgroup/memory.stat") or "", "file") or 0
-    else:
-        v1 = _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-        if v1 is not None:
-            limit = int(v1.split()[0])
-            usage = int((_read("/sys/fs/cgroup/memory/memory.usage_in_bytes") or "-1").split()[0])
-            cache = _field(_read("/sys/fs/cgroup/memory/memory.stat") or "", "total_cache") or 0
-    if limit is not None and 0 < limit < (1 << 60) and usage is not None and usage >= 0:
-        if 0 < cache < usage:
-            usage -= cache
-        avail = min(avail, max(limit - usage, 0))
-    return avail
+    room = _cgroup_room(root)
+    return avail if room is None else min(avail, room)
 
 
 def check_memory(nbytes, what):

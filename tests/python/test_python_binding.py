@@ -376,6 +376,51 @@ def test_memory_available_is_the_systems():
     assert 0 < got <= want * 1.25 + 2**30  # lower under a cgroup limit; the machine moves meanwhile
 
 
+def test_memory_rule_on_fake_trees(tmp_path):
+    """The rule of src/base/memory.c (tests/c/test_memory.c holds the same cases): MemAvailable +
+    SwapFree, lowered to the least room under the cgroup limits of the group and its ancestors."""
+    root = str(tmp_path)
+
+    def put(rel, text):
+        path = tmp_path / rel.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    kB = 1024
+    assert _lib.memory_available(root) is None
+    put("/proc/meminfo", "MemTotal:       16000000 kB\nMemFree:         1000000 kB\n")
+    assert _lib.memory_available(root) is None  # no MemAvailable (kernels before 3.14)
+    put("/proc/meminfo", "MemTotal:       16000000 kB\nMemFree:         1000000 kB\n"
+                         "MemAvailable:    8000000 kB\nSwapTotal:       4000000 kB\nSwapFree:        3000000 kB\n")
+    assert _lib.memory_available(root) == 11000000 * kB
+    put("/proc/self/cgroup", "0::/a/b\n")
+    put("/sys/fs/cgroup/a/b/memory.max", "max\n")
+    put("/sys/fs/cgroup/a/b/memory.current", "100000000\n")
+    put("/sys/fs/cgroup/a/memory.max", "2000000000\n")
+    put("/sys/fs/cgroup/a/memory.current", "1500000000\n")
+    put("/sys/fs/cgroup/a/memory.stat", "anon 1100000000\nfile 400000000\nfile_mapped 5\n")
+    assert _lib.memory_available(root) == 900000000
+    put("/sys/fs/cgroup/a/b/memory.max", "300000000\n")
+    assert _lib.memory_available(root) == 200000000
+    put("/sys/fs/cgroup/a/b/memory.max", "90000000000\n")
+    put("/sys/fs/cgroup/a/memory.max", "max\n")
+    assert _lib.memory_available(root) == 11000000 * kB
+    put("/sys/fs/cgroup/a/b/memory.max", "50000000\n")
+    assert _lib.memory_available(root) == 0
+    put("/proc/self/cgroup", "5:cpu,cpuacct:/x\n4:memory:/docker/abc\n0::/\n")
+    put("/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "9223372036854771712\n")
+    put("/sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes", "5\n")
+    assert _lib.memory_available(root) == 11000000 * kB
+    put("/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "1000000000\n")
+    put("/sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes", "700000000\n")
+    put("/sys/fs/cgroup/memory/docker/abc/memory.stat", "cache 1\ntotal_cache 200000000\n")
+    assert _lib.memory_available(root) == 500000000
+    put("/proc/self/cgroup", "4:memory:/\n")
+    put("/sys/fs/cgroup/memory/memory.limit_in_bytes", "800000000\n")
+    put("/sys/fs/cgroup/memory/memory.usage_in_bytes", "100000000\n")
+    assert _lib.memory_available(root) == 700000000
+
+
 def test_memory_check_refuses_only_large_blocks(monkeypatch):
     monkeypatch.setattr(_lib, "memory_available", lambda: 2**30)
     _lib.check_memory(2**30, "exactly what there is")
