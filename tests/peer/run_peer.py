@@ -69,6 +69,29 @@ SUITES = {
 }
 
 
+EXCLUSION_PLUGIN = """# written by gram's tests/peer/run_peer.py: the declared exclusions, by exact test id
+import pytest
+
+EXCLUDED = set({ids!r})
+
+
+def pytest_collection_modifyitems(session, config, items):
+    keep, drop = [], []
+    for item in items:
+        (drop if item.nodeid in EXCLUDED else keep).append(item)
+    seen = {{item.nodeid for item in items}}
+    # only complete runs can judge staleness (-k or a node id narrows what is collected)
+    if not config.getoption("keyword") and not config.args[0].count("::"):
+        stale = sorted(EXCLUDED - seen)
+        if stale:
+            raise pytest.UsageError("tests/peer/exclusions.txt names tests that do not exist: "
+                                    + ", ".join(stale))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+"""
+
+
 def rewrite(name):
     pkg, rel, subs = SUITES[name]
     path = _pkg_file(pkg, rel)
@@ -119,24 +142,28 @@ def main(argv=None):
     excl = {} if args.no_exclusions else exclusions(selected)
     workdir = args.keep or tempfile.mkdtemp(prefix="gram-peer-")
     os.makedirs(workdir, exist_ok=True)
-    files, deselect = [], []
+    files, excluded = [], {}
     for s in selected:
-        fname = os.path.join(workdir, f"test_peer_{s}.py")
-        with open(fname, "w", encoding="utf-8") as f:
+        base = f"test_peer_{s}.py"
+        with open(os.path.join(workdir, base), "w", encoding="utf-8") as f:
             f.write(rewrite(s))
-        files.append(fname)
+        files.append(base)
         for test_id, _ in excl.get(s, []):
-            deselect += ["--deselect", f"{fname}::{test_id}"]
-    # rootdir/conftest isolation: the copies run from workdir, with no conftest of ours or theirs
-    # the anchors' own conftest plugins: their markers, fixtures and skips (e.g. SciPy's xslow)
-    plugins = sorted({f"{SUITES[s][0]}.conftest" for s in selected})
+            excluded[f"{base}::{test_id}"] = s
+    # The exclusions, by exact test id (pytest's --deselect matches by prefix), as a plugin that also
+    # fails the run when an exclusion names no collected test (a stale line hides nothing).
+    with open(os.path.join(workdir, "_gram_peer_exclusions.py"), "w", encoding="utf-8") as f:
+        f.write(EXCLUSION_PLUGIN.format(ids=sorted(excluded)))
+    # rootdir/conftest isolation: the copies run from workdir, with no conftest of ours; the
+    # anchors' own conftest plugins give their markers, fixtures and skips (e.g. SciPy's xslow)
+    plugins = ["_gram_peer_exclusions", *sorted({f"{SUITES[s][0]}.conftest" for s in selected})]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", workdir,
            *[a for p in plugins for a in ("-p", p)],
-           "-W", "ignore::pytest.PytestUnknownMarkWarning", *deselect, *files, *extra]
-    n_excl = sum(len(excl.get(s, [])) for s in selected)
-    print(f"run_peer: suites {', '.join(selected)}; {n_excl} declared exclusions; files in {workdir}",
-          flush=True)
+           "-W", "ignore::pytest.PytestUnknownMarkWarning", *files, *extra]
+    print(f"run_peer: suites {', '.join(selected)}; {len(excluded)} declared exclusions; "
+          f"files in {workdir}", flush=True)
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (workdir, env.get("PYTHONPATH")) if p)
     env.setdefault("SCIPY_XSLOW", "1")  # SciPy's very slow tests too: gram is fast enough
     return subprocess.call(cmd, cwd=workdir, env=env)
 
