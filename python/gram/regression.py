@@ -39,6 +39,33 @@ def _convergence_warning():
     return ConvergenceWarning
 
 
+# SciPy's L-BFGS-B messages for gram_gp_start_status (gram.h), as scikit-learn quotes them.
+_START_MESSAGES = {1: (1, "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"), 2: (2, "ABNORMAL: "),
+                   3: (1, "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT")}
+
+
+def _warn_not_converged(status, nit, message):
+    """scikit-learn's warning for an L-BFGS-B run that did not converge (utils.optimize's
+    _check_optimize_result), word for word."""
+    warnings.warn(
+        f"lbfgs failed to converge after {nit} iteration(s) (status={status}):\n{message}\n"
+        "\nYou might also want to scale the data as shown in:\n"
+        "    https://scikit-learn.org/stable/modules/preprocessing.html", _convergence_warning(), stacklevel=4)
+
+
+# Signatures of the GP entry points this module uses beyond _lib's table (gram.h, "Regression").
+_pa, _vp, _i64, _st, _dp = ctypes.POINTER(_lib.GramArray), ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, _lib._dp
+for _name, _res, _args in [
+        ("gram_gp_n_starts", _i64, [_vp]),
+        ("gram_gp_start", _st, [_vp, _i64, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_i64)]),
+        ("gram_gp_solve", _st, [_vp, _pa, _i64, _dp, _pa, _pa, _dp, _dp, _pa, _pa]),
+        ("gram_gp_posterior", _st, [_vp, _pa, _pa, _pa, _pa, _pa, _pa, _pa])]:
+    _f = getattr(_lib.lib, _name, None)
+    if _f is not None and _f.argtypes is None:
+        _f.restype, _f.argtypes = _res, _args
+del _name, _res, _args, _f
+
+
 # ---- C handles and copies ---------------------------------------------------------------------
 
 
@@ -225,9 +252,20 @@ def _default_kernel(fixed):
     return ConstantKernel(1.0) * RBF(1.0)
 
 
+def _is_sklearn_kernel(kernel):
+    from ._kernel_classes import is_sklearn_kernel
+    return not isinstance(kernel, (str, Kernel)) and is_sklearn_kernel(kernel)
+
+
 def _gram_kernel(kernel):
-    """A private gram kernel for ``kernel`` (a gram kernel is copied, so fit never changes it)."""
-    k = as_kernel(kernel)
+    """A private gram kernel for ``kernel`` (a gram kernel is copied, so fit never changes it);
+    None for a scikit-learn kernel gram cannot evaluate (a user's own Kernel subclass, ...)."""
+    try:
+        k = as_kernel(kernel)
+    except ValueError:
+        if _is_sklearn_kernel(kernel):
+            return None
+        raise
     if k is kernel:
         import copy
         k = copy.deepcopy(k)
@@ -248,7 +286,10 @@ class GaussianProcessRegressor(_Regressor):
     kernel : gram kernel, spec string or scikit-learn kernel, default=None
         None means ``ConstantKernel(1.0) * RBF(1.0)`` with default bounds (learned); an unfitted
         model predicts from the prior ``ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")``, as
-        scikit-learn. scikit-learn kernels are translated with their bounds.
+        scikit-learn. scikit-learn kernels are translated with their bounds. A kernel gram cannot
+        evaluate (your own ``Kernel`` subclass, also on non-vector input such as strings) is
+        fitted as scikit-learn fits it: its own ``__call__`` gives K and the gradient, gram's C
+        the algebra, SciPy's L-BFGS-B the search.
     alpha : float or ndarray of shape (n_samples,), default=1e-10
         Added to the diagonal of the kernel matrix (noise variance).
     optimizer : 'fmin_l_bfgs_b', callable or None, default='fmin_l_bfgs_b'
@@ -281,7 +322,7 @@ class GaussianProcessRegressor(_Regressor):
         Lower Cholesky factor of ``k(X_train_) + diag(alpha)``.
     alpha_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
         The dual coefficients ``K⁻¹ y_train_``.
-    log_marginal_likelihood_value_ : float
+    log_marginal_likelihood_value_ : numpy.float64
         The log marginal likelihood of ``kernel_.theta``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -317,7 +358,7 @@ class GaussianProcessRegressor(_Regressor):
 
     def _validate_params(self):
         k = self.kernel
-        if not (k is None or isinstance(k, (Kernel, str)) or (type(k).__module__ or "").startswith("sklearn.")):
+        if not (k is None or isinstance(k, (Kernel, str)) or _is_sklearn_kernel(k)):
             raise self._bad("kernel", "None, a gram kernel, a gram spec string or a scikit-learn kernel")
         a = self.alpha
         if _real(a):
@@ -349,7 +390,9 @@ class GaussianProcessRegressor(_Regressor):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or list of object
+            Feature vectors; any sequence for a scikit-learn kernel of your own whose
+            ``requires_vector_input`` is False (see the class notes).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
 
         Returns
@@ -359,51 +402,43 @@ class GaussianProcessRegressor(_Regressor):
         self._validate_params()
         _lib.need("gram_gp_fit")
         kernel = _default_kernel(False) if self.kernel is None else _gram_kernel(self.kernel)
+        if kernel is None:  # a scikit-learn kernel gram cannot evaluate: its own code gives K
+            return self._fit_matrix(X, y)
         Xv = self._check_X(X, reset=True)
         n = Xv.shape[0]
-        y = _check_y(y, type(self).__name__, n)
-        T = y.shape[1] if y.ndim == 2 else 1
-        if self.n_targets is not None and T != self.n_targets:
-            raise ValueError(
-                "The number of targets seen in `y` is different from the parameter "
-                f"`n_targets`. Got {T} != {self.n_targets}.")
-        alpha = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))
-        if alpha.ndim != 1:
-            raise ValueError(f"alpha must be a scalar or a 1-D array, got shape {alpha.shape}")
-        if alpha.shape[0] not in (1, n):
-            raise ValueError(
-                "alpha must be a scalar or an array with same number of "
-                f"entries as y. ({alpha.shape[0]} != {n})")
-        Y2 = y.reshape(n, -1)
-
+        y, Y2, T = self._targets(y, n)
+        alpha = self._noise(n)
         optimizer = self.optimizer
         learn = optimizer is not None and kernel.n_dims > 0
         restarts = int(self.n_restarts_optimizer) if learn else 0
+        if restarts > 0:
+            _check_restart_bounds(kernel.bounds)
         builtin = learn and isinstance(optimizer, str)
         seed = seed_from(self.random_state) if builtin and restarts else 0
         gp = self._c_fit(kernel, Xv, Y2, alpha, optimize=builtin, restarts=restarts, seed=seed)
         kptr = _lib.lib.gram_gp_kernel(gp.ptr)
-        lml = float(_lib.lib.gram_gp_log_marginal_likelihood_value(gp.ptr))
+        lml = np.float64(_lib.lib.gram_gp_log_marginal_likelihood_value(gp.ptr))
         if learn and not builtin:
             theta, lml = self._callable_search(gp, kernel, restarts)
-            full = _kernel_theta(kptr)
-            full[kernel._free()] = theta
-            kernel._assign(full)
+            kernel._assign(kernel._theta_to_c(theta, base=_kernel_theta(kptr)))
             gp = self._c_fit(kernel, Xv, Y2, alpha, optimize=False, restarts=0, seed=0)
         else:
             kernel._assign(_kernel_theta(kptr))
+        if builtin:
+            _warn_starts(gp)
         if learn:
             _check_bounds(kernel)
 
         means = np.empty(T)
         scales = np.empty(T)
         for t in range(T):
-            m, s = ctypes.c_double(), ctypes.c_double()
-            _lib.lib.gram_gp_target_scaling(gp.ptr, t, ctypes.byref(m), ctypes.byref(s))
-            means[t], scales[t] = m.value, s.value
+            m, sc = ctypes.c_double(), ctypes.c_double()
+            _lib.lib.gram_gp_target_scaling(gp.ptr, t, ctypes.byref(m), ctypes.byref(sc))
+            means[t], scales[t] = m.value, sc.value
 
         # Private state first, then the public fitted attributes (an error above leaves none).
         self._gp = gp
+        self._mx = None
         self._n_targets_fit = T
         self.kernel_ = kernel
         self.X_train_ = np.array(Xv, copy=True) if self.copy_X_train else Xv
@@ -412,14 +447,37 @@ class GaussianProcessRegressor(_Regressor):
         alpha_ = gp.get("alpha", (n, T))
         self.alpha_ = alpha_ if y.ndim == 2 else alpha_.ravel()
         self.__dict__.pop("_L_cache", None)  # L_ is fetched from the C model when first read
+        self._set_scaling(y, means, scales)
+        self.log_marginal_likelihood_value_ = lml
+        return self
+
+    def _targets(self, y, n):
+        y = _check_y(y, type(self).__name__, n)
+        T = y.shape[1] if y.ndim == 2 else 1
+        if self.n_targets is not None and T != self.n_targets:
+            raise ValueError(
+                "The number of targets seen in `y` is different from the parameter "
+                f"`n_targets`. Got {T} != {self.n_targets}.")
+        return y, y.reshape(n, -1), T
+
+    def _noise(self, n):
+        alpha = np.atleast_1d(np.asarray(self.alpha, dtype=np.float64))
+        if alpha.ndim != 1:
+            raise ValueError(f"alpha must be a scalar or a 1-D array, got shape {alpha.shape}")
+        if alpha.shape[0] not in (1, n):
+            raise ValueError(
+                "alpha must be a scalar or an array with same number of "
+                f"entries as y. ({alpha.shape[0]} != {n})")
+        return alpha
+
+    def _set_scaling(self, y, means, scales):
         if self.normalize_y:
             self._y_train_mean = means if y.ndim == 2 else means[0]
             self._y_train_std = scales if y.ndim == 2 else scales[0]
         else:
+            T = means.shape[0]
             self._y_train_mean = np.zeros(T if y.ndim == 2 else 1)
             self._y_train_std = np.ones(T if y.ndim == 2 else 1)
-        self.log_marginal_likelihood_value_ = lml
-        return self
 
     def _c_fit(self, kernel, X, Y, alpha, optimize, restarts, seed):
         opt = _lib.GpOptions()
@@ -437,40 +495,131 @@ class GaussianProcessRegressor(_Regressor):
             _call(_lib.lib.gram_gp_fit, kernel._handle().ptr, ctypes.byref(opt), ctypes.byref(Xa),
                   ctypes.byref(Ya), ctypes.byref(out))
         except np.linalg.LinAlgError as e:
-            raise np.linalg.LinAlgError(
-                f"The kernel, {kernel!r}, is not returning a positive definite matrix. Try gradually "
-                f"increasing the 'alpha' parameter of your GaussianProcessRegressor estimator. ({e})") from None
+            # the state scikit-learn raises from: kernel_ at the optimiser's answer (the projected
+            # start where the likelihood is defined nowhere)
+            if optimize:
+                kernel._assign(kernel._theta_to_c(np.clip(kernel.theta, *_bounds_t(kernel))))
+            raise _not_pd(kernel, e) from None
         return _Handle(out, "gp")
 
     def _callable_search(self, gp, kernel, restarts):
         """scikit-learn's search with a user optimizer, over the model ``gp`` fitted at the start."""
-        free = kernel._free()
         base = _kernel_theta(_lib.lib.gram_gp_kernel(gp.ptr))
 
         def obj_func(theta, eval_gradient=True):
             if eval_gradient:
-                lml, grad = _lml(gp, base, free, theta, True)
+                lml, grad = _lml(gp, kernel, base, theta, True)
                 return -lml, -grad
-            return -_lml(gp, base, free, theta, False)
+            return -_lml(gp, kernel, base, theta, False)
 
-        bounds = kernel.bounds
-        optima = [self.optimizer(obj_func, kernel.theta, bounds=bounds)]
-        if restarts > 0:
-            if not np.isfinite(bounds).all():
-                raise ValueError("Multiple optimizer restarts (n_restarts_optimizer>0) requires that "
-                                 "all bounds are finite.")
-            rng = check_random_state(self.random_state)
-            for _ in range(restarts):
-                theta0 = rng.uniform(bounds[:, 0], bounds[:, 1])
-                optima.append(self.optimizer(obj_func, theta0, bounds=bounds))
-        values = [float(f) for _, f in optima]
-        best = int(np.argmin(values))
-        return np.asarray(optima[best][0], dtype=np.float64), -values[best]
+        return _search(self, obj_func, kernel.theta, kernel.bounds, restarts)
+
+    # ---- kernels gram cannot evaluate --------------------------------------------------------
+
+    def _fit_matrix(self, X, y):
+        """scikit-learn's fit for a kernel gram cannot evaluate (a user's own ``Kernel``
+        subclass): the kernel's ``__call__`` gives K and its gradient, gram's C does the algebra
+        (gram_gp_solve), the hyperparameter search is scikit-learn's (SciPy's L-BFGS-B)."""
+        from sklearn.base import clone
+        kernel = clone(self.kernel)
+        Xv = self._check_X_any(X, kernel, reset=True)
+        n = _num_samples(Xv)
+        y, Y2, T = self._targets(y, n)
+        means, scales = np.zeros(T), np.ones(T)
+        if self.normalize_y:
+            # the rule of gram_gp_fit (gram.h): a constant target keeps scale 1
+            means, scales = Y2.mean(axis=0), Y2.std(axis=0)
+            scales = np.where(scales < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(means), 1.0), 1.0,
+                              scales)
+            Y2 = (Y2 - means) / scales
+        Y2 = np.ascontiguousarray(Y2, dtype=np.float64)
+        alpha = self._noise(n)
+
+        def lml_at(theta, eval_gradient):
+            return _lml_matrix(kernel.clone_with_theta(theta), Xv, Y2, alpha, eval_gradient)
+
+        if self.optimizer is not None and kernel.n_dims > 0:
+            def obj_func(theta, eval_gradient=True):
+                if eval_gradient:
+                    lml, grad = lml_at(theta, True)
+                    return -lml, -grad
+                return -lml_at(theta, False)
+
+            theta, lml = _search(self, obj_func, kernel.theta, kernel.bounds, int(self.n_restarts_optimizer),
+                                 scipy_lbfgs=True)
+            kernel.theta = theta
+            kernel._check_bounds_params()
+        else:
+            lml = lml_at(kernel.theta, False)
+        L, coef = _solve_matrix(kernel, Xv, Y2, alpha)
+        self._gp = None
+        self._mx = kernel
+        self._n_targets_fit = T
+        self.kernel_ = kernel
+        self.X_train_ = np.copy(Xv) if self.copy_X_train else Xv
+        self.y_train_ = Y2 if y.ndim == 2 else Y2.ravel()
+        self.alpha_ = coef if y.ndim == 2 else coef.ravel()
+        self.__dict__["_L_cache"] = L
+        self._set_scaling(y, means, scales)
+        self.log_marginal_likelihood_value_ = np.float64(lml)
+        return self
+
+    def _check_X_any(self, X, kernel, reset):
+        """X for a kernel gram does not evaluate: numeric 2-D where it needs vectors, else any
+        sequence as scikit-learn's validate_data(dtype=None, ensure_2d=False) takes it."""
+        if kernel.requires_vector_input or isinstance(kernel, Kernel):
+            return self._check_X(X, reset)
+        from sklearn.utils import check_array as sk_check_array
+        names = _feature_names(X)
+        X = sk_check_array(X, dtype=None, ensure_2d=False, ensure_all_finite=False)
+        if reset:
+            for a in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(a, None)
+            if X.ndim == 2:
+                self.n_features_in_ = X.shape[1]
+                if names is not None:
+                    self.feature_names_in_ = names
+        elif X.ndim == 2 and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return X
+
+    def _predict_matrix(self, X, return_std, return_cov):
+        kernel = self._mx
+        Xq = self._check_X_any(X, kernel, reset=False)
+        L, coef = self.L_, self.alpha_.reshape(self.alpha_.shape[0], -1)
+        Ks = np.asarray(kernel(Xq, self.X_train_), dtype=np.float64)
+        m, T = Ks.shape[0], coef.shape[1]
+        mean = np.empty((m, T))
+        var = np.empty((m, 1)) if return_std else None
+        cov = np.empty((m, m)) if return_cov else None
+        kss = None
+        if return_std:
+            kss = np.asarray(kernel.diag(Xq), dtype=np.float64).reshape(m, 1)
+        elif return_cov:
+            kss = np.asarray(kernel(Xq), dtype=np.float64)
+        va = {k: (ctypes.byref(_lib.view(_lib.as_viewable(a, np.float64), k)) if a is not None else None)
+              for k, a in (("L", L), ("coef", coef), ("Ks", Ks), ("kss", kss), ("mean", mean), ("std", var),
+                           ("cov", cov))}
+        _call(_lib.lib.gram_gp_posterior, va["L"], va["coef"], va["Ks"], va["kss"], va["mean"], va["std"],
+              va["cov"])
+        ystd = np.atleast_1d(self._y_train_std)
+        mean = mean * ystd + np.atleast_1d(self._y_train_mean)
+        if T == 1:
+            mean = mean[:, 0]
+        if return_std:
+            sd = var * ystd
+            return mean, (sd[:, 0] if sd.shape[1] == 1 else sd)
+        if return_cov:
+            c = cov[:, :, None] * ystd ** 2
+            return mean, (c[:, :, 0] if c.shape[2] == 1 else c)
+        return mean
 
     # ---- the fitted model --------------------------------------------------------------------
 
     def _fitted(self):
-        return getattr(self, "_gp", None) is not None and hasattr(self, "X_train_")
+        return ((getattr(self, "_gp", None) is not None or getattr(self, "_mx", None) is not None)
+                and hasattr(self, "X_train_"))
 
     def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
         """The log marginal likelihood of ``theta`` for the training data.
@@ -483,13 +632,15 @@ class GaussianProcessRegressor(_Regressor):
         eval_gradient : bool, default=False
             Also return the gradient with respect to theta (theta must not be None).
         clone_kernel : bool, default=True
-            Accepted for compatibility: gram never modifies ``kernel_`` here.
+            False sets ``kernel_.theta`` to ``theta``, as scikit-learn does (the fitted model that
+            predictions use is not changed: they stay those of the fit).
 
         Returns
         -------
-        log_likelihood : float
+        log_likelihood : numpy.float64
         log_likelihood_gradient : ndarray of shape (n_kernel_params,), if eval_gradient
-            A matrix that is not positive definite at theta gives -inf and a zero gradient.
+            Where the likelihood is not defined at theta (a kernel matrix that is not positive
+            definite, or a kernel that overflows): -inf and a zero gradient, as scikit-learn.
         """
         if not self._fitted():
             raise not_fitted(self)
@@ -497,15 +648,21 @@ class GaussianProcessRegressor(_Regressor):
             if eval_gradient:
                 raise ValueError("Gradient can only be evaluated for theta!=None")
             return self.log_marginal_likelihood_value_
+        if not clone_kernel:
+            self.kernel_.theta = theta
+        if self._gp is None:
+            kernel = self.kernel_ if not clone_kernel else self.kernel_.clone_with_theta(theta)
+            Y2 = np.ascontiguousarray(self.y_train_.reshape(self.y_train_.shape[0], -1), dtype=np.float64)
+            return _lml_matrix(kernel, self.X_train_, Y2, self._noise(Y2.shape[0]), eval_gradient)
         base = _kernel_theta(_lib.lib.gram_gp_kernel(self._gp.ptr))
-        return _lml(self._gp, base, self.kernel_._free(), theta, eval_gradient)
+        return _lml(self._gp, self.kernel_, base, theta, eval_gradient)
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predict with the Gaussian process (from the prior when not fitted).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or list of object
         return_std : bool, default=False
             Also return the standard deviation of the predictive distribution.
         return_cov : bool, default=False
@@ -522,6 +679,8 @@ class GaussianProcessRegressor(_Regressor):
             raise RuntimeError("At most one of return_std or return_cov can be requested.")
         if not self._fitted():
             return self._predict_prior(X, return_std, return_cov)
+        if self._gp is None:
+            return self._predict_matrix(X, return_std, return_cov)
         Xq = self._check_X(X, reset=False)
         m, T = Xq.shape[0], self._n_targets_fit
         mean = np.empty((m, T))
@@ -545,13 +704,18 @@ class GaussianProcessRegressor(_Regressor):
         return mean
 
     def _prior_kernel(self):
-        return _default_kernel(True) if self.kernel is None else as_kernel(self.kernel)
+        if self.kernel is None:
+            return _default_kernel(True)
+        try:
+            return as_kernel(self.kernel)
+        except ValueError:
+            return self.kernel  # a scikit-learn kernel gram cannot evaluate computes itself
 
     def _predict_prior(self, X, return_std, return_cov):
-        X = self._check_X(X, reset=False)
         kernel = self._prior_kernel()
+        X = self._check_X_any(X, kernel, reset=False)
         n_targets = self.n_targets if self.n_targets is not None else 1
-        y_mean = np.zeros(shape=(X.shape[0], n_targets)).squeeze()
+        y_mean = np.zeros(shape=(_num_samples(X), n_targets)).squeeze()
         if return_cov:
             y_cov = kernel(X)
             if n_targets > 1:
@@ -569,8 +733,9 @@ class GaussianProcessRegressor(_Regressor):
 
         Posterior samples come from gram's counter-based generator (``gram_gp_sample``) seeded
         from ``random_state``: the same int gives the same samples on every platform and thread
-        count. Prior samples use NumPy's ``multivariate_normal`` as scikit-learn does (and equal
-        scikit-learn's for the same seed).
+        count. Prior samples, and posterior samples of a kernel gram does not evaluate, use
+        NumPy's ``multivariate_normal`` as scikit-learn does (and equal scikit-learn's for the
+        same seed).
 
         Parameters
         ----------
@@ -584,7 +749,7 @@ class GaussianProcessRegressor(_Regressor):
         """
         if not _integral(n_samples) or n_samples < 0:
             raise ValueError(f"n_samples must be an int >= 0, got {n_samples!r}")
-        if not self._fitted():
+        if not self._fitted() or self._gp is None:
             rng = check_random_state(random_state)
             y_mean, y_cov = self.predict(X, return_cov=True)
             if y_mean.ndim == 1:
@@ -609,21 +774,23 @@ class GaussianProcessRegressor(_Regressor):
 
         Copied out of the C model when first read rather than at fit: at large N it is as big as
         everything else together (3.2 GB at N = 2e4)."""
+        L = self.__dict__.get("_L_cache")
+        if L is not None:
+            return L
         gp = self.__dict__.get("_gp")
         if gp is None or "X_train_" not in self.__dict__:
             raise AttributeError("'GaussianProcessRegressor' object has no attribute 'L_' (call fit first)")
-        L = self.__dict__.get("_L_cache")
-        if L is None:
-            n = self.X_train_.shape[0]
-            L = gp.get("cholesky", (n, n))
-            self.__dict__["_L_cache"] = L
+        n = self.X_train_.shape[0]
+        L = gp.get("cholesky", (n, n))
+        self.__dict__["_L_cache"] = L
         return L
 
     # ---- pickling ----------------------------------------------------------------------------
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_L_cache", None)  # the model bytes hold L
+        if state.get("_gp") is not None:
+            state.pop("_L_cache", None)  # the model bytes hold L
         gp = state.pop("_gp", None)
         if gp is not None:
             state["_gp_bytes"] = gp.to_bytes()
@@ -632,29 +799,136 @@ class GaussianProcessRegressor(_Regressor):
     def __setstate__(self, state):
         data = state.pop("_gp_bytes", None)
         self.__dict__.update(state)
+        self.__dict__.setdefault("_gp", None)
+        self.__dict__.setdefault("_mx", None)
         if data is not None:
             self._gp = _Handle.from_bytes(data, "gp")
 
 
-def _lml(gp, base, free, theta, eval_gradient):
-    """gram_gp_log_marginal_likelihood at the free log-hyperparameters ``theta`` (C indices
-    ``free``), the others from ``base``; the gradient in the free ones."""
-    th = np.asarray(theta, dtype=np.float64).reshape(-1)
-    if th.shape != free.shape:
-        raise ValueError(f"theta must have {free.size} values (kernel_.n_dims), got shape {np.shape(theta)}")
-    full = base.copy()
-    full[free] = th
+def _num_samples(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _bounds_t(kernel):
+    b = np.asarray(kernel.bounds, dtype=np.float64).reshape(-1, 2)
+    lo, hi = b[:, 0], b[:, 1]
+    return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
+
+
+def _check_restart_bounds(bounds):
+    if not np.isfinite(bounds).all():
+        raise ValueError("Multiple optimizer restarts (n_restarts_optimizer>0) requires that all bounds "
+                         "are finite.")
+
+
+def _not_pd(kernel, e):
+    """scikit-learn's LinAlgError for a kernel matrix that cannot be factored: its message first,
+    then gram's (which names the pivot), as scikit-learn puts LAPACK's after its own."""
+    err = np.linalg.LinAlgError(
+        f"The kernel, {kernel}, is not returning a positive definite matrix. Try gradually increasing the "
+        "'alpha' parameter of your GaussianProcessRegressor estimator.", str(e))
+    return err
+
+
+def _warn_starts(gp):
+    """scikit-learn's ConvergenceWarning for each start of gram's L-BFGS-B that did not converge."""
+    if not hasattr(_lib.lib, "gram_gp_n_starts"):  # pragma: no cover - an older libgram
+        return
+    st, it = ctypes.c_int(), ctypes.c_int64()
+    for r in range(_lib.lib.gram_gp_n_starts(gp.ptr)):
+        _lib.lib.gram_gp_start(gp.ptr, r, ctypes.byref(st), ctypes.byref(it))
+        if st.value in _START_MESSAGES:
+            status, message = _START_MESSAGES[st.value]
+            _warn_not_converged(status, it.value, message)
+
+
+def _search(est, obj_func, theta0, bounds, restarts, scipy_lbfgs=False):
+    """scikit-learn's hyperparameter search: the optimizer from theta0, then ``restarts`` starts
+    drawn uniformly in the (log) bounds from ``random_state``; the best (theta, lml)."""
+    def run(start):
+        if callable(est.optimizer):
+            theta, f = est.optimizer(obj_func, start, bounds=bounds)
+            return np.asarray(theta, dtype=np.float64), f
+        import scipy.optimize
+        res = scipy.optimize.minimize(obj_func, start, method="L-BFGS-B", jac=True, bounds=bounds)
+        if res.status != 0:
+            _warn_not_converged(res.status, res.nit, res.message)
+        return res.x, res.fun
+
+    optima = [run(theta0)]
+    if restarts > 0:
+        _check_restart_bounds(bounds)
+        rng = check_random_state(est.random_state)
+        for _ in range(restarts):
+            optima.append(run(rng.uniform(bounds[:, 0], bounds[:, 1])))
+    values = [f for _, f in optima]
+    best = int(np.argmin(values))
+    return optima[best][0], -np.float64(np.min(values))
+
+
+def _lml(gp, kernel, base, theta, eval_gradient):
+    """gram_gp_log_marginal_likelihood at ``theta`` (kernel's scikit-learn theta), the C
+    hyperparameters theta does not cover from ``base``; the gradient in theta."""
+    full = kernel._theta_to_c(theta, base=base)
     lml = ctypes.c_double()
     grad = np.empty(full.size) if eval_gradient else None
     _call(_lib.lib.gram_gp_log_marginal_likelihood, gp.ptr, full.ctypes.data_as(_lib._dp), ctypes.byref(lml),
           grad.ctypes.data_as(_lib._dp) if eval_gradient else None)
     if eval_gradient:
-        return lml.value, grad[free]
-    return lml.value
+        return np.float64(lml.value), kernel._grad_to_theta(grad)
+    return np.float64(lml.value)
+
+
+def _solve_matrix(kernel, X, Y, alpha):
+    """The fitted state (L, coef) of a kernel gram does not evaluate, by gram_gp_solve on
+    kernel(X); scikit-learn's LinAlgError where K + diag(alpha) cannot be factored."""
+    K = _lib.as_viewable(np.asarray(kernel(X), dtype=np.float64), np.float64)
+    n, T = Y.shape
+    L, coef = np.empty((n, n)), np.empty((n, T))
+    Ka, Ya = _lib.view(K, "K"), _lib.view(Y, "y")
+    al, ap = _lib.as_doubles(alpha)
+    try:
+        _call(_lib.lib.gram_gp_solve, ctypes.byref(Ka), al.size, ap, ctypes.byref(Ya), None, None, None,
+              ctypes.byref(_lib.view(L, "L")), ctypes.byref(_lib.view(coef, "coef")))
+    except np.linalg.LinAlgError as e:
+        raise _not_pd(kernel, e) from None
+    return L, coef
+
+
+def _lml_matrix(kernel, X, Y, alpha, eval_gradient):
+    """The log marginal likelihood (and gradient in kernel.theta) of a kernel gram does not
+    evaluate: K and ∂K from the kernel, the algebra by gram_gp_solve; -inf and a zero gradient
+    where it is not defined, as scikit-learn."""
+    if eval_gradient:
+        K, dK = kernel(X, eval_gradient=True)
+        dK = np.asarray(dK, dtype=np.float64)
+        P = dK.shape[2] if dK.ndim == 3 else 0
+        dK = _lib.as_viewable(dK.reshape(-1, P), np.float64)
+    else:
+        K, dK, P = kernel(X), None, 0
+    K = _lib.as_viewable(np.asarray(K, dtype=np.float64), np.float64)
+    Ka, Ya = _lib.view(K, "K"), _lib.view(Y, "y")
+    al, ap = _lib.as_doubles(alpha)
+    lml = ctypes.c_double()
+    grad = np.empty(P)
+    try:
+        _call(_lib.lib.gram_gp_solve, ctypes.byref(Ka), al.size, ap, ctypes.byref(Ya),
+              ctypes.byref(_lib.view(dK, "dK")) if eval_gradient else None, ctypes.byref(lml),
+              grad.ctypes.data_as(_lib._dp) if eval_gradient else None, None, None)
+        value = np.float64(lml.value)
+    except ValueError as e:  # LinAlgError is one
+        if not isinstance(e, np.linalg.LinAlgError) and getattr(e, "gram_status", None) != _lib.EDOMAIN:
+            raise
+        value, grad = np.float64(-np.inf), np.zeros(P)
+    return (value, grad) if eval_gradient else value
 
 
 def _check_bounds(kernel):
-    """scikit-learn's warning when a learned hyperparameter sits at its bound."""
+    """scikit-learn's warning when a learned hyperparameter sits at its bound (the kernel's own
+    _check_bounds_params where gram's kernels are scikit-learn's)."""
+    if hasattr(kernel, "_check_bounds_params"):
+        kernel._check_bounds_params()
+        return
     theta, bounds = kernel.theta, kernel.bounds
     close = np.isclose(bounds, np.atleast_2d(theta).T)
     i = 0
@@ -662,18 +936,15 @@ def _check_bounds(kernel):
         if hyp.fixed:
             continue
         for dim in range(hyp.n_elements):
-            if i >= len(close):
-                return
-            lo, hi = (np.exp(bounds[i]) if isinstance(hyp.bounds, str) else hyp.bounds[dim])
             if close[i, 0]:
                 warnings.warn(
                     f"The optimal value found for dimension {dim} of parameter {hyp.name} is close to "
-                    f"the specified lower bound {lo}. Decreasing the bound and "
+                    f"the specified lower bound {hyp.bounds[dim][0]}. Decreasing the bound and "
                     "calling fit again may find a better value.", _convergence_warning())
             elif close[i, 1]:
                 warnings.warn(
                     f"The optimal value found for dimension {dim} of parameter {hyp.name} is close to "
-                    f"the specified upper bound {hi}. Increasing the bound and "
+                    f"the specified upper bound {hyp.bounds[dim][1]}. Increasing the bound and "
                     "calling fit again may find a better value.", _convergence_warning())
             i += 1
 
@@ -746,6 +1017,13 @@ def _callable_kernel(fn, X, Y, params):
     return K
 
 
+def _dense(X):
+    """scikit-learn's KernelRidge takes sparse X (CSR/CSC; other formats converted): gram
+    densifies it, N×D float64 (8·N·D bytes), beside the N×N kernel matrix a fit needs anyway."""
+    from ._validation import _is_sparse
+    return X.toarray() if _is_sparse(X) else X
+
+
 class KernelRidge(_Regressor):
     """Kernel ridge regression: ``sklearn.kernel_ridge.KernelRidge`` computed by gram.
 
@@ -798,6 +1076,11 @@ class KernelRidge(_Regressor):
 
     def _pairwise(self):
         return isinstance(self.kernel, str) and self.kernel == "precomputed"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # as scikit-learn's: sparse X is taken (densified here)
+        return tags
 
     def _validate_params(self):
         a = self.alpha
@@ -876,8 +1159,9 @@ class KernelRidge(_Regressor):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
             Training data; the kernel matrix (n_samples, n_samples) for kernel='precomputed'.
+            A SciPy sparse matrix is densified (8·n_samples·n_features bytes).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : float or array-like of shape (n_samples,), default=None
             Non-negative weights of the samples.
@@ -888,7 +1172,7 @@ class KernelRidge(_Regressor):
         """
         self._validate_params()
         _lib.need("gram_krr_fit", "gram_krr_solve")
-        Xv = self._check_X(X, reset=True)
+        Xv = self._check_X(_dense(X), reset=True)
         n = Xv.shape[0]
         y = _check_y(y, type(self).__name__, n)
         Y2 = y.reshape(n, -1)
@@ -939,8 +1223,9 @@ class KernelRidge(_Regressor):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
             Samples; for kernel='precomputed' the kernel matrix (n_samples, n_samples_fitted).
+            A SciPy sparse matrix is densified.
 
         Returns
         -------
@@ -948,7 +1233,7 @@ class KernelRidge(_Regressor):
         """
         if not hasattr(self, "dual_coef_") or not hasattr(self, "_plan_fit"):
             raise not_fitted(self)
-        Xq = self._check_X(X, reset=False)
+        Xq = self._check_X(_dense(X), reset=False)
         mode, what = self._plan_fit
         dual = self.dual_coef_
         if mode == "gram":

@@ -247,3 +247,38 @@ def test_bad_input():
         gram.KernelRidge(kernel="precomputed").fit(np.where(np.eye(len(y), k=-1) > 0, np.nan, np.eye(len(y))), y)
     with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
         gram.KernelRidge(kernel="precomputed", alpha=[0.1, 0.2]).fit(-np.eye(len(y)), np.c_[y, y])
+
+
+def test_sparse_input_is_densified_as_sklearn_takes_it():
+    """scikit-learn's KernelRidge takes CSR and CSC input (its test_kernel_ridge_sparse): gram
+    densifies it and gives the dense answer bit for bit."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = data()
+    Xq = data(n=9, seed=2)[0]
+    dense = gram.KernelRidge(kernel="rbf", alpha=0.1).fit(X, y)
+    for make in (scipy_sparse.csr_matrix, scipy_sparse.csc_array, scipy_sparse.coo_matrix):
+        ours = gram.KernelRidge(kernel="rbf", alpha=0.1).fit(make(X), y)
+        ref = SkKRR(kernel="rbf", alpha=0.1).fit(make(X), y)
+        np.testing.assert_array_equal(ours.dual_coef_, dense.dual_coef_)
+        np.testing.assert_array_equal(ours.predict(make(Xq)), dense.predict(Xq))
+        close(ours.predict(make(Xq)), ref.predict(make(Xq)), what=make.__name__)
+    K = gram.RBF(1.0)(X)
+    pre = gram.KernelRidge(kernel="precomputed", alpha=0.1).fit(scipy_sparse.csr_matrix(K), y)
+    close(pre.dual_coef_, SkKRR(kernel="precomputed", alpha=0.1).fit(K, y).dual_coef_)
+    assert gram.KernelRidge().__sklearn_tags__().input_tags.sparse
+
+
+def test_overflowing_kernel_is_an_error():
+    """x·y overflows for |x| ~ 1e160: an error naming it, not scikit-learn's least-squares fallback
+    (which LAPACK answered with a print and "SVD did not converge")."""
+    X = np.array([[1.0], [2.0], [3.0], [4.0]]) * 1e160
+    y = np.array([1.0, 2.0, 0.5, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kernel in ("linear", "poly", gram.DotProduct(1.0)):
+            with pytest.raises(ValueError, match="overflows"):
+                gram.KernelRidge(kernel=kernel).fit(X, y)
+    krr = gram.KernelRidge(kernel="linear").fit(X / 1e160, y)
+    with pytest.raises(ValueError, match="not finite"):
+        krr.predict(np.array([[0.5], [1e308]]))
+    assert np.isfinite(krr.predict(np.array([[0.5]]))).all()
