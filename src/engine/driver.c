@@ -6,6 +6,7 @@
  * thread count. OpenMP lives only in this file. */
 #include "engine.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -20,6 +21,16 @@ static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 static double inv_scale(const gram__leaf *L, int64_t d)
 {
     return L->n_scale == 0 ? 1.0 : L->inv_scale[L->n_scale == 1 ? 0 : d];
+}
+
+/* A coordinate ready to pack: (v - c)·s, with c the group's centre (0 for dot-product groups). The
+ * difference is taken before the scaling, so that data far from the origin relative to the
+ * lengthscale (timestamps and a lengthscale of a minute) keep the digits their differences need;
+ * where v - c overflows (|v| near the largest double) the scaled terms are subtracted instead. */
+static inline double packed(double v, double c, double s)
+{
+    double d = v - c;
+    return isfinite(d) ? d * s : v * s - c * s;
 }
 
 static gram_status pack_group(gram__plan *p, gram__group *g, const gram_array *Y, const gram_array *X)
@@ -38,12 +49,13 @@ static gram_status pack_group(gram__plan *p, gram__group *g, const gram_array *Y
     if (!g->xp || !g->yp || !g->xx || !g->yy)
         return gram__fail(p->ctx, GRAM_ENOMEM, "cannot allocate %zu bytes for packed inputs", bx + by);
     const gram__leaf *L = g->leaf;
+    const double *ctr = g->centred ? p->center : NULL;
     for (int64_t j = 0; j < Npad; j++) {
         int64_t src = j < N ? j : N - 1; /* padding repeats the last point: finite, weight 0 */
         int64_t panel = j / GRAM_PANEL, lane = j % GRAM_PANEL;
         double nrm = 0.0;
         for (int64_t d = 0; d < D; d++) {
-            double v = src >= 0 ? gram__get(X, src, d) * inv_scale(L, d) : 0.0;
+            double v = src >= 0 ? packed(gram__get(X, src, d), ctr ? ctr[d] : 0.0, inv_scale(L, d)) : 0.0;
             int64_t off = panel * D * GRAM_PANEL + d * GRAM_PANEL + lane;
             if (p->dtype == GRAM_FLOAT64) ((double *)g->xp)[off] = v;
             else ((float *)g->xp)[off] = (float)v;
@@ -55,7 +67,7 @@ static gram_status pack_group(gram__plan *p, gram__group *g, const gram_array *Y
     for (int64_t i = 0; i < M; i++) {
         double nrm = 0.0;
         for (int64_t d = 0; d < D; d++) {
-            double v = gram__get(Y, i, d) * inv_scale(L, d);
+            double v = packed(gram__get(Y, i, d), ctr ? ctr[d] : 0.0, inv_scale(L, d));
             if (p->dtype == GRAM_FLOAT64) ((double *)g->yp)[i * D + d] = v;
             else ((float *)g->yp)[i * D + d] = (float)v;
             nrm += v * v;
@@ -98,17 +110,50 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
         const gram__leaf *L = &k->leaves[l];
         p->leaf_group[l] = -1;
         if (L->structure == GRAM_STRUCT_CONST) continue;
+        /* radial leaves (squared and L1 distances, periodic) are translation-invariant and take
+         * centred data; dot products are not, and take the data as they are */
+        const int centred = L->structure != GRAM_STRUCT_DOT;
         for (int g = 0; g < p->n_groups; g++) {
             const gram__leaf *G = p->groups[g].leaf;
-            int same = G->n_scale == L->n_scale;
+            int same = G->n_scale == L->n_scale && p->groups[g].centred == centred;
             for (int64_t d = 0; same && d < L->n_scale; d++) same = G->inv_scale[d] == L->inv_scale[d];
             if (same) { p->leaf_group[l] = g; break; }
         }
         if (p->leaf_group[l] < 0) {
             p->leaf_group[l] = p->n_groups;
+            p->groups[p->n_groups].centred = centred;
             p->groups[p->n_groups++].leaf = L;
         }
     }
+    /* The centre c, per dimension: the midpoint of X's range rounded to a multiple of the finest
+     * ulp among X's coordinates, used only where every x - c is then exact (|x - c| ≤ 2^50 of
+     * those ulps; a query y of a similar magnitude subtracts exactly too). Then the packed
+     * (x - c)/ℓ carries one rounding relative to |x - c|, at most half the spread of the data,
+     * instead of one relative to |x|: timestamps ~1.7e9 with ℓ = 60 keep their differences. Data
+     * near the origin (some |x| small next to the spread) keep c = 0 and are packed as before, so
+     * centring never makes a subtraction inexact. c depends on X alone (a query's result does not
+     * depend on the other queries of the call) and is computed serially. */
+    for (int g = 0; g < p->n_groups && !p->center; g++)
+        if (p->groups[g].centred) {
+            const int64_t D = p->D;
+            p->center = gram__calloc(4 * (size_t)D + 1, sizeof(double));
+            if (!p->center) return gram__fail(ctx, GRAM_ENOMEM, "out of memory");
+            double *lo = p->center + D, *hi = lo + D, *amin = hi + D; /* scratch after the D values */
+            for (int64_t d = 0; d < D; d++) lo[d] = amin[d] = INFINITY, hi[d] = -INFINITY;
+            for (int64_t j = 0; j < p->N; j++) /* one pass, in X's row order */
+                for (int64_t d = 0; d < D; d++) {
+                    double v = gram__get(X, j, d);
+                    lo[d] = v < lo[d] ? v : lo[d];
+                    hi[d] = v > hi[d] ? v : hi[d];
+                    amin[d] = fabs(v) < amin[d] ? fabs(v) : amin[d];
+                }
+            for (int64_t d = 0; d < D && p->N > 0; d++) {
+                if (!(amin[d] >= DBL_MIN)) continue; /* a zero or subnormal coordinate: the origin is near */
+                double u = ldexp(1.0, ilogb(amin[d]) - 52); /* every x is a multiple of u */
+                double c = nearbyint((0.5 * lo[d] + 0.5 * hi[d]) / u) * u;
+                if (isfinite(c) && hi[d] - c <= ldexp(u, 50) && c - lo[d] <= ldexp(u, 50)) p->center[d] = c;
+            }
+        }
     for (int g = 0; g < p->n_groups; g++)
         if ((s = pack_group(p, &p->groups[g], Y, X))) return s;
 
@@ -140,6 +185,7 @@ void gram__plan_free(gram__plan *p)
         }
     gram__free(p->groups);
     gram__free(p->leaf_group);
+    gram__free(p->center);
     gram__free(p->W);
     memset(p, 0, sizeof *p);
 }
@@ -163,7 +209,9 @@ static inline double combine_op(const gram__op *op, int lg, int arg_direct, doub
             /* -inf: both terms 0; +inf: a term overflowed (inf - inf would be NaN) */
             return isinf(m) ? m : m + log1p(exp(-fabs(a - b)));
         }
-    case GRAM_OP_MUL: return lg ? a + b : mul0(a, b);
+    case GRAM_OP_MUL: /* log 0 + log(anything, +inf included) is log 0 */
+        if (!lg) return mul0(a, b);
+        return a == -INFINITY || b == -INFINITY ? -INFINITY : a + b;
     case GRAM_OP_SCALE:
         if (!lg) return mul0(op->c, a);
         return op->c == 0.0 ? -INFINITY : a + lc; /* a log-space scale is never negative (nonneg) */
@@ -336,6 +384,12 @@ static void combine(int logspace, int64_t cnt, double *acc_m, double *acc_s, con
     for (int64_t e = 0; e < cnt; e++) {
         if (!logspace) { acc_m[e] += P[e]; continue; }
         double m = acc_m[e], mc = P[e];
+        /* a term that overflowed (a log-value of +inf) makes the sum +inf; its chunk's S is NaN */
+        if (mc == INFINITY || m == INFINITY) {
+            acc_m[e] = INFINITY;
+            acc_s[e] = 1.0;
+            continue;
+        }
         if (mc == -INFINITY) continue;
         if (m == -INFINITY) { acc_m[e] = mc; acc_s[e] = S[e]; }
         else if (mc > m) { acc_s[e] = acc_s[e] * exp(m - mc) + S[e]; acc_m[e] = mc; }

@@ -9,6 +9,7 @@ typedef enum gram__op_mode { GRAM_MODE_SUM = 0, GRAM_MODE_LOGSUM, GRAM_MODE_MATR
 /* Data of one metric group (leaves sharing a scaling share one packed copy of X and Y). */
 typedef struct gram__group {
     const gram__leaf *leaf; /* the first leaf of the group: its inv_scale defines the scaling */
+    int centred;            /* radial groups: the data minus the plan's centre, then scaled */
     void *xp;  /* packed X: Npad/PANEL panels of D × PANEL, scaled */
     void *yp;  /* Y rows, M × D, scaled, contiguous */
     void *xx;  /* |x_j|² of the scaled points (Npad) */
@@ -28,6 +29,7 @@ typedef struct gram__plan {
     int n_groups;
     gram__group *groups;
     int *leaf_group;   /* per leaf: its group, or -1 for CONST leaves */
+    double *center;    /* D values subtracted from X and Y before the scaling of radial groups */
     double *W;         /* Npad × V weights (sum) or log-weights (logsum); padding 0 / -inf */
     const gram_array *out;
     int threads;
