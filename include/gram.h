@@ -601,9 +601,11 @@ GRAM_API void gram_gp_options_init(gram_gp_options *opt);
  * Fits a GP to X (N×D, N ≥ 1, finite) and Y (N×T, or N×1; finite). X, Y and the kernel are
  * copied. A matrix that is not numerically positive definite gives GRAM_ENOTPD with the index and
  * value of the failing pivot (and no model); so does one whose pivot L_ii² falls below eps²·K_ii
- * (numerically singular) or whose solution K⁻¹y overflows. A kernel that overflows for these
- * finite inputs (a linear or polynomial kernel at |x| ~ 1e155) gives GRAM_EDOMAIN naming the
- * entry. A model is never returned holding a NaN or an inf. With optimize, each start is first
+ * (numerically singular). A kernel that overflows for these finite inputs (a linear or
+ * polynomial kernel at |x| ~ 1e155) gives GRAM_EDOMAIN naming the entry, and so does a K⁻¹y or
+ * likelihood that overflows (targets too large for K: normalize_y, whose mean and scale are
+ * computed without overflow for any finite y, removes that). A model is never returned holding a
+ * NaN or an inf. With optimize, each start is first
  * projected into the bounds (a value may lie outside them), a start at which the likelihood is
  * not defined is skipped (gram_gp_start says which), and where none has a defined likelihood the
  * kernel's projected θ is kept and its factorisation's error returned, as scikit-learn ends there.
@@ -698,8 +700,8 @@ GRAM_API gram_status gram_gp_sample(gram_context *ctx, const gram_gp *gp, const 
  *   L (N×N or NULL)             the lower Cholesky factor (zeros above the diagonal),
  *   coef (N×T or NULL)          α = K⁻¹Y.
  * Failures as gram_gp_fit's: GRAM_ENOTPD where K + diag(alpha) is not numerically positive
- * definite (the pivot named) or the results would not be finite, GRAM_EDOMAIN where K has a
- * non-finite entry; the caller decides between an error and scikit-learn's -inf. Outputs are
+ * definite (the pivot named), GRAM_EDOMAIN where K has a non-finite entry or the results would
+ * not be finite; the caller decides between an error and scikit-learn's -inf. Outputs are
  * written only on success.
  */
 GRAM_API gram_status gram_gp_solve(gram_context *ctx, const gram_array *K, int64_t n_alpha,

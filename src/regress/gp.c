@@ -198,7 +198,8 @@ static gram_status grad_tiles(gram_context *ctx, const gram_kernel *k, const lml
 /* The algebra after K is built, shared by the kernel path and the precomputed one: A holds
  * K + noise (lower triangle) on entry; factor it in place (rebuild refills A when LAPACK failed,
  * so that gram's own Cholesky can name the pivot), check the factor and solve: A ← L,
- * alpha ← K⁻¹Y, *lml. Nothing that is not finite gets through: GRAM_ENOTPD instead. */
+ * alpha ← K⁻¹Y, *lml. Nothing that is not finite gets through: GRAM_ENOTPD (the factor) or
+ * GRAM_EDOMAIN (overflow) instead. */
 typedef gram_status (*rebuild_fn)(gram_context *ctx, void *user, double *A);
 
 static gram_status factor_solve(gram_context *ctx, const lml_problem *pb, double *A, rebuild_fn rebuild,
@@ -219,12 +220,17 @@ static gram_status factor_solve(gram_context *ctx, const lml_problem *pb, double
     }
     if ((s = check_factor(ctx, n, A, kd))) goto done;
     *lml = solve_lml(pb, A, alpha);
-    /* Finite pivots above the floor can still make K⁻¹y overflow. */
+    /* Finite pivots above the floor can still make K⁻¹y (or yᵀK⁻¹y) overflow: the scale of y
+     * against K's smallest eigenvalues, not a factorisation that failed. */
     for (int64_t i = 0; i < n * t && isfinite(*lml); i++)
         if (!isfinite(alpha[i])) *lml = NAN;
-    if (!isfinite(*lml))
-        s = gram__fail(ctx, GRAM_ENOTPD, "the kernel matrix K(X, X) + alpha*I is numerically singular: "
-                                         "K^-1 y overflows; add noise to the diagonal (alpha)");
+    if (!isfinite(*lml)) {
+        double big = 0.0;
+        for (int64_t i = 0; i < n * t; i++) big = fmax(big, fabs(pb->Y[i]));
+        s = gram__fail(ctx, GRAM_EDOMAIN, "the log marginal likelihood overflows: K^-1 y is not finite "
+                                          "for targets up to %g; scale y (normalize_y) or add noise to "
+                                          "the diagonal (alpha)", big);
+    }
 done:
     gram__free(kd);
     return s;
@@ -251,9 +257,9 @@ static gram_status check_grad(gram_context *ctx, int64_t P, const double *grad, 
         if (!isfinite(grad[p])) {
             char name[32];
             snprintf(name, sizeof name, "theta[%lld]", (long long)p);
-            return gram__fail(ctx, GRAM_ENOTPD, "the kernel matrix K(X, X) + alpha*I is numerically "
-                                                "singular: the gradient of the log marginal likelihood "
-                                                "in %s overflows; add noise to the diagonal (alpha)",
+            return gram__fail(ctx, GRAM_EDOMAIN, "the gradient of the log marginal likelihood in %s "
+                                                 "overflows; scale y (normalize_y) or add noise to "
+                                                 "the diagonal (alpha)",
                               k ? gram_kernel_hyper_name(k, p) : name);
         }
     return GRAM_OK;
@@ -506,21 +512,33 @@ gram_status gram_gp_fit(gram_context *ctx, const gram_kernel *kernel, const gram
         }
         gp->noise[i] = a;
     }
-    for (int64_t c = 0; c < t; c++) {
-        double m = 0.0, v = 0.0;
-        if (gp->normalize_y) {
-            for (int64_t i = 0; i < n; i++) m += gp->Y[i * t + c];
-            m /= (double)n;
-            for (int64_t i = 0; i < n; i++) v += (gp->Y[i * t + c] - m) * (gp->Y[i * t + c] - m);
-            v = sqrt(v / (double)n);
-            /* scikit-learn's _handle_zeros_in_scale: a constant target keeps scale 1 */
-            if (v < 10.0 * 2.220446049250313e-16 * (fabs(m) > 1.0 ? fabs(m) : 1.0)) v = 1.0;
-            for (int64_t i = 0; i < n; i++) gp->Y[i * t + c] = (gp->Y[i * t + c] - m) / v;
-        } else {
-            v = 1.0;
+    for (int64_t c = 0; c < t && gp->normalize_y; c++) {
+        /* Mean and standard deviation of y/2^e, 2^e >= max |y|: exact scaling, so the same bits as
+         * the plain formulas wherever those do not overflow (|y| ~ 1e154 squared, 1e308 summed). */
+        double big = 0.0, m = 0.0, v = 0.0;
+        int e = 0;
+        for (int64_t i = 0; i < n; i++) big = fmax(big, fabs(gp->Y[i * t + c]));
+        if (big > 0.0) frexp(big, &e);
+        for (int64_t i = 0; i < n; i++) m += ldexp(gp->Y[i * t + c], -e);
+        m /= (double)n;
+        for (int64_t i = 0; i < n; i++) v += (ldexp(gp->Y[i * t + c], -e) - m) * (ldexp(gp->Y[i * t + c], -e) - m);
+        v = sqrt(v / (double)n);
+        /* scikit-learn's _handle_zeros_in_scale: a constant target keeps scale 1 */
+        int constant = v < 10.0 * DBL_EPSILON * (fabs(m) > 1.0 ? fabs(m) : 1.0);
+        for (int64_t i = 0; i < n; i++)
+            gp->Y[i * t + c] = constant ? ldexp(ldexp(gp->Y[i * t + c], -e) - m, e)
+                                        : (ldexp(gp->Y[i * t + c], -e) - m) / v;
+        gp->ymean[c] = ldexp(m, e);
+        gp->ystd[c] = constant ? 1.0 : ldexp(v, e);
+        if (!isfinite(gp->ystd[c])) {
+            s = gram__fail(ctx, GRAM_EDOMAIN, "gram_gp_fit: the standard deviation of target %lld "
+                           "overflows (its values span more than the float64 range)", (long long)c);
+            goto fail;
         }
-        gp->ymean[c] = m;
-        gp->ystd[c] = v;
+    }
+    for (int64_t c = 0; c < t && !gp->normalize_y; c++) {
+        gp->ymean[c] = 0.0;
+        gp->ystd[c] = 1.0;
     }
 
     lml_problem pb = {n, d, t, gp->X, gp->Y, gp->noise, gp->n_noise};
@@ -930,9 +948,10 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
         }
         gram_array Wa = gram_array_f64(gp->alpha, n, t), Ba = gram_array_f64(buf, m, t);
         if ((s = gram_kernel_sum(ctx, gp->kernel, &Xa, &Xt, &Wa, &Ba))) goto done;
+        for (int64_t i = 0; i < m * t; i++) buf[i] = buf[i] * gp->ystd[i % t] + gp->ymean[i % t];
         if ((s = check_outputs(ctx, buf, m, t, "mean"))) goto done;
         for (int64_t i = 0; i < m; i++)
-            for (int64_t c = 0; c < t; c++) gram__put(mean, i, c, buf[i * t + c] * gp->ystd[c] + gp->ymean[c]);
+            for (int64_t c = 0; c < t; c++) gram__put(mean, i, c, buf[i * t + c]);
     }
     if ((std || cov) && m > 0) {
         int64_t rows = cov ? m : (m < QBLOCK ? m : QBLOCK); /* cov needs every row of L⁻¹K(X, Xq) */
@@ -966,7 +985,11 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
                         goto done;
                     }
                     if (!(v > 0.0)) v = 0.0; /* rounding; as scikit-learn, clipped */
-                    for (int64_t c = 0; c < t; c++) gram__put(std, i0 + i, c, sqrt(v) * gp->ystd[c]);
+                    for (int64_t c = 0; c < t; c++) {
+                        double sd = sqrt(v) * gp->ystd[c];
+                        if ((s = check_outputs(ctx, &sd, 1, 1, "standard deviation"))) goto done;
+                        gram__put(std, i0 + i, c, sd);
+                    }
                 }
         }
         if (cov) {
@@ -980,14 +1003,17 @@ gram_status gram_gp_predict(gram_context *ctx, const gram_gp *gp, const gram_arr
             s = gram_kernel_matrix(ctx, gp->kernel, NULL, &Xa, &Ca);
             if (!s) {
                 gram__syrk_sub(m, n, Ks, n, C, m);
-                for (int64_t i = 0; i < m && !s; i++) s = check_outputs(ctx, C + i * m, 1, i + 1, "covariance");
+                double sc = gp->ystd[target] * gp->ystd[target];
+                for (int64_t i = 0; i < m && !s; i++) {
+                    for (int64_t j = 0; j <= i; j++) C[i * m + j] *= sc;
+                    s = check_outputs(ctx, C + i * m, 1, i + 1, "covariance");
+                }
             }
             if (!s) {
-                double sc = gp->ystd[target] * gp->ystd[target];
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j <= i; j++) {
-                        gram__put(cov, i, j, C[i * m + j] * sc);
-                        gram__put(cov, j, i, C[i * m + j] * sc);
+                        gram__put(cov, i, j, C[i * m + j]);
+                        gram__put(cov, j, i, C[i * m + j]);
                     }
             }
             gram__free(C);
@@ -1040,8 +1066,10 @@ gram_status gram_gp_sample(gram_context *ctx, const gram_gp *gp, const gram_arra
         }
     }
     gram__gemm(1, m, S, m, 1.0, C, m, Z, S, 0.0, R, S);
+    for (int64_t i = 0; i < m * S; i++) R[i] += mu[(i / S) * t + target];
+    if ((s = check_outputs(ctx, R, m, S, "sample"))) goto done;
     for (int64_t i = 0; i < m; i++)
-        for (int64_t c = 0; c < S; c++) gram__put(out, i, c, mu[i * t + target] + R[i * S + c]);
+        for (int64_t c = 0; c < S; c++) gram__put(out, i, c, R[i * S + c]);
 done:
     gram__free(mu);
     gram__free(C);

@@ -132,6 +132,61 @@ static void test_predict_overflow(void)
     gram_kernel_destroy(k);
 }
 
+/* Targets near the top of the float64 range: normalize_y's standard deviation used to overflow
+ * (y² at |y| ~ 1e154), leaving y_std = inf and NaN predictions from a GRAM_OK fit; without
+ * normalize_y the likelihood overflows, which is an error naming y's scale. */
+static void test_huge_targets(void)
+{
+    double X[6] = {0, 0.2, 0.4, 0.6, 0.8, 1.0}, Y[6] = {1, 2, 3, 1, 2, 3}, Yb[6], mean[6], sd[6], ref[6], ref_sd[6];
+    gram_kernel *k = parse("rbf(0.5)");
+    if (!k) return;
+    /* the model is scale-free with normalize_y: predictions are those of y itself, times f */
+    for (int scale = 0; scale < 4; scale++) {
+        double f = scale == 0 ? 1.0 : scale == 1 ? 1e300 : scale == 2 ? 1e160 : 1.7e308 / 3;
+        for (int i = 0; i < 6; i++) Yb[i] = Y[i] * f;
+        gram_gp_options o;
+        gram_gp_options_init(&o);
+        o.normalize_y = 1;
+        gram_array Xa = gram_array_f64(X, 6, 1), Ya = gram_array_f64(Yb, 6, 1), Ma = gram_array_f64(mean, 6, 1),
+                   Sa = gram_array_f64(sd, 6, 1);
+        gram_gp *gp = NULL;
+        CHECK_STATUS(gram_gp_fit(ctx, k, &o, &Xa, &Ya, &gp), GRAM_OK);
+        if (!gp) continue;
+        double m, sc;
+        gram_gp_target_scaling(gp, 0, &m, &sc);
+        CHECK_CLOSE(m, 2 * f, 1e-15, 0, "y mean");
+        CHECK_CLOSE(sc, sqrt(2.0 / 3.0) * f, 1e-15, 0, "y std");
+        CHECK(isfinite(gram_gp_log_marginal_likelihood_value(gp)), "lml finite");
+        CHECK_STATUS(gram_gp_predict(ctx, gp, &Xa, &Ma, &Sa, 0, NULL), GRAM_OK);
+        for (int i = 0; i < 6; i++) {
+            if (scale == 0) {
+                ref[i] = mean[i];
+                ref_sd[i] = sd[i];
+            }
+            CHECK_CLOSE(mean[i], ref[i] * f, 1e-9, 0, "mean scales with y"); /* K is ill-conditioned */
+            CHECK_CLOSE(sd[i], ref_sd[i] * f, 1e-9, 0, "std scales with y");
+            CHECK(isfinite(sd[i]) && sd[i] >= 0, "std %g", sd[i]);
+        }
+        /* a model of such targets saves and loads (its checks are scale-free) */
+        void *buf = NULL;
+        size_t size = 0;
+        gram_gp *back = NULL;
+        CHECK_STATUS(gram_gp_to_bytes(ctx, gp, &buf, &size), GRAM_OK);
+        CHECK_STATUS(gram_gp_from_bytes(ctx, buf, size, &back), GRAM_OK);
+        gram_free(buf);
+        gram_gp_destroy(back);
+        gram_gp_destroy(gp);
+        gp = NULL;
+        if (scale == 1) { /* the same targets without normalize_y: y^T K^-1 y overflows */
+            o.normalize_y = 0;
+            CHECK_STATUS(gram_gp_fit(ctx, k, &o, &Xa, &Ya, &gp), GRAM_EDOMAIN);
+            CHECK(gp == NULL && strstr(gram_context_message(ctx), "scale y"), "names y's scale: %s",
+                  gram_context_message(ctx));
+        }
+    }
+    gram_kernel_destroy(k);
+}
+
 /* ---- absurd model files -------------------------------------------------------------------------- */
 
 enum { N = 5, D = 2 };
@@ -279,6 +334,7 @@ int main(void)
     test_overflowing_kernel();
     test_lml_overflow_at_theta();
     test_predict_overflow();
+    test_huge_targets();
     test_absurd_models();
     test_eig_nonfinite();
     gram_context_destroy(ctx);
