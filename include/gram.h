@@ -661,8 +661,9 @@ GRAM_API gram_status gram_gp_get_cholesky(const gram_gp *gp, gram_array *out);
  * of the fitted kernel; NULL = the fitted ones), and its gradient (NULL to skip) in every
  * hyperparameter, fixed ones included. Where the likelihood is not defined at theta (a matrix
  * that is not numerically positive definite, a kernel that overflows, a result that would not be
- * finite) *lml = -inf and the gradient is zero (GRAM_OK), as scikit-learn's answer for a matrix
- * it cannot factor. Nothing else is returned but finite values.
+ * finite, a θ whose exp is not a positive finite double) *lml = -inf and the gradient is zero
+ * (GRAM_OK), as scikit-learn's answer for a matrix it cannot factor; a NaN or infinite θ is
+ * GRAM_ENONFINITE. Nothing else is returned but finite values.
  */
 GRAM_API gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp,
                                                      const double *theta, double *lml,

@@ -1017,6 +1017,17 @@ def _callable_kernel(fn, X, Y, params):
     return K
 
 
+def _check_kernel_values(A, what):
+    """The C layer's refusal of a kernel that overflows for finite inputs, for the kernels computed
+    here in NumPy (sigmoid, chi2, poly outside gram's family, callables)."""
+    bad = ~np.isfinite(A)
+    if bad.any():
+        i = np.argwhere(bad)[0]
+        where = ", ".join(f"{w} {k}" for w, k in zip(("row", "column"), i))
+        raise ValueError(f"{what} is not finite at {where} ({A[tuple(i)]}): the kernel overflows for "
+                         "these inputs; scale X (or the kernel's parameters)")
+
+
 def _dense(X):
     """scikit-learn's KernelRidge takes sparse X (CSR/CSC; other formats converted): gram
     densifies it, N×D float64 (8·N·D bytes), beside the N×N kernel matrix a fit needs anyway."""
@@ -1152,7 +1163,9 @@ class KernelRidge(_Regressor):
                     f"({Xv.shape[0]}, {Xv.shape[1]}) for {Xv.shape[0]} indexed.")
             return Xv
         _check_finite(Xv, "X")
-        return _lib.as_viewable(np.asarray(self._kernel_matrix(plan, Xv, None), dtype=np.float64), np.float64)
+        K = _lib.as_viewable(np.asarray(self._kernel_matrix(plan, Xv, None), dtype=np.float64), np.float64)
+        _check_kernel_values(K, "the kernel matrix K(X, X)")
+        return K
 
     def fit(self, X, y, sample_weight=None):
         """Fit the kernel ridge regression model.
@@ -1244,11 +1257,14 @@ class KernelRidge(_Regressor):
                   work=out.size * self.X_fit_.size)
             return out.ravel() if dual.ndim == 1 else out
         if mode == "engine":
-            return what.sum(self.X_fit_, Xq, weights=dual)
-        if mode == "precomputed":
-            return np.dot(Xq, dual)
-        _check_finite(Xq, "X")
-        return np.dot(self._kernel_matrix(self._plan_fit, Xq, self.X_fit_), dual)
+            out = what.sum(self.X_fit_, Xq, weights=dual)
+        elif mode == "precomputed":
+            out = np.dot(Xq, dual)
+        else:
+            _check_finite(Xq, "X")
+            out = np.dot(self._kernel_matrix(self._plan_fit, Xq, self.X_fit_), dual)
+        _check_kernel_values(out, "the prediction")
+        return out
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -665,7 +665,14 @@ gram_status gram_gp_log_marginal_likelihood(gram_context *ctx, const gram_gp *gp
                 return gram__fail(ctx, GRAM_ENONFINITE,
                                   "gram_gp_log_marginal_likelihood: theta[%lld] is %g", (long long)p,
                                   theta[p]);
-        if ((s = gram_kernel_set_hyper(ctx, gp->kernel, theta, &k))) return s;
+        s = gram_kernel_set_hyper(ctx, gp->kernel, theta, &k);
+        if (s == GRAM_EINVAL) { /* exp(θ) not representable: no kernel there, as the optimiser sees it */
+            gram__clear(ctx);
+            *lml = -INFINITY;
+            for (int64_t p = 0; grad && p < P; p++) grad[p] = 0.0;
+            return GRAM_OK;
+        }
+        if (s) return s;
     } else if ((s = gram_kernel_copy(ctx, gp->kernel, &k))) {
         return s;
     }

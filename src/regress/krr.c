@@ -66,11 +66,15 @@ static gram_status solve_dual(gram_context *ctx, const char *what, int64_t n, in
     if (w)
         for (int64_t i = 0; i < n; i++)
             for (int64_t c = 0; c < t; c++) out[i * t + c] *= sqrt(w[i]);
-    /* Pivots that passed can still make the solves overflow: no inf or NaN coefficient leaves. */
+    /* Pivots that passed can still make the solves overflow (targets too large for the system's
+     * smallest eigenvalues): no inf or NaN coefficient leaves, and it is not a failed factorisation
+     * (whose least-squares fallback, in the Python layer, would not help). */
     for (int64_t i = 0; i < n * t; i++)
         if (!isfinite(out[i])) {
-            s = gram__fail(ctx, GRAM_ENOTPD, "%s: the kernel ridge system K + alpha*I is numerically "
-                                             "singular: its solution overflows; increase alpha", what);
+            double big = 0.0;
+            for (int64_t j = 0; j < n * t; j++) big = fmax(big, fabs(Y[j]));
+            s = gram__fail(ctx, GRAM_EDOMAIN, "%s: the dual coefficients overflow for targets up to %g; "
+                                              "scale y or increase alpha", what, big);
             break;
         }
 done:

@@ -91,6 +91,17 @@ static void test_lml_overflow_at_theta(void)
         CHECK_STATUS(gram_gp_log_marginal_likelihood(ctx, gp, th, &lml, g), GRAM_OK);
         CHECK(lml == -INFINITY, "overflowing theta: lml %g", lml);
         for (int64_t p = 0; p < P; p++) CHECK(g[p] == 0.0, "zero gradient %lld: %g", (long long)p, g[p]);
+        /* a θ whose exp is no double at all: the same answer (it was an error, which ended a
+         * user's optimiser where scikit-learn's goes on) */
+        for (int sign = -1; sign <= 1; sign += 2) {
+            gram_kernel_get_hyper(gram_gp_kernel(gp), th);
+            th[0] = sign * 1000.0;
+            g[0] = 1;
+            CHECK_STATUS(gram_gp_log_marginal_likelihood(ctx, gp, th, &lml, g), GRAM_OK);
+            CHECK(lml == -INFINITY && g[0] == 0.0, "theta %g: lml %g, grad %g", th[0], lml, g[0]);
+        }
+        th[0] = NAN;
+        CHECK_STATUS(gram_gp_log_marginal_likelihood(ctx, gp, th, &lml, g), GRAM_ENONFINITE);
         gram_gp_destroy(gp);
     }
     gram_kernel_destroy(k);

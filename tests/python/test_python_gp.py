@@ -484,6 +484,10 @@ def test_log_marginal_likelihood_is_float64():
     # -inf where K cannot be factored is a float64 too
     dup = gram.GaussianProcessRegressor(gram.RBF(1.0), alpha=0.0, optimizer=None).fit(X[:3], y[:3])
     assert type(dup.log_marginal_likelihood(np.array([20.0]))) is np.float64
+    # and at a theta whose exp is no double (it was a ValueError, ending a user's optimizer)
+    for theta in ([1000.0], [-1000.0]):
+        lml, grad = dup.log_marginal_likelihood(np.array(theta), eval_gradient=True)
+        assert lml == -np.inf and type(lml) is np.float64 and np.all(grad == 0)
 
 
 def test_lml_without_cloning_kernel_sets_theta():

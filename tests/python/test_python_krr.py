@@ -278,7 +278,19 @@ def test_overflowing_kernel_is_an_error():
         for kernel in ("linear", "poly", gram.DotProduct(1.0)):
             with pytest.raises(ValueError, match="overflows"):
                 gram.KernelRidge(kernel=kernel).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own overflow warning
+        with pytest.raises(ValueError, match="overflows"):  # a kernel computed in NumPy
+            gram.KernelRidge(kernel="poly", degree=2.5).fit(X, y)
     krr = gram.KernelRidge(kernel="linear").fit(X / 1e160, y)
     with pytest.raises(ValueError, match="not finite"):
         krr.predict(np.array([[0.5], [1e308]]))
     assert np.isfinite(krr.predict(np.array([[0.5]]))).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        krr = gram.KernelRidge(kernel="poly", degree=2.5).fit(X / 1e160, y)
+        with pytest.raises(ValueError, match="not finite"):
+            krr.predict(np.array([[1e200]]))
+    # targets too large for the system: coefficients that overflow are an error, not inf
+    with pytest.raises(ValueError, match="scale y or increase alpha"):
+        gram.KernelRidge(kernel="linear", alpha=1e-12).fit(X / 1e160, y * 1e300)
