@@ -1,0 +1,11 @@
+/* The AVX2 table's float32 kernels: ukr_simd.inc over the primitives of simd_avx2.h (the table
+ * itself is in ukr_avx2.c). */
+#if defined(GRAM_HAVE_X86_KERNELS)
+#include "simd_avx2.h"
+
+#define SIMD_F32 1
+#include "ukr_simd.inc"
+
+#else
+typedef int gram__avx2_f32_unavailable;
+#endif

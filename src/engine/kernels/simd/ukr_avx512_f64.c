@@ -1,0 +1,11 @@
+/* The AVX-512 table's float64 kernels: ukr_simd.inc over the primitives of simd_avx512.h (the table
+ * itself is in ukr_avx512.c). */
+#if defined(GRAM_HAVE_X86_KERNELS)
+#include "simd_avx512.h"
+
+#define SIMD_F32 0
+#include "ukr_simd.inc"
+
+#else
+typedef int gram__avx512_f64_unavailable;
+#endif
