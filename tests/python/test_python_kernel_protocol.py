@@ -84,7 +84,7 @@ PAIRS = _pairs()
 # closed form below instead.
 PAIRWISE = {
     "linear": {}, "rbf": {}, "laplacian": {}, "cosine": {},
-    "poly": {"degree": 2, "coef0": 0.5}, "polynomial": {},
+    "poly": {"degree": 2, "coef0": 0.5}, "polynomial": {}, "sigmoid": {"coef0": 0.3},
 }
 
 
