@@ -521,17 +521,14 @@ class GaussianProcessRegressor(_Regressor):
         subclass): the kernel's ``__call__`` gives K and its gradient, gram's C does the algebra
         (gram_gp_solve), the hyperparameter search is scikit-learn's (SciPy's L-BFGS-B)."""
         from sklearn.base import clone
+        _lib.need("gram_gp_solve", "gram_gp_posterior")
         kernel = clone(self.kernel)
         Xv = self._check_X_any(X, kernel, reset=True)
         n = _num_samples(Xv)
         y, Y2, T = self._targets(y, n)
         means, scales = np.zeros(T), np.ones(T)
         if self.normalize_y:
-            # the rule of gram_gp_fit (gram.h): a constant target keeps scale 1
-            means, scales = Y2.mean(axis=0), Y2.std(axis=0)
-            scales = np.where(scales < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(means), 1.0), 1.0,
-                              scales)
-            Y2 = (Y2 - means) / scales
+            Y2, means, scales = _normalize(Y2)
         Y2 = np.ascontiguousarray(Y2, dtype=np.float64)
         alpha = self._noise(n)
 
@@ -545,8 +542,7 @@ class GaussianProcessRegressor(_Regressor):
                     return -lml, -grad
                 return -lml_at(theta, False)
 
-            theta, lml = _search(self, obj_func, kernel.theta, kernel.bounds, int(self.n_restarts_optimizer),
-                                 scipy_lbfgs=True)
+            theta, lml = _search(self, obj_func, kernel.theta, kernel.bounds, int(self.n_restarts_optimizer))
             kernel.theta = theta
             kernel._check_bounds_params()
         else:
@@ -571,7 +567,7 @@ class GaussianProcessRegressor(_Regressor):
             return self._check_X(X, reset)
         from sklearn.utils import check_array as sk_check_array
         names = _feature_names(X)
-        X = sk_check_array(X, dtype=None, ensure_2d=False, ensure_all_finite=False)
+        X = sk_check_array(X, dtype=None, ensure_2d=False)
         if reset:
             for a in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(a, None)
@@ -805,6 +801,18 @@ class GaussianProcessRegressor(_Regressor):
             self._gp = _Handle.from_bytes(data, "gp")
 
 
+def _normalize(Y):
+    """gram_gp_fit's normalize_y (gram.h) for the path that has no C model: each column's mean and
+    standard deviation (ddof 0; 1 for a constant column, scikit-learn's rule) on Y/2^e with
+    2^e >= max|Y|, an exact scaling, so targets near the float64 limit do not overflow."""
+    e = np.frexp(np.max(np.abs(Y), axis=0))[1]
+    Z = np.ldexp(Y, -e)
+    mz, vz = Z.mean(axis=0), Z.std(axis=0)
+    constant = vz < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mz), 1.0)
+    vz = np.where(constant, np.ldexp(1.0, -e), vz)
+    return (Z - mz) / vz, np.ldexp(mz, e), np.ldexp(vz, e)
+
+
 def _num_samples(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
@@ -842,7 +850,7 @@ def _warn_starts(gp):
             _warn_not_converged(status, it.value, message)
 
 
-def _search(est, obj_func, theta0, bounds, restarts, scipy_lbfgs=False):
+def _search(est, obj_func, theta0, bounds, restarts):
     """scikit-learn's hyperparameter search: the optimizer from theta0, then ``restarts`` starts
     drawn uniformly in the (log) bounds from ``random_state``; the best (theta, lml)."""
     def run(start):

@@ -641,6 +641,11 @@ def test_kernel_gram_cannot_evaluate_runs_like_sklearn():
                                    rtol=1e-5, atol=1e-8)
         back = pickle.loads(pickle.dumps(gp))
         np.testing.assert_array_equal(back.predict(Xq), gp.predict(Xq))
+    # normalize_y is scale-free there too, up to the float64 limit (y² would overflow at 1e154)
+    small = gram.GaussianProcessRegressor(_UserRBF(1.0), optimizer=None, normalize_y=True).fit(X, y[:, 0])
+    huge = gram.GaussianProcessRegressor(_UserRBF(1.0), optimizer=None, normalize_y=True).fit(X, y[:, 0] * 1e300)
+    for a, b in zip(huge.predict(X[:4], return_std=True), small.predict(X[:4], return_std=True)):
+        close(a, b * 1e300, rtol=1e-9, what="scaled targets")
     # structured input: strings, interpolated exactly (scikit-learn's test_gpr_interpolation_structured)
     Xs, ys = ["A", "B", "C"], np.array([1.0, 2.0, 3.0])
     gp = gram.GaussianProcessRegressor(_Tokens(s_bounds="fixed")).fit(Xs, ys)
