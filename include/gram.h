@@ -214,8 +214,8 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *   matern                  2^(1-ν)/Γ(ν) · z^ν K_ν(z), z = √(2ν) r, k(0) = 1   param nu > 0
  *                           (default 1.5; at most 1e4), scikit-learn's Matern(nu=...): K_ν is
  *                           gram's own modified Bessel function of real order (Temme's series,
- *                           Steed's continued fraction), within ~1e-14 relative where k is
- *                           not tiny, finite log-values where it underflows. nu is fixed, not a
+ *                           Steed's continued fraction), within ~3e-14 + z·4e-16 relative where
+ *                           k ≥ 1e-10, finite log-values where it underflows. nu is fixed, not a
  *                           hyperparameter (as in scikit-learn); nu = 0.5, 1.5, 2.5 give
  *                           matern12, matern32, matern52 (the spec prints those names).
  *   rational_quadratic, rq  (1 + r²/(2α))^(-α)                    param alpha > 0 (default 1)
@@ -302,9 +302,10 @@ typedef struct gram_kernel gram_kernel;
  * A NUMBER multiplying a kernel is a scale (hyperparameter "scale" when > 0); a NUMBER added to
  * a kernel is constant(NUMBER). '^' binds tighter than '*': "2*linear^2" is 2·(linear²),
  * "(rbf + white(0.1))^0.5" the square root of the sum; a NUMBER to a power is that number.
- * Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0,
- * degree, gamma, coef0, value, noise, nu. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3])
- * + white(0.1)", "rbf(lengthscale=10) * periodic(lengthscale=1, period=1)".
+ * Keys: lengthscale (scalar or list, ARD), alpha, period, sigma0, degree, gamma, coef0, value,
+ * noise, nu. Examples: "gaussian(0.5)", "2.0*matern52(lengthscale=[1,2,3]) + white(0.1)",
+ * "rbf(lengthscale=10) * periodic(lengthscale=1, period=1)", "linear(sigma0=2)^2",
+ * "matern(nu=0.7, lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10], [1e-2, 100]])".
  *
  * On a parse error returns GRAM_EPARSE with a message giving the 1-based character position.
  */
