@@ -1,5 +1,5 @@
 """Functions over the engine: kernel sums and Gram matrices for any kernel."""
-from .kernels import _matrix, _sum, as_kernel
+from .kernels import _matrix, _sum
 
 __all__ = ["kernel_sum", "pairwise_kernels"]
 
@@ -57,7 +57,7 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
     >>> s.shape
     (5,)
     """
-    return _sum(as_kernel(kernel), X, Y, weights, log, dtype, threads)
+    return _sum(kernel, X, Y, weights, log, dtype, threads)
 
 
 def pairwise_kernels(X, Y=None, kernel=DEFAULT_KERNEL, dtype=None, threads=None):
@@ -80,4 +80,4 @@ def pairwise_kernels(X, Y=None, kernel=DEFAULT_KERNEL, dtype=None, threads=None)
     -------
     K : ndarray of shape (n_samples_X, n_samples_Y)
     """
-    return _matrix(as_kernel(kernel), X, Y, dtype, threads)
+    return _matrix(kernel, X, Y, dtype, threads)

@@ -93,12 +93,11 @@ class _Handle:
     __slots__ = ("spec", "ptr", "__weakref__")
 
     def __init__(self, spec):
-        if "\0" in spec:  # ctypes would pass only the text before it
-            raise ValueError(f"kernel spec contains a NUL character: {spec!r}")
+        text = _lib.c_str(spec, "kernel spec")  # a NUL would end the spec early in C
         self.spec = spec
         self.ptr = ctypes.c_void_p()
         with _lib.Call(work=0) as c:
-            status = _lib.lib.gram_kernel_parse(c.ctx, spec.encode(), ctypes.byref(self.ptr))
+            status = _lib.lib.gram_kernel_parse(c.ctx, text, ctypes.byref(self.ptr))
             if status:
                 raise _lib.error(status, f"{c.message()} (kernel spec {spec!r})")
         weakref.finalize(self, _lib.lib.gram_kernel_destroy, self.ptr.value)
@@ -208,15 +207,15 @@ def _matrix(kernel, X, Y, dtype=None, threads=None, checked=False):
     if not checked:
         X, Y = _check_xy(X, Y)
     dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
-    Xv = _lib.as_viewable(X, dt)
+    Xv = _lib.as_viewable(X, dt, "X")
     if Y is None:
-        out = np.empty((Xv.shape[0], Xv.shape[0]), dtype=dt)
+        out = _lib.empty((Xv.shape[0], Xv.shape[0]), dt, "the Gram matrix")
         Xa, Oa = _lib.view(Xv, "X"), _lib.view(out, "out")
         with _lib.Call(threads, work=out.size * max(1, Xv.shape[1])) as c:
             c.check(_lib.lib.gram_kernel_matrix(c.ctx, h.ptr, None, ctypes.byref(Xa), ctypes.byref(Oa)))
         return out
-    Yv = _not_symmetric(Xv, _lib.as_viewable(Y, dt), h)
-    out = np.empty((Xv.shape[0], Yv.shape[0]), dtype=dt)
+    Yv = _not_symmetric(Xv, _lib.as_viewable(Y, dt, "Y"), h)
+    out = _lib.empty((Xv.shape[0], Yv.shape[0]), dt, "the Gram matrix")
     # gram: out[i, j] = k(query_i, data_j); the rows of K(X, Y) are X, the queries.
     Qa, Da, Oa = _lib.view(Xv, "X"), _lib.view(Yv, "Y"), _lib.view(out, "out")
     try:
@@ -233,11 +232,11 @@ def _matrix_grad(kernel, X, Y, threads=None):
     one gram_kernel_matrix_grad call; float64 whatever the inputs. X, Y already checked."""
     _lib.need("gram_kernel_matrix_grad")
     h = kernel._handle()
-    Xv = _lib.as_viewable(X, np.float64)
-    Yv = None if Y is None else _not_symmetric(Xv, _lib.as_viewable(Y, np.float64), h)
+    Xv = _lib.as_viewable(X, np.float64, "X")
+    Yv = None if Y is None else _not_symmetric(Xv, _lib.as_viewable(Y, np.float64, "Y"), h)
     n, m, p = Xv.shape[0], (Xv if Yv is None else Yv).shape[0], h.n_hyper()
-    out = np.empty((n, m))
-    grad = np.empty((n, m, p))
+    out = _lib.empty((n, m), np.float64, "the Gram matrix")
+    grad = _lib.empty((n, m, p), np.float64, "the kernel gradient")
     Xa, Oa = ctypes.byref(_lib.view(Xv, "X")), ctypes.byref(_lib.view(out, "out"))
     # gram: out[i, j] = k(query_i, data_j); the rows of K(X, Y) are X, the queries.
     queries, data = (None, Xa) if Yv is None else (Xa, ctypes.byref(_lib.view(Yv, "Y")))
@@ -252,8 +251,8 @@ def _matrix_grad(kernel, X, Y, threads=None):
 
 def _diag(kernel, X, threads=None):
     dt = _compute_dtype(None, X)
-    Xv = _lib.as_viewable(X, dt)
-    out = np.empty(Xv.shape[0], dtype=dt)
+    Xv = _lib.as_viewable(X, dt, "X")
+    out = _lib.empty(Xv.shape[0], dt, "the kernel diagonal")
     h = kernel._handle()
     Xa, Oa = _lib.view(Xv, "X"), _lib.view(out.reshape(-1, 1), "out")
     with _lib.Call(threads, work=Xv.size) as c:
@@ -265,8 +264,8 @@ def _sum(kernel, X, Y, weights, log, dtype, threads):
     h = _handle_for(kernel)
     X, Y = _check_xy(X, Y)
     dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
-    Xv = _lib.as_viewable(X, dt)
-    Yv = Xv if Y is None else _lib.as_viewable(Y, dt)
+    Xv = _lib.as_viewable(X, dt, "X")
+    Yv = Xv if Y is None else _lib.as_viewable(Y, dt, "Y")
     N, M = Xv.shape[0], Yv.shape[0]
     W = None
     if weights is not None:
@@ -276,11 +275,11 @@ def _sum(kernel, X, Y, weights, log, dtype, threads):
         if W.shape[0] != N:
             raise ValueError(f"weights has {W.shape[0]} rows but X has {N} data points")
     vector = W is None or W.ndim == 1
-    out = np.empty((M,) if vector else (M, W.shape[1]), dtype=dt)
+    out = _lib.empty((M,) if vector else (M, W.shape[1]), dt, "the kernel sums")
     Wa = None
     if W is not None:
         W2 = W.reshape(-1, 1) if W.ndim == 1 else W
-        W2 = _lib.as_viewable(W2)
+        W2 = _lib.as_viewable(W2, name="weights")
         Wa = ctypes.byref(_lib.view(W2, "weights"))
     if Y is not None:
         Yv = _not_symmetric(Xv, Yv, h)
