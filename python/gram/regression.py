@@ -81,7 +81,7 @@ class _Handle:
 
     def get(self, what, shape):
         """A copy of the model's array ``what`` (gram_<kind>_get_<what>) of the given shape."""
-        out = np.empty(shape)
+        out = _lib.empty(shape)
         a = _lib.view(out, what)
         status = getattr(_lib.lib, f"gram_{self.kind}_get_{what}")(self.ptr, ctypes.byref(a))
         if status:
@@ -372,6 +372,8 @@ class GaussianProcessRegressor(_Regressor):
         r = self.n_restarts_optimizer
         if not _integral(r) or r < 0:
             raise self._bad("n_restarts_optimizer", "an int in the range [0, inf)")
+        if r > 2**31 - 1:  # gram_gp_options.n_restarts is a C int
+            raise self._bad("n_restarts_optimizer", "an int in the range [0, 2147483647] (gram's limit)")
         for name in ("normalize_y", "copy_X_train"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise self._bad(name, "an instance of 'bool' or an instance of 'numpy.bool'")
@@ -586,9 +588,9 @@ class GaussianProcessRegressor(_Regressor):
         L, coef = self.L_, self.alpha_.reshape(self.alpha_.shape[0], -1)
         Ks = np.asarray(kernel(Xq, self.X_train_), dtype=np.float64)
         m, T = Ks.shape[0], coef.shape[1]
-        mean = np.empty((m, T))
-        var = np.empty((m, 1)) if return_std else None
-        cov = np.empty((m, m)) if return_cov else None
+        mean = _lib.empty((m, T))
+        var = _lib.empty((m, 1)) if return_std else None
+        cov = _lib.empty((m, m)) if return_cov else None
         kss = None
         if return_std:
             kss = np.asarray(kernel.diag(Xq), dtype=np.float64).reshape(m, 1)
@@ -679,9 +681,9 @@ class GaussianProcessRegressor(_Regressor):
             return self._predict_matrix(X, return_std, return_cov)
         Xq = self._check_X(X, reset=False)
         m, T = Xq.shape[0], self._n_targets_fit
-        mean = np.empty((m, T))
-        std = np.empty((m, T)) if return_std else None
-        cov = np.empty((m, m, T)) if return_cov else None
+        mean = _lib.empty((m, T))
+        std = _lib.empty((m, T)) if return_std else None
+        cov = _lib.empty((m, m, T)) if return_cov else None
         Xa, Ma = _lib.view(Xq, "X"), _lib.view(mean, "mean")
         Sa = ctypes.byref(_lib.view(std, "std")) if return_std else None
         work = m * (self.X_train_.shape[0] + (m if return_cov else 0)) * max(1, Xq.shape[1])
@@ -755,7 +757,7 @@ class GaussianProcessRegressor(_Regressor):
         Xq = self._check_X(X, reset=False)
         rng = check_random_state(random_state)
         m, T = Xq.shape[0], self._n_targets_fit
-        out = np.empty((m, T, int(n_samples)))
+        out = _lib.empty((m, T, int(n_samples)))
         Xa = _lib.view(Xq, "X")
         for t in range(T):
             seed = seed_from(rng)
@@ -892,7 +894,7 @@ def _solve_matrix(kernel, X, Y, alpha):
     kernel(X); scikit-learn's LinAlgError where K + diag(alpha) cannot be factored."""
     K = _lib.as_viewable(np.asarray(kernel(X), dtype=np.float64), np.float64)
     n, T = Y.shape
-    L, coef = np.empty((n, n)), np.empty((n, T))
+    L, coef = _lib.empty((n, n)), _lib.empty((n, T))
     Ka, Ya = _lib.view(K, "K"), _lib.view(Y, "y")
     al, ap = _lib.as_doubles(alpha)
     try:
@@ -973,7 +975,7 @@ def _chi2_parts(X, Y):
         raise ValueError("X contains negative values.")
     if Y is not X and (Y < 0).any():
         raise ValueError("Y contains negative values.")
-    out = np.empty((X.shape[0], Y.shape[0]))
+    out = _lib.empty((X.shape[0], Y.shape[0]))
     step = max(1, (1 << 22) // max(1, Y.size))  # rows per block: a few MB of temporaries
     for i in range(0, X.shape[0], step):
         a = X[i:i + step, None, :]
@@ -1018,7 +1020,7 @@ def _callable_kernel(fn, X, Y, params):
         for i in range(n):
             K[i, i] = fn(X[i], X[i], **params)
         return K
-    K = np.empty((X.shape[0], Y.shape[0]))
+    K = _lib.empty((X.shape[0], Y.shape[0]))
     for i in range(X.shape[0]):
         for j in range(Y.shape[0]):
             K[i, j] = fn(X[i], Y[j], **params)
@@ -1259,7 +1261,7 @@ class KernelRidge(_Regressor):
         dual = self.dual_coef_
         if mode == "gram":
             T = 1 if dual.ndim == 1 else dual.shape[1]
-            out = np.empty((Xq.shape[0], T))
+            out = _lib.empty((Xq.shape[0], T))
             Xa, Oa = _lib.view(Xq, "X"), _lib.view(out, "out")
             _call(_lib.lib.gram_krr_predict, self._krr.ptr, ctypes.byref(Xa), ctypes.byref(Oa),
                   work=out.size * self.X_fit_.size)

@@ -434,6 +434,9 @@ def test_bad_input():
         gram.GaussianProcessRegressor(optimizer="bfgs").fit(X, y)
     with pytest.raises(ValueError, match="n_restarts_optimizer"):
         gram.GaussianProcessRegressor(n_restarts_optimizer=-1).fit(X, y)
+    for bad in (2**32, 2.0):  # a C int: no silent wrap to 0 restarts, no truncation
+        with pytest.raises(ValueError, match="'n_restarts_optimizer' parameter"):
+            gram.GaussianProcessRegressor(n_restarts_optimizer=bad).fit(X, y)
     with pytest.raises(ValueError, match="kernel"):
         gram.GaussianProcessRegressor(kernel=3.0).fit(X, y)
     with pytest.raises(ValueError):
