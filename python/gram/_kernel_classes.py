@@ -95,12 +95,18 @@ def _num(v, what):
     return repr(f)
 
 
-def _bound_num(v, what):
+def _bound_num(v, what, lower):
+    """One side of a pair of bounds as spec text. scikit-learn accepts any pair, (-inf, inf)
+    included (its log-bounds are then NaN or inf); gram's spec writes an open side as 0 (lower:
+    any value <= 0, -inf too) or inf (upper), which its optimizer treats as no bound."""
     f = float(v)
-    if f == math.inf:
-        return "inf"  # an open upper side, as scikit-learn allows
+    if lower and f <= 0:
+        return "0"
+    if not lower and f == math.inf:
+        return "inf"
     if not math.isfinite(f):
-        raise ValueError(f"{what} must hold finite numbers (or inf as an upper bound), got {v!r}")
+        raise ValueError(f"{what} must hold numbers, an upper bound inf or a lower bound <= 0 "
+                         f"(open sides), got {v!r}")
     return repr(f)
 
 
@@ -142,8 +148,9 @@ def _bounds_text(key, b, what, n=1):
     if np.all(arr == arr[0]):
         if tuple(arr[0]) == DEFAULT_BOUNDS:
             return ""
-        return f", {key}_bounds=[{_bound_num(arr[0, 0], what)}, {_bound_num(arr[0, 1], what)}]"
-    pairs = ", ".join(f"[{_bound_num(lo, what)}, {_bound_num(hi, what)}]" for lo, hi in arr)
+        return (f", {key}_bounds=[{_bound_num(arr[0, 0], what, True)}, "
+                f"{_bound_num(arr[0, 1], what, False)}]")
+    pairs = ", ".join(f"[{_bound_num(lo, what, True)}, {_bound_num(hi, what, False)}]" for lo, hi in arr)
     return f", {key}_bounds=[{pairs}]"
 
 

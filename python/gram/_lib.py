@@ -309,6 +309,10 @@ _REGRESSION = [
     ("gram_krr_to_bytes", _st, [_vp, _vp, _pvp, _size_p]),
     ("gram_krr_from_bytes", _st, [_vp, _vp, ctypes.c_size_t, _pvp]),
     ("gram_krr_solve", _st, [_vp, _pa, _pa, _pa, _i64, _dp, _pa]),
+    ("gram_gp_n_starts", _i64, [_vp]),
+    ("gram_gp_start", _st, [_vp, _i64, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_i64)]),
+    ("gram_gp_solve", _st, [_vp, _pa, _i64, _dp, _pa, _pa, _dp, _dp, _pa, _pa]),
+    ("gram_gp_posterior", _st, [_vp, _pa, _pa, _pa, _pa, _pa, _pa, _pa]),
     ("gram_free", None, [_vp]),
 ]
 

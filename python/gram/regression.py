@@ -53,19 +53,6 @@ def _warn_not_converged(status, nit, message):
         "    https://scikit-learn.org/stable/modules/preprocessing.html", _convergence_warning(), stacklevel=4)
 
 
-# Signatures of the GP entry points this module uses beyond _lib's table (gram.h, "Regression").
-_pa, _vp, _i64, _st, _dp = ctypes.POINTER(_lib.GramArray), ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, _lib._dp
-for _name, _res, _args in [
-        ("gram_gp_n_starts", _i64, [_vp]),
-        ("gram_gp_start", _st, [_vp, _i64, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_i64)]),
-        ("gram_gp_solve", _st, [_vp, _pa, _i64, _dp, _pa, _pa, _dp, _dp, _pa, _pa]),
-        ("gram_gp_posterior", _st, [_vp, _pa, _pa, _pa, _pa, _pa, _pa, _pa])]:
-    _f = getattr(_lib.lib, _name, None)
-    if _f is not None and _f.argtypes is None:
-        _f.restype, _f.argtypes = _res, _args
-del _name, _res, _args, _f
-
-
 # ---- C handles and copies ---------------------------------------------------------------------
 
 

@@ -501,3 +501,21 @@ def test_protocol_without_sklearn():
     close(np.array(out["pow"]), (sk.RBF(1.0) ** 2)(X))
     d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
     close(np.array(out["pw"])[..., 0], -0.5 * d2 * np.exp(-0.5 * d2))
+
+
+def test_open_bounds_as_scikit_learn():
+    """(-inf, inf) bounds, which scikit-learn accepts (log-bounds NaN and inf), are open sides in
+    gram's spec (lower 0, upper inf): accepted, same bounds as scikit-learn's, and learnable."""
+    import warnings
+    skk = pytest.importorskip("sklearn.gaussian_process.kernels")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # log(-inf) in both
+        k = gram.WhiteKernel(0.1, noise_level_bounds=(-np.inf, np.inf))
+        ref = skk.WhiteKernel(0.1, noise_level_bounds=(-np.inf, np.inf))
+        np.testing.assert_array_equal(k.bounds, ref.bounds)
+        assert "noise_bounds=[0, inf]" in k.spec
+        X = np.linspace(0, 1, 15)[:, None]
+        np.testing.assert_allclose(k(X), ref(X), rtol=0, atol=0)
+        y = np.sin(6 * X[:, 0])
+        gp = gram.GaussianProcessRegressor(gram.RBF(0.3) + k).fit(X, y)
+        assert np.isfinite(gp.log_marginal_likelihood_value_)
