@@ -7,6 +7,7 @@
 
 #define _GNU_SOURCE 1
 
+#include "fuzz_common.h"
 #include "io/io.h"
 
 #include <stdint.h>
@@ -17,14 +18,6 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
-
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);        \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
 
 static int fuzz_same_values(const gram__matrix *a, const gram__matrix *b)
 {

@@ -1,22 +1,42 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for the fuzz targets: fuzz/corpus/npy and fuzz/corpus/csv.
+"""Writes the seed corpus for the fuzz targets: fuzz/corpus/{npy,csv,spec,model,cli}.
 
 The .npy seeds are written by numpy itself: every dtype gram reads, in both byte orders, C and
 Fortran order, format versions 1.0, 2.0 and 3.0, 1-D and 2-D; then hand-made malformed files
 (pickles, structured dtypes, lying or overflowing shapes, bad versions, broken headers). The CSV
-seeds cover headers, comments, quoting, CRLF, every delimiter and the error cases. Files found by
-libFuzzer (named by their SHA-1) live beside the seeds and are kept; rerunning this script only
-rewrites the seed_* files. Usage: python3 fuzz/make_corpus.py
+seeds cover headers, comments, quoting, CRLF, every delimiter and the error cases.
+
+The kernel spec seeds are every spec written in the repository (string literals that name a kernel
+family in the C and Python tests, the docs, the README, the header, the CLI and the examples,
+collected afresh on each run) plus a hand list of the grammar's corners. The CLI seeds are command
+lines for every command and option (arguments separated by newlines). The model seeds are real
+model files written by `gram gp fit` and `gram krr fit` on small data sets (several kernels, one and
+two targets, normalize_y, per-point noise, learned hyperparameters), when a built gram command is
+given, and hand-made containers (every entry type, other kinds, damaged headers) in any case.
+
+Files found by libFuzzer (named by their SHA-1) live beside the seeds and are kept; rerunning this
+script only rewrites the seed_* files.
+Usage: python3 fuzz/make_corpus.py [--gram build/cli/gram]
 """
+import argparse
+import glob
 import io
 import os
+import re
 import struct
+import subprocess
+import tempfile
+import zlib
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 NPY = os.path.join(HERE, "corpus", "npy")
 CSV = os.path.join(HERE, "corpus", "csv")
+SPEC = os.path.join(HERE, "corpus", "spec")
+MODEL = os.path.join(HERE, "corpus", "model")
+CLI = os.path.join(HERE, "corpus", "cli")
 
 
 def save(directory, name, data):
@@ -65,6 +85,20 @@ def npy_seeds():
     save(NPY, "f8_1d.npy", npy_bytes(np.array([1.0, 2.0, 3.0])))
     save(NPY, "i8_be_1d.npy", npy_bytes(np.array([5, -6], dtype=">i8")))
     save(NPY, "f8_1x1.npy", npy_bytes(np.array([[42.0]])))
+    halfs = np.array([[1.5, -2.0], [65504.0, 6e-8], [-0.0, np.inf]])
+    save(NPY, "f2_le.npy", npy_bytes(halfs.astype("<f2")))
+    save(NPY, "f2_be.npy", npy_bytes(halfs.astype(">f2")))
+    save(NPY, "f2_fortran.npy", npy_bytes(np.asfortranarray(halfs.astype("<f2"))))
+    save(NPY, "b1.npy", npy_bytes(np.array([[True, False], [False, True], [True, True]], dtype="|b1")))
+    save(NPY, "b1_bad_value.npy",
+         raw_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (2, 2), }", b"\x00\x01\x02\x01"))
+    if np.dtype(np.longdouble).itemsize == 16:
+        save(NPY, "f16_le.npy", npy_bytes(np.array([[1.5, -2.0], [1e-4000, 3.25]], dtype=np.longdouble)))
+        save(NPY, "f16_fortran.npy",
+             npy_bytes(np.asfortranarray(np.array([[1.5, -2.0], [0.1, 1e300]], dtype=np.longdouble))))
+    save(NPY, "f16_lying.npy",
+         raw_npy("{'descr': '<f16', 'fortran_order': False, 'shape': (1, 2), }", b"\xff" * 32))
+    save(NPY, "c16.npy", npy_bytes(np.array([[1 + 2j, 3 - 1j]], dtype="<c16")))
 
     # Refused by design.
     save(NPY, "bad_object.npy", npy_bytes(np.array([1, "a", None], dtype=object)))
@@ -122,6 +156,232 @@ def csv_seeds():
         save(CSV, name, text.encode("utf-8"))
 
 
+# ---- kernel specs ---------------------------------------------------------------------------------
+
+FAMILIES = ("gaussian", "rbf", "laplacian", "matern12", "matern32", "matern52", "matern", "rational_quadratic",
+            "rq", "cauchy", "periodic", "exp_sine_squared", "tophat", "epanechnikov", "exponential", "triangular",
+            "cosine_window", "neg_l2", "laplacian_l1", "neg_l1", "linear", "polynomial", "poly", "cosine",
+            "constant", "white", "sigmoid")
+
+SPEC_CORNERS = [
+    "rbf", "2*rbf", "rbf + 0*linear", "rbf + 0*linear(sigma0=1)", "rbf + 1e-320*linear", "-0*linear + rbf",
+    "rbf + constant(1e-320)", "(rbf + white(0.1))^0.5", "2*linear^2", "linear^2^0.5", "linear^3", "linear^0.5",
+    "poly(degree=3)^2", "2^3*rbf", "rbf^1e308", "1e308*1e308*rbf", "1e308*rbf*10", "matern(nu=0.7)",
+    "matern(nu=0.5)", "matern(nu=1.5)", "matern(nu=2.5)", "matern(nu=1e4)", "matern(nu=1e-300)",
+    "matern(lengthscale=[1,2], nu=3.7)", "sigmoid", "sigmoid(gamma=0.5, coef0=-1)", "sigmoid(coef0=0)",
+    "sigmoid^2", "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])",
+    "rbf(lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10], [1e-2, 100]])",
+    "rbf(lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10]])", "rbf(lengthscale_bounds=fixed)",
+    "periodic(lengthscale=1.3, period=1, period_bounds=fixed)", "rq(alpha=2, alpha_bounds=[0, inf])",
+    "constant(value=2, value_bounds=[1e-5, 1e5])*rbf", "white(noise=0.1, noise_bounds=[0, 1])",
+    "linear(sigma0=1, sigma0_bounds=[1e-3, inf])", "poly(degree=2, degree_bounds=fixed)",
+    "matern(nu=1, nu_bounds=fixed)", "rbf(lengthscale=1e-308)", "rbf(lengthscale=1e308)", "rbf(4.9e-324)",
+    "rbf(-0)", "rbf(nan)", "rbf(inf)", "rbf(1e309)", "linear(sigma0=1e200)", "poly(degree=1000000)",
+    "poly(degree=2.5)", "((((rbf))))", "(" * 201 + "rbf" + ")" * 201, "rbf(lengthscale=[" + ",".join(["1"] * 70) + "])",
+    "rbf(lengthscale=[1,2]) + matern52(lengthscale=[1,2,3])", "rbf(1, lengthscale=2)", "rbf(lengthscale=1, 2)",
+    "rbf(,)", "rbf()", "rbf(lengthscale=)", "RBF", "Rbf(1)", " rbf ( 1 ) ", "rbf\t+\nwhite", "rbf +", "+ rbf",
+    "rbf**2", "rbf^", "rbf^-1", "rbf^0", "(rbf + linear)^1.5", "0", "1", "1+1", "2*3", "-1*rbf", "rbf - linear",
+    "1e", "1e+", ".5*rbf", "5.*rbf", "0x10*rbf", "1" + "0" * 1200 + "*rbf", "0." + "0" * 400 + "1*rbf",
+    "rbf(lengthscale=[])", "rbf(lengthscale=[1,])", "rbf(lengthscale=[[1]])", "rbf\x00 + linear",
+    "white(0.1) * white(0.2)", "cosine(lengthscale=[1, 2]) + neg_l1 + neg_l2", "laplacian_l1^2",
+    "tophat + epanechnikov + triangular + cosine_window + exponential", "cauchy(2)^3",
+    "exp_sine_squared(lengthscale=2, period=3)", "periodic(lengthscale=[1, 2])",
+    "polynomial(degree=3, gamma=2, coef0=0) + polynomial(2, degree=2)", "constant(0)", "constant(-1)",
+    "white(-1)", "unknown(1)", "rbf(alpha=1)", "rbf(lengthscale=1, lengthscale=2)",
+    "rbf(lengthscale_bounds=[2, 1])", "rbf(lengthscale_bounds=[-1, 1])", "rbf(lengthscale_bounds=[0, 0])",
+    "rbf(lengthscale_bounds=[1e-5, nan])", "rbf(lengthscale_bounds=[1, 2, 3])",
+]
+
+
+def spec_seeds():
+    """Every string literal in the repository that looks like a kernel spec, and SPEC_CORNERS."""
+    pattern = re.compile(r"(?:\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)')")
+    family = re.compile(r"(?<![A-Za-z_])(?:" + "|".join(FAMILIES) + r")(?![A-Za-z_0-9])")
+    start = re.compile(r"^\s*(?:[0-9.(]|(?:" + "|".join(FAMILIES) + r")\b)")
+    files = []
+    for pat in ("tests/c/*.c", "tests/python/*.py", "docs/*.md", "README.md", "include/gram.h", "cli/*.c",
+                "examples/*", "examples/python/*", "python/gram/*.py", "bench/*.c", "data/README.md"):
+        files += sorted(glob.glob(os.path.join(ROOT, pat)))
+    found = set()
+    for path in files:
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        for m in pattern.finditer(text):
+            lit = m.group(1) if m.group(1) is not None else m.group(2)
+            if not lit or len(lit) > 400 or "%" in lit or not family.search(lit) or not start.match(lit):
+                continue
+            if any(c in lit for c in "{}<>;:!?$`|&"):
+                continue
+            found.add(lit.encode("utf-8").decode("unicode_escape", errors="ignore"))
+    for i, spec in enumerate(sorted(found)):
+        save(SPEC, f"repo_{i:03d}", spec.encode("latin-1", errors="ignore"))
+    for i, spec in enumerate(SPEC_CORNERS):
+        save(SPEC, f"corner_{i:03d}", spec.encode("latin-1"))
+    return len(found)
+
+
+# ---- the gram command's option values ------------------------------------------------------------
+
+CLI_LINES = [
+    "kde data.csv", "kde data.csv --bandwidth scott -o out.csv --plot p.svg", "kde - --bandwidth silverman",
+    "kde data.npy --bandwidth isj --kernel epanechnikov --query q.csv -o out.npy",
+    "kde data.csv --bandwidth cv-ml --loo --log", "kde data.csv --bandwidth cv-ls --kernel epanechnikov",
+    "kde data.csv --bandwidth cv-ls --bounds 0:1", "kde data.csv --bandwidth isj --kernel cauchy",
+    "kde data.csv --bandwidth 0.5,1.5 --bandwidth-matrix covariance",
+    "kde data.csv --bandwidth-matrix covariance --bounds :,0:", "kde data.csv --grid 100 --precision f32",
+    "kde data.csv --grid 1", "kde data.csv --grid 100000001", "kde data.csv --query q.csv --grid 10",
+    "kde data.csv --loo --query q.csv", "kde data.csv --weights w.csv --bounds 0:1,-inf:inf,:2 --threads 4",
+    "kde data.csv --weights - -", "kde - --query -", "kde data.csv -o - --plot -", "kde data.csv -o out.txt",
+    "kde data.csv --plot p.png", "kde data.csv --plot p", "kde data.csv -oout.csv -q", "kde data.csv -qx",
+    "kde data.csv --kernel=linear --bandwidth=1e-300", "kde data.csv --bandwidth -1", "kde data.csv --bandwidth nan",
+    "kde data.csv --bandwidth 1,,2", "kde data.csv --bounds 1:0", "kde data.csv --bounds inf:", "kde data.csv --bounds x",
+    "kde data.csv --threads 4097", "kde data.csv --threads -1", "kde data.csv --threads 0x10", "kde data.csv --precision f16",
+    "kde data.csv --kernel cosine --kernel tophat --kernel exponential --kernel triangular --kernel cosine_window",
+    "kde data.csv --kernel laplacian --kernel matern12 --kernel matern32 --kernel matern52 --kernel gaussian",
+    "kde --help", "kde -h", "kde --version", "kde data.csv extra.csv", "kde", "kde --loo=1 data.csv",
+    "kde data.csv --", "kde -- -data.csv", "kde data.csv --unknown", "kde data.csv -x", "kde data.csv --bandwidth",
+    "sample data.csv -n 10", "sample data.csv -n 10 --seed 18446744073709551615 -o s.npy",
+    "sample data.csv --count 1 --seed 18446744073709551616", "sample data.csv -n 0", "sample data.csv",
+    "sample - --weights - -n 3", "sample data.csv -n 5 --kernel cauchy --bandwidth isj", "sample --help",
+    "gp fit data.csv --target y --kernel rbf -o m.gram",
+    "gp fit data.csv --target 0,1 --kernel 'rbf(lengthscale=1) + white(0.1)' -o m.gram --normalize-y",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --optimize --restarts 3 --seed 7 --max-iter 50",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --restarts 3", "gp fit data.csv --target y --kernel rbf -o m.gram --seed 1",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --jitter-tries 101", "gp fit data.csv --target y --kernel rbf -o m.gram --jitter-tries 5",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --alpha 1e-3 --plot fit.svg --threads 2 -q",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --alpha alpha.csv", "gp fit data.csv --target y --kernel rbf -o m.gram --alpha -1",
+    "gp fit data.csv --target - --kernel rbf -o m.gram", "gp fit - --target y --kernel rbf -o m.gram --alpha -",
+    "gp fit data.csv --target y --kernel 'rbf +' -o m.gram", "gp fit data.csv --target y --kernel 'matern(nu=0.7)^2' -o m.gram",
+    "gp fit data.csv --target y --kernel rbf", "gp fit data.csv --kernel rbf -o m", "gp fit data.csv --target y -o m",
+    "gp fit data.csv --target y --kernel rbf -o m.gram --max-iter 0", "gp fit data.csv --target y --kernel rbf -o m.gram --restarts 100001",
+    "gp predict m.gram q.csv", "gp predict m.gram q.csv --std -o out.npy --plot p.svg", "gp predict m.gram - -o -",
+    "gp predict m.gram q.csv r.csv", "gp predict m.gram", "gp predict - -", "gp predict m.gram q.csv -o x.svg",
+    "gp sample m.gram q.csv --count 3 --seed 1 --target 0 -o s.csv", "gp sample m.gram q.csv -n 1 --target 9223372036854775807",
+    "gp sample m.gram q.csv", "gp sample m.gram q.csv -n 3 --target -1", "gp sample m.gram q.csv -n 3 --target x",
+    "gp", "gp --help", "gp help", "gp --version", "gp -x", "gp frobnicate", "gp fit --help", "gp predict -h", "gp sample --version",
+    "krr fit data.csv --target y --kernel 'rbf(0.5)' -o m.gram --alpha 0.1,0.2 --weights w.csv",
+    "krr fit data.csv --target y --kernel rbf -o m.gram --alpha x", "krr fit data.csv --target y --kernel rbf -o m.gram --normalize-y",
+    "krr predict m.gram q.csv -o p.csv", "krr predict m.gram q.csv --std", "krr", "krr --help", "krr predict",
+    "krr fit", "krr sample m q", "help", "help kde", "help sample", "help gp", "help krr", "help foo", "--help", "-h",
+    "--version", "-x", "frobnicate", "", "kde\x00data.csv\x00--bandwidth\x000.5",
+]
+
+
+def cli_seeds():
+    """Arguments separated by newlines, as the shell would split the line; a line holding NULs is
+    split at them instead and written with NUL separators."""
+    for i, line in enumerate(CLI_LINES):
+        if "\0" in line:
+            save(CLI, f"{i:03d}", line.encode())
+            continue
+        args = [p[1:-1] if p.startswith("'") else p for p in re.findall(r"'[^']*'|\S+", line)]
+        save(CLI, f"{i:03d}", b"\n".join(a.encode() for a in args))
+
+
+# ---- model files ---------------------------------------------------------------------------------
+
+def container(kind, entries, version=1, writer=b"0.1.0", header_size=64, extra_header=b""):
+    """A model file from (name, type, value) entries, as src/io/model_file.h lays it out."""
+    body = b""
+    for name, typ, value in entries:
+        nb = name.encode()
+        body += struct.pack("<I", len(nb)) + nb + struct.pack("<I", typ)
+        if typ == 1:
+            body += struct.pack("<q", value)
+        elif typ == 2:
+            vb = value.encode()
+            body += struct.pack("<Q", len(vb)) + vb
+        else:
+            arr = np.asarray(value, dtype="<f8")
+            arr = arr.reshape(arr.shape[0] if arr.ndim else 1, -1) if arr.ndim < 2 else arr
+            body += struct.pack("<QQ", arr.shape[0], arr.shape[1]) + arr.tobytes()
+    head = b"GRAMMODL" + struct.pack("<II", version, header_size) + kind.ljust(16, b"\0")[:16]
+    head += writer.ljust(16, b"\0")[:16] + struct.pack("<QQ", len(entries), len(body)) + extra_header
+    data = head + body
+    return data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
+
+
+def hand_models():
+    one = [("a", 1, -5), ("s", 2, "text é"), ("m", 3, [[1.0, -2.0], [np.nan, np.inf]])]
+    save(MODEL, "container_all_types", container(b"other", one))
+    save(MODEL, "container_empty_matrix", container(b"x", [("e", 3, np.zeros((0, 3)))]))
+    save(MODEL, "container_no_entries", container(b"gp", []))
+    save(MODEL, "container_long_header", container(b"krr", one, header_size=72, extra_header=b"\1" * 8))
+    save(MODEL, "container_newer_version", container(b"gp", one, version=2))
+    save(MODEL, "container_version_0", container(b"gp", one, version=0))
+    save(MODEL, "container_duplicate", container(b"gp", [("a", 1, 1), ("a", 1, 2)]))
+    save(MODEL, "container_bad_type", container(b"gp", [("a", 9, 1)])[:-4] + b"\0\0\0\0")
+    good = container(b"gp", one)
+    save(MODEL, "container_truncated", good[:-9])
+    save(MODEL, "container_bad_crc", good[:-1] + bytes([good[-1] ^ 1]))
+    save(MODEL, "container_zeros", b"\0" * 100)
+    save(MODEL, "container_magic_only", b"GRAMMODL")
+
+
+def fitted_models(gram):
+    rng = np.random.default_rng(12)
+    with tempfile.TemporaryDirectory() as tmp:
+        def write(name, arr, header):
+            path = os.path.join(tmp, name)
+            np.savetxt(path, arr, delimiter=",", header=header, comments="", fmt="%.17g")
+            return path
+
+        x1 = np.sort(rng.uniform(0, 5, 7))
+        d1 = write("d1.csv", np.column_stack([x1, np.sin(x1)]), "x,y")
+        d1t = write("d1t.csv", np.column_stack([x1, np.sin(x1), np.cos(x1) * 3 + 10]), "x,y,z")
+        x2 = rng.normal(size=(6, 2))
+        d2 = write("d2.csv", np.column_stack([x2, x2[:, 0] - x2[:, 1] ** 2]), "a,b,y")
+        alpha = write("alpha.csv", rng.uniform(0.01, 0.1, 7)[:, None], "alpha")
+        w = write("w.csv", rng.uniform(0.5, 2.0, 6)[:, None], "w")
+        runs = [
+            ("gp_rbf", ["gp", "fit", d1, "--target", "y", "--kernel", "rbf(lengthscale=1.3)"]),
+            ("gp_rbf_white_norm", ["gp", "fit", d1t, "--target", "y,z", "--kernel", "2*rbf(0.7) + white(0.01)",
+                                   "--normalize-y"]),
+            ("gp_matern_ard", ["gp", "fit", d2, "--target", "y", "--kernel", "matern52(lengthscale=[1, 2])",
+                               "--alpha", "1e-2"]),
+            ("gp_matern_nu", ["gp", "fit", d1, "--target", "y", "--kernel", "matern(nu=0.7, lengthscale=2)"]),
+            ("gp_alpha_file", ["gp", "fit", d1t, "--target", "z", "--kernel", "rq(alpha=2)*constant(3)",
+                               "--alpha", alpha]),
+            ("gp_periodic_sum", ["gp", "fit", d1, "--target", "y", "--kernel",
+                                 "rbf(lengthscale=10) * periodic(lengthscale=1, period=3) + white(0.1)"]),
+            ("gp_linear_pow", ["gp", "fit", d2, "--target", "y", "--kernel", "(linear(sigma0=1))^2 + white(0.5)"]),
+            ("gp_optimized", ["gp", "fit", d1, "--target", "y", "--kernel",
+                              "rbf(lengthscale=1, lengthscale_bounds=[1e-2, 1e2]) + white(0.1, noise_bounds=fixed)",
+                              "--optimize", "--max-iter", "20"]),
+            ("gp_jitter", ["gp", "fit", d1, "--target", "y", "--kernel", "rbf(lengthscale=1e3)", "--alpha", "0",
+                           "--jitter-tries", "12"]),
+            ("krr_rbf", ["krr", "fit", d1, "--target", "y", "--kernel", "rbf(0.5)", "--alpha", "0.1"]),
+            ("krr_two_targets", ["krr", "fit", d1t, "--target", "y,z", "--kernel", "laplacian(2)",
+                                 "--alpha", "0.1,1"]),
+            ("krr_weights", ["krr", "fit", d2, "--target", "y", "--kernel", "poly(degree=2) + sigmoid(gamma=0.1)",
+                             "--weights", w]),
+            ("krr_cosine", ["krr", "fit", d2, "--target", "y", "--kernel", "cosine(lengthscale=[1, 2]) + 0.5*laplacian_l1(2)"]),
+        ]
+        made = 0
+        for name, args in runs:
+            out = os.path.join(tmp, name + ".gram")
+            r = subprocess.run([gram] + args + ["-o", out, "-q"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"make_corpus: {name}: gram exited {r.returncode}: {r.stderr.strip()}")
+                continue
+            with open(out, "rb") as f:
+                save(MODEL, name, f.read())
+            made += 1
+        return made
+
+
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gram", help="a built gram command, to write the fitted model seeds")
+    args = ap.parse_args()
     npy_seeds()
     csv_seeds()
+    n_specs = spec_seeds()
+    cli_seeds()
+    hand_models()
+    if args.gram:
+        print(f"make_corpus: {n_specs} specs from the repository, {fitted_models(args.gram)} fitted models")
+    else:
+        print(f"make_corpus: {n_specs} specs from the repository; no --gram, so no fitted models")
