@@ -35,10 +35,16 @@ gram_status gram__check_array(gram_context *ctx, const gram_array *a, const char
     return GRAM_OK;
 }
 
+/* A zero-stride axis (a broadcast view, e.g. NumPy's broadcast_to) repeats one row or column:
+ * scanning it once gives the same answer, and the first bad element is then in row/column 0, as
+ * the full scan would report it. A (1e12, 3) broadcast view would otherwise take minutes. */
+static int64_t distinct(int64_t n, int64_t stride) { return stride == 0 && n > 1 ? 1 : n; }
+
 gram_status gram__check_finite(gram_context *ctx, const gram_array *a, const char *name)
 {
-    for (int64_t i = 0; i < a->rows; i++)
-        for (int64_t j = 0; j < a->cols; j++) {
+    const int64_t rows = distinct(a->rows, a->row_stride), cols = distinct(a->cols, a->col_stride);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
             double v = gram__get(a, i, j);
             if (!isfinite(v))
                 return gram__fail(ctx, GRAM_ENONFINITE, "%s: row %lld, column %lld is %s", name,
@@ -49,8 +55,9 @@ gram_status gram__check_finite(gram_context *ctx, const gram_array *a, const cha
 
 gram_status gram__check_nonnegative(gram_context *ctx, const gram_array *a, const char *name)
 {
-    for (int64_t i = 0; i < a->rows; i++)
-        for (int64_t j = 0; j < a->cols; j++) {
+    const int64_t rows = distinct(a->rows, a->row_stride), cols = distinct(a->cols, a->col_stride);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
             double v = gram__get(a, i, j);
             if (v < 0)
                 return gram__fail(ctx, GRAM_EDOMAIN, "%s: row %lld, column %lld is negative (%.17g); log-space sums need weights >= 0",

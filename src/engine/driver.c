@@ -125,6 +125,26 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
             p->groups[p->n_groups++].leaf = L;
         }
     }
+    /* The working memory, asked for as a whole before any of it is allocated or any data scanned:
+     * each block alone may fit where all of them do not, and Linux grants blocks it cannot back
+     * (the OOM killer then ends the process while they are filled). */
+    {
+        const size_t es = esize(p->dtype);
+        int64_t per_group, nxy, nw = 0, total;
+        size_t bytes;
+        if (!gram__mul_i64(p->Npad + p->M, p->D + 1, &nxy) || !gram__mul_i64(nxy + 4, p->n_groups, &per_group) ||
+            (mode != GRAM_MODE_MATRIX && !gram__mul_i64(p->Npad, p->V, &nw)) ||
+            (total = per_group) > INT64_MAX - nw - 4 * p->D - 64 || !gram__bytes(total, es, &bytes) ||
+            bytes > SIZE_MAX - 8 * (size_t)(nw + 4 * p->D + 64))
+            return gram__fail(ctx, GRAM_EOVERFLOW, "the packed inputs' size overflows (N = %lld, M = %lld, D = %lld)",
+                              (long long)p->N, (long long)p->M, (long long)p->D);
+        bytes += 8 * (size_t)(nw + 4 * p->D + 64);
+        if (!gram__memory_fits(bytes))
+            return gram__fail(ctx, GRAM_ENOMEM,
+                              "the call needs %.3g GB of working memory for its packed inputs (N = %lld, M = %lld, "
+                              "D = %lld), more than the system can provide now",
+                              (double)bytes / 1e9, (long long)p->N, (long long)p->M, (long long)p->D);
+    }
     /* The centre c, per dimension: the midpoint of X's range rounded to a multiple of the finest
      * ulp among X's coordinates, used only where every x - c is then exact (|x - c| ≤ 2^50 of
      * those ulps; a query y of a similar magnitude subtracts exactly too). Then the packed
@@ -140,7 +160,11 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
             if (!p->center) return gram__fail(ctx, GRAM_ENOMEM, "out of memory");
             double *lo = p->center + D, *hi = lo + D, *amin = hi + D; /* scratch after the D values */
             for (int64_t d = 0; d < D; d++) lo[d] = amin[d] = INFINITY, hi[d] = -INFINITY;
-            for (int64_t j = 0; j < p->N; j++) /* one pass, in X's row order */
+            /* one pass, in X's row order; a zero row stride (a broadcast view) repeats one row, whose
+             * range is the whole's: scanning its 10^12 copies would take minutes before the packing
+             * below fails for memory */
+            const int64_t rows = X->row_stride == 0 && p->N > 1 ? 1 : p->N;
+            for (int64_t j = 0; j < rows; j++)
                 for (int64_t d = 0; d < D; d++) {
                     double v = gram__get(X, j, d);
                     lo[d] = v < lo[d] ? v : lo[d];
@@ -675,7 +699,11 @@ gram_status gram__plan_run(gram__plan *p)
 
     progress_state ps = {0, by_rows ? R * C : R * C, 0};
 
-    nt = gram__team_size(nt); /* the scratch above is per thread of nt: a smaller team fits in it */
+    /* No more threads than tasks: a small call (one query row, say) would otherwise start and wait
+     * at the barrier for threads that get nothing (measured: a one-point KDE 4-6 ms -> 0.14 ms).
+     * The scratch above is per thread of nt, so a smaller team fits in it. */
+    if ((int64_t)nt > n_tasks) nt = n_tasks < 1 ? 1 : (int)n_tasks;
+    nt = gram__team_size(nt);
 #pragma omp parallel num_threads(nt)
     {
         unsigned char *mine = scratch + per_thread * (size_t)omp_get_thread_num();

@@ -615,6 +615,33 @@ static void test_bad_input(gram_context *ctx)
     gram_kernel_destroy(neg);
 }
 
+/* Views far larger than memory, as NumPy's broadcast_to makes them (row stride 0): refused with
+ * ENOMEM naming the working memory before any scan or allocation. The NaN scan and the centring
+ * pass used to read all 3·10^11 repeated values first (minutes), and then fail block by block. */
+static void test_huge_views(gram_context *ctx)
+{
+    const double one[3] = {0.5, -1.0, 2.0};
+    double out[2];
+    gram_kernel *k = NULL;
+    CHECK_STATUS(gram_kernel_parse(ctx, "gaussian(lengthscale=0.5)", &k), GRAM_OK);
+    double yq[6] = {0};
+    gram_array X = {(void *)one, GRAM_FLOAT64, 100000000000LL, 3, 0, 1};
+    gram_array Y = gram_array_f64(yq, 2, 3), O = gram_array_f64(out, 2, 1);
+    for (int log = 0; log < 2; log++) {
+        gram_status s = log ? gram_kernel_logsum(ctx, k, &Y, &X, NULL, &O) : gram_kernel_sum(ctx, k, &Y, &X, NULL, &O);
+        CHECK(s == GRAM_ENOMEM && strstr(gram_context_message(ctx), "working memory"),
+              "a (1e11, 3) broadcast view: status %d (%s), want GRAM_ENOMEM for the working memory", (int)s,
+              gram_context_message(ctx));
+    }
+    /* a NaN in the repeated row is still found, in row 0 */
+    const double bad[3] = {0.5, NAN, 2.0};
+    X.data = (void *)bad;
+    CHECK_STATUS(gram_kernel_sum(ctx, k, &Y, &X, NULL, &O), GRAM_ENONFINITE);
+    CHECK(strstr(gram_context_message(ctx), "row 0, column 1"), "NaN named at row 0, column 1: %s",
+          gram_context_message(ctx));
+    gram_kernel_destroy(k);
+}
+
 int main(void)
 {
     gram_context *ctx;
@@ -631,6 +658,7 @@ int main(void)
     test_underflow(ctx);
     test_empty(ctx);
     test_bad_input(ctx);
+    test_huge_views(ctx);
     gram_context_destroy(ctx);
     return check_done();
 }

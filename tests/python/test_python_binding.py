@@ -440,7 +440,9 @@ def test_broadcast_far_larger_than_memory_fails_at_once():
         import numpy as np, gram
         for make in (lambda v: gram.KernelDensity().fit(v),
                      lambda v: gram.KernelDensity().fit(np.zeros((5, 3))).score_samples(v),
-                     lambda v: gram.gaussian_kde(v.T)):
+                     lambda v: gram.gaussian_kde(v.T),
+                     lambda v: gram.kernel_sum(v, np.zeros((2, 3))),
+                     lambda v: gram.kernel_sum(v, np.zeros((2, 3)), log=True)):
             try:
                 make(np.broadcast_to(np.arange(3.0), (10**12, 3)))
             except MemoryError as e:
@@ -449,7 +451,7 @@ def test_broadcast_far_larger_than_memory_fails_at_once():
                 print("no error")
     """, timeout=120)
     lines = p.stdout.strip().splitlines()
-    assert p.returncode == 0 and len(lines) == 3, p.stdout + p.stderr
+    assert p.returncode == 0 and len(lines) == 5, p.stdout + p.stderr
     assert all(line.startswith("MemoryError") and "GB" in line for line in lines), p.stdout
 
 
