@@ -99,7 +99,11 @@ typedef enum gram_status {
     GRAM_EINVAL = 1,       /* an argument is invalid: NULL pointer, bad parameter value */
     GRAM_ESHAPE = 2,       /* array shapes do not agree, or a size is zero where it must not be */
     GRAM_ENONFINITE = 3,   /* NaN or Inf in input data */
-    GRAM_ENOMEM = 4,       /* memory allocation failed */
+    GRAM_ENOMEM = 4,       /* memory allocation failed, or the memory a call needs (1 GiB or
+                              more, asked for as a whole before any of it is allocated) exceeds
+                              what the system can provide now: MemAvailable + SwapFree, lowered
+                              to the room under the process's cgroup memory limits. Linux would
+                              grant such blocks and its OOM killer end the process as they fill */
     GRAM_EOVERFLOW = 5,    /* a size or size product overflows int64 / size_t */
     GRAM_EPARSE = 6,       /* a kernel spec could not be parsed (message gives the position) */
     GRAM_EDOMAIN = 7,      /* the operation is not defined for this kernel or these values
