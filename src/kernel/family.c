@@ -101,7 +101,10 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
     case GRAM_MATERN12:
     case GRAM_EXPONENTIAL: return -sqrt(t);
     case GRAM_MATERN32: a = SQRT3 * sqrt(t); return isinf(a) ? -INFINITY : log1p(a) - a;
-    case GRAM_MATERN52: a = SQRT5 * sqrt(t); return isinf(a) ? -INFINITY : log1p(a + a * a / 3.0) - a;
+    case GRAM_MATERN52: /* a capped where a² still fits; the cap moves the result < ulp(a)/2 */
+        a = SQRT5 * sqrt(t);
+        r = fmin(a, 1e18);
+        return isinf(a) ? -INFINITY : log1p(r + r * r / 3.0) - a;
     case GRAM_RATIONAL_QUADRATIC: return -L->alpha * log1p(t / (2.0 * L->alpha));
     case GRAM_CAUCHY: return -log1p(t);
     case GRAM_PERIODIC:

@@ -1,0 +1,107 @@
+/* Scaled distances that overflow: a lengthscale so small that t = (r/ℓ)² is +inf (in float64,
+ * or in float32 for float32 data) for every pair but equal points. Every radial family decays to
+ * 0 there, so sums count the equal points, log-sums are the log of that count (or -inf) and Gram
+ * blocks hold 0 and 1 — in every microkernel table. The AVX2/AVX-512 Matérn 3/2 and 5/2 formulas
+ * gave (1 + a)·e^-a = inf·0 = NaN (found by the spec fuzzer: fuzz/corpus/spec/simd_matern_*).
+ * Also the Matérn 5/2 log where a = √5·r/ℓ is finite but a² overflows (1.34e154 < a): the log of
+ * (1 + a + a²/3)·e^-a is -a + 2 log a - log 3 + O(1/a), not +inf. */
+#include "check.h"
+#include "gram.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static gram_context *ctx;
+static const char *ARCH[] = {"ref", "avx2", "avx512"};
+
+static gram_kernel *P(const char *spec)
+{
+    gram_kernel *k = NULL;
+    gram_status s = gram_kernel_parse(ctx, spec, &k);
+    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
+    return s == GRAM_OK ? k : NULL;
+}
+
+static const char *FAMS[] = {"gaussian", "laplacian", "matern12", "matern32", "matern52",
+                             "rq",       "cauchy",    "exponential"};
+
+/* N points 0, 1, ..., N-1 (D = 1) and queries that hit points 0 and 7 exactly and miss all. */
+static void check_family(const char *fam, double l, int f32)
+{
+    enum { N = 37, M = 3 };
+    double X[N], Y[M] = {0.0, 7.0, 2.5}, s[M], ls[M], K[M * N], sx[N];
+    float Xf[N], Yf[M];
+    for (int j = 0; j < N; j++) X[j] = j, Xf[j] = (float)j;
+    for (int i = 0; i < M; i++) Yf[i] = (float)Y[i];
+    gram_array xa = f32 ? gram_array_f32(Xf, N, 1) : gram_array_f64(X, N, 1);
+    gram_array ya = f32 ? gram_array_f32(Yf, M, 1) : gram_array_f64(Y, M, 1);
+    gram_array sa = gram_array_f64(s, M, 1), la = gram_array_f64(ls, M, 1);
+    gram_array ka = gram_array_f64(K, M, N), sxa = gram_array_f64(sx, N, 1);
+    char spec[64];
+    snprintf(spec, sizeof spec, "%s(%.17g)", fam, l);
+    gram_kernel *k = P(spec);
+    if (!k) return;
+    for (int a = 0; a < 3; a++) {
+        if (gram_context_set_arch(ctx, ARCH[a])) continue;
+        char what[128];
+        snprintf(what, sizeof what, "%s %s %s", spec, ARCH[a], f32 ? "float32" : "float64");
+        CHECK_STATUS(gram_kernel_sum(ctx, k, &ya, &xa, NULL, &sa), GRAM_OK);
+        CHECK_STATUS(gram_kernel_logsum(ctx, k, &ya, &xa, NULL, &la), GRAM_OK);
+        CHECK_STATUS(gram_kernel_matrix(ctx, k, &ya, &xa, &ka), GRAM_OK);
+        for (int i = 0; i < M; i++) {
+            double want = i < 2 ? 1.0 : 0.0;
+            CHECK(s[i] == want, "%s: sum %d = %.17g, want %g", what, i, s[i], want);
+            CHECK(ls[i] == log(want), "%s: log-sum %d = %.17g, want %g", what, i, ls[i], log(want));
+            for (int j = 0; j < N; j++) {
+                double kw = (double)j == Y[i] ? 1.0 : 0.0;
+                CHECK(K[i * N + j] == kw, "%s: K[%d,%d] = %.17g, want %g", what, i, j, K[i * N + j], kw);
+            }
+        }
+        /* the symmetric sum of X with itself: the diagonal only */
+        CHECK_STATUS(gram_kernel_sum(ctx, k, &xa, &xa, NULL, &sxa), GRAM_OK);
+        for (int j = 0; j < N; j++) CHECK(sx[j] == 1.0, "%s: self sum %d = %.17g", what, j, sx[j]);
+    }
+    gram_context_set_arch(ctx, "auto");
+    gram_kernel_destroy(k);
+}
+
+/* log k of matern52 where a = √5·r/ℓ is past 1.34e154 (a² overflows) but t = (r/ℓ)² is not
+ * (r/ℓ < 1.34e154; beyond, t itself is inf and the log is -inf), against long double (a² fits
+ * there); the value is 0 and its log finite. */
+static void test_matern52_log_huge(void)
+{
+    const double ratio[] = {7e153, 1e154, 1.3e154}, l = 1e-200;
+    for (size_t q = 0; q < sizeof ratio / sizeof *ratio; q++) {
+        double X[1] = {0.0}, Y[1] = {ratio[q] * l}, s[1], lg[1];
+        gram_array xa = gram_array_f64(X, 1, 1), ya = gram_array_f64(Y, 1, 1);
+        gram_array sa = gram_array_f64(s, 1, 1), la = gram_array_f64(lg, 1, 1);
+        char spec[64];
+        snprintf(spec, sizeof spec, "matern52(%.17g)", l);
+        gram_kernel *k = P(spec);
+        if (!k) continue;
+        long double a = sqrtl(5.0L) * ((long double)Y[0] / (long double)l);
+        long double want = log1pl(a + a * a / 3.0L) - a;
+        for (int ar = 0; ar < 3; ar++) {
+            if (gram_context_set_arch(ctx, ARCH[ar])) continue;
+            CHECK_STATUS(gram_kernel_logsum(ctx, k, &ya, &xa, NULL, &la), GRAM_OK);
+            CHECK_STATUS(gram_kernel_sum(ctx, k, &ya, &xa, NULL, &sa), GRAM_OK);
+            CHECK(s[0] == 0.0, "%s %s: sum %.17g, want 0", spec, ARCH[ar], s[0]);
+            CHECK_CLOSE(lg[0], (double)want, 1e-15, 0, "matern52 log far past a² overflow");
+        }
+        gram_context_set_arch(ctx, "auto");
+        gram_kernel_destroy(k);
+    }
+}
+
+int main(void)
+{
+    if (gram_context_create(&ctx)) return 1;
+    for (size_t f = 0; f < sizeof FAMS / sizeof *FAMS; f++) {
+        check_family(FAMS[f], 1e-160, 0); /* (1/1e-160)² = 1e320 = inf in float64 */
+        check_family(FAMS[f], 1e-25, 1);  /* (1/1e-25)² = 1e50 = inf in float32 */
+    }
+    test_matern52_log_huge();
+    gram_context_destroy(ctx);
+    return check_done();
+}
