@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,4 +76,20 @@ void check_put_file(const char *path, const void *data, size_t n)
         p += w, n -= (size_t)w;
     }
     close(fd);
+}
+
+gram_kernel *check_kernel(gram_context *ctx, const char *spec)
+{
+    gram_kernel *k = NULL;
+    gram_status s = gram_kernel_parse(ctx, spec, &k);
+    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
+    return s == GRAM_OK ? k : NULL;
+}
+
+char *check_spec_of(const gram_kernel *k)
+{
+    size_t n = gram_kernel_spec(k, NULL, 0);
+    char *b = malloc(n + 1);
+    if (b) gram_kernel_spec(k, b, n + 1);
+    return b;
 }

@@ -3,6 +3,8 @@
 #ifndef GRAM_CHECK_H
 #define GRAM_CHECK_H
 
+#include "gram.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +40,11 @@ void check_fail(const char *file, int line, const char *fmt, ...)
     } while (0)
 
 int check_done(void);
+
+/* A kernel from a spec; a parse failure is recorded (with the library's message) and gives NULL. */
+gram_kernel *check_kernel(gram_context *ctx, const char *spec);
+/* A kernel's canonical spec, malloc'd (the caller frees it). */
+char *check_spec_of(const gram_kernel *k);
 
 /* Deterministic random numbers for tests (splitmix64). */
 typedef struct { uint64_t s; } check_rng;

@@ -15,13 +15,7 @@ typedef long double ld;
 #define PI_L 3.141592653589793238462643383279502884L
 static gram_context *ctx;
 
-static gram_kernel *P(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
-    return s == GRAM_OK ? k : NULL;
-}
+static gram_kernel *P(const char *spec) { return check_kernel(ctx, spec); }
 
 /* The radial families used here as functions of the scaled distance r (or ρ for periodic). */
 typedef enum { GAUSS, MAT52, RQ, CAUCHY, PERIODIC, LAPL_L1 } fam;

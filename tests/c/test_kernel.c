@@ -22,13 +22,7 @@ static gram_context *ctx;
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-static gram_kernel *P(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
-    return s == GRAM_OK ? k : NULL;
-}
+static gram_kernel *P(const char *spec) { return check_kernel(ctx, spec); }
 
 static char *spec_of(const gram_kernel *k)
 {

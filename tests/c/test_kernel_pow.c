@@ -11,21 +11,9 @@
 typedef long double ld;
 static gram_context *ctx;
 
-static gram_kernel *P(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
-    return s == GRAM_OK ? k : NULL;
-}
+static gram_kernel *P(const char *spec) { return check_kernel(ctx, spec); }
 
-static char *spec_of(const gram_kernel *k)
-{
-    size_t n = gram_kernel_spec(k, NULL, 0);
-    char *b = malloc(n + 1);
-    gram_kernel_spec(k, b, n + 1);
-    return b;
-}
+static char *spec_of(const gram_kernel *k) { return check_spec_of(k); }
 
 static void expect_spec(const char *spec, const char *want)
 {

@@ -15,13 +15,7 @@
 static gram_context *ctx;
 static const char *ARCH[] = {"ref", "avx2", "avx512"};
 
-static gram_kernel *P(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
-    return s == GRAM_OK ? k : NULL;
-}
+static gram_kernel *P(const char *spec) { return check_kernel(ctx, spec); }
 
 static const char *FAMS[] = {"gaussian", "laplacian", "matern12", "matern32", "matern52",
                              "rq",       "cauchy",    "exponential"};
