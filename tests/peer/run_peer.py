@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,11 +162,15 @@ def main(argv=None):
            *[a for p in plugins for a in ("-p", p)],
            "-W", "ignore::pytest.PytestUnknownMarkWarning", *files, *extra]
     print(f"run_peer: suites {', '.join(selected)}; {len(excluded)} declared exclusions; "
-          f"files in {workdir}", flush=True)
+          f"files in {workdir}{'' if args.keep else ' (removed at exit)'}", flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (workdir, env.get("PYTHONPATH")) if p)
     env.setdefault("SCIPY_XSLOW", "1")  # SciPy's very slow tests too: gram is fast enough
-    return subprocess.call(cmd, cwd=workdir, env=env)
+    try:
+        return subprocess.call(cmd, cwd=workdir, env=env)
+    finally:
+        if not args.keep:  # the rewritten copies are throwaway unless asked for
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
