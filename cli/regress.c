@@ -88,7 +88,8 @@ static const char GP_FIT_HELP[] =
     "\n"
     "A summary goes to standard error: N, D, T (targets), the log marginal\n"
     "likelihood, the optimizer's iterations, the time, and the kernel (the learned\n"
-    "one with --optimize).\n"
+    "one with --optimize). A start of the optimizer that did not converge (as\n"
+    "scikit-learn's ConvergenceWarning) is a 'warning:' line there, even with -q.\n"
     "\n"
     "Example:\n"
     "  gram gp fit data/co2_monthly.csv --target co2_ppm --normalize-y --optimize \\\n"
@@ -464,6 +465,27 @@ static void data_span(const double *v, int64_t N, int64_t n, double *xs)
 }
 
 /* Prints the library's error and, for a matrix that is not positive definite, what to try. */
+/* Starts of the optimiser that ended without converging, one warning line each (the CLI's form of
+ * the ConvergenceWarning gram.GaussianProcessRegressor emits): a fit that stopped at max_iter or
+ * found no acceptable step may be far from the optimum, and a user should hear it even with -q. */
+static void warn_unconverged(const char *cmd, const gram_gp *gp)
+{
+    static const char *const why[] = {
+        [GRAM_GP_START_MAX_ITER] = "stopped at --max-iter",
+        [GRAM_GP_START_ABNORMAL] = "no acceptable step along the search direction",
+        [GRAM_GP_START_MAX_EVAL] = "stopped at the evaluation limit",
+        [GRAM_GP_START_UNDEFINED] = "the log marginal likelihood is not defined there: skipped",
+    };
+    for (int64_t i = 0; i < gram_gp_n_starts(gp); i++) {
+        gram_gp_start_status st;
+        int64_t it = 0;
+        if (gram_gp_start(gp, i, &st, &it) != GRAM_OK || st == GRAM_GP_START_CONVERGED) continue;
+        const char *w = (int)st >= 0 && (size_t)st < sizeof why / sizeof *why && why[st] ? why[st] : "unknown";
+        fprintf(stderr, "%s: warning: optimizer start %lld (%s) did not converge after %lld iteration%s: %s\n", cmd,
+                (long long)i, i ? "a restart" : "the kernel's hyperparameters", (long long)it, it == 1 ? "" : "s", w);
+    }
+}
+
 static int fit_error(gram_context *ctx, gram_status s, const char *what, const char *hint)
 {
     int rc = cli_lib_error(ctx, s, what);
@@ -873,6 +895,7 @@ static int fit_cmd(reg_args *r)
         if (is_gp && gram_gp_jitter(gp) > 0)
             fprintf(stderr, "%s: jitter %g added to the diagonal\n", r->cmd, gram_gp_jitter(gp));
     }
+    if (is_gp) warn_unconverged(r->cmd, gp);
 
 done:
     svg_text_free(&svg);

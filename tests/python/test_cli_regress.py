@@ -189,6 +189,23 @@ def test_gp_optimize_reaches_sklearn_likelihood(gram_cli, tmp_path):
             "-o", tmp_path / "m2.gp")
     assert lml_of(p2.stderr) >= lml - 1e-6
     assert "(3 starts," in p2.stderr.decode()
+    assert "warning" not in p.stderr.decode() + p2.stderr.decode()  # these converged
+
+
+def test_gp_unconverged_start_warns(gram_cli, tmp_path):
+    """A start stopped by --max-iter is reported, as scikit-learn's ConvergenceWarning, even with
+    -q; scikit-learn's L-BFGS-B stops at the same limit with SciPy's status 1."""
+    X, y = data_1d(N=30, seed=3)
+    data = write_csv(tmp_path / "d.csv", ["x", "y"], X[:, 0], y)
+    for quiet in ([], ["-q"]):
+        p = ok(gram_cli, "gp", "fit", data, "--target", "y", "--kernel",
+               "1.0*rbf(lengthscale=1.0) + white(0.1)", "--optimize", "--max-iter", "2",
+               "--restarts", "1", *quiet, "-o", tmp_path / "m.gp")
+        err = p.stderr.decode()
+        for start in (0, 1):
+            assert re.search(rf"warning: optimizer start {start} \(.*\) did not converge after 2 "
+                             r"iterations: stopped at --max-iter", err), err
+        assert ("log_marginal_likelihood=" in err) == (not quiet), err
 
 
 # ---- --target ------------------------------------------------------------------------------------
