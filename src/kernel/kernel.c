@@ -727,17 +727,31 @@ gram_status gram_kernel_set_hyper(gram_context *ctx, const gram_kernel *k, const
     if (!k) return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_set_hyper: kernel is NULL");
     if (!theta && k->n_hyper > 0)
         return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_set_hyper: theta is NULL");
-    /* Every value must stay positive and finite (and so must 1/lengthscale): a θ so small that
-     * exp underflows would silently turn a hyperparameter into a fixed zero. */
-    for (int64_t h = 0; h < k->n_hyper; h++) {
-        double v = exp(theta[h]);
-        if (!isfinite(theta[h]) || !(v > 0.0) || !isfinite(v) || !isfinite(1.0 / v))
-            return gram__fail(ctx, GRAM_EINVAL,
-                              "gram_kernel_set_hyper: theta[%lld] (%s) = %g is %s", (long long)h,
-                              k->hyper_names[h], theta[h],
-                              isfinite(theta[h]) ? "out of range (exp(theta) must be a positive "
-                                                   "finite double with a finite reciprocal)"
-                                                 : "not finite");
+    /* Every value must stay positive and finite: a θ so small that exp underflows would silently
+     * turn a hyperparameter into a fixed zero. Lengthscales and periods are also divided by (the
+     * packed inputs are x/ℓ), so their reciprocals must be finite too, as the parser requires;
+     * scales, constants, noise and the other family parameters may be subnormal, as the parser
+     * accepts them ("constant(1e-320)": θ = -736.8 must come back through set_hyper). */
+    for (int i = 0; i < k->n_ops; i++) {
+        const gram__op *op = &k->ops[i];
+        int64_t h0 = -1, nh = 0;
+        const gram__leaf *L = NULL;
+        if (op->kind == GRAM_OP_SCALE && op->hyper >= 0) h0 = op->hyper, nh = 1;
+        if (op->kind == GRAM_OP_LEAF) L = &k->leaves[op->leaf], h0 = L->hyper0, nh = gram__leaf_n_hyper(L);
+        for (int64_t j = 0; j < nh; j++) {
+            const int64_t h = h0 + j;
+            const char *what = "scale";
+            if (L) leaf_slot((gram__leaf *)(uintptr_t)L, j, &what);
+            const int divided = !strcmp(what, "lengthscale") || !strcmp(what, "period");
+            double v = exp(theta[h]);
+            if (!isfinite(theta[h]) || !(v > 0.0) || !isfinite(v) || (divided && !isfinite(1.0 / v)))
+                return gram__fail(ctx, GRAM_EINVAL, "gram_kernel_set_hyper: theta[%lld] (%s) = %g is %s",
+                                  (long long)h, k->hyper_names[h], theta[h],
+                                  !isfinite(theta[h]) ? "not finite"
+                                  : divided ? "out of range (exp(theta) must be a positive finite double "
+                                              "with a finite reciprocal)"
+                                            : "out of range (exp(theta) must be a positive finite double)");
+        }
     }
     gram_kernel *c;
     gram_status s = combine(ctx, "gram_kernel_set_hyper", k, NULL, GRAM_OP_LEAF, 0.0, &c);
