@@ -429,6 +429,11 @@ GRAM_API gram_status gram_kernel_log_normalizer(gram_context *ctx, const gram_ke
  *
  * M = 0 or N = 0 is allowed (out gets zeros, or -inf for logsum); D = 0 is allowed (every
  * distance is 0). Sizes whose products overflow give GRAM_EOVERFLOW.
+ *
+ * A kernel value too large for a double (a linear kernel at |x| ~ 1e155, a scale of 1e308) is
+ * ±inf, and a sum with such terms of one sign is ±inf (the engine's own padding of X adds an exact
+ * 0). A user's weight of exactly 0 times such a value is IEEE's 0·inf = NaN, and so is that row's
+ * sum: drop the zero-weight points.
  */
 GRAM_API gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
                                      const gram_array *X, const gram_array *W, gram_array *out);

@@ -393,6 +393,16 @@ static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0
     const double *W = p->W + c0 * p->V;
     if (logspace ? fused_logpartial(p, r0, mr, c0, n, W, P, S) : fused_partial(p, r0, mr, c0, n, W, P)) return;
     eval_tile(p, logspace, r0, mr, c0, n, stack);
+    /* The last chunk's padding (copies of the last point, weight 0) adds exactly nothing: where the
+     * kernel overflowed to ±inf at the last point, inf·0 would make the sum NaN instead of ±inf. A
+     * log-space sum pads log w = -inf, which its microkernel already skips. */
+    if (!logspace && c0 + n > p->N) {
+        const int64_t j0 = p->N - c0 > 0 ? p->N - c0 : 0;
+        for (int64_t i = 0; i < mr; i++) {
+            if (p->dtype == GRAM_FLOAT64) memset((double *)stack[0] + i * GRAM_KC + j0, 0, (size_t)(n - j0) * sizeof(double));
+            else memset((float *)stack[0] + i * GRAM_KC + j0, 0, (size_t)(n - j0) * sizeof(float));
+        }
+    }
     if (p->dtype == GRAM_FLOAT64) {
         if (logspace) p->ukr->logsum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P, S);
         else p->ukr->sum_f64(mr, n, stack[0], GRAM_KC, W, p->V, P);
