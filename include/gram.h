@@ -785,6 +785,87 @@ GRAM_API gram_status gram_krr_solve(gram_context *ctx, const gram_array *K, cons
 /* Releases a buffer returned by gram (gram_*_to_bytes); NULL is allowed. */
 GRAM_API void gram_free(void *p);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Feature maps                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * An explicit random feature map φ: R^D → R^R with E[φ(x)·φ(y)] = k(x, y) (docs/features.md
+ * gives each estimator's formula, variance and source). A map is made once from a kernel, a
+ * method, the dimension D, the number of output features R and a seed; its frequencies are drawn
+ * then from Philox4x32-10 streams of the seed (frequency row i, or orthogonal block i, uses stream
+ * i), so the same arguments give the same map on every thread count (and every platform with the
+ * same libm). Maps are immutable after creation and may be shared between threads.
+ *
+ * Kernels: one family leaf with its lengthscales (scalar or ARD), optionally times a constant
+ * c > 0 ("2.5*rbf(3)", or constant(value=c) * leaf); the features then carry √c. Which families
+ * each method covers:
+ *   GRAM_FEATURES_RFF, GRAM_FEATURES_RFF_PHASE   gaussian, laplacian/matern12/exponential,
+ *                                                matern32, matern52, matern (any ν),
+ *                                                rational_quadratic, cauchy, laplacian_l1
+ *   GRAM_FEATURES_ORF                            the same but laplacian_l1 (isotropic spectra)
+ *   GRAM_FEATURES_SORF, POSITIVE*, HYPERBOLIC*   gaussian
+ * Anything else (other families, sums, products of two families, powers, a scale ≤ 0, white
+ * noise) is GRAM_EINVAL with a message naming the family or the construct and the methods that
+ * apply.
+ */
+typedef struct gram_features gram_features;
+
+typedef enum gram_features_method {
+    GRAM_FEATURES_RFF = 0,          /* Rahimi & Recht (2007): m = R/2 i.i.d. frequencies ω from the
+                                       kernel's spectral density, φ = √(c/m)·[cos Ωx, sin Ωx]
+                                       (the R/2 cosines, then the R/2 sines); R even */
+    GRAM_FEATURES_RFF_PHASE = 1,    /* the same with one phase each: φ = √(2c/R)·cos(Ωx + b),
+                                       b ~ U[0, 2π), R frequencies; higher variance than RFF */
+    GRAM_FEATURES_ORF = 2,          /* Yu et al. (2016): as RFF with the frequencies in blocks of D
+                                       orthogonal directions, each with its own norm from the
+                                       spectrum's radial law; unbiased, lower variance; R even */
+    GRAM_FEATURES_SORF = 3,         /* Yu et al. (2016): ω rows of √D'·H·S1·H·S2·H·S3 (H the
+                                       normalised Walsh–Hadamard matrix of order D' = D rounded up to
+                                       a power of two, S_i random ±1 diagonals), O(R log D) per point;
+                                       gaussian; slightly biased (row norms √D' exactly); R even */
+    GRAM_FEATURES_POSITIVE = 4,     /* Choromanski et al. (2021), FAVOR+: φ_i = √(c/R)·
+                                       exp(ω_i·x - |x|²), x scaled by 1/ℓ, ω ~ N(0, I): every
+                                       feature > 0, low relative error where k is small */
+    GRAM_FEATURES_POSITIVE_ORF = 5, /* the same with orthogonal ω (blocks of D, χ_D norms) */
+    GRAM_FEATURES_HYPERBOLIC = 6,   /* Choromanski et al. (2021): φ = √(c/R)·[exp(Ωx - |x|²),
+                                       exp(-Ωx - |x|²)], R/2 frequencies; R even */
+    GRAM_FEATURES_HYPERBOLIC_ORF = 7
+} gram_features_method;
+
+/*
+ * Makes a map for D-dimensional inputs (D ≥ 1; a kernel with ARD lengthscales must have D of
+ * them) with R ≥ 1 output features (even for the methods with pairs). The kernel is copied. Sizes
+ * whose frequency table (R·D values) overflows give GRAM_EOVERFLOW; a table the system cannot hold
+ * GRAM_ENOMEM.
+ */
+GRAM_API gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_t D,
+                                          gram_features_method method, int64_t R, uint64_t seed,
+                                          gram_features **out);
+GRAM_API void gram_features_destroy(gram_features *f);
+
+GRAM_API int64_t gram_features_n_components(const gram_features *f); /* R */
+GRAM_API int64_t gram_features_dim(const gram_features *f);          /* D */
+GRAM_API gram_features_method gram_features_method_of(const gram_features *f);
+GRAM_API uint64_t gram_features_seed(const gram_features *f);
+/* The map's kernel (owned by f). */
+GRAM_API const gram_kernel *gram_features_kernel(const gram_features *f);
+
+/*
+ * out (N×R) = φ(X) for X (N×D, float64 or float32, finite: GRAM_ENONFINITE names the first
+ * non-finite entry); out float64 or float32, not overlapping X. Computed in X's dtype: the
+ * projection Ωx by BLAS (dgemm/sgemm; SORF by fast Walsh–Hadamard transforms) over fixed blocks
+ * of rows, then the elementwise map; memory beyond X and out is O(B·R) per thread for a block of
+ * B rows. Results are bit-identical for every thread count. The progress callback sees blocks of
+ * rows; cancelling leaves out partly written. Positive and hyperbolic features are exponentials
+ * and can overflow where |Ωx| is large (|x|/ℓ large, D in the hundreds in float32): such a call
+ * gives GRAM_EDOMAIN naming the row, never an inf. Trigonometric features lose accuracy as |ω·x|
+ * grows (the absolute error of ω·x is about eps·|ω|·|x|): centre data far from the origin
+ * first, which these shift-invariant kernels allow.
+ */
+GRAM_API gram_status gram_features_transform(gram_context *ctx, const gram_features *f,
+                                             const gram_array *X, gram_array *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,51 @@
+/* features: explicit random feature maps φ with k(x, y) ≈ φ(x)·φ(y). Internal.
+ *
+ * A map is its frequencies: F rows ω_i (already divided by the lengthscales, so the projection
+ * is Ω x of the raw point), or for SORF the ±1 diagonals of its Hadamard blocks. transform.c
+ * projects blocks of rows (BLAS, or the Walsh–Hadamard chain) and applies the elementwise map. */
+#ifndef GRAM_FEATURES_H
+#define GRAM_FEATURES_H
+
+#include "../kernel/kernel.h"
+
+/* What the projection is followed by. */
+typedef enum gram__fmap {
+    GRAM__FMAP_PAIRS = 0, /* cos, sin of each frequency */
+    GRAM__FMAP_PHASE,     /* cos(ω·x + b) */
+    GRAM__FMAP_POSITIVE,  /* exp(ω·x - |x|²) */
+    GRAM__FMAP_HYPERBOLIC /* exp(±ω·x - |x|²) */
+} gram__fmap;
+
+/* How the frequencies are drawn. */
+typedef enum gram__fdraw { GRAM__FDRAW_IID = 0, GRAM__FDRAW_ORTHOGONAL, GRAM__FDRAW_HADAMARD } gram__fdraw;
+
+struct gram_features {
+    gram_features_method method;
+    gram__fmap map;
+    gram__fdraw draw;
+    int64_t D, R, F;     /* input dimension, output features, frequencies (R or R/2) */
+    uint64_t seed;
+    gram_kernel *kernel; /* a copy of the caller's */
+    const gram__leaf *leaf; /* the kernel's one family leaf (inside kernel) */
+    double c;            /* the kernel's constant factor */
+    double amp;          /* every feature's factor: √(c/F) (pairs), √(2c/R) (phase), √(c/R) */
+    double *inv_ls;      /* D values: 1/ℓ_d */
+    double *omega;       /* F×D, row-major (not SORF) */
+    float *omega32;      /* the same rounded to float32, for float32 inputs */
+    double *phase;       /* F values (phase map) */
+    int64_t Dp, n_blocks; /* SORF: D rounded up to a power of two; blocks of Dp frequencies */
+    signed char *signs;  /* SORF: n_blocks × 3 × Dp values ±1 (S1, S2, S3 of each block) */
+};
+
+/* sample.c: fills f->omega (and f->phase, f->signs) for the validated f. */
+gram_status gram__features_draw(gram_context *ctx, gram_features *f);
+
+/* trig.c: c[j] = amp·cos(x[j]) and (s not NULL) s[j] = amp·sin(x[j]) for j < n, within a few
+ * ulps of amp; returns 1 if some x[j] is not finite (its outputs are then NaN). */
+int gram__sincos_f64(int64_t n, const double *x, double amp, double *c, double *s);
+int gram__sincos_f32(int64_t n, const float *x, float amp, float *c, float *s);
+
+/* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
+void gram__fwht(double *v, int64_t n);
+
+#endif
