@@ -222,8 +222,10 @@ static inline double mul0(double a, double b) { return a == 0.0 || b == 0.0 ? 0.
 
 /* One element of a non-leaf op: a (and b) the operands' values, or their logs where the op runs in
  * log space (lg); arg_direct: the operand of a log-space scale or power is a value, not a log
- * (kernel.h's GRAM__OPF_DIRECT); lc = log c of a positive scale. */
-static inline double combine_op(const gram__op *op, int lg, int arg_direct, double lc, double a, double b)
+ * (kernel.h's GRAM__OPF_DIRECT); arg_log: the operand of a direct power is a log (GRAM__OPF_LOG: a
+ * power p < 1, exp(p·log k)); lc = log c of a positive scale. */
+static inline double combine_op(const gram__op *op, int lg, int arg_direct, int arg_log, double lc, double a,
+                                double b)
 {
     switch (op->kind) {
     case GRAM_OP_ADD:
@@ -240,7 +242,7 @@ static inline double combine_op(const gram__op *op, int lg, int arg_direct, doub
         if (!lg) return mul0(op->c, a);
         return op->c == 0.0 ? -INFINITY : a + lc; /* a log-space scale is never negative (nonneg) */
     case GRAM_OP_POW:
-        if (!lg) return pow(a, op->c);
+        if (!lg) return arg_log ? exp(op->c * a) : pow(a, op->c);
         return op->c * (arg_direct ? log(fabs(a)) : a); /* log |k|^p; p > 0, so -inf stays -inf */
     default: return a;
     }
@@ -259,7 +261,7 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
         if (op->kind == GRAM_OP_LEAF) {
             const gram__leaf *L = &k->leaves[op->leaf];
             void *T = stack[sp++];
-            const int lg = logspace && !(k->op_flags[o] & GRAM__OPF_DIRECT);
+            const int lg = gram__op_logmode(k, o, logspace);
             if (L->structure == GRAM_STRUCT_CONST) {
                 /* one value off the diagonal, another on it (white noise in symmetric calls) */
                 double v0 = lg ? gram__leaf_log_const(L, 0) : gram__leaf_const(L, 0);
@@ -293,9 +295,10 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
             continue;
         }
         /* Combine: a = stack[sp-2] (or stack[sp-1] for scale and power), b = stack[sp-1]. */
-        const int lg = logspace && !(k->op_flags[o] & GRAM__OPF_DIRECT);
+        const int lg = gram__op_logmode(k, o, logspace);
         const int unary = op->kind == GRAM_OP_SCALE || op->kind == GRAM_OP_POW;
-        const int arg_direct = unary && logspace && (k->op_flags[o - 1] & GRAM__OPF_DIRECT);
+        const int arg_lg = unary && gram__op_logmode(k, o - 1, logspace);
+        const int arg_direct = unary && lg && !arg_lg, arg_log = unary && !lg && arg_lg;
         const double lc = op->kind == GRAM_OP_SCALE && op->c > 0.0 ? log(op->c) : 0.0;
         if (!lg && op->kind != GRAM_OP_POW && p->dtype == GRAM_FLOAT64) { /* the common cases, in loops that vectorise */
             const double c = op->c;
@@ -323,7 +326,7 @@ static void eval_tile(const gram__plan *p, int logspace, int64_t r0, int64_t mr,
                     a = ((float *)A)[i * ldt + j];
                     b = ((float *)Bt)[i * ldt + j];
                 }
-                double r = combine_op(op, lg, arg_direct, lc, a, b);
+                double r = combine_op(op, lg, arg_direct, arg_log, lc, a, b);
                 if (p->dtype == GRAM_FLOAT64) ((double *)A)[i * ldt + j] = r;
                 else ((float *)A)[i * ldt + j] = (float)r;
             }

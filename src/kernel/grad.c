@@ -194,6 +194,97 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
     return f;
 }
 
+/* The log of leaf L at (y, x) (L is non-negative: it lies in a log region, kernel.h's
+ * GRAM__OPF_LOG); if g is not NULL, also the derivatives of that log in the leaf's own
+ * hyperparameters. For the families with an exponential form (gaussian, laplacian, matern12/32/52,
+ * exponential, rational quadratic, periodic, cauchy, laplacian_l1) both come from the same terms
+ * as leaf_eval's without the exp, so they stay exact where the value underflows; the other
+ * families (general Matérn, the compact ones, an even polynomial, ...) take (∂k/∂θ)/k from
+ * leaf_eval, and 0 where k is 0 (underflowed, or outside a compact support): the derivative of a
+ * log that is -inf has no finite value, and the power above multiplies it by exp(p·log k) = 0. */
+static double leaf_log_eval(const gram__leaf *L, int64_t D, const double *y, const double *x, int same,
+                            double *g)
+{
+    gram_family f = L->family;
+    int ard = L->n_scale > 1;
+    if (L->structure == GRAM_STRUCT_CONST) {
+        double v = gram__leaf_const(L, same);
+        if (g && (f == GRAM_CONSTANT || L->noise > 0.0)) g[0] = v > 0.0 ? 1.0 : 0.0; /* ∂log c/∂log c */
+        return gram__leaf_log_const(L, same);
+    }
+    int expform = f == GRAM_GAUSSIAN || f == GRAM_LAPLACIAN || f == GRAM_MATERN12 || f == GRAM_EXPONENTIAL ||
+                  f == GRAM_MATERN32 || f == GRAM_MATERN52 || f == GRAM_RATIONAL_QUADRATIC ||
+                  f == GRAM_PERIODIC || f == GRAM_CAUCHY || f == GRAM_LAPLACIAN_L1;
+    if (!expform) {
+        double v = leaf_eval(L, D, y, x, same, g);
+        if (g) {
+            int64_t nh = gram__leaf_n_hyper(L);
+            for (int64_t h = 0; h < nh; h++) g[h] = v > 0.0 && isfinite(v) ? g[h] / v : 0.0;
+        }
+        return log(v);
+    }
+    int l1 = L->structure == GRAM_STRUCT_L1;
+    double t = 0.0;
+    for (int64_t d = 0; d < D; d++) {
+        double z = (y[d] - x[d]) * L->inv_scale[ard ? d : 0];
+        double td = l1 ? fabs(z) : z * z;
+        t += td;
+        if (g && ard) g[d] = td;
+    }
+    double lv = gram__leaf_log_radial(L, t);
+    if (!g) return lv;
+    if (!ard) g[0] = t;
+    double r = sqrt(t), gc = 0.0, a;
+    switch (f) {
+    case GRAM_PERIODIC: {
+        /* log k = -2 sin²(π r)/ℓ²: θ0 = log ℓ, θ1 = log p (leaf_eval's derivatives over k) */
+        double sn = isfinite(r) ? sin(PI * r) : 0.0, cs = isfinite(r) ? cos(PI * r) : 1.0;
+        double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
+        g[0] = 4.0 * sn * sn * il2;
+        g[1] = isfinite(r) ? 4.0 * PI * r * il2 * sn * cs : 0.0;
+        return lv;
+    }
+    case GRAM_GAUSSIAN:
+    case GRAM_LAPLACIAN_L1: gc = 1.0; break;
+    case GRAM_LAPLACIAN:
+    case GRAM_MATERN12:
+    case GRAM_EXPONENTIAL: gc = r > 0.0 ? 1.0 / r : 0.0; break;
+    case GRAM_MATERN32: a = SQRT3 * r; gc = 3.0 / (1.0 + a); break;
+    case GRAM_MATERN52: /* (5/3)(1 + a)/(1 + a + a²/3), → 5/a where a² would overflow */
+        a = SQRT5 * r;
+        gc = a < 1e100 ? (5.0 / 3.0) * (1.0 + a) / (1.0 + a + a * a / 3.0) : 5.0 / a;
+        break;
+    case GRAM_RATIONAL_QUADRATIC: {
+        double u = t / (2.0 * L->alpha);
+        gc = 1.0 / (1.0 + u);
+        g[ard ? L->n_scale : 1] = isfinite(u) ? L->alpha * rq_alpha_term(u, log1p(u)) : 0.0;
+        break;
+    }
+    case GRAM_CAUCHY: gc = 2.0 / (1.0 + t); break;
+    default: break;
+    }
+    int64_t n = ard ? L->n_scale : 1;
+    for (int64_t d = 0; d < n; d++) g[d] = (gc == 0.0 || !isfinite(g[d])) ? 0.0 : gc * g[d];
+    return lv;
+}
+
+/* log(e^a + e^b) and the weights e^(a - m), e^(b - m) of its derivative in a and b: both 0 where
+ * both terms are 0 (m = -inf), the infinite term's 1 where one overflowed (m = +inf). */
+static inline double log_add(double a, double b, double *wa, double *wb)
+{
+    double m = a > b ? a : b;
+    if (isinf(m)) {
+        *wa = a == m ? 1.0 : 0.0;
+        *wb = b == m ? 1.0 : 0.0;
+        if (m < 0) *wa = *wb = 0.0;
+        return m;
+    }
+    double r = m + log1p(exp(-fabs(a - b)));
+    *wa = exp(a - r);
+    *wb = exp(b - r);
+    return r;
+}
+
 double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, const double *x,
                               int same, double *grad, double *vs, int64_t *hs)
 {
@@ -204,21 +295,36 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
     vs[0] = 0.0; /* k has at least one op; this only quiets -Wmaybe-uninitialized */
     for (int i = 0; i < k->n_ops; i++) {
         const gram__op *op = &k->ops[i];
+        const int lgm = (k->op_flags[i] & GRAM__OPF_LOG) != 0; /* this op's entry is a log */
         switch (op->kind) {
         case GRAM_OP_LEAF: {
             const gram__leaf *L = &k->leaves[op->leaf];
-            vs[top] = leaf_eval(L, D, y, x, same, grad ? grad + L->hyper0 : NULL);
+            vs[top] = lgm ? leaf_log_eval(L, D, y, x, same, grad ? grad + L->hyper0 : NULL)
+                          : leaf_eval(L, D, y, x, same, grad ? grad + L->hyper0 : NULL);
             hs[top++] = L->hyper0;
             hc = L->hyper0 + gram__leaf_n_hyper(L);
             break;
         }
         case GRAM_OP_ADD:
             top--;
+            if (lgm) {
+                double wa, wb;
+                vs[top - 1] = log_add(vs[top - 1], vs[top], &wa, &wb);
+                if (grad) {
+                    for (int64_t h = hs[top - 1]; h < hs[top]; h++) grad[h] = mul0(grad[h], wa);
+                    for (int64_t h = hs[top]; h < hc; h++) grad[h] = mul0(grad[h], wb);
+                }
+                break;
+            }
             vs[top - 1] += vs[top];
             break;
         case GRAM_OP_MUL: {
             top--;
             double a = vs[top - 1], b = vs[top];
+            if (lgm) { /* log a + log b, the logs' derivatives as they are; log 0 + anything is log 0 */
+                vs[top - 1] = a == -INFINITY || b == -INFINITY ? -INFINITY : a + b;
+                break;
+            }
             if (grad) {
                 for (int64_t h = hs[top - 1]; h < hs[top]; h++) grad[h] = mul0(grad[h], b);
                 for (int64_t h = hs[top]; h < hc; h++) grad[h] = mul0(grad[h], a);
@@ -228,6 +334,14 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
         }
         case GRAM_OP_SCALE: {
             double a = vs[top - 1];
+            if (lgm) { /* log c + log a; ∂/∂log c = 1. A zero scale's operand is a value: log 0 */
+                if (grad)
+                    for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] = op->c == 0.0 ? 0.0 : grad[h];
+                if (grad && op->hyper >= 0) grad[op->hyper] = 1.0;
+                if (op->hyper >= 0) hc = op->hyper + 1;
+                vs[top - 1] = op->c == 0.0 ? -INFINITY : a + log(op->c);
+                break;
+            }
             if (grad) {
                 for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] = mul0(grad[h], op->c);
                 if (op->hyper >= 0) grad[op->hyper] = op->c * a; /* ∂(c·a)/∂log c */
@@ -237,12 +351,15 @@ double gram__kernel_eval_grad(const gram_kernel *k, int64_t D, const double *y, 
             break;
         }
         case GRAM_OP_POW: {
-            double a = vs[top - 1];
-            if (grad) {
-                double d = pow_slope(a, op->c);
+            double a = vs[top - 1], d, v;
+            const int alg = (k->op_flags[i - 1] & GRAM__OPF_LOG) != 0; /* the operand is a log */
+            if (lgm && alg) v = op->c * a, d = op->c;                  /* log a^p = p·log a */
+            else if (lgm) v = op->c * log(fabs(a)), d = op->c / a;     /* p·log|a| of a value */
+            else if (alg) v = exp(op->c * a), d = op->c * v;           /* exp(p·log a) */
+            else v = pow(a, op->c), d = grad ? pow_slope(a, op->c) : 0.0;
+            if (grad)
                 for (int64_t h = hs[top - 1]; h < hc; h++) grad[h] = mul0(grad[h], d);
-            }
-            vs[top - 1] = pow(a, op->c);
+            vs[top - 1] = v;
             break;
         }
         }
@@ -460,23 +577,42 @@ static void forward(const gram_kernel *k, gram__grad_ws *ws, int64_t D, const do
     for (int o = 0; o < n; o++) {
         const gram__op *op = &k->ops[o];
         double *v = vals + (size_t)o * WB;
+        const int lgm = (k->op_flags[o] & GRAM__OPF_LOG) != 0; /* vals[o] is a log (kernel.h) */
         if (op->kind == GRAM_OP_LEAF) {
             const gram__leaf *L = &k->leaves[op->leaf];
-            if (leaf_block(L, ws, D, y, X, ldx, B, same_j, v)) continue;
+            if (!lgm && leaf_block(L, ws, D, y, X, ldx, B, same_j, v)) continue;
             int64_t nh = gram__leaf_n_hyper(L), h0 = L->hyper0;
             for (int j = 0; j < B; j++) {
-                v[j] = leaf_eval(L, D, y, X + j * ldx, j == same_j, gl);
+                v[j] = lgm ? leaf_log_eval(L, D, y, X + j * ldx, j == same_j, gl)
+                           : leaf_eval(L, D, y, X + j * ldx, j == same_j, gl);
                 for (int64_t h = 0; h < nh; h++) lg[(size_t)(h0 + h) * WB + j] = gl[h];
             }
         } else if (op->kind == GRAM_OP_SCALE) {
             const double *a = vals + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) v[j] = mul0(op->c, a[j]);
+            if (lgm) {
+                const double lc = op->c > 0.0 ? log(op->c) : 0.0;
+                for (int j = 0; j < B; j++) v[j] = op->c == 0.0 ? -INFINITY : a[j] + lc;
+            } else
+                for (int j = 0; j < B; j++) v[j] = mul0(op->c, a[j]);
         } else if (op->kind == GRAM_OP_POW) {
             const double *a = vals + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) v[j] = pow(a[j], op->c);
+            const int alg = (k->op_flags[o - 1] & GRAM__OPF_LOG) != 0;
+            if (lgm && alg)
+                for (int j = 0; j < B; j++) v[j] = op->c * a[j];
+            else if (lgm)
+                for (int j = 0; j < B; j++) v[j] = op->c * log(fabs(a[j]));
+            else if (alg)
+                for (int j = 0; j < B; j++) v[j] = exp(op->c * a[j]);
+            else
+                for (int j = 0; j < B; j++) v[j] = pow(a[j], op->c);
         } else {
             const double *a = vals + (size_t)ws->left[o] * WB, *b = vals + (size_t)ws->right[o] * WB;
-            if (op->kind == GRAM_OP_ADD)
+            double wa, wb;
+            if (lgm && op->kind == GRAM_OP_ADD)
+                for (int j = 0; j < B; j++) v[j] = log_add(a[j], b[j], &wa, &wb);
+            else if (lgm)
+                for (int j = 0; j < B; j++) v[j] = a[j] == -INFINITY || b[j] == -INFINITY ? -INFINITY : a[j] + b[j];
+            else if (op->kind == GRAM_OP_ADD)
                 for (int j = 0; j < B; j++) v[j] = a[j] + b[j];
             else
                 for (int j = 0; j < B; j++) v[j] = mul0(a[j], b[j]);
@@ -515,13 +651,33 @@ static void backward(const gram_kernel *k, gram__grad_ws *ws, int B, const doubl
             }
         } else if (op->kind == GRAM_OP_POW) {
             double *ac = adj + (size_t)(o - 1) * WB;
-            const double *a = vals + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], pow_slope(a[j], op->c));
+            const double *a = vals + (size_t)(o - 1) * WB, *v = vals + (size_t)o * WB;
+            const int lgm = (k->op_flags[o] & GRAM__OPF_LOG) != 0, alg = (k->op_flags[o - 1] & GRAM__OPF_LOG) != 0;
+            if (lgm && alg) /* p·log a */
+                for (int j = 0; j < B; j++) ac[j] = ad[j] * op->c;
+            else if (lgm) /* p·log|a| */
+                for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], op->c / a[j]);
+            else if (alg) /* exp(p·log a): ∂/∂log a = p·a^p */
+                for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], op->c * v[j]);
+            else
+                for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], pow_slope(a[j], op->c));
         } else if (op->kind == GRAM_OP_SCALE) {
             double *ac = adj + (size_t)(o - 1) * WB;
-            for (int j = 0; j < B; j++) ac[j] = mul0(ad[j], op->c);
+            const int lgm = (k->op_flags[o] & GRAM__OPF_LOG) != 0;
+            /* log space: log c + log a, so ∂/∂log a = 1 and ∂/∂log c = 1 (a zero scale: log 0) */
+            for (int j = 0; j < B; j++) ac[j] = lgm ? (op->c == 0.0 ? 0.0 : ad[j]) : mul0(ad[j], op->c);
             if (op->hyper >= 0) {
-                const double *v = vals + (size_t)o * WB;
+                const double *v = lgm ? NULL : vals + (size_t)o * WB;
+                if (lgm) {
+                    if (G) {
+                        for (int j = 0; j < B; j++) G[j * ldg + op->hyper] = ad[j];
+                        continue;
+                    }
+                    double s = 0.0;
+                    for (int j = 0; j < B; j++) s += ad[j];
+                    acc[op->hyper] += s;
+                    continue;
+                }
                 if (G) {
                     for (int j = 0; j < B; j++) G[j * ldg + op->hyper] = mul0(ad[j], v[j]);
                     continue;
@@ -533,7 +689,16 @@ static void backward(const gram_kernel *k, gram__grad_ws *ws, int B, const doubl
         } else {
             int l = ws->left[o], r = ws->right[o];
             double *al = adj + (size_t)l * WB, *ar = adj + (size_t)r * WB;
-            if (op->kind == GRAM_OP_ADD) {
+            const int lgm = (k->op_flags[o] & GRAM__OPF_LOG) != 0;
+            if (lgm && op->kind == GRAM_OP_ADD) { /* log(e^a + e^b): weights e^(a - v), e^(b - v) */
+                const double *vl = vals + (size_t)l * WB, *vr = vals + (size_t)r * WB;
+                for (int j = 0; j < B; j++) {
+                    double wa, wb;
+                    log_add(vl[j], vr[j], &wa, &wb);
+                    al[j] = mul0(ad[j], wa);
+                    ar[j] = mul0(ad[j], wb);
+                }
+            } else if (op->kind == GRAM_OP_ADD || lgm) { /* a + b, or log a + log b */
                 memcpy(al, ad, sizeof(double) * (size_t)B);
                 memcpy(ar, ad, sizeof(double) * (size_t)B);
             } else {

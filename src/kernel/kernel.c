@@ -415,8 +415,29 @@ static gram_status op_flags(gram_context *ctx, gram_kernel *k)
         f[i - 1] |= GRAM__OPF_DIRECT;
         if (op->kind == GRAM_OP_ADD || op->kind == GRAM_OP_MUL) f[start[i - 1] - 1] |= GRAM__OPF_DIRECT;
     }
+    /* The log regions: from the operand of a power p < 1 down, stopping where a log-space
+     * evaluation stops (the operand of a power of a base that can be negative, of a zero scale);
+     * every op inside is non-negative (a sum or product is only if both operands are), so each
+     * leaf there has a log form. */
+    for (int i = n - 1; i >= 0; i--) {
+        const gram__op *op = &k->ops[i];
+        if (op->kind == GRAM_OP_LEAF) continue;
+        int root = op->kind == GRAM_OP_POW && op->c < 1.0 && (f[i - 1] & GRAM__OPF_NONNEG);
+        int stop = (op->kind == GRAM_OP_POW && !(f[i - 1] & GRAM__OPF_NONNEG)) ||
+                   (op->kind == GRAM_OP_SCALE && op->c == 0.0);
+        if (!root && !((f[i] & GRAM__OPF_LOG) && !stop)) continue;
+        f[i - 1] |= GRAM__OPF_LOG;
+        if (op->kind == GRAM_OP_ADD || op->kind == GRAM_OP_MUL) f[start[i - 1] - 1] |= GRAM__OPF_LOG;
+    }
     free(start);
     return GRAM_OK;
+}
+
+int gram__kernel_has_log_ops(const gram_kernel *k)
+{
+    for (int i = 0; i < k->n_ops; i++)
+        if (k->op_flags[i] & GRAM__OPF_LOG) return 1;
+    return 0;
 }
 
 gram_status gram__kernel_finish(gram_context *ctx, gram_kernel *k)

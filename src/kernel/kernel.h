@@ -67,11 +67,25 @@ struct gram_kernel {
     /* Per op: GRAM__OPF_NONNEG when the op's value is ≥ 0 everywhere; GRAM__OPF_DIRECT when a
      * log-space evaluation must compute this op's value itself, not its log: the operand of a power
      * whose base can be negative (k^2 of a linear k: 2·log|k|) and of a zero scale (its log is
-     * not needed, and would be NaN for a kernel that can be negative), and everything below them. */
+     * not needed, and would be NaN for a kernel that can be negative), and everything below them.
+     * GRAM__OPF_LOG when every evaluation, direct ones included, computes this op's log rather than
+     * its value: the operand of a power p < 1 (whose operand is never negative) and its subtree down
+     * to where a log-space evaluation would switch to values (the operand of a power of a base
+     * that can be negative, of a zero scale). k^p is then exp(p·log k), a normal number where k
+     * itself underflows (exponential(0.001)^0.001 at distance 1 is e^-1; pow(0, p) gave 0). */
     unsigned char *op_flags;
 };
 
-enum { GRAM__OPF_NONNEG = 1, GRAM__OPF_DIRECT = 2 };
+enum { GRAM__OPF_NONNEG = 1, GRAM__OPF_DIRECT = 2, GRAM__OPF_LOG = 4 };
+
+/* 1 when op o of k is evaluated as a log, in a log-space evaluation (logspace) or a direct one. */
+static inline int gram__op_logmode(const gram_kernel *k, int o, int logspace)
+{
+    const unsigned char f = k->op_flags[o];
+    return (f & GRAM__OPF_LOG) || (logspace && !(f & GRAM__OPF_DIRECT));
+}
+/* 1 when k has any GRAM__OPF_LOG op (a power p < 1). */
+int gram__kernel_has_log_ops(const gram_kernel *k);
 
 /* The sign rule of one non-leaf op: 1 if its value is ≥ 0 everywhere given whether its operands'
  * are (a: the left or only operand, b: the right one). */
