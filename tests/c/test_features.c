@@ -591,6 +591,11 @@ static void test_errors(gram_context *ctx)
     gram_array Oover = gram_array_f64(x, 1, 8);
     gram_array X1 = gram_array_f64(x + 3, 1, 3);
     CHECK_STATUS(gram_features_transform(ctx, f, &X1, &Oover), GRAM_EINVAL);
+    gram_array Oself = {o, GRAM_FLOAT64, 4, 8, 0, 1}, Oself2 = {o, GRAM_FLOAT64, 4, 8, 3, 1};
+    CHECK_STATUS(gram_features_transform(ctx, f, &X, &Oself), GRAM_EINVAL);
+    CHECK(contains(gram_context_message(ctx), "out: elements overlap in memory (4×8 with strides (0, 1))"), "%s",
+          gram_context_message(ctx));
+    CHECK_STATUS(gram_features_transform(ctx, f, &X, &Oself2), GRAM_EINVAL);
     CHECK_STATUS(gram_features_transform(ctx, NULL, &X, &O), GRAM_EINVAL);
     CHECK_STATUS(gram_features_transform(ctx, f, NULL, &O), GRAM_EINVAL);
     gram_array X0 = gram_array_f64(x, 0, 3), O0 = gram_array_f64(o, 0, 8);
