@@ -32,6 +32,7 @@ struct gram_features {
     double *inv_ls;      /* D values: 1/ℓ_d */
     double *omega;       /* F×D, row-major (not SORF) */
     float *omega32;      /* the same rounded to float32, for float32 inputs */
+    int omega32_finite;  /* 0 when some ω overflows float32: float32 inputs are then refused */
     double *phase;       /* F values (phase map) */
     int64_t Dp, n_blocks; /* SORF: D rounded up to a power of two; blocks of Dp frequencies */
     signed char *signs;  /* SORF: n_blocks × 3 × Dp values ±1 (S1, S2, S3 of each block) */

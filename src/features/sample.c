@@ -142,10 +142,19 @@ gram_status gram__features_draw(gram_context *ctx, gram_features *f)
         gram_status s = draw_orthogonal(ctx, f);
         if (s) return s;
     }
+    /* A tiny lengthscale with a heavy-tailed law (a Cauchy draw of 1e15) can take ω past the
+     * largest double, and more easily past the largest float: refused here, where the cause is
+     * known, rather than as NaN features later. */
+    f->omega32_finite = 1;
     for (int64_t i = 0; i < F; i++)
         for (int64_t d = 0; d < D; d++) {
-            f->omega[i * D + d] *= f->inv_ls[d];
-            f->omega32[i * D + d] = (float)f->omega[i * D + d];
+            const double w = f->omega[i * D + d] *= f->inv_ls[d];
+            if (!isfinite(w))
+                return gram__fail(ctx, GRAM_EDOMAIN, "a frequency of the map overflows (dimension %lld: lengthscale "
+                                  "%.17g is too small for these features); rescale the data", (long long)d,
+                                  1.0 / f->inv_ls[d]);
+            f->omega32[i * D + d] = (float)w;
+            if (!isfinite(f->omega32[i * D + d])) f->omega32_finite = 0;
         }
     return GRAM_OK;
 }

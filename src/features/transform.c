@@ -210,6 +210,9 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
         return gram__fail(ctx, GRAM_EINVAL, "out: elements overlap in memory (%lld×%lld with strides (%lld, %lld))",
                           (long long)out->rows, (long long)out->cols, (long long)out->row_stride,
                           (long long)out->col_stride);
+    if (X->dtype == GRAM_FLOAT32 && f->draw != GRAM__FDRAW_HADAMARD && !f->omega32_finite)
+        return gram__fail(ctx, GRAM_EDOMAIN, "the map's frequencies overflow float32 (a lengthscale is too small for "
+                          "float32 features); pass float64 data");
     const int64_t N = X->rows;
     if (N == 0) return GRAM_OK;
     if ((s = gram__check_finite(ctx, X, "X"))) return s;

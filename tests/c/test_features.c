@@ -572,6 +572,30 @@ static void test_errors(gram_context *ctx)
         gram_kernel_destroy(zero);
     }
 
+    /* lengthscales so small that a frequency overflows: float64 (1e-308: any Cauchy draw past 1.8),
+     * float32 only (1e-37: ω = 1e37 times a Cauchy draw fits a double, and past 34, which 2% of
+     * the 2048 draws are, not a float) */
+    {
+        gram_kernel *tiny = check_kernel(ctx, "laplacian(1e-308)"), *small = check_kernel(ctx, "laplacian(1e-37)");
+        if (tiny && small) {
+            f = (gram_features *)1;
+            CHECK_STATUS(gram_features_create(ctx, tiny, 2, GRAM_FEATURES_RFF, 4096, 1, &f), GRAM_EDOMAIN);
+            CHECK(f == NULL && contains(gram_context_message(ctx), "a frequency of the map overflows (dimension"),
+                  "%s", gram_context_message(ctx));
+            CHECK_STATUS(gram_features_create(ctx, small, 2, GRAM_FEATURES_RFF, 4096, 1, &f), GRAM_OK);
+            float xs[2] = {1e-37f, 0}, os[4096];
+            double xd[2] = {1e-37, 0}, od[4096];
+            gram_array XF = gram_array_f32(xs, 1, 2), OF = gram_array_f32(os, 1, 4096);
+            gram_array XD = gram_array_f64(xd, 1, 2), OD = gram_array_f64(od, 1, 4096);
+            CHECK_STATUS(gram_features_transform(ctx, f, &XF, &OF), GRAM_EDOMAIN);
+            CHECK(contains(gram_context_message(ctx), "overflow float32"), "%s", gram_context_message(ctx));
+            CHECK_STATUS(gram_features_transform(ctx, f, &XD, &OD), GRAM_OK);
+            gram_features_destroy(f);
+        }
+        gram_kernel_destroy(tiny);
+        gram_kernel_destroy(small);
+    }
+
     /* transform: NaN and Inf named by row and column, dimension and shape mismatches, overlap */
     CHECK_STATUS(gram_features_create(ctx, rbf, 3, GRAM_FEATURES_RFF, 8, 1, &f), GRAM_OK);
     double x[4 * 3] = {0}, o[4 * 8];
