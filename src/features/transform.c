@@ -87,19 +87,32 @@ static int map_row_f32(const gram_features *f, const gram__ukr *u, float *p, dou
     return bad;
 }
 
-/* SORF's projection of one scaled, zero-padded row v (Dp values, destroyed) for block b:
- * √Dp·H S1 H S2 H S3 v with H = Hu/√Dp, i.e. Hu S1 Hu S2 Hu S3 v / Dp, Hu the unnormalised
- * transform. */
-static void sorf_block(const gram_features *f, int64_t b, double *v)
+/* SORF's projection of the n rows of a block for Hadamard block b: V holds them as columns (Dp × B,
+ * row d of V is coordinate d of every point, scaled and zero-padded), and becomes
+ * √Dp·H S1 H S2 H S3 v = Hu S1 Hu S2 Hu S3 v / Dp, Hu the unnormalised transform, applied to all
+ * n columns at once so that every butterfly is a vector loop over the points. */
+static void sorf_block(const gram_features *f, int64_t b, double *V, int64_t B, int64_t n)
 {
     const int64_t Dp = f->Dp;
     const signed char *s = f->signs + b * 3 * Dp;
     for (int k = 2; k >= 0; k--) {
-        for (int64_t j = 0; j < Dp; j++) v[j] *= s[k * Dp + j];
-        gram__fwht(v, Dp);
+        for (int64_t d = 0; d < Dp; d++) {
+            const double sg = s[k * Dp + d];
+            for (int64_t i = 0; i < n; i++) V[d * B + i] *= sg;
+        }
+        for (int64_t h = 1; h < Dp; h *= 2)
+            for (int64_t i0 = 0; i0 < Dp; i0 += 2 * h)
+                for (int64_t j = i0; j < i0 + h; j++) {
+                    double *a = V + j * B, *c = V + (j + h) * B;
+                    for (int64_t i = 0; i < n; i++) {
+                        const double u = a[i], w = c[i];
+                        a[i] = u + w;
+                        c[i] = u - w;
+                    }
+                }
     }
     const double inv = 1.0 / (double)Dp;
-    for (int64_t j = 0; j < Dp; j++) v[j] *= inv;
+    for (int64_t j = 0; j < Dp * B; j++) V[j] *= inv;
 }
 
 typedef struct ws {
@@ -108,7 +121,7 @@ typedef struct ws {
     void *row;  /* R values: an output row when out cannot take it in place */
     void *arg;  /* F values: the exponentials' arguments */
     double *nrm; /* B values */
-    double *v;  /* SORF: 2·Dp values */
+    double *v;  /* SORF: Dp × B values */
 } ws;
 
 typedef struct progress_state {
@@ -138,7 +151,7 @@ static int is_cancelled(progress_state *ps)
 /* Rows [i0, i0 + n) of X into out; returns the first row (absolute) whose features overflowed, or
  * -1. */
 static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_array *X, gram_array *out,
-                         int64_t i0, int64_t n, ws *w)
+                         int64_t i0, int64_t n, int64_t B, ws *w)
 {
     const int64_t D = f->D, F = f->F, R = f->R;
     const int f32 = X->dtype == GRAM_FLOAT32;
@@ -156,17 +169,18 @@ static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_
     }
     if (f->draw == GRAM__FDRAW_HADAMARD) {
         const int64_t Dp = f->Dp;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t b = 0; b < f->n_blocks; b++) {
-                double *v = w->v;
-                for (int64_t d = 0; d < Dp; d++)
-                    v[d] = d < D ? (f32 ? (double)((float *)w->xb)[i * D + d] : ((double *)w->xb)[i * D + d]) * f->inv_ls[d] : 0.0;
-                sorf_block(f, b, v);
-                const int64_t j0 = b * Dp, m = F - j0 < Dp ? F - j0 : Dp;
+        double *V = w->v;
+        for (int64_t b = 0; b < f->n_blocks; b++) {
+            for (int64_t d = 0; d < Dp; d++)
+                for (int64_t i = 0; i < n; i++)
+                    V[d * B + i] = d < D ? (f32 ? (double)((float *)w->xb)[i * D + d] : ((double *)w->xb)[i * D + d]) * f->inv_ls[d] : 0.0;
+            sorf_block(f, b, V, B, n);
+            const int64_t j0 = b * Dp, m = F - j0 < Dp ? F - j0 : Dp;
+            for (int64_t i = 0; i < n; i++)
                 for (int64_t j = 0; j < m; j++)
-                    if (f32) ((float *)w->p)[i * F + j0 + j] = (float)v[j];
-                    else ((double *)w->p)[i * F + j0 + j] = v[j];
-            }
+                    if (f32) ((float *)w->p)[i * F + j0 + j] = (float)V[j * B + i];
+                    else ((double *)w->p)[i * F + j0 + j] = V[j * B + i];
+        }
     } else if (f32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)F, (int)D, 1.0f, w->xb, (int)D,
                     f->omega32, (int)D, 0.0f, w->p, (int)F);
@@ -228,7 +242,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     /* per thread: xb, p, row, nrm, v; each part rounded to 64 bytes to keep them aligned */
 #define UP(x) (((x) + 63) & ~(size_t)63)
     const size_t sx = UP((size_t)(B * f->D) * es), sp = UP((size_t)(B * f->F) * es), sr = UP((size_t)f->R * 8),
-                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(2 * f->Dp) * 8),
+                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->Dp * B) * 8),
                  per = sx + sp + sr + sa + sn + sv;
 #undef UP
     char *mem = gram__alloc(per * (size_t)nt);
@@ -247,7 +261,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
         for (int64_t b = 0; b < nb; b++) {
             if (is_cancelled(&ps)) continue;
             const int64_t i0 = b * B, n = N - i0 < B ? N - i0 : B;
-            const int64_t r = run_block(f, u, X, out, i0, n, &w);
+            const int64_t r = run_block(f, u, X, out, i0, n, B, &w);
             if (r >= 0) {
 #pragma omp critical(gram_features_bad)
                 if (bad < 0 || r < bad) bad = r;
