@@ -837,7 +837,9 @@ typedef enum gram_features_method {
  * Makes a map for D-dimensional inputs (D ≥ 1; a kernel with ARD lengthscales must have D of
  * them) with R ≥ 1 output features (even for the methods with pairs). The kernel is copied. Sizes
  * whose frequency table (R·D values) overflows give GRAM_EOVERFLOW; a table the system cannot hold
- * GRAM_ENOMEM.
+ * GRAM_ENOMEM. A frequency ω_d/ℓ_d that overflows a double (ℓ near the smallest double) gives
+ * GRAM_EDOMAIN; one that overflows only a float makes float32 inputs GRAM_EDOMAIN in
+ * gram_features_transform (pass float64 data).
  */
 GRAM_API gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_t D,
                                           gram_features_method method, int64_t R, uint64_t seed,
