@@ -88,6 +88,56 @@ static void test_matern52_log_huge(void)
     }
 }
 
+/* D >= 32: the fused GEMM form t = |y|² + |x|² - 2 y·x (ukr_bigd.inc) with a lengthscale of 1e-160
+ * in one dimension, so the scaled norms overflow (inf - inf = NaN) while pairs that agree in that
+ * coordinate have a finite distance. The sums are against long double: before the fix the SIMD
+ * tables returned NaN (found by the spec fuzzer: fuzz/corpus/spec/simd_gemm_guard_nan*). */
+static void test_gemm_norm_overflow(void)
+{
+    enum { N = 40, M = 3, D = 32 };
+    double X[N * D], Y[M * D], s[M], w[N];
+    check_rng r = {7};
+    for (int j = 0; j < N; j++) {
+        X[j * D] = j % 2 ? 2.0 : 1.0;
+        for (int d = 1; d < D; d++) X[j * D + d] = 0.2 * check_normal(&r);
+        w[j] = 1.0;
+    }
+    for (int i = 0; i < M; i++) {
+        Y[i * D] = i == 2 ? 1.5 : (double)(i + 1); /* rows 0 and 1 meet half the points; row 2 none */
+        for (int d = 1; d < D; d++) Y[i * D + d] = 0.2 * check_normal(&r);
+    }
+    char spec[512] = "gaussian(lengthscale=[1e-160";
+    for (int d = 1; d < D; d++) strcat(spec, ", 1");
+    strcat(spec, "])");
+    gram_kernel *k = P(spec);
+    if (!k) return;
+    gram_array xa = gram_array_f64(X, N, D), ya = gram_array_f64(Y, M, D), sa = gram_array_f64(s, M, 1);
+    gram_array wa = gram_array_f64(w, N, 1);
+    for (int a = 0; a < 3; a++) {
+        if (gram_context_set_arch(ctx, ARCH[a])) continue;
+        for (int weighted = 0; weighted < 2; weighted++) {
+            CHECK_STATUS(gram_kernel_sum(ctx, k, &ya, &xa, weighted ? &wa : NULL, &sa), GRAM_OK);
+            for (int i = 0; i < M; i++) {
+                long double want = 0;
+                for (int j = 0; j < N; j++) {
+                    if (X[j * D] != Y[i * D]) continue;
+                    long double t = 0;
+                    for (int d = 1; d < D; d++) {
+                        long double q = (long double)Y[i * D + d] - X[j * D + d];
+                        t += q * q;
+                    }
+                    want += expl(-t / 2);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "%s D=32 gemm form, one lengthscale 1e-160: row %d", ARCH[a], i);
+                CHECK_CLOSE(s[i], (double)want, 1e-12, 1e-300, what);
+            }
+        }
+    }
+    gram_context_set_arch(ctx, "auto");
+    gram_kernel_destroy(k);
+}
+
 int main(void)
 {
     if (gram_context_create(&ctx)) return 1;
@@ -96,6 +146,7 @@ int main(void)
         check_family(FAMS[f], 1e-25, 1);  /* (1/1e-25)² = 1e50 = inf in float32 */
     }
     test_matern52_log_huge();
+    test_gemm_norm_overflow();
     gram_context_destroy(ctx);
     return check_done();
 }
