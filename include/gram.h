@@ -805,6 +805,7 @@ GRAM_API void gram_free(void *p);
  *                                                rational_quadratic, cauchy, laplacian_l1
  *   GRAM_FEATURES_ORF                            the same but laplacian_l1 (isotropic spectra)
  *   GRAM_FEATURES_SORF, POSITIVE*, HYPERBOLIC*   gaussian
+ *   GRAM_FEATURES_TENSORSKETCH                   polynomial, linear
  * Anything else (other families, sums, products of two families, powers, a scale ≤ 0, white
  * noise) is GRAM_EINVAL with a message naming the family or the construct and the methods that
  * apply.
@@ -830,7 +831,11 @@ typedef enum gram_features_method {
     GRAM_FEATURES_POSITIVE_ORF = 5, /* the same with orthogonal ω (blocks of D, χ_D norms) */
     GRAM_FEATURES_HYPERBOLIC = 6,   /* Choromanski et al. (2021): φ = √(c/R)·[exp(Ωx - |x|²),
                                        exp(-Ωx - |x|²)], R/2 frequencies; R even */
-    GRAM_FEATURES_HYPERBOLIC_ORF = 7
+    GRAM_FEATURES_HYPERBOLIC_ORF = 7,
+    GRAM_FEATURES_TENSORSKETCH = 8  /* Pham & Pagh (2013): for (γ s + c0)^p (polynomial; linear is
+                                       p = 1, γ = 1, c0 = σ0²), φ = √c·IFFT(Π_k FFT(CS_k(x'))),
+                                       CS_k count sketches of x' = [√γ·x/ℓ, √c0] with independent
+                                       hashes and signs; unbiased; R a power of two (the FFT) */
 } gram_features_method;
 
 /*
@@ -856,7 +861,8 @@ GRAM_API const gram_kernel *gram_features_kernel(const gram_features *f);
 /*
  * out (N×R) = φ(X) for X (N×D, float64 or float32, finite: GRAM_ENONFINITE names the first
  * non-finite entry); out float64 or float32, not overlapping X. Computed in X's dtype: the
- * projection Ωx by BLAS (dgemm/sgemm; SORF by fast Walsh–Hadamard transforms) over fixed blocks
+ * projection Ωx by BLAS (dgemm/sgemm; SORF by fast Walsh–Hadamard transforms and TensorSketch by
+ * FFTs, both in float64) over fixed blocks
  * of rows, then the elementwise map; memory beyond X and out is O(B·R) per thread for a block of
  * B rows. Results are bit-identical for every thread count. The progress callback sees blocks of
  * rows; cancelling leaves out partly written. Positive and hyperbolic features are exponentials

@@ -23,6 +23,7 @@ static const char *method_name(gram_features_method m)
     case GRAM_FEATURES_POSITIVE_ORF: return "POSITIVE_ORF";
     case GRAM_FEATURES_HYPERBOLIC: return "HYPERBOLIC";
     case GRAM_FEATURES_HYPERBOLIC_ORF: return "HYPERBOLIC_ORF";
+    case GRAM_FEATURES_TENSORSKETCH: return "TENSORSKETCH";
     }
     return NULL;
 }
@@ -48,6 +49,7 @@ static int method_covers(gram_features_method m, gram_family f)
     /* orthogonal directions with independent norms keep the law of each row only for a spectrum
      * that is isotropic; laplacian_l1's is a product of one-dimensional Cauchy laws */
     case GRAM_FEATURES_ORF: return family_has_spectrum(f) && f != GRAM_LAPLACIAN_L1;
+    case GRAM_FEATURES_TENSORSKETCH: return f == GRAM_POLYNOMIAL || f == GRAM_LINEAR;
     default: return f == GRAM_GAUSSIAN;
     }
 }
@@ -57,7 +59,7 @@ static void methods_for(gram_family f, char *buf, size_t size)
 {
     buf[0] = '\0';
     size_t n = 0;
-    for (int m = GRAM_FEATURES_RFF; m <= GRAM_FEATURES_HYPERBOLIC_ORF; m++)
+    for (int m = GRAM_FEATURES_RFF; m <= GRAM_FEATURES_TENSORSKETCH; m++)
         if (method_covers((gram_features_method)m, f) && n < size)
             n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", method_name((gram_features_method)m));
     if (!n) snprintf(buf, size, "none (no random feature map in gram covers it yet)");
@@ -66,7 +68,7 @@ static void methods_for(gram_family f, char *buf, size_t size)
 static const char *covered_list =
     "RFF and RFF_PHASE cover gaussian, laplacian, matern12, exponential, matern32, matern52, matern, "
     "rational_quadratic, cauchy and laplacian_l1; ORF the same but laplacian_l1; SORF, POSITIVE, "
-    "POSITIVE_ORF, HYPERBOLIC and HYPERBOLIC_ORF the gaussian";
+    "POSITIVE_ORF, HYPERBOLIC and HYPERBOLIC_ORF the gaussian; TENSORSKETCH polynomial and linear";
 
 /* Finds the kernel's one family leaf and its constant factor c, or says why the kernel is not of
  * the form c * family. */
@@ -121,10 +123,13 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
                           (long long)k->dim, (long long)D);
     if (R < 1) return gram__fail(ctx, GRAM_EINVAL, "n_components R must be >= 1, got %lld", (long long)R);
     const int paired = method != GRAM_FEATURES_RFF_PHASE && method != GRAM_FEATURES_POSITIVE &&
-                       method != GRAM_FEATURES_POSITIVE_ORF;
+                       method != GRAM_FEATURES_POSITIVE_ORF && method != GRAM_FEATURES_TENSORSKETCH;
     if (paired && R % 2)
         return gram__fail(ctx, GRAM_EINVAL, "%s makes features in pairs (two per frequency): n_components R "
                           "must be even, got %lld", mname, (long long)R);
+    if (method == GRAM_FEATURES_TENSORSKETCH && (R & (R - 1)))
+        return gram__fail(ctx, GRAM_EINVAL, "TENSORSKETCH multiplies its sketches by a radix-2 FFT: n_components R "
+                          "must be a power of two, got %lld", (long long)R);
     /* BLAS indexes with int: the frequencies and an output row must be within its reach. */
     int64_t RD;
     size_t bytes;
@@ -154,9 +159,11 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     case GRAM_FEATURES_RFF: case GRAM_FEATURES_ORF: case GRAM_FEATURES_SORF: f->map = GRAM__FMAP_PAIRS; break;
     case GRAM_FEATURES_RFF_PHASE: f->map = GRAM__FMAP_PHASE; break;
     case GRAM_FEATURES_POSITIVE: case GRAM_FEATURES_POSITIVE_ORF: f->map = GRAM__FMAP_POSITIVE; break;
+    case GRAM_FEATURES_TENSORSKETCH: f->map = GRAM__FMAP_LINEAR; break;
     default: f->map = GRAM__FMAP_HYPERBOLIC; break;
     }
-    f->draw = method == GRAM_FEATURES_SORF ? GRAM__FDRAW_HADAMARD
+    f->draw = method == GRAM_FEATURES_TENSORSKETCH ? GRAM__FDRAW_SKETCH
+              : method == GRAM_FEATURES_SORF ? GRAM__FDRAW_HADAMARD
               : method == GRAM_FEATURES_ORF || method == GRAM_FEATURES_POSITIVE_ORF ||
                         method == GRAM_FEATURES_HYPERBOLIC_ORF
                   ? GRAM__FDRAW_ORTHOGONAL
@@ -164,6 +171,7 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     f->F = f->map == GRAM__FMAP_PAIRS || f->map == GRAM__FMAP_HYPERBOLIC ? R / 2 : R;
     f->amp = f->map == GRAM__FMAP_PAIRS ? sqrt(c / (double)f->F)
              : f->map == GRAM__FMAP_PHASE ? sqrt(2.0 * c / (double)R)
+             : f->map == GRAM__FMAP_LINEAR ? sqrt(c)
                                           : sqrt(c / (double)R);
 
     if ((s = gram_kernel_copy(ctx, k, &f->kernel))) {
@@ -171,6 +179,12 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
         return s;
     }
     f->leaf = &f->kernel->leaves[L - k->leaves];
+    if (method == GRAM_FEATURES_TENSORSKETCH) {
+        const int lin = L->family == GRAM_LINEAR;
+        f->ts_p = lin ? 1 : L->degree;
+        f->ts_scale = lin ? 1.0 : sqrt(L->gamma);
+        f->ts_const = lin ? L->sigma0 : sqrt(L->coef0);
+    }
     /* Their total first: each block alone may fit where all of them together do not. */
     if (!gram__memory_fits(bytes)) {
         gram_features_destroy(f);
@@ -200,6 +214,8 @@ void gram_features_destroy(gram_features *f)
     gram__free(f->omega32);
     gram__free(f->phase);
     gram__free(f->signs);
+    gram__free(f->ts_hash);
+    gram__free(f->twiddle);
     free(f);
 }
 

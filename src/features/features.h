@@ -13,11 +13,12 @@ typedef enum gram__fmap {
     GRAM__FMAP_PAIRS = 0, /* cos, sin of each frequency */
     GRAM__FMAP_PHASE,     /* cos(ω·x + b) */
     GRAM__FMAP_POSITIVE,  /* exp(ω·x - |x|²) */
-    GRAM__FMAP_HYPERBOLIC /* exp(±ω·x - |x|²) */
+    GRAM__FMAP_HYPERBOLIC, /* exp(±ω·x - |x|²) */
+    GRAM__FMAP_LINEAR      /* the projection itself (TensorSketch's) */
 } gram__fmap;
 
 /* How the frequencies are drawn. */
-typedef enum gram__fdraw { GRAM__FDRAW_IID = 0, GRAM__FDRAW_ORTHOGONAL, GRAM__FDRAW_HADAMARD } gram__fdraw;
+typedef enum gram__fdraw { GRAM__FDRAW_IID = 0, GRAM__FDRAW_ORTHOGONAL, GRAM__FDRAW_HADAMARD, GRAM__FDRAW_SKETCH } gram__fdraw;
 
 struct gram_features {
     gram_features_method method;
@@ -35,7 +36,12 @@ struct gram_features {
     int omega32_finite;  /* 0 when some ω overflows float32: float32 inputs are then refused */
     double *phase;       /* F values (phase map) */
     int64_t Dp, n_blocks; /* SORF: D rounded up to a power of two; blocks of Dp frequencies */
-    signed char *signs;  /* SORF: n_blocks × 3 × Dp values ±1 (S1, S2, S3 of each block) */
+    signed char *signs;  /* SORF: n_blocks × 3 × Dp values ±1 (S1, S2, S3 of each block);
+                            TensorSketch: p × (D + 1) signs of its count sketches */
+    int ts_p;            /* TensorSketch: the degree p, its hashes (p × (D + 1) values in [0, R)), */
+    int32_t *ts_hash;
+    double ts_scale, ts_const; /* √γ (times 1/ℓ_d per coordinate) and √c0, the appended coordinate */
+    double *twiddle;     /* R/2 pairs (cos, -sin)(2πk/R) for its FFTs */
 };
 
 /* sample.c: fills f->omega (and f->phase, f->signs) for the validated f. */
@@ -45,6 +51,11 @@ gram_status gram__features_draw(gram_context *ctx, gram_features *f);
  * ulps of amp; returns 1 if some x[j] is not finite (its outputs are then NaN). */
 int gram__sincos_f64(int64_t n, const double *x, double amp, double *c, double *s);
 int gram__sincos_f32(int64_t n, const float *x, float amp, float *c, float *s);
+
+/* tensorsketch.c: the sketch tables and the FFT's twiddles; φ of one scaled point x' (D + 1
+ * values) into out (R values, before the factor √c), with work 4R doubles of scratch. */
+gram_status gram__tensorsketch_draw(gram_context *ctx, gram_features *f);
+void gram__tensorsketch_row(const gram_features *f, const double *xs, double *work, double *out);
 
 /* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
 void gram__fwht(double *v, int64_t n);

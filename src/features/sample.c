@@ -119,6 +119,7 @@ static void draw_signs(gram_features *f)
 gram_status gram__features_draw(gram_context *ctx, gram_features *f)
 {
     const int64_t D = f->D, F = f->F;
+    if (f->draw == GRAM__FDRAW_SKETCH) return gram__tensorsketch_draw(ctx, f);
     if (f->draw == GRAM__FDRAW_HADAMARD) {
         int64_t Dp = 1;
         while (Dp < D) Dp *= 2;

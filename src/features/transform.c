@@ -43,6 +43,9 @@ static int map_row_f64(const gram_features *f, const gram__ukr *u, double *p, do
     const double amp = f->amp;
     int bad = 0;
     switch (f->map) {
+    case GRAM__FMAP_LINEAR:
+        for (int64_t j = 0; j < F; j++) bad |= !(fabs(dst[j] = amp * p[j]) < INFINITY);
+        break;
     case GRAM__FMAP_PAIRS:
         return gram__sincos_f64(F, p, amp, dst, dst + F);
     case GRAM__FMAP_PHASE:
@@ -68,6 +71,9 @@ static int map_row_f32(const gram_features *f, const gram__ukr *u, float *p, dou
     const float amp = (float)f->amp, n = (float)nrm;
     int bad = 0;
     switch (f->map) {
+    case GRAM__FMAP_LINEAR:
+        for (int64_t j = 0; j < F; j++) bad |= !(fabsf(dst[j] = amp * p[j]) < INFINITY);
+        break;
     case GRAM__FMAP_PAIRS:
         return gram__sincos_f32(F, p, amp, dst, dst + F);
     case GRAM__FMAP_PHASE:
@@ -121,7 +127,7 @@ typedef struct ws {
     void *row;  /* R values: an output row when out cannot take it in place */
     void *arg;  /* F values: the exponentials' arguments */
     double *nrm; /* B values */
-    double *v;  /* SORF: Dp × B values */
+    double *v;  /* SORF: Dp × B values; TensorSketch: 5R + D + 1 */
 } ws;
 
 typedef struct progress_state {
@@ -167,7 +173,19 @@ static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_
         }
         w->nrm[i] = nn;
     }
-    if (f->draw == GRAM__FDRAW_HADAMARD) {
+    if (f->draw == GRAM__FDRAW_SKETCH) {
+        /* work: x' (D + 1), the sketch's two complex arrays (4R), its output (R) */
+        double *xs = w->v, *work = xs + D + 1, *res = work + 4 * F;
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t d = 0; d < D; d++)
+                xs[d] = (f32 ? (double)((float *)w->xb)[i * D + d] : ((double *)w->xb)[i * D + d]) * f->inv_ls[d] * f->ts_scale;
+            xs[D] = f->ts_const;
+            gram__tensorsketch_row(f, xs, work, res);
+            for (int64_t j = 0; j < F; j++)
+                if (f32) ((float *)w->p)[i * F + j] = (float)res[j];
+                else ((double *)w->p)[i * F + j] = res[j];
+        }
+    } else if (f->draw == GRAM__FDRAW_HADAMARD) {
         const int64_t Dp = f->Dp;
         double *V = w->v;
         for (int64_t b = 0; b < f->n_blocks; b++) {
@@ -224,7 +242,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
         return gram__fail(ctx, GRAM_EINVAL, "out: elements overlap in memory (%lld×%lld with strides (%lld, %lld))",
                           (long long)out->rows, (long long)out->cols, (long long)out->row_stride,
                           (long long)out->col_stride);
-    if (X->dtype == GRAM_FLOAT32 && f->draw != GRAM__FDRAW_HADAMARD && !f->omega32_finite)
+    if (X->dtype == GRAM_FLOAT32 && f->omega && !f->omega32_finite)
         return gram__fail(ctx, GRAM_EDOMAIN, "the map's frequencies overflow float32 (a lengthscale is too small for "
                           "float32 features); pass float64 data");
     const int64_t N = X->rows;
@@ -242,7 +260,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     /* per thread: xb, p, row, nrm, v; each part rounded to 64 bytes to keep them aligned */
 #define UP(x) (((x) + 63) & ~(size_t)63)
     const size_t sx = UP((size_t)(B * f->D) * es), sp = UP((size_t)(B * f->F) * es), sr = UP((size_t)f->R * 8),
-                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->Dp * B) * 8),
+                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->draw == GRAM__FDRAW_SKETCH ? 5 * f->R + f->D + 1 : f->Dp * B) * 8),
                  per = sx + sp + sr + sa + sn + sv;
 #undef UP
     char *mem = gram__alloc(per * (size_t)nt);

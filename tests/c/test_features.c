@@ -24,7 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *mname[] = {"RFF", "RFF_PHASE", "ORF", "SORF", "POSITIVE", "POSITIVE_ORF", "HYPERBOLIC", "HYPERBOLIC_ORF"};
+static const char *mname[] = {"RFF", "RFF_PHASE", "ORF", "SORF", "POSITIVE", "POSITIVE_ORF", "HYPERBOLIC", "HYPERBOLIC_ORF",
+                              "TENSORSKETCH"};
 
 /* φ(x)·φ(y) for one map; NAN (and a recorded failure) if the map cannot be made. */
 static double feature_dot(gram_context *ctx, const gram_kernel *k, int64_t D, gram_features_method m,
@@ -230,6 +231,133 @@ static void test_large_R(gram_context *ctx)
         CHECK(worst <= 1e-13, "%s: rows of an orthogonal block at |cos| %.3g", mname[m], worst);
         gram_features_destroy(f);
     }
+    gram_kernel_destroy(k);
+}
+
+/* TensorSketch (Pham & Pagh 2013) for polynomial and linear kernels: the mean over S seeds within
+ * 5 se of k; for degree 1 (a count sketch of x' = [√γ x/ℓ, √c0], fully random hashes and signs)
+ * the mean squared error against its variance (|x'|²|y'|² + (x'·y')² - 2 Σ_d x'_d² y'_d²)/R, from
+ * expanding the cross terms s_i s_j x_i y_j [h_i = h_j], i ≠ j; the features against the circular
+ * convolution of the p count sketches computed directly (O(p R²), long double), so the FFT is
+ * checked independently; bit-identical for 1, 2 and 3 threads. */
+static void test_tensorsketch(gram_context *ctx)
+{
+    const char *specs[] = {"polynomial(degree=2, gamma=0.5, coef0=1)",
+                           "polynomial(lengthscale=[1, 2, 0.5], degree=3, gamma=1, coef0=0.3)",
+                           "linear(sigma0=0.7)", "2 * polynomial(degree=1, coef0=0.5)", "polynomial(degree=4, coef0=0)"};
+    for (int kc = 0; kc < 5; kc++) {
+        gram_kernel *k = check_kernel(ctx, specs[kc]);
+        if (!k) continue;
+        const gram__leaf *L = &k->leaves[k->n_leaves - 1];
+        const double c = k->n_ops > 1 ? k->ops[1].c : 1.0;
+        for (int p = 0; p < 3; p++) {
+            double x[3], y[3];
+            make_pair(p, x, y);
+            const double want = kval(ctx, k, 3, x, y);
+            const int S = 400;
+            const int64_t R = 64;
+            long double s1 = 0, s2 = 0, e2 = 0, e4 = 0;
+            for (int seed = 0; seed < S; seed++) {
+                const double v = feature_dot(ctx, k, 3, GRAM_FEATURES_TENSORSKETCH, R, 3000 + (uint64_t)seed, x, y);
+                s1 += v;
+                s2 += (long double)v * v;
+                e2 += (long double)(v - want) * (v - want);
+                e4 += (long double)(v - want) * (v - want) * (v - want) * (v - want);
+            }
+            const double mean = (double)(s1 / S), se = sqrt((double)((s2 - s1 * s1 / S) / (S - 1)) / S);
+            CHECK(fabs(mean - want) <= 5 * se + 1e-12, "%s TENSORSKETCH pair %d: mean %.6g, k %.6g, se %.3g (z = %.2f)",
+                  specs[kc], p, mean, want, se, (mean - want) / se);
+            if (L->family == GRAM_LINEAR || L->degree == 1) {
+                double xs[4], ys[4], xx = 0, yy = 0, xy = 0, diag = 0;
+                const double g = L->family == GRAM_LINEAR ? 1 : sqrt(L->gamma), c0 = L->family == GRAM_LINEAR ? L->sigma0 : sqrt(L->coef0);
+                for (int d = 0; d < 3; d++) {
+                    xs[d] = x[d] * L->inv_scale[L->n_scale == 1 ? 0 : d] * g;
+                    ys[d] = y[d] * L->inv_scale[L->n_scale == 1 ? 0 : d] * g;
+                }
+                xs[3] = ys[3] = c0;
+                for (int d = 0; d < 4; d++) xx += xs[d] * xs[d], yy += ys[d] * ys[d], xy += xs[d] * ys[d], diag += xs[d] * xs[d] * ys[d] * ys[d];
+                const double var = c * c * (xx * yy + xy * xy - 2 * diag) / (double)R;
+                const double mse = (double)(e2 / S), mse_se = sqrt((double)((e4 - e2 * e2 / S) / (S - 1)) / S);
+                CHECK(fabs(mse - var) <= 5 * mse_se + 1e-15, "%s pair %d: MSE %.6g, count-sketch variance %.6g, se %.3g",
+                      specs[kc], p, mse, var, mse_se);
+            }
+        }
+        gram_kernel_destroy(k);
+    }
+
+    /* against the direct circular convolution */
+    gram_kernel *k = check_kernel(ctx, "1.5*polynomial(lengthscale=[1, 2, 0.5, 1.5, 0.8], degree=3, gamma=0.7, coef0=0.4)");
+    if (!k) return;
+    enum { N = 9, D = 5, R = 16 };
+    gram_features *f = NULL;
+    CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_TENSORSKETCH, R, 8, &f), GRAM_OK);
+    if (f) {
+        double xs[N * D], o[N * R];
+        check_rng g = {11};
+        for (int i = 0; i < N * D; i++) xs[i] = 2 * check_uniform(&g) - 1;
+        gram_array X = gram_array_f64(xs, N, D), O = gram_array_f64(o, N, R);
+        CHECK_STATUS(gram_features_transform(ctx, f, &X, &O), GRAM_OK);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            long double acc[R] = {0}, cs[R], nxt[R], scale = 0;
+            for (int kk = 0; kk < f->ts_p; kk++) {
+                for (int r = 0; r < R; r++) cs[r] = 0;
+                for (int d = 0; d <= D; d++) {
+                    const long double v = d < D ? (long double)xs[i * D + d] * f->inv_ls[d] * f->ts_scale : f->ts_const;
+                    cs[f->ts_hash[kk * (D + 1) + d]] += f->signs[kk * (D + 1) + d] * v;
+                    if (kk == 0) scale += fabsl(v);
+                }
+                if (kk == 0) {
+                    for (int r = 0; r < R; r++) acc[r] = cs[r];
+                    continue;
+                }
+                for (int m = 0; m < R; m++) {
+                    nxt[m] = 0;
+                    for (int a = 0; a < R; a++) nxt[m] += acc[a] * cs[(m - a + R) % R];
+                }
+                for (int m = 0; m < R; m++) acc[m] = nxt[m];
+            }
+            for (int r = 0; r < R; r++) {
+                const double want = (double)(sqrtl(1.5L) * acc[r]);
+                const double err = fabs(o[i * R + r] - want) / (double)powl(scale, f->ts_p);
+                if (err > worst) worst = err;
+            }
+        }
+        CHECK(worst <= 1e-14, "TensorSketch against the direct convolution: %.3g relative to |x'|_1^p", worst);
+        gram_features_destroy(f);
+    }
+
+    /* threads and dtypes */
+    enum { NT = 700, RT = 256 };
+    float *x32 = malloc(NT * D * sizeof(float));
+    double *x64 = malloc(NT * D * sizeof(double)), *o[4];
+    check_rng g2 = {12};
+    for (int i = 0; i < NT * D; i++) x64[i] = x32[i] = (float)check_normal(&g2);
+    CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_TENSORSKETCH, RT, 9, &f), GRAM_OK);
+    if (f) {
+        for (int t2 = 0; t2 < 4; t2++) o[t2] = malloc((size_t)NT * RT * sizeof(double));
+        for (int t2 = 0; t2 < 3; t2++) {
+            gram_context *c2 = NULL;
+            gram_context_create(&c2);
+            gram_context_set_threads(c2, t2 + 1);
+            gram_array X = gram_array_f64(x64, NT, D), O = gram_array_f64(o[t2], NT, RT);
+            CHECK_STATUS(gram_features_transform(c2, f, &X, &O), GRAM_OK);
+            gram_context_destroy(c2);
+        }
+        CHECK(!memcmp(o[0], o[1], (size_t)NT * RT * sizeof(double)) && !memcmp(o[0], o[2], (size_t)NT * RT * sizeof(double)),
+              "TensorSketch differs between thread counts");
+        float *o32 = (float *)o[3];
+        gram_array X32 = gram_array_f32(x32, NT, D), O32 = gram_array_f32(o32, NT, RT);
+        CHECK_STATUS(gram_features_transform(ctx, f, &X32, &O32), GRAM_OK);
+        double worst = 0, big = 0;
+        for (int64_t i = 0; i < (int64_t)NT * RT; i++) big = fmax(big, fabs(o[0][i]));
+        for (int64_t i = 0; i < (int64_t)NT * RT; i++) worst = fmax(worst, fabs(o32[i] - o[0][i]) / big);
+        CHECK(worst <= 1e-6, "TensorSketch float32 against float64: %.3g of the largest feature", worst);
+        for (int t2 = 0; t2 < 4; t2++) free(o[t2]);
+        gram_features_destroy(f);
+    }
+    free(x32);
+    free(x64);
     gram_kernel_destroy(k);
 }
 
@@ -526,6 +654,17 @@ static void test_errors(gram_context *ctx)
     gram_features_destroy(f);
     f = NULL;
     CHECK_STATUS(gram_features_create(ctx, rbf, 0, GRAM_FEATURES_RFF, 8, 1, &f), GRAM_ESHAPE);
+    {
+        gram_kernel *poly = check_kernel(ctx, "polynomial(degree=2)");
+        if (poly) {
+            CHECK_STATUS(gram_features_create(ctx, poly, 3, GRAM_FEATURES_TENSORSKETCH, 96, 1, &f), GRAM_EINVAL);
+            CHECK(contains(gram_context_message(ctx), "must be a power of two, got 96"), "%s", gram_context_message(ctx));
+            CHECK_STATUS(gram_features_create(ctx, poly, 3, GRAM_FEATURES_TENSORSKETCH, 1, 1, &f), GRAM_OK);
+            gram_features_destroy(f);
+            f = NULL;
+            gram_kernel_destroy(poly);
+        }
+    }
     CHECK_STATUS(gram_features_create(ctx, rbf, 3, (gram_features_method)42, 8, 1, &f), GRAM_EINVAL);
     CHECK_STATUS(gram_features_create(ctx, NULL, 3, GRAM_FEATURES_RFF, 8, 1, &f), GRAM_EINVAL);
     CHECK_STATUS(gram_features_create(ctx, rbf, 3, GRAM_FEATURES_RFF, 8, 1, NULL), GRAM_EINVAL);
@@ -540,7 +679,9 @@ static void test_errors(gram_context *ctx)
     struct { const char *spec; gram_features_method m; const char *want[2]; } bad[] = {
         {"periodic(1, period=2)", GRAM_FEATURES_RFF, {"do not cover the periodic kernel", "none"}},
         {"epanechnikov(1)", GRAM_FEATURES_RFF, {"epanechnikov", "none"}},
-        {"linear", GRAM_FEATURES_ORF, {"linear", "none"}},
+        {"linear", GRAM_FEATURES_ORF, {"ORF features do not cover the linear kernel", "methods that do: TENSORSKETCH"}},
+        {"rbf(1)", GRAM_FEATURES_TENSORSKETCH, {"TENSORSKETCH features do not cover the gaussian kernel", "RFF, RFF_PHASE, ORF, SORF"}},
+        {"cosine", GRAM_FEATURES_TENSORSKETCH, {"cosine", "none"}},
         {"matern32(1)", GRAM_FEATURES_POSITIVE, {"POSITIVE features do not cover the matern32 kernel", "RFF, RFF_PHASE, ORF"}},
         {"laplacian_l1(1)", GRAM_FEATURES_ORF, {"laplacian_l1", "methods that do: RFF, RFF_PHASE"}},
         {"cauchy(1)", GRAM_FEATURES_SORF, {"cauchy", "RFF, RFF_PHASE, ORF"}},
@@ -698,6 +839,7 @@ int main(void)
     test_large_R(ctx);
     test_orthogonal(ctx);
     test_positive_small_kernel(ctx);
+    test_tensorsketch(ctx);
     gram_context_destroy(ctx);
     return check_done();
 }
