@@ -157,19 +157,17 @@ static int close_enough(double a, double b)
     return fabs(a - b) <= 1e-9 * m;
 }
 
-/* Known and reported (fuzz/pending/README, simd_gemm_guard_nan): the AVX2/AVX-512 fused sum of
- * one squared-distance leaf at D >= 32 (fused_sum_gemm, t = |y|² + |x|² - 2 y·x) lets a NaN t
- * through its guard where the scaled norms and the dot product overflow (inf - inf), and the
- * row's sum is NaN where the reference gives the sum (0 or finite). Tolerated, for such kernels
- * (some 1/ℓ_d >= 1e150, so that a scaled square can overflow) on the SIMD tables, until the fix
- * lands in ukr_bigd.inc. */
-static int gemm_guard_nan(const gram_kernel *k, int64_t D)
+/* Known and reported (fuzz/pending/README, periodic_phase): the periodic family's sin(π r) is
+ * computed as sin(PI * r) by the reference kernels (family.c) and the pair path (grad.c), whose
+ * rounding of PI * r loses the phase once r = ρ/p is large (at 1e154 every double is an even
+ * integer and the exact value is 1; libm gives anything in [e^-2/ℓ², 1]), while the SIMD tables
+ * reduce r exactly. Tolerated in the engine-vs-pair comparison for periodic leaves with 1/p >= 1e5
+ * (the data here spread over ~3, so r/p reaches ~1e5·3 and the phase error eps·π·r/p nears the
+ * check's 1e-9). */
+static int periodic_phase(const gram_kernel *k)
 {
-    if (D < 32 || k->n_ops != 1 || k->ops[0].kind != GRAM_OP_LEAF) return 0;
-    const gram__leaf *L = &k->leaves[k->ops[0].leaf];
-    if (L->structure != GRAM_STRUCT_SQDIST) return 0;
-    for (int64_t d = 0; d < L->n_scale; d++)
-        if (L->inv_scale[d] >= 1e150) return 1;
+    for (int i = 0; i < k->n_leaves; i++)
+        if (k->leaves[i].family == GRAM_PERIODIC && k->leaves[i].inv_scale[0] >= 1e5) return 1;
     return 0;
 }
 
@@ -211,7 +209,7 @@ static void check_eval(const gram_kernel *k)
     /* The engine, on every microkernel table this build and CPU have: a Gram block with its
      * gradient, a symmetric block, a sum and a log-sum. */
     static const char *const archs[] = {"ref", "avx2", "avx512"};
-    const int gemm_nan = FUZZ_TOLERATE && gemm_guard_nan(k, D);
+    const int phase = FUZZ_TOLERATE && periodic_phase(k);
     for (int a = 0; a < 3; a++) {
         if (gram_context_set_arch(ctx, archs[a]) != GRAM_OK) continue;
         gram_array Ya = gram_array_f64(Y, M, D), Xa = gram_array_f64(X, N, D);
@@ -228,7 +226,7 @@ static void check_eval(const gram_kernel *k)
                 if (isnan(K[i]) && !isnan(pair[i]))
                     fprintf(stderr, "%s: entry %d: engine NaN, pair %.17g\n", archs[a], i, pair[i]);
                 FUZZ_ASSERT(!isnan(K[i]) || isnan(pair[i]));
-                if (!nonneg || !isfinite(K[i]) || !isfinite(pair[i])) continue;
+                if (!nonneg || !isfinite(K[i]) || !isfinite(pair[i]) || phase) continue;
                 if (!close_enough(K[i], pair[i]))
                     fprintf(stderr, "%s: entry %d: engine %.17g, pair %.17g\n", archs[a], i, K[i], pair[i]);
                 FUZZ_ASSERT(close_enough(K[i], pair[i]));
@@ -243,7 +241,6 @@ static void check_eval(const gram_kernel *k)
             for (int i = 0; i < M; i++) {
                 if (fmax(pair[i * N], pair[i * N + 1]) == INFINITY && fmin(pair[i * N], pair[i * N + 1]) == -INFINITY)
                     continue;
-                if (gemm_nan && a > 0 && isnan(s[i])) continue;
                 if (isnan(s[i])) fprintf(stderr, "%s: row %d: kernel sum NaN\n", archs[a], i);
                 FUZZ_ASSERT(!isnan(s[i]));
             }
@@ -254,7 +251,6 @@ static void check_eval(const gram_kernel *k)
             for (int i = 0; i < M; i++) {
                 if (isnan(ls[i])) fprintf(stderr, "%s: row %d: log-sum NaN\n", archs[a], i);
                 FUZZ_ASSERT(!isnan(ls[i]));
-                if (gemm_nan && a > 0 && isnan(s[i])) continue;
                 /* compared where either side is a normal number (a sum of 0 beside a log-sum of -400
                  * is a loss, not an underflow) */
                 if (!(isnormal(s[i]) && s[i] > 0 && s[i] < 1e300) && !(ls[i] > -700.0 && ls[i] < 690.0)) continue;
