@@ -44,6 +44,15 @@ struct gram_features {
     double *twiddle;     /* R/2 pairs (cos, -sin)(2πk/R) for its FFTs */
 };
 
+/* trig.c's vector loops are built for AVX-512, AVX2 and baseline x86-64 and chosen at load time;
+ * with no FMA contracted (ISO C mode) the three give the same bits. (TensorSketch's FFT measured
+ * 1.8× slower as clones than as baseline SSE2 code, so it is not cloned.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GRAM__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GRAM__CLONES
+#endif
+
 /* sample.c: fills f->omega (and f->phase, f->signs) for the validated f. */
 gram_status gram__features_draw(gram_context *ctx, gram_features *f);
 
@@ -52,10 +61,12 @@ gram_status gram__features_draw(gram_context *ctx, gram_features *f);
 int gram__sincos_f64(int64_t n, const double *x, double amp, double *c, double *s);
 int gram__sincos_f32(int64_t n, const float *x, float amp, float *c, float *s);
 
-/* tensorsketch.c: the sketch tables and the FFT's twiddles; φ of one scaled point x' (D + 1
- * values) into out (R values, before the factor √c), with work 4R doubles of scratch. */
+/* tensorsketch.c: the sketch tables and the FFT's twiddles; φ of n ≤ GRAM__TS_W scaled points x'
+ * (n × (D + 1) values) into out (n × R values, before the factor √c), with work 4R·GRAM__TS_W
+ * doubles of scratch. */
+#define GRAM__TS_W 8
 gram_status gram__tensorsketch_draw(gram_context *ctx, gram_features *f);
-void gram__tensorsketch_row(const gram_features *f, const double *xs, double *work, double *out);
+void gram__tensorsketch_rows(const gram_features *f, const double *xs, int64_t n, double *work, double *out);
 
 /* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
 void gram__fwht(double *v, int64_t n);

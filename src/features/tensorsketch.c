@@ -47,50 +47,66 @@ gram_status gram__tensorsketch_draw(gram_context *ctx, gram_features *f)
     return GRAM_OK;
 }
 
-/* In-place radix-2 FFT of n complex values (re, im interleaved), e^{-2πi jk/n} (inverse: e^{+}),
- * unnormalised; tw holds (cos, -sin)(2πj/n) for j < n/2. */
-static void fft(double *a, int64_t n, const double *tw, int inverse)
+/* In-place radix-2 FFT of n complex values in TS_W lanes (value j, part c, lane l at
+ * a[(2j + c)·TS_W + l]: TS_W independent transforms whose every butterfly is one vector
+ * operation), e^{-2πi jk/n} (inverse: e^{+}), unnormalised; tw holds (cos, -sin)(2πj/n), j < n/2.
+ * Each lane runs exactly the operations of a one-lane transform, so a point's result does not
+ * depend on the other points of its group. */
+static inline void fft(double *a, int64_t n, const double *tw, int inverse)
 {
+    enum { W = GRAM__TS_W };
     for (int64_t i = 1, j = 0; i < n; i++) {
         int64_t bit = n >> 1;
         for (; j & bit; bit >>= 1) j ^= bit;
         j ^= bit;
-        if (i < j) {
-            double t0 = a[2 * i], t1 = a[2 * i + 1];
-            a[2 * i] = a[2 * j], a[2 * i + 1] = a[2 * j + 1];
-            a[2 * j] = t0, a[2 * j + 1] = t1;
-        }
+        if (i < j)
+            for (int64_t l = 0; l < 2 * W; l++) {
+                const double t0 = a[2 * i * W + l];
+                a[2 * i * W + l] = a[2 * j * W + l];
+                a[2 * j * W + l] = t0;
+            }
     }
     for (int64_t len = 2; len <= n; len *= 2) {
         const int64_t half = len / 2, step = n / len;
         for (int64_t i = 0; i < n; i += len)
             for (int64_t j = 0; j < half; j++) {
                 const double wr = tw[2 * j * step], wi = inverse ? -tw[2 * j * step + 1] : tw[2 * j * step + 1];
-                double *u = a + 2 * (i + j), *v = a + 2 * (i + j + half);
-                const double vr = v[0] * wr - v[1] * wi, vi = v[0] * wi + v[1] * wr;
-                v[0] = u[0] - vr, v[1] = u[1] - vi;
-                u[0] += vr, u[1] += vi;
+                double *ur = a + 2 * (i + j) * W, *ui = ur + W, *vr = a + 2 * (i + j + half) * W, *vi = vr + W;
+                for (int l = 0; l < W; l++) {
+                    const double xr = vr[l] * wr - vi[l] * wi, xi = vr[l] * wi + vi[l] * wr;
+                    vr[l] = ur[l] - xr, vi[l] = ui[l] - xi;
+                    ur[l] += xr, ui[l] += xi;
+                }
             }
     }
 }
 
-void gram__tensorsketch_row(const gram_features *f, const double *xs, double *work, double *out)
+void gram__tensorsketch_rows(const gram_features *f, const double *xs, int64_t n, double *work, double *out)
 {
+    enum { W = GRAM__TS_W };
     const int64_t R = f->R, D1 = f->D + 1;
-    double *acc = work, *tmp = work + 2 * R;
+    double *acc = work, *tmp = work + 2 * R * W;
     for (int k = 0; k < f->ts_p; k++) {
         double *cs = k == 0 ? acc : tmp;
-        memset(cs, 0, (size_t)(2 * R) * sizeof(double));
-        for (int64_t d = 0; d < D1; d++) cs[2 * f->ts_hash[k * D1 + d]] += f->signs[k * D1 + d] * xs[d];
+        memset(cs, 0, (size_t)(2 * R * W) * sizeof(double));
+        for (int64_t d = 0; d < D1; d++) {
+            double *b = cs + 2 * f->ts_hash[k * D1 + d] * W;
+            const double sg = f->signs[k * D1 + d];
+            for (int64_t l = 0; l < n; l++) b[l] += sg * xs[l * D1 + d];
+        }
         fft(cs, R, f->twiddle, 0);
         if (k == 0) continue;
         for (int64_t j = 0; j < R; j++) {
-            const double ar = acc[2 * j], ai = acc[2 * j + 1], br = tmp[2 * j], bi = tmp[2 * j + 1];
-            acc[2 * j] = ar * br - ai * bi;
-            acc[2 * j + 1] = ar * bi + ai * br;
+            double *ar = acc + 2 * j * W, *ai = ar + W;
+            const double *br = tmp + 2 * j * W, *bi = br + W;
+            for (int l = 0; l < W; l++) {
+                const double r0 = ar[l] * br[l] - ai[l] * bi[l], i0 = ar[l] * bi[l] + ai[l] * br[l];
+                ar[l] = r0, ai[l] = i0;
+            }
         }
     }
     fft(acc, R, f->twiddle, 1);
     const double inv = 1.0 / (double)R;
-    for (int64_t j = 0; j < R; j++) out[j] = acc[2 * j] * inv;
+    for (int64_t l = 0; l < n; l++)
+        for (int64_t j = 0; j < R; j++) out[l * R + j] = acc[2 * j * W + l] * inv;
 }

@@ -127,7 +127,7 @@ typedef struct ws {
     void *row;  /* R values: an output row when out cannot take it in place */
     void *arg;  /* F values: the exponentials' arguments */
     double *nrm; /* B values */
-    double *v;  /* SORF: Dp × B values; TensorSketch: 5R + D + 1 */
+    double *v;  /* SORF: Dp × B values; TensorSketch: GRAM__TS_W·(5R + D + 1) */
 } ws;
 
 typedef struct progress_state {
@@ -174,16 +174,24 @@ static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_
         w->nrm[i] = nn;
     }
     if (f->draw == GRAM__FDRAW_SKETCH) {
-        /* work: x' (D + 1), the sketch's two complex arrays (4R), its output (R) */
-        double *xs = w->v, *work = xs + D + 1, *res = work + 4 * F;
-        for (int64_t i = 0; i < n; i++) {
-            for (int64_t d = 0; d < D; d++)
-                xs[d] = (f32 ? (double)((float *)w->xb)[i * D + d] : ((double *)w->xb)[i * D + d]) * f->inv_ls[d] * f->ts_scale;
-            xs[D] = f->ts_const;
-            gram__tensorsketch_row(f, xs, work, res);
-            for (int64_t j = 0; j < F; j++)
-                if (f32) ((float *)w->p)[i * F + j] = (float)res[j];
-                else ((double *)w->p)[i * F + j] = res[j];
+        /* groups of GRAM__TS_W points, one per vector lane of the FFTs; work: their x' (W × (D + 1)),
+         * the sketch's two complex arrays (4R·W), its output (R·W) */
+        enum { W = GRAM__TS_W };
+        double *xs = w->v, *work = xs + W * (D + 1), *res = work + 4 * F * W;
+        for (int64_t g0 = 0; g0 < n; g0 += W) {
+            const int64_t m = n - g0 < W ? n - g0 : W;
+            for (int64_t l = 0; l < m; l++) {
+                const int64_t i = g0 + l;
+                for (int64_t d = 0; d < D; d++)
+                    xs[l * (D + 1) + d] = (f32 ? (double)((float *)w->xb)[i * D + d] : ((double *)w->xb)[i * D + d]) *
+                                          f->inv_ls[d] * f->ts_scale;
+                xs[l * (D + 1) + D] = f->ts_const;
+            }
+            gram__tensorsketch_rows(f, xs, m, work, res);
+            for (int64_t l = 0; l < m; l++)
+                for (int64_t j = 0; j < F; j++)
+                    if (f32) ((float *)w->p)[(g0 + l) * F + j] = (float)res[l * F + j];
+                    else ((double *)w->p)[(g0 + l) * F + j] = res[l * F + j];
         }
     } else if (f->draw == GRAM__FDRAW_HADAMARD) {
         const int64_t Dp = f->Dp;
@@ -260,7 +268,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     /* per thread: xb, p, row, nrm, v; each part rounded to 64 bytes to keep them aligned */
 #define UP(x) (((x) + 63) & ~(size_t)63)
     const size_t sx = UP((size_t)(B * f->D) * es), sp = UP((size_t)(B * f->F) * es), sr = UP((size_t)f->R * 8),
-                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->draw == GRAM__FDRAW_SKETCH ? 5 * f->R + f->D + 1 : f->Dp * B) * 8),
+                 sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->draw == GRAM__FDRAW_SKETCH ? GRAM__TS_W * (5 * f->R + f->D + 1) : f->Dp * B) * 8),
                  per = sx + sp + sr + sa + sn + sv;
 #undef UP
     char *mem = gram__alloc(per * (size_t)nt);

@@ -16,12 +16,6 @@
 
 #include <math.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define GRAM__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define GRAM__CLONES
-#endif
-
 #define PIO2_1 1.57079632673412561417e+00  /* first 33 bits of π/2 */
 #define PIO2_1T 6.07710050650619224932e-11 /* π/2 - PIO2_1 */
 #define TWO_OVER_PI 6.36619772367581382433e-01
