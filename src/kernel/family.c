@@ -63,6 +63,21 @@ int gram__leaf_same_metric(const gram__leaf *a, const gram__leaf *b)
     return 1;
 }
 
+void gram__sincos_pi(double r, double *s, double *c)
+{
+    /* x = r - 2·round(r/2) is exact (Sterbenz), so the phase is that of r itself, however large:
+     * sin(π·r) as sin(PI * r) rounds π·r, an error of ulp(π·r) radians (0.3 rad at r = 1e15; at
+     * r ≥ 2^53 every double is an even integer, and the value 0). Then |x| ≤ 1/2 by
+     * sin(π x) = sin(π (±1 - x)), cos(π x) = -cos(π (±1 - x)), so libm works near 0. */
+    double x = r - 2.0 * nearbyint(0.5 * r), sg = 1.0;
+    if (fabs(x) > 0.5) {
+        x = copysign(1.0, x) - x;
+        sg = -1.0;
+    }
+    *s = sin(PI * x);
+    *c = sg * cos(PI * x);
+}
+
 double gram__leaf_radial(const gram__leaf *L, double t)
 {
     double r, a, s;
@@ -78,7 +93,8 @@ double gram__leaf_radial(const gram__leaf *L, double t)
     case GRAM_RATIONAL_QUADRATIC: return exp(-L->alpha * log1p(t / (2.0 * L->alpha)));
     case GRAM_CAUCHY: return 1.0 / (1.0 + t);
     case GRAM_PERIODIC:
-        s = isinf(t) ? 0.0 : sin(PI * sqrt(t)); /* t = ∞: an overflowed distance; sin(∞) is NaN */
+        s = 0.0, r = 0.0; /* t = ∞: an overflowed distance; sin(∞) is NaN */
+        if (!isinf(t)) gram__sincos_pi(sqrt(t), &s, &r);
         return exp(-2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]));
     case GRAM_TOPHAT: return t < 1.0 ? 1.0 : 0.0;
     case GRAM_EPANECHNIKOV: return t < 1.0 ? 1.0 - t : 0.0;
@@ -108,7 +124,8 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
     case GRAM_RATIONAL_QUADRATIC: return -L->alpha * log1p(t / (2.0 * L->alpha));
     case GRAM_CAUCHY: return -log1p(t);
     case GRAM_PERIODIC:
-        s = isinf(t) ? 0.0 : sin(PI * sqrt(t));
+        s = 0.0, r = 0.0;
+        if (!isinf(t)) gram__sincos_pi(sqrt(t), &s, &r);
         return -2.0 * s * s / (L->lengthscale[0] * L->lengthscale[0]);
     case GRAM_TOPHAT: return t < 1.0 ? 0.0 : -INFINITY;
     case GRAM_EPANECHNIKOV: return t < 1.0 ? log1p(-t) : -INFINITY;

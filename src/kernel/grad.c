@@ -138,7 +138,8 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
 
     if (L->family == GRAM_PERIODIC) {
         /* t = (ρ/p)²: θ0 = log ℓ, θ1 = log p. The value as family.c computes it, sharing sin. */
-        double r = sqrt(t), sn = isfinite(r) ? sin(PI * r) : 0.0, cs = isfinite(r) ? cos(PI * r) : 1.0;
+        double r = sqrt(t), sn = 0.0, cs = 1.0;
+        if (isfinite(r)) gram__sincos_pi(r, &sn, &cs);
         double f = exp(-2.0 * sn * sn / (L->lengthscale[0] * L->lengthscale[0]));
         double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
         g[0] = f * 4.0 * sn * sn * il2;
@@ -238,7 +239,8 @@ static double leaf_log_eval(const gram__leaf *L, int64_t D, const double *y, con
     switch (f) {
     case GRAM_PERIODIC: {
         /* log k = -2 sin²(π r)/ℓ²: θ0 = log ℓ, θ1 = log p (leaf_eval's derivatives over k) */
-        double sn = isfinite(r) ? sin(PI * r) : 0.0, cs = isfinite(r) ? cos(PI * r) : 1.0;
+        double sn = 0.0, cs = 1.0;
+        if (isfinite(r)) gram__sincos_pi(r, &sn, &cs);
         double il2 = 1.0 / (L->lengthscale[0] * L->lengthscale[0]);
         g[0] = 4.0 * sn * sn * il2;
         g[1] = isfinite(r) ? 4.0 * PI * r * il2 * sn * cs : 0.0;

@@ -97,6 +97,9 @@ const char *gram__pow_refusal(double exponent, int a);
  * scaled L1 distance). For DOT leaves, gram__leaf_dot from s, |x|², |y|². For CONST leaves,
  * gram__leaf_const (same: the pair is a diagonal entry of a symmetric call). */
 double gram__leaf_radial(const gram__leaf *L, double t);
+/* sin(π r) and cos(π r) for finite r, the phase reduced exactly (the periodic family's, in every
+ * path, so that all give the value of their rounded r). */
+void gram__sincos_pi(double r, double *s, double *c);
 double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy);
 double gram__leaf_const(const gram__leaf *L, int same);
 

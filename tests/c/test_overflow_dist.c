@@ -138,6 +138,62 @@ static void test_gemm_norm_overflow(void)
     gram_kernel_destroy(k);
 }
 
+/* The periodic family at r = ρ/p far beyond 2^53, where every double is an even integer and
+ * sin(π r) = 0 exactly for the rounded r: every table, the pair path and the gradient give k = 1.
+ * sin(PI * r) rounds π·r first and gave anything in [e^-2/ℓ², 1] (0.9796 in the reference engine,
+ * 0.9738 in the pair path: found by the spec fuzzer, fuzz/corpus/spec/periodic_phase*). Also a
+ * moderate r (1e3..1e4, exactly representable differences) against long double. */
+static void test_periodic_phase(void)
+{
+    enum { N = 24, M = 3 };
+    double X[N], Y[M] = {0.25, 1.5, 2.875}, K[M * N], s[M], ls[M];
+    for (int j = 0; j < N; j++) X[j] = 0.125 * j;
+    gram_array xa = gram_array_f64(X, N, 1), ya = gram_array_f64(Y, M, 1), ka = gram_array_f64(K, M, N);
+    gram_array sa = gram_array_f64(s, M, 1), la = gram_array_f64(ls, M, 1);
+    const char *specs[] = {"periodic(lengthscale=1, period=1e-154)", "periodic(lengthscale=0.7, period=1e-300)",
+                           "periodic(lengthscale=0.5, period=0.0009765625)"}; /* 2^-10: r exact */
+    for (int q = 0; q < 3; q++) {
+        gram_kernel *k = P(specs[q]);
+        if (!k) continue;
+        long double want[M * N];
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                long double r = fabsl((long double)Y[i] - X[j]) * 1024.0L, l = 0.5L;
+                long double sn = sinl(3.141592653589793238462643383279502884L * fmodl(r, 2.0L));
+                want[i * N + j] = q < 2 ? 1.0L : expl(-2 * sn * sn / (l * l));
+            }
+        for (int a = 0; a < 3; a++) {
+            if (gram_context_set_arch(ctx, ARCH[a])) continue;
+            CHECK_STATUS(gram_kernel_matrix(ctx, k, &ya, &xa, &ka), GRAM_OK);
+            CHECK_STATUS(gram_kernel_sum(ctx, k, &ya, &xa, NULL, &sa), GRAM_OK);
+            CHECK_STATUS(gram_kernel_logsum(ctx, k, &ya, &xa, NULL, &la), GRAM_OK);
+            char what[160];
+            for (int i = 0; i < M; i++) {
+                long double tot = 0;
+                for (int j = 0; j < N; j++) {
+                    snprintf(what, sizeof what, "%s %s: K[%d,%d]", specs[q], ARCH[a], i, j);
+                    CHECK_CLOSE(K[i * N + j], (double)want[i * N + j], 1e-13, 0, what);
+                    tot += want[i * N + j];
+                }
+                snprintf(what, sizeof what, "%s %s: sum %d", specs[q], ARCH[a], i);
+                CHECK_CLOSE(s[i], (double)tot, 1e-13, 0, what);
+                CHECK_CLOSE(ls[i], (double)logl(tot), 0, 1e-13, what);
+            }
+        }
+        gram_context_set_arch(ctx, "auto");
+        for (int i = 0; i < M; i++) /* the pair path, with the gradient */
+            for (int j = 0; j < N; j++) {
+                double v, g[2];
+                CHECK_STATUS(gram_kernel_eval(ctx, k, 1, &Y[i], &X[j], 0, &v, g), GRAM_OK);
+                char what[160];
+                snprintf(what, sizeof what, "%s: pair (%d,%d)", specs[q], i, j);
+                CHECK_CLOSE(v, (double)want[i * N + j], 1e-13, 0, what);
+                if (q < 2) CHECK(g[0] == 0.0 && g[1] == 0.0, "%s: gradient %g %g, want 0", what, g[0], g[1]);
+            }
+        gram_kernel_destroy(k);
+    }
+}
+
 int main(void)
 {
     if (gram_context_create(&ctx)) return 1;
@@ -147,6 +203,7 @@ int main(void)
     }
     test_matern52_log_huge();
     test_gemm_norm_overflow();
+    test_periodic_phase();
     gram_context_destroy(ctx);
     return check_done();
 }
