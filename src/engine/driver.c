@@ -5,6 +5,7 @@
  * with P_c computed by one microkernel call whatever thread ran it, the bits do not depend on the
  * thread count. OpenMP lives only in this file. */
 #include "engine.h"
+#include "../base/progress.h"
 
 #include <float.h>
 #include <math.h>
@@ -464,32 +465,6 @@ static void write_matrix_tile(const gram__plan *p, int64_t r0, int64_t mr, int64
 
 /* ---- threads -------------------------------------------------------------------------------- */
 
-typedef struct progress_state {
-    int64_t done, total;
-    int cancelled;
-} progress_state;
-
-static void report(const gram__plan *p, progress_state *ps, int64_t units)
-{
-    int64_t done;
-#pragma omp atomic capture
-    done = ps->done += units;
-    if (p->ctx && p->ctx->progress && omp_get_thread_num() == 0) {
-        if (p->ctx->progress(p->ctx->progress_user, done, ps->total)) {
-#pragma omp atomic write
-            ps->cancelled = 1;
-        }
-    }
-}
-
-static int is_cancelled(progress_state *ps)
-{
-    int c;
-#pragma omp atomic read
-    c = ps->cancelled;
-    return c;
-}
-
 /* ---- Gram blocks: the fused path ------------------------------------------------------------ */
 
 /* A Gram block of one SQDIST leaf the table's fused_matrix handles, written straight into out by
@@ -611,7 +586,7 @@ static int matrix_fused(gram__plan *p, gram_status *st)
     }
 
     const int64_t K = (M + rsh + H - 1) / H, C = (Ns + GRAM_KC - 1) / GRAM_KC;
-    progress_state ps = {0, 0, 0};
+    gram__progress ps = {0, 0, 0};
     if (sym)
         for (int64_t b = 0; b < K; b++) ps.total += (b * H + GRAM_KC - 1) / GRAM_KC + 1;
     else ps.total = K * C;
@@ -624,23 +599,23 @@ static int matrix_fused(gram__plan *p, gram_status *st)
             const int64_t b = sym ? K - 1 - t : t; /* the longest blocks first */
             const int64_t r0 = b * H - rsh < 0 ? 0 : b * H - rsh, r1 = (b + 1) * H - rsh < M ? (b + 1) * H - rsh : M;
             if (!sym) {
-                for (int64_t c = 0; c < C && !is_cancelled(&ps); c++) {
+                for (int64_t c = 0; c < C && !gram__progress_cancelled(&ps); c++) {
                     const int64_t c0 = c * GRAM_KC, n = Ns - c0 < GRAM_KC ? Ns - c0 : GRAM_KC;
                     mx_block(&m, r0, r1 - r0, c0, c == 0 ? m.sh : 0, n, 1, 0);
-                    report(p, &ps, 1);
+                    gram__progress_report(p->ctx, &ps, 1);
                 }
                 continue;
             }
             /* below the diagonal: the chunks left of packed column b·H, cut there */
-            for (int64_t c0 = 0; c0 < b * H && !is_cancelled(&ps); c0 += GRAM_KC) {
+            for (int64_t c0 = 0; c0 < b * H && !gram__progress_cancelled(&ps); c0 += GRAM_KC) {
                 const int64_t n = b * H - c0 < GRAM_KC ? b * H - c0 : GRAM_KC;
                 mx_block(&m, r0, r1 - r0, c0, c0 == 0 ? m.sh : 0, n, 1, !lower);
-                report(p, &ps, 1);
+                gram__progress_report(p->ctx, &ps, 1);
             }
             /* the diagonal block: points [r0, r1) = packed [b·H + j0, b·H + n) */
-            if (!is_cancelled(&ps)) {
+            if (!gram__progress_cancelled(&ps)) {
                 mx_block(&m, r0, r1 - r0, b * H, b == 0 ? m.sh : 0, r1 + m.sh - b * H, 1, 0);
-                report(p, &ps, 1);
+                gram__progress_report(p->ctx, &ps, 1);
             }
         }
         if (m.flags & GRAM__MX_STREAM) MX_FENCE(); /* the non-temporal stores, before the barrier */
@@ -710,7 +685,7 @@ gram_status gram__plan_run(gram__plan *p)
         }
     }
 
-    progress_state ps = {0, by_rows ? R * C : R * C, 0};
+    gram__progress ps = {0, by_rows ? R * C : R * C, 0};
 
     /* No more threads than tasks: a small call (one query row, say) would otherwise start and wait
      * at the barrier for threads that get nothing (measured: a one-point KDE 4-6 ms -> 0.14 ms).
@@ -728,7 +703,7 @@ gram_status gram__plan_run(gram__plan *p)
 
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < n_tasks; task++) {
-            if (is_cancelled(&ps)) continue;
+            if (gram__progress_cancelled(&ps)) continue;
             if (by_rows) {
                 int64_t t0 = task * G, t1 = t0 + G < R ? t0 + G : R;
                 for (size_t e = 0; e < (size_t)(t1 - t0) * mv; e++) {
@@ -749,14 +724,14 @@ gram_status gram__plan_run(gram__plan *p)
                     size_t a = (size_t)(t - t0) * mv;
                     write_rows(p, r0, mr, acc_m + a, acc_s + a);
                 }
-                report(p, &ps, C * (t1 - t0));
+                gram__progress_report(p->ctx, &ps, C * (t1 - t0));
             } else {
                 int64_t r = task / C, c = task % C;
                 int64_t r0 = r * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
                 int64_t c0 = c * GRAM_KC, n = p->Npad - c0 < GRAM_KC ? p->Npad - c0 : GRAM_KC;
                 if (p->mode == GRAM_MODE_MATRIX) {
                     if (p->lower_only && c0 > r0 + mr - 1) { /* wholly above the diagonal */
-                        report(p, &ps, 1);
+                        gram__progress_report(p->ctx, &ps, 1);
                         continue;
                     }
                     eval_tile(p, 0, r0, mr, c0, n, stack);
@@ -765,7 +740,7 @@ gram_status gram__plan_run(gram__plan *p)
                     tile_partial(p, r0, mr, c0, n, stack, partials + (size_t)task * mv,
                                  logspace ? partials_s + (size_t)task * mv : NULL);
                 }
-                report(p, &ps, 1);
+                gram__progress_report(p->ctx, &ps, 1);
             }
         }
     }
@@ -829,7 +804,7 @@ gram_status gram__matrix_grad_run(gram_context *ctx, const gram_kernel *k, const
     gram__plan pl;
     memset(&pl, 0, sizeof pl);
     pl.ctx = ctx;
-    progress_state ps = {0, M, 0};
+    gram__progress ps = {0, M, 0};
     int nt = gram__threads(ctx), nomem = 0;
     if (nt > M) nt = (int)M;
 
@@ -845,14 +820,14 @@ gram_status gram__matrix_grad_run(gram_context *ctx, const gram_kernel *k, const
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < M; i++) {
-            if (!ok || is_cancelled(&ps)) continue;
+            if (!ok || gram__progress_cancelled(&ps)) continue;
             for (int64_t j0 = 0; j0 < N; j0 += GRAD_B) {
                 int B = N - j0 < GRAD_B ? (int)(N - j0) : GRAD_B;
                 int same = sym && i >= j0 && i < j0 + B ? (int)(i - j0) : -1;
                 gram__kernel_grad_pairs(k, &ws, D, yr + i * D, xr + j0 * D, D, B, same,
                                         grad + ((size_t)i * (size_t)N + (size_t)j0) * (size_t)P, P);
             }
-            report(&pl, &ps, 1);
+            gram__progress_report(pl.ctx, &ps, 1);
         }
         if (ok) gram__grad_ws_free(&ws);
     }

@@ -5,6 +5,7 @@
  * BLAS call whichever thread runs it, so the bits of out do not either. */
 #include "features.h"
 
+#include "../base/progress.h"
 #include "../engine/engine.h"
 #include "../linalg/linalg.h"
 
@@ -130,30 +131,6 @@ typedef struct ws {
     double *v;  /* SORF: Dp × B values; TensorSketch: GRAM__TS_W·(5R + D + 1) */
 } ws;
 
-typedef struct progress_state {
-    int64_t done, total;
-    int cancelled;
-} progress_state;
-
-static void report(gram_context *ctx, progress_state *ps)
-{
-    int64_t done;
-#pragma omp atomic capture
-    done = ++ps->done;
-    if (ctx && ctx->progress && omp_get_thread_num() == 0 && ctx->progress(ctx->progress_user, done, ps->total)) {
-#pragma omp atomic write
-        ps->cancelled = 1;
-    }
-}
-
-static int is_cancelled(progress_state *ps)
-{
-    int c;
-#pragma omp atomic read
-    c = ps->cancelled;
-    return c;
-}
-
 /* Rows [i0, i0 + n) of X into out; returns the first row (absolute) whose features overflowed, or
  * -1. */
 static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_array *X, gram_array *out,
@@ -274,7 +251,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     char *mem = gram__alloc(per * (size_t)nt);
     if (!mem) return gram__fail(ctx, GRAM_ENOMEM, "out of memory for the feature transform's %d block buffers", nt);
 
-    progress_state ps = {0, nb, 0};
+    gram__progress ps = {0, nb, 0};
     int64_t bad = -1;
     const int saved = gram__blas_serial_begin(0);
     nt = gram__team_size(nt);
@@ -285,14 +262,14 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
                 (double *)(m + sx + sp + sr + sa + sn)};
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < nb; b++) {
-            if (is_cancelled(&ps)) continue;
+            if (gram__progress_cancelled(&ps)) continue;
             const int64_t i0 = b * B, n = N - i0 < B ? N - i0 : B;
             const int64_t r = run_block(f, u, X, out, i0, n, B, &w);
             if (r >= 0) {
 #pragma omp critical(gram_features_bad)
                 if (bad < 0 || r < bad) bad = r;
             }
-            report(ctx, &ps);
+            gram__progress_report(ctx, &ps, 1);
         }
     }
     gram__blas_serial_end(saved);
