@@ -22,13 +22,7 @@ typedef long double ld;
 static gram_context *ctx;
 static const char *const ARCHS[] = {"ref", "avx2", "avx512"};
 
-static gram_kernel *P(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK && k, "parse(\"%s\") failed: %d %s", spec, (int)s, gram_context_message(ctx));
-    return s == GRAM_OK ? k : NULL;
-}
+static gram_kernel *P(const char *spec) { return check_kernel(ctx, spec); }
 
 /* ---- set_hyper with a subnormal scale or constant ------------------------------------------- */
 

@@ -16,13 +16,7 @@
 
 static gram_context *ctx;
 
-static gram_kernel *parse(const char *spec)
-{
-    gram_kernel *k = NULL;
-    gram_status s = gram_kernel_parse(ctx, spec, &k);
-    CHECK(s == GRAM_OK, "parse '%s': %s", spec, gram_context_message(ctx));
-    return k;
-}
+static gram_kernel *parse(const char *spec) { return check_kernel(ctx, spec); }
 
 static int all_finite(const double *v, int64_t n)
 {
