@@ -57,6 +57,22 @@ static inline double mul0(double a, double b) { return a == 0.0 || b == 0.0 ? 0.
  * (through mul0) only derivatives that are not 0. */
 static inline double pow_slope(double a, double p) { return p == 1.0 ? 1.0 : p * pow(a, p - 1.0); }
 
+/* The statistic t of a SQDIST or L1 leaf (scaled squared distance, or scaled L1 distance), the
+ * difference taken before scaling; with ARD lengthscales and g given, each dimension's term z_d²
+ * (or |z_d|) is left in g[d], to be rescaled into that lengthscale's derivative. */
+static double leaf_stat(const gram__leaf *L, int64_t D, const double *y, const double *x, double *g)
+{
+    int l1 = L->structure == GRAM_STRUCT_L1, ard = L->n_scale > 1;
+    double t = 0.0;
+    for (int64_t d = 0; d < D; d++) {
+        double z = (y[d] - x[d]) * L->inv_scale[ard ? d : 0];
+        double td = l1 ? fabs(z) : z * z;
+        t += td;
+        if (g && ard) g[d] = td;
+    }
+    return t;
+}
+
 /* Value of leaf L at (y, x); if g is not NULL, also its derivatives in its own hyperparameters
  * (g[0 .. gram__leaf_n_hyper(L))). */
 static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const double *x, int same,
@@ -125,14 +141,7 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
     }
 
     /* SQDIST and L1: per-dimension terms z_d² (or |z_d|) go to g[d] first, to be rescaled. */
-    int l1 = L->structure == GRAM_STRUCT_L1;
-    double t = 0.0;
-    for (int64_t d = 0; d < D; d++) {
-        double z = (y[d] - x[d]) * L->inv_scale[ard ? d : 0];
-        double td = l1 ? fabs(z) : z * z;
-        t += td;
-        if (g && ard) g[d] = td;
-    }
+    double t = leaf_stat(L, D, y, x, g);
     if (!g) return gram__leaf_radial(L, t);
     if (!ard) g[0] = t;
 
@@ -224,14 +233,7 @@ static double leaf_log_eval(const gram__leaf *L, int64_t D, const double *y, con
         }
         return log(v);
     }
-    int l1 = L->structure == GRAM_STRUCT_L1;
-    double t = 0.0;
-    for (int64_t d = 0; d < D; d++) {
-        double z = (y[d] - x[d]) * L->inv_scale[ard ? d : 0];
-        double td = l1 ? fabs(z) : z * z;
-        t += td;
-        if (g && ard) g[d] = td;
-    }
+    double t = leaf_stat(L, D, y, x, g);
     double lv = gram__leaf_log_radial(L, t);
     if (!g) return lv;
     if (!ard) g[0] = t;
