@@ -1132,6 +1132,8 @@ class KernelRidge(_Regressor):
                 return "gram", Kernel(f"gaussian(lengthscale={float(1.0 / math.sqrt(2.0 * gamma))!r})")
             if k == "laplacian" and gamma > 0:
                 return "gram", Kernel(f"laplacian_l1(lengthscale={float(1.0 / gamma)!r})")
+            if k == "sigmoid" and gamma > 0:
+                return "gram", Kernel(f"sigmoid(gamma={gamma!r}, coef0={coef0!r})")
             if (k in ("poly", "polynomial") and gamma > 0 and coef0 >= 0 and float(degree) == int(degree)
                     and int(degree) >= 1):
                 return "gram", Kernel(f"polynomial(degree={int(degree)}, gamma={gamma!r}, coef0={coef0!r})")
