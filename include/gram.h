@@ -832,10 +832,13 @@ typedef enum gram_features_method {
     GRAM_FEATURES_HYPERBOLIC = 6,   /* Choromanski et al. (2021): φ = √(c/R)·[exp(Ωx - |x|²),
                                        exp(-Ωx - |x|²)], R/2 frequencies; R even */
     GRAM_FEATURES_HYPERBOLIC_ORF = 7,
-    GRAM_FEATURES_TENSORSKETCH = 8  /* Pham & Pagh (2013): for (γ s + c0)^p (polynomial; linear is
+    GRAM_FEATURES_TENSORSKETCH = 8, /* Pham & Pagh (2013): for (γ s + c0)^p (polynomial; linear is
                                        p = 1, γ = 1, c0 = σ0²), φ = √c·IFFT(Π_k FFT(CS_k(x'))),
                                        CS_k count sketches of x' = [√γ·x/ℓ, √c0] with independent
                                        hashes and signs; unbiased; R a power of two (the FFT) */
+    GRAM_FEATURES_ARCCOS = 9,       /* Cho & Saul (2009): for the arc-cosine kernel of degree n,
+                                       φ_i = √(2c/R)·Θ(ω_i·x)(ω_i·x)^n, ω ~ N(0, I) */
+    GRAM_FEATURES_NYSTROM = 10      /* data-dependent: made by gram_features_nystrom only */
 } gram_features_method;
 
 /*
@@ -873,6 +876,98 @@ GRAM_API const gram_kernel *gram_features_kernel(const gram_features *f);
  */
 GRAM_API gram_status gram_features_transform(gram_context *ctx, const gram_features *f,
                                              const gram_array *X, gram_array *out);
+
+/* ---- Nyström features (src/features/nystrom.c) ---- */
+typedef enum gram_landmarks {
+    GRAM_LANDMARKS_UNIFORM = 0,  /* R distinct points of X, uniformly without replacement */
+    GRAM_LANDMARKS_KMEANSPP = 1, /* kernel k-means++ seeding in the kernel's feature space */
+    GRAM_LANDMARKS_LEVERAGE = 2  /* approximate ridge leverage scores */
+} gram_landmarks;
+
+/* A Nyström map from R landmarks chosen among the rows of X (N×D, R ≤ N) for any gram kernel:
+ * φ(x) = K(x, L)·N with N = U Λ^(-1/2) Uᵀ of K(L, L) (eigenvalues below the stated tolerance
+ * dropped). gram_features_transform then applies it (method GRAM_FEATURES_NYSTROM). */
+GRAM_API gram_status gram_features_nystrom(gram_context *ctx, const gram_kernel *k,
+                                           const gram_array *X, int64_t R, gram_landmarks how,
+                                           uint64_t seed, gram_features **out);
+/* A Nyström map's parts, as scikit-learn's Nystroem: indices (R values, or NULL) of the landmarks
+ * in X, components (R×D, or NULL) the landmarks, normalization (R×R, or NULL) the matrix N above
+ * (transform = K(X, components)·normalizationᵀ). GRAM_EINVAL for a map of another method. */
+GRAM_API gram_status gram_features_nystrom_parts(const gram_features *f, int64_t *indices,
+                                                 gram_array *components, gram_array *normalization);
+GRAM_API gram_landmarks gram_features_landmarks_of(const gram_features *f);
+
+/* ---- Map files (src/features/serial.c): versioned and checksummed, as the model files ---- */
+GRAM_API gram_status gram_features_save(gram_context *ctx, const gram_features *f, const char *path);
+GRAM_API gram_status gram_features_load(gram_context *ctx, const char *path, gram_features **out);
+GRAM_API gram_status gram_features_to_bytes(gram_context *ctx, const gram_features *f, void **buf,
+                                            size_t *size);
+GRAM_API gram_status gram_features_from_bytes(gram_context *ctx, const void *buf, size_t size,
+                                              gram_features **out);
+
+/* ---- Approximate kernel sums through features (src/features/approx.c) ----
+ * out (M×V) ≈ Σ_j k(y_i, x_j) W[j,:] computed as φ(Y)·(Φ(X)ᵀW) in O((N + M)·R) work; W NULL
+ * means all ones. err (NULL or V values): the call's estimate of the relative error
+ * (docs/features.md says how it is estimated). */
+GRAM_API gram_status gram_features_sum(gram_context *ctx, const gram_features *f,
+                                       const gram_array *Y, const gram_array *X,
+                                       const gram_array *W, gram_array *out, double *err);
+
+/* ---- Kernel attention (src/attention/) ----
+ * out_i = Σ_j k(q_i, k_j) v_j / Σ_j k(q_i, k_j) for queries Q (L×d), keys K (S×d), values V
+ * (S×dv); out L×dv. */
+typedef enum gram_attention_method {
+    GRAM_ATTENTION_EXACT = 0, /* through the engine, log-space safe, O(L·S·d) */
+    GRAM_ATTENTION_FAVOR = 1  /* positive random features (FAVOR+), O((L + S)·R·d) */
+} gram_attention_method;
+
+typedef struct gram_attention_options {
+    const gram_kernel *kernel; /* NULL: softmax attention, k = exp(q·k/√d) */
+    gram_attention_method method;
+    int causal;                /* 1: only j ≤ i (needs L == S) */
+    int64_t n_features;        /* R for FAVOR (0: a default) */
+    uint64_t seed;
+    const double *rpe;         /* NULL, or 2S − 1 relative positional biases b_(j−i), index
+                                  j − i + S − 1: k(q_i, k_j)·exp(b_(j−i)) (Toeplitz; by FFT for
+                                  FAVOR) */
+} gram_attention_options;
+
+GRAM_API void gram_attention_options_init(gram_attention_options *opt);
+GRAM_API gram_status gram_attention(gram_context *ctx, const gram_attention_options *opt,
+                                    const gram_array *Q, const gram_array *K, const gram_array *V,
+                                    gram_array *out);
+
+/* ---- Scalable neural network kernels (src/features/snnk.c; Sehanobish et al. 2024) ----
+ * A layer x ↦ f(W x + b) replaced by Φ(x)·Ψ(W, b): the parameters' universal random features Ψ
+ * are made once, then apply() is one product per input block. */
+typedef struct gram_snnk gram_snnk;
+typedef enum gram_activation {
+    GRAM_ACT_IDENTITY = 0,
+    GRAM_ACT_SIN = 1,
+    GRAM_ACT_COS = 2,
+    GRAM_ACT_EXP = 3,
+    GRAM_ACT_GELU = 4,
+    GRAM_ACT_RELU = 5,
+    GRAM_ACT_SOFTPLUS = 6,
+    GRAM_ACT_SIGMOID = 7,
+    GRAM_ACT_TANH = 8
+} gram_activation;
+/* W (n_out × d_in), b (n_out values or NULL); R random features per output. */
+GRAM_API gram_status gram_snnk_create(gram_context *ctx, gram_activation act, const gram_array *W,
+                                      const double *b, int64_t R, uint64_t seed, gram_snnk **out);
+GRAM_API void gram_snnk_destroy(gram_snnk *layer);
+GRAM_API int64_t gram_snnk_n_inputs(const gram_snnk *layer);
+GRAM_API int64_t gram_snnk_n_outputs(const gram_snnk *layer);
+GRAM_API int64_t gram_snnk_n_components(const gram_snnk *layer);
+/* out (N × n_out) ≈ f(X Wᵀ + b) for X (N × d_in). */
+GRAM_API gram_status gram_snnk_apply(gram_context *ctx, const gram_snnk *layer, const gram_array *X,
+                                     gram_array *out);
+/* The input features Φ(X) (N × R') and the parameter features Ψ (n_out × R'), R' =
+ * gram_snnk_n_components: out ≈ Φ(X) Ψᵀ. */
+GRAM_API gram_status gram_snnk_input_features(gram_context *ctx, const gram_snnk *layer,
+                                              const gram_array *X, gram_array *out);
+GRAM_API gram_status gram_snnk_weight_features(gram_context *ctx, const gram_snnk *layer,
+                                               gram_array *out);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,8 @@ static const char *method_name(gram_features_method m)
     case GRAM_FEATURES_HYPERBOLIC: return "HYPERBOLIC";
     case GRAM_FEATURES_HYPERBOLIC_ORF: return "HYPERBOLIC_ORF";
     case GRAM_FEATURES_TENSORSKETCH: return "TENSORSKETCH";
+    case GRAM_FEATURES_ARCCOS: return "ARCCOS";
+    case GRAM_FEATURES_NYSTROM: return "NYSTROM";
     }
     return NULL;
 }
@@ -117,6 +119,10 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
     const char *mname = method_name(method);
     if (!mname) return gram__fail(ctx, GRAM_EINVAL, "unknown feature method %d", (int)method);
+    if (method == GRAM_FEATURES_NYSTROM)
+        return gram__fail(ctx, GRAM_EINVAL, "NYSTROM maps depend on data: make them with gram_features_nystrom");
+    if (method == GRAM_FEATURES_ARCCOS)
+        return gram__fail(ctx, GRAM_EINVAL, "ARCCOS features are not built yet");
     if (D < 1) return gram__fail(ctx, GRAM_ESHAPE, "feature maps need dimension D >= 1, got %lld", (long long)D);
     if (k->dim && k->dim != D)
         return gram__fail(ctx, GRAM_ESHAPE, "the kernel has %lld ARD lengthscales but D is %lld",
@@ -216,6 +222,9 @@ void gram_features_destroy(gram_features *f)
     gram__free(f->signs);
     gram__free(f->ts_hash);
     gram__free(f->twiddle);
+    gram__free(f->landmark_idx);
+    gram__free(f->landmarks);
+    gram__free(f->proj);
     free(f);
 }
 

@@ -42,6 +42,14 @@ struct gram_features {
     int32_t *ts_hash;
     double ts_scale, ts_const; /* √γ (times 1/ℓ_d per coordinate) and √c0, the appended coordinate */
     double *twiddle;     /* R/2 pairs (cos, -sin)(2πk/R) for its FFTs */
+    int arccos_n;        /* ARCCOS: the degree n of Θ(ω·x)(ω·x)^n */
+    /* NYSTROM (nystrom.c): the landmarks and the normalization; φ(x) = K(x, L)·projᵀ */
+    gram_landmarks landmarks_how;
+    int64_t *landmark_idx; /* R row indices into the X the map was made from */
+    double *landmarks;     /* R×D, row-major (float64 whatever X's dtype) */
+    double *proj;          /* R×R, row-major: scikit-learn's normalization_ */
+    double eig_tol;        /* eigenvalues of K(L, L) at or below eig_tol·λ_max were dropped */
+    int64_t rank;          /* how many were kept */
 };
 
 /* trig.c's vector loops are built for AVX-512, AVX2 and baseline x86-64 and chosen at load time;
