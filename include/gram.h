@@ -877,6 +877,18 @@ GRAM_API const gram_kernel *gram_features_kernel(const gram_features *f);
 GRAM_API gram_status gram_features_transform(gram_context *ctx, const gram_features *f,
                                              const gram_array *X, gram_array *out);
 
+/* The frequencies of an RFF, RFF_PHASE, ORF, POSITIVE(_ORF), HYPERBOLIC(_ORF) or ARCCOS map:
+ * omega (F×D, F = R/2 for the paired methods, else R; NULL to skip) gets ω_i already divided by
+ * the lengthscales (the projection is Ω x of the raw point), phase (F values, NULL to skip; RFF_PHASE
+ * only) the phases b_i. GRAM_EINVAL for the other methods, GRAM_ESHAPE for a wrong omega shape. */
+GRAM_API gram_status gram_features_frequencies(const gram_features *f, gram_array *omega, double *phase);
+GRAM_API int64_t gram_features_n_frequencies(const gram_features *f); /* F (0: none stored) */
+/* A TENSORSKETCH map's count sketches: p = degree, p × (D + 1) hashes in [0, R) and signs ±1,
+ * row k for the k-th sketch, column D the appended constant coordinate √c0 (NULL to skip).
+ * GRAM_EINVAL for the other methods. */
+GRAM_API int gram_features_sketch_degree(const gram_features *f);
+GRAM_API gram_status gram_features_sketch(const gram_features *f, int32_t *hash, int8_t *sign);
+
 /* ---- Nyström features (src/features/nystrom.c) ---- */
 typedef enum gram_landmarks {
     GRAM_LANDMARKS_UNIFORM = 0,  /* R distinct points of X, uniformly without replacement */

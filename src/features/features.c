@@ -233,3 +233,42 @@ int64_t gram_features_dim(const gram_features *f) { return f ? f->D : 0; }
 gram_features_method gram_features_method_of(const gram_features *f) { return f ? f->method : GRAM_FEATURES_RFF; }
 uint64_t gram_features_seed(const gram_features *f) { return f ? f->seed : 0; }
 const gram_kernel *gram_features_kernel(const gram_features *f) { return f ? f->kernel : NULL; }
+
+int64_t gram_features_n_frequencies(const gram_features *f)
+{
+    return f && f->omega ? f->F : 0;
+}
+
+gram_status gram_features_frequencies(const gram_features *f, gram_array *omega, double *phase)
+{
+    if (!f) return GRAM_EINVAL;
+    if (!f->omega) return GRAM_EINVAL; /* SORF, TensorSketch, Nyström: no frequency table */
+    if (phase && !f->phase) return GRAM_EINVAL;
+    if (omega) {
+        if (omega->rows != f->F || omega->cols != f->D) return GRAM_ESHAPE;
+        for (int64_t i = 0; i < f->F; i++)
+            for (int64_t d = 0; d < f->D; d++) {
+                const double v = f->omega[i * f->D + d];
+                const int64_t at = i * omega->row_stride + d * omega->col_stride;
+                if (omega->dtype == GRAM_FLOAT32) ((float *)omega->data)[at] = (float)v;
+                else ((double *)omega->data)[at] = v;
+            }
+    }
+    if (phase) memcpy(phase, f->phase, (size_t)f->F * sizeof(double));
+    return GRAM_OK;
+}
+
+int gram_features_sketch_degree(const gram_features *f)
+{
+    return f && f->method == GRAM_FEATURES_TENSORSKETCH ? f->ts_p : 0;
+}
+
+gram_status gram_features_sketch(const gram_features *f, int32_t *hash, int8_t *sign)
+{
+    if (!f || f->method != GRAM_FEATURES_TENSORSKETCH) return GRAM_EINVAL;
+    const size_t n = (size_t)f->ts_p * (size_t)(f->D + 1);
+    if (hash) memcpy(hash, f->ts_hash, n * sizeof(int32_t));
+    if (sign)
+        for (size_t i = 0; i < n; i++) sign[i] = (int8_t)f->signs[i];
+    return GRAM_OK;
+}
