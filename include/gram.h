@@ -949,33 +949,54 @@ GRAM_API gram_status gram_attention(gram_context *ctx, const gram_attention_opti
                                     const gram_array *Q, const gram_array *K, const gram_array *V,
                                     gram_array *out);
 
-/* ---- Scalable neural network kernels (src/features/snnk.c; Sehanobish et al. 2024) ----
- * A layer x ↦ f(W x + b) replaced by Φ(x)·Ψ(W, b): the parameters' universal random features Ψ
- * are made once, then apply() is one product per input block. */
+/* ---- Scalable neural network kernels (src/features/snnk.c) ----
+ * Sehanobish, Choromanski, Zhao, Dubey & Likhosherstov, "Scalable Neural Network Kernels" (SNNK),
+ * ICLR 2024, arXiv 2310.13225: a feed-forward layer x ↦ f(W x + b) (W n_out × d, row w_j; b n_out
+ * values) replaced by out_ij = Φ(x_i)·Ψ(w_j, b_j), input features Φ and parameter features Ψ of R
+ * columns each. Ψ is made once, at create; apply() is then one product Φ(X) Ψᵀ per block of rows.
+ * The random vectors g_r ~ N(0, I) (row r of G) come from Philox stream r of the seed. Below
+ * s = |x|², t = |w|², u_r = g_r·x, v_r = g_r·w; docs/features.md gives each estimator's variance.
+ * The activations are the ones the paper builds features for; any other value is GRAM_EINVAL. */
 typedef struct gram_snnk gram_snnk;
 typedef enum gram_activation {
-    GRAM_ACT_IDENTITY = 0,
-    GRAM_ACT_SIN = 1,
-    GRAM_ACT_COS = 2,
-    GRAM_ACT_EXP = 3,
-    GRAM_ACT_GELU = 4,
-    GRAM_ACT_RELU = 5,
-    GRAM_ACT_SOFTPLUS = 6,
-    GRAM_ACT_SIGMOID = 7,
-    GRAM_ACT_TANH = 8
+    GRAM_ACT_SIN = 1,  /* universal random features (URFs) of f = sin, whose Fourier transform is two
+                          Dirac masses at ±1/2π (both summed, so the features are real; m = R/2
+                          vectors g): Φ = e^(s/2)/√m·[cos u, sin u], Ψ = e^(v - t/2)/√m·[sin b, cos b];
+                          E[Φ·Ψ] = sin(w·x + b) */
+    GRAM_ACT_COS = 2,  /* the same for cos: Ψ = e^(v - t/2)/√m·[cos b, -sin b]; E = cos(w·x + b) */
+    GRAM_ACT_EXP = 3,  /* URFs of f = exp (a real frequency: Performers' positive random features):
+                          Φ = e^(u - s/2)/√R, Ψ = e^(b + v - t/2)/√R, all > 0; E = exp(w·x + b) */
+    GRAM_ACT_RELU = 5  /* the paper's ReLU-SNNK: Φ = max(G x̃, 0)/√R, Ψ = max(G w̃, 0)/√R with
+                          x̃ = [x, 1], w̃ = [w, b] (x̃ = x, w̃ = w when b is NULL). E[Φ·Ψ] is the
+                          arc-cosine kernel of degree 1 (Cho & Saul 2009) over 2,
+                          |x̃||w̃|(sin θ + (π - θ) cos θ)/2π, θ the angle of x̃ and w̃: the layer of
+                          an infinitely wide ReLU network, a smooth stand-in for ReLU(w·x + b)
+                          (equal to it at θ = 0 up to the factor 1/2, and at θ = π), not an
+                          estimate of it */
 } gram_activation;
-/* W (n_out × d_in), b (n_out values or NULL); R random features per output. */
+/* W (n_out × d, float64 or float32, finite), b (n_out finite values, or NULL for none), R ≥ 1
+ * features per output (n_components; even for SIN and COS, whose features come in cos/sin pairs).
+ * An activation the paper does not cover is GRAM_EINVAL naming the ones it does; R·d too large to
+ * index GRAM_EOVERFLOW. A parameter feature that overflows a double (e^(v - t/2 + b) with |w| or b
+ * too large) is GRAM_EDOMAIN naming the row of W. */
 GRAM_API gram_status gram_snnk_create(gram_context *ctx, gram_activation act, const gram_array *W,
                                       const double *b, int64_t R, uint64_t seed, gram_snnk **out);
 GRAM_API void gram_snnk_destroy(gram_snnk *layer);
-GRAM_API int64_t gram_snnk_n_inputs(const gram_snnk *layer);
-GRAM_API int64_t gram_snnk_n_outputs(const gram_snnk *layer);
-GRAM_API int64_t gram_snnk_n_components(const gram_snnk *layer);
-/* out (N × n_out) ≈ f(X Wᵀ + b) for X (N × d_in). */
+GRAM_API int64_t gram_snnk_n_inputs(const gram_snnk *layer);     /* d */
+GRAM_API int64_t gram_snnk_n_outputs(const gram_snnk *layer);    /* n_out */
+GRAM_API int64_t gram_snnk_n_components(const gram_snnk *layer); /* R */
+GRAM_API gram_activation gram_snnk_activation(const gram_snnk *layer);
+GRAM_API uint64_t gram_snnk_seed(const gram_snnk *layer);
+/* out (N × n_out, float64 or float32, not overlapping X) ≈ f(X Wᵀ + b) for X (N × d, float64 or
+ * float32, finite; GRAM_ENONFINITE names the entry), computed in X's dtype by BLAS over fixed
+ * blocks of rows (O(B·(R + n_out)) memory per thread, no N × n_out × R temporary), bit-identical
+ * for every thread count. An input feature or an output that is not finite (e^(s/2) of SIN/COS
+ * overflows past |x| ≈ 37 in float64 and 13 in float32; EXP's past |g·x| ≈ 709) is GRAM_EDOMAIN
+ * naming the row. */
 GRAM_API gram_status gram_snnk_apply(gram_context *ctx, const gram_snnk *layer, const gram_array *X,
                                      gram_array *out);
-/* The input features Φ(X) (N × R') and the parameter features Ψ (n_out × R'), R' =
- * gram_snnk_n_components: out ≈ Φ(X) Ψᵀ. */
+/* The input features Φ(X) (out N × R, computed as in apply) and the parameter features Ψ (out
+ * n_out × R, float64 values rounded to out's dtype): apply(X) = Φ(X) Ψᵀ. */
 GRAM_API gram_status gram_snnk_input_features(gram_context *ctx, const gram_snnk *layer,
                                               const gram_array *X, gram_array *out);
 GRAM_API gram_status gram_snnk_weight_features(gram_context *ctx, const gram_snnk *layer,
