@@ -331,6 +331,60 @@ for _name, _res, _args in _REGRESSION:
 del _name, _res, _args, _f
 
 
+# Feature maps, attention and SNNK layers (gram.h, "Feature maps" and below); optional like the
+# regression API, since a library may predate them. Enums are C ints.
+class AttentionOptions(_CheckedStructure):
+    """``struct gram_attention_options``."""
+
+    _fields_ = [
+        ("kernel", ctypes.c_void_p),
+        ("method", ctypes.c_int),
+        ("causal", ctypes.c_int),
+        ("n_features", ctypes.c_int64),
+        ("seed", ctypes.c_uint64),
+        ("rpe", _dp),
+    ]
+
+
+_FEATURES = [
+    ("gram_features_create", _st, [_vp, _vp, _i64, _int, _i64, ctypes.c_uint64, _pvp]),
+    ("gram_features_destroy", None, [_vp]),
+    ("gram_features_n_components", _i64, [_vp]),
+    ("gram_features_dim", _i64, [_vp]),
+    ("gram_features_method_of", _int, [_vp]),
+    ("gram_features_seed", ctypes.c_uint64, [_vp]),
+    ("gram_features_kernel", _vp, [_vp]),
+    ("gram_features_transform", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_features_frequencies", _st, [_vp, _pa, _dp]),
+    ("gram_features_n_frequencies", _i64, [_vp]),
+    ("gram_features_sketch_degree", _int, [_vp]),
+    ("gram_features_sketch", _st, [_vp, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int8)]),
+    ("gram_features_nystrom", _st, [_vp, _vp, _pa, _i64, _int, ctypes.c_uint64, _pvp]),
+    ("gram_features_nystrom_parts", _st, [_vp, ctypes.POINTER(ctypes.c_int64), _pa, _pa]),
+    ("gram_features_landmarks_of", _int, [_vp]),
+    ("gram_features_to_bytes", _st, [_vp, _vp, _pvp, _size_p]),
+    ("gram_features_from_bytes", _st, [_vp, _vp, ctypes.c_size_t, _pvp]),
+    ("gram_features_sum", _st, [_vp, _vp, _pa, _pa, _pa, _pa, _dp]),
+    ("gram_attention_options_init", None, [ctypes.POINTER(AttentionOptions)]),
+    ("gram_attention", _st, [_vp, ctypes.POINTER(AttentionOptions), _pa, _pa, _pa, _pa]),
+    ("gram_snnk_create", _st, [_vp, _int, _pa, _dp, _i64, ctypes.c_uint64, _pvp]),
+    ("gram_snnk_destroy", None, [_vp]),
+    ("gram_snnk_n_inputs", _i64, [_vp]),
+    ("gram_snnk_n_outputs", _i64, [_vp]),
+    ("gram_snnk_n_components", _i64, [_vp]),
+    ("gram_snnk_apply", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_snnk_input_features", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_snnk_weight_features", _st, [_vp, _vp, _pa]),
+]
+
+for _name, _res, _args in _FEATURES:
+    _f = getattr(lib, _name, None)
+    if _f is not None:
+        _f.restype, _f.argtypes = _res, _args
+        setattr(lib, _name, _guarded(_name, _f))
+del _name, _res, _args, _f
+
+
 def need(*names):
     """Raises NotImplementedError unless the loaded libgram exports every function in ``names``."""
     missing = [n for n in names if not hasattr(lib, n)]
