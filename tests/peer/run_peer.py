@@ -61,6 +61,12 @@ SUITES = {
     "kernel_ridge": ("sklearn", "tests/test_kernel_ridge.py", [
         ("from sklearn.kernel_ridge import KernelRidge", "from gram import KernelRidge"),
     ]),
+    "kernel_approximation": ("sklearn", "tests/test_kernel_approximation.py", [
+        ("from sklearn.kernel_approximation import (\n    AdditiveChi2Sampler,\n    Nystroem,\n"
+         "    PolynomialCountSketch,\n    RBFSampler,\n    SkewedChi2Sampler,\n)",
+         "from sklearn.kernel_approximation import (\n    AdditiveChi2Sampler,\n    SkewedChi2Sampler,\n)\n"
+         "from gram import Nystroem, PolynomialCountSketch, RBFSampler"),
+    ]),
     "kdeoth": ("scipy", "stats/tests/test_kdeoth.py", [
         ("from scipy import stats, linalg, integrate",
          "from scipy import linalg, integrate\nimport types as _types\nimport scipy.stats as _stats\n"
