@@ -32,7 +32,7 @@ __all__ = [
     "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct", "WhiteKernel",
     "ConstantKernel", "PairwiseKernel", "KernelOperator", "Sum", "Product", "Exponentiation",
     "CompoundKernel", "Hyperparameter", "library_version",
-    "RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures",
+    "RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures", "SNNKLayer", "kernel_attention",
 ]
 
 # The kernel classes are built on first use (gram.kernels), so that ``import gram`` does not import
@@ -43,6 +43,7 @@ _LAZY = dict.fromkeys(("Kernel", "RBF", "Matern", "RationalQuadratic", "ExpSineS
 _LAZY.update(GaussianProcessRegressor="regression", KernelRidge="regression")
 # The transformers use scikit-learn's TransformerMixin where it is installed: loaded on first use too.
 _LAZY.update(dict.fromkeys(("RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"), "features"))
+_LAZY.update(SNNKLayer="attention", kernel_attention="attention")
 
 
 def __getattr__(name):
