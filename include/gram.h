@@ -249,6 +249,35 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *                                                   sigmoid_kernel (its default gamma is
  *                                                   1/n_features); gamma and a coef0 > 0 are
  *                                                   hyperparameters, as polynomial's
+ *   softmax                 exp(s)                  Performer's softmax kernel SM(x, y) = exp(x·y)
+ *                                                   (Choromanski et al. 2021); softmax attention's
+ *                                                   exp(q·k/√d) is lengthscale d^(1/4). Positive;
+ *                                                   log-values are s itself, never log(exp(s)), so
+ *                                                   gram_kernel_logsum is finite wherever s is;
+ *                                                   exp(s) > DBL_MAX is +inf (see the engine)
+ *   arccos                  (1/π) |x|^n |y|^n J_n(θ), θ the angle between x/ℓ and y/ℓ
+ *                                                   param degree n ∈ {0, 1, 2} (default 1), not a
+ *                                                   hyperparameter: Cho & Saul's (2009) arc-cosine
+ *                                                   kernel, J_0 = π - θ, J_1 = sin θ + (π - θ) cos θ,
+ *                                                   J_2 = 3 sin θ cos θ + (π - θ)(1 + 2 cos² θ); the
+ *                                                   kernel of an infinitely wide one-layer network
+ *                                                   with step (n = 0), ReLU (1), ReLU² (2) units.
+ *                                                   Non-negative. At a zero vector: 0 for n ≥ 1
+ *                                                   (the limit); n = 0 has no limit (it depends on
+ *                                                   the direction), and gram takes θ = π/2, value
+ *                                                   1/2, the expectation with the step Θ(0) = 1/2
+ *                                                   that GRAM_FEATURES_ARCCOS uses too. θ comes
+ *                                                   from cos θ = s/(|x||y|): a relative error δ of
+ *                                                   that ratio (a few ulps, more where the dot
+ *                                                   product cancels) moves θ by about δ/sin θ, and
+ *                                                   by up to √(2δ) ≈ 2e-8 where the points are
+ *                                                   (anti)parallel. n = 0 then has an absolute
+ *                                                   error up to ~1e-8 there; n = 1, 2 are flat in θ
+ *                                                   at θ = 0 (error ~ε), and near θ = π, where they
+ *                                                   vanish like φ³/3 and 4φ⁵/15 (φ = π - θ, summed
+ *                                                   as series, without cancellation), their
+ *                                                   relative error is about 3·δθ/φ and 5·δθ/φ, the
+ *                                                   absolute error staying ≲ 1e-16·|x|^n |y|^n
  * Constant:
  *   constant                c                       param value > 0 (default 1)
  *   white                   σ² where the call is symmetric (Y and X are the same array view,
@@ -279,6 +308,8 @@ typedef enum gram_family {
     GRAM_WHITE,
     GRAM_MATERN,
     GRAM_SIGMOID,
+    GRAM_SOFTMAX,
+    GRAM_ARCCOS,
     GRAM_FAMILY_COUNT
 } gram_family;
 
@@ -320,7 +351,7 @@ GRAM_API gram_status gram_kernel_parse(gram_context *ctx, const char *spec, gram
  * isotropic; D → ARD, which fixes the kernel's dimension to D). params: the family's parameters
  * in the order listed above (rational_quadratic: alpha; periodic: period; linear: sigma0;
  * polynomial: degree, gamma, coef0; constant: value; white: noise; matern: nu; sigmoid: gamma,
- * coef0); n_params may be less than the
+ * coef0; arccos: degree); n_params may be less than the
  * family's count, the rest take their defaults.
  */
 GRAM_API gram_status gram_kernel_create(gram_context *ctx, gram_family family,

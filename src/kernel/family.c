@@ -35,6 +35,8 @@ static const struct {
     [GRAM_WHITE] = {"white", GRAM_STRUCT_CONST},
     [GRAM_MATERN] = {"matern", GRAM_STRUCT_SQDIST},
     [GRAM_SIGMOID] = {"sigmoid", GRAM_STRUCT_DOT},
+    [GRAM_SOFTMAX] = {"softmax", GRAM_STRUCT_DOT},
+    [GRAM_ARCCOS] = {"arccos", GRAM_STRUCT_DOT},
 };
 
 gram_structure gram__family_structure(gram_family f) { return FAMILY[f].structure; }
@@ -137,6 +139,70 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
     }
 }
 
+/* cos θ = s/(|x||y|), clamped to [-1, 1]. sqrt(xx·yy) rather than √xx·√yy: where y = x, s, xx
+ * and yy are the same sum and the rounded square's root is xx again, so θ = 0 exactly. */
+static double arccos_cos(double s, double xx, double yy)
+{
+    double p = xx * yy, c = p > 0x1p-1000 && p < 0x1p1000 ? s / sqrt(p) : s / sqrt(xx) / sqrt(yy);
+    return c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c;
+}
+
+double gram__arccos_angular(int n, double c, double *dj)
+{
+    /* φ = π - θ = acos(-c) directly: π - acos(c) would lose φ's relative accuracy as θ → π, where
+     * J_1 and J_2 vanish like φ³/3 and 4φ⁵/15. Below φ = 1 those two are summed as their Taylor
+     * series in φ (sin φ - φ cos φ, and u + (u/2) cos u - (3/2) sin u with u = 2φ), whose terms
+     * fall fast and do not cancel, instead of the closed forms, which do. */
+    double phi = acos(-c), sn = sqrt(fmax(0.0, (1.0 - c) * (1.0 + c))), j1, j;
+    if (n == 0) {
+        if (dj) *dj = sn > 0.0 ? 1.0 / (PI * sn) : 0.0; /* ∂θ/∂c = -1/sin θ, infinite at 0, π */
+        return phi / PI;
+    }
+    if (phi < 1.0) {
+        double p2 = phi * phi, term = phi * p2 / 6.0, sum = 0.0; /* Σ (-1)^(k+1) 2k φ^(2k+1)/(2k+1)! */
+        for (int k = 1; k < 20; k++) {
+            double add = 2.0 * k * term;
+            sum += k % 2 ? add : -add;
+            if (add <= 1e-18 * sum) break;
+            term *= p2 / ((2.0 * k + 2.0) * (2.0 * k + 3.0));
+        }
+        j1 = sum;
+    } else {
+        j1 = sn + phi * c;
+    }
+    if (n == 1) {
+        if (dj) *dj = phi / PI; /* dJ_1/dc = π - θ */
+        return j1 / PI;
+    }
+    if (phi < 1.0) {
+        double u = 2.0 * phi, u2 = u * u, term = u * u2 * u2 / 120.0, sum = 0.0; /* k = 2 */
+        for (int k = 2; k < 30; k++) {
+            double add = (k - 1) * term; /* (-1)^k (k - 1) u^(2k+1)/(2k+1)! */
+            sum += k % 2 ? -add : add;
+            if (add <= 1e-18 * sum) break;
+            term *= u2 / ((2.0 * k + 2.0) * (2.0 * k + 3.0));
+        }
+        j = sum;
+    } else {
+        j = 3.0 * sn * c + phi * (1.0 + 2.0 * c * c);
+    }
+    if (dj) *dj = 4.0 * j1 / PI; /* dJ_2/dc = 4 J_1 */
+    return j / PI;
+}
+
+double gram__arccos_value(int n, double s, double xx, double yy, double *dj)
+{
+    if (xx <= 0.0 || yy <= 0.0) { /* a zero vector: see gram.h */
+        if (dj) *dj = 0.0;
+        return n == 0 ? 0.5 : 0.0;
+    }
+    double a = gram__arccos_angular(n, arccos_cos(s, xx, yy), dj);
+    if (n == 0) return a;
+    double m = n == 1 ? sqrt(xx) * sqrt(yy) : xx * yy;
+    if (dj) *dj *= m;
+    return m * a;
+}
+
 double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy)
 {
     switch (L->family) {
@@ -152,13 +218,21 @@ double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy)
         return s / (sqrt(xx) * sqrt(yy));
     }
     case GRAM_SIGMOID: return tanh(L->gamma * s + L->coef0);
+    case GRAM_SOFTMAX: return exp(s);
+    case GRAM_ARCCOS: return gram__arccos_value(L->degree, s, xx, yy, NULL);
     default: return 0.0;
     }
 }
 
 double gram__leaf_log_dot(const gram__leaf *L, double s, double xx, double yy)
 {
-    return log(gram__leaf_dot(L, s, xx, yy));
+    switch (L->family) {
+    case GRAM_SOFTMAX: return s; /* exact where exp(s) under- or overflows */
+    case GRAM_ARCCOS: /* the norms' powers as logs: finite where |x|^n |y|^n under- or overflows */
+        if (L->degree == 0 || xx <= 0.0 || yy <= 0.0) return log(gram__arccos_value(L->degree, s, xx, yy, NULL));
+        return 0.5 * L->degree * (log(xx) + log(yy)) + log(gram__arccos_angular(L->degree, arccos_cos(s, xx, yy), NULL));
+    default: return log(gram__leaf_dot(L, s, xx, yy));
+    }
 }
 
 double gram__leaf_const(const gram__leaf *L, int same)

@@ -127,6 +127,25 @@ static double leaf_eval(const gram__leaf *L, int64_t D, const double *y, const d
             if (L->coef0 > 0.0) g[nls + 1] = dfb * L->coef0;
             break;
         }
+        case GRAM_SOFTMAX: A = f; break;
+        case GRAM_ARCCOS: {
+            /* k = |x|^n |y|^n J_n(θ)/π, cos θ = s/(|x||y|): dj = ∂k/∂cos θ at fixed norms. An
+             * isotropic ℓ scales k by ℓ^(-2n) and leaves θ alone, so its derivative is -2n·k
+             * exactly (the three terms below would cancel to it). */
+            double dj = 0.0;
+            gram__arccos_value(L->degree, s, xx, yy, &dj);
+            if (!ard) {
+                g[0] = -2.0 * L->degree * f;
+                return f;
+            }
+            if (xx > 0.0 && yy > 0.0) {
+                double c = s / (sqrt(xx) * sqrt(yy)), hn = 0.5 * L->degree * f;
+                A = dj / (sqrt(xx) * sqrt(yy));
+                B = (hn - 0.5 * dj * c) / xx;
+                C = (hn - 0.5 * dj * c) / yy;
+            }
+            break;
+        }
         default: break;
         }
         if (ard) {
@@ -221,6 +240,16 @@ static double leaf_log_eval(const gram__leaf *L, int64_t D, const double *y, con
         double v = gram__leaf_const(L, same);
         if (g && (f == GRAM_CONSTANT || L->noise > 0.0)) g[0] = v > 0.0 ? 1.0 : 0.0; /* ∂log c/∂log c */
         return gram__leaf_log_const(L, same);
+    }
+    if (f == GRAM_SOFTMAX) { /* log k = s: its derivatives are those of s, -2 u_d v_d */
+        double s = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+            double is = L->inv_scale[ard ? d : 0], u = y[d] * is, v = x[d] * is;
+            s += u * v;
+            if (g && ard) g[d] = -2.0 * u * v;
+        }
+        if (g && !ard) g[0] = -2.0 * s;
+        return s;
     }
     int expform = f == GRAM_GAUSSIAN || f == GRAM_LAPLACIAN || f == GRAM_MATERN12 || f == GRAM_EXPONENTIAL ||
                   f == GRAM_MATERN32 || f == GRAM_MATERN52 || f == GRAM_RATIONAL_QUADRATIC ||

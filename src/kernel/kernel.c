@@ -43,6 +43,7 @@ static const struct {
     [GRAM_WHITE] = {1, {"noise"}, {1.0}},
     [GRAM_MATERN] = {1, {"nu"}, {1.5}},
     [GRAM_SIGMOID] = {2, {"gamma", "coef0"}, {1.0, 1.0}},
+    [GRAM_ARCCOS] = {1, {"degree"}, {1.0}},
 };
 
 static int family_ok(gram_family f) { return (int)f >= 0 && (int)f < GRAM_FAMILY_COUNT; }
@@ -183,6 +184,11 @@ gram_status gram__leaf_init(gram_context *ctx, const char *where, gram__leaf *L,
             return gram__fail(ctx, GRAM_EINVAL, "%ssigmoid: coef0 must be finite, got %g", where, p[1]);
         L->gamma = p[0];
         L->coef0 = p[1] + 0.0;
+        break;
+    case GRAM_ARCCOS:
+        if (!(p[0] == 0.0 || p[0] == 1.0 || p[0] == 2.0))
+            return gram__fail(ctx, GRAM_EINVAL, "%sarccos: degree must be 0, 1 or 2, got %g", where, p[0]);
+        L->degree = (int)p[0];
         break;
     case GRAM_MATERN:
         if ((s = check_param(ctx, where, f, "nu", p[0], 1))) return s;

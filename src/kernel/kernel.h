@@ -101,6 +101,11 @@ double gram__leaf_radial(const gram__leaf *L, double t);
  * path, so that all give the value of their rounded r). */
 void gram__sincos_pi(double r, double *s, double *c);
 double gram__leaf_dot(const gram__leaf *L, double s, double xx, double yy);
+/* The arc-cosine kernel (family.c): J_n(θ)/π from c = cos θ, and the kernel
+ * |x|^n |y|^n J_n(θ)/π from s, |x|², |y|²; if dj is not NULL it gets the derivative of the
+ * returned value in c (the norms held fixed; 0 at a zero vector and, for n = 0, at θ = 0, π). */
+double gram__arccos_angular(int n, double c, double *dj);
+double gram__arccos_value(int n, double s, double xx, double yy, double *dj);
 double gram__leaf_const(const gram__leaf *L, int same);
 
 /* Logs of the same (only for non-negative leaves; -inf where the value is 0). For families with

@@ -49,6 +49,8 @@ static const struct {
     {"white", GRAM_WHITE},
     {"matern", GRAM_MATERN},
     {"sigmoid", GRAM_SIGMOID},
+    {"softmax", GRAM_SOFTMAX},
+    {"arccos", GRAM_ARCCOS},
 };
 #define N_NAMES (sizeof NAMES / sizeof NAMES[0])
 
@@ -897,6 +899,7 @@ static void put_leaf(writer *w, const gram__leaf *L)
         case GRAM_WHITE: v = L->noise; break;
         case GRAM_MATERN: v = L->nu; break;
         case GRAM_SIGMOID: v = i == 0 ? L->gamma : L->coef0; break;
+        case GRAM_ARCCOS: v = (double)L->degree; break;
         default: break;
         }
         if (!first) put(w, ", ");

@@ -2,6 +2,7 @@
  * blocks and diagonals; shapes at tile edges; strides and memory orders; both dtypes; every
  * microkernel architecture this CPU runs; thread counts; properties without an oracle; bad input. */
 #include "check.h"
+#include "arccos_ref.h"
 #include "gram.h"
 
 #include <float.h>
@@ -30,9 +31,13 @@ static const ref_leaf LEAVES[] = {
     {"cosine_window", 0, 0, 0, 0, 1, 0}, {"neg_l2", 0, 0, 0, 0, 0, 0},
     {"laplacian_l1", 1, 0, 0, 0, 1, 1},  {"neg_l1", 1, 0, 0, 0, 0, 0},
     {"linear", 2, 0.6L, 0, 0, 0, 0},     {"polynomial", 2, 2, 0.3L, 0.8L, 1, 0},
-    {"cosine", 2, 0, 0, 0, 0, 0},
+    {"cosine", 2, 0, 0, 0, 0, 0},        {"softmax", 2, 0, 0, 0, 1, 1},
+    {"arccos", 2, 0, 0, 0, 1, 1},        {"arccos", 2, 1, 0, 0, 1, 1},
+    {"arccos", 2, 2, 0, 0, 1, 1},
 };
 #define N_LEAVES (int)(sizeof LEAVES / sizeof LEAVES[0])
+#define N_LEAVES0 19 /* the leaves before softmax: the loops below give them (and the composites)
+                      * the random draws they had before the later families were added */
 
 /* Evaluate a leaf on one pair, ls: D lengthscales. For periodic ls[0] is the lengthscale and p1 the
  * period (unscaled distance). */
@@ -65,18 +70,43 @@ static ld ref_leaf_eval(const ref_leaf *L, int D, const ld *ls, const ld *y, con
     if (!strcmp(n, "linear")) return L->p1 * L->p1 + s;
     if (!strcmp(n, "polynomial")) return powl(L->p2 * s + L->p3, L->p1);
     if (!strcmp(n, "cosine")) return (xx == 0 || yy == 0) ? 0 : s / sqrtl(xx * yy);
+    if (!strcmp(n, "softmax")) return expl(s);
+    if (!strcmp(n, "arccos")) return arccos_ref_value((int)L->p1, s, xx, yy);
     return NAN;
 }
 
 /* A test kernel: one leaf, or one of a few composites. */
-typedef struct tkernel {
+typedef struct tkernel tkernel;
+static ld arccos_angle_bound(const tkernel *k, int D, const ld *y, const ld *x, ld eps);
+
+struct tkernel {
     int leaf;       /* index into LEAVES, or -1 for a composite */
     int composite;  /* 0..2 */
     int ard;
     ld ls[64];
     char spec[2048];
     int nonneg, pd;
-} tkernel;
+};
+
+/* The error an arc-cosine value may carry from its angle (gram.h): cos θ off by δ (a few D ulps of
+ * Σ|u_d v_d| over |x||y|) moves θ by ≤ √(2δ), and by ≤ δ/sin θ away from 0 and π; then
+ * |J_0'| = 1, |J_1'| = φ sin θ, |J_2'| = 4 sin θ J_1 ≤ 4π sin θ. */
+static ld arccos_angle_bound(const tkernel *k, int D, const ld *y, const ld *x, ld eps)
+{
+    const ld PI = 3.141592653589793238462643383279502884L;
+    ld s = 0, xx = 0, yy = 0, a = 0;
+    for (int d = 0; d < D; d++) {
+        ld u = y[d] / k->ls[d], v = x[d] / k->ls[d];
+        s += u * v, xx += v * v, yy += u * u, a += fabsl(u * v);
+    }
+    if (xx <= 0 || yy <= 0) return 0;
+    int n = (int)LEAVES[k->leaf].p1;
+    ld c = s / sqrtl(xx * yy), dc = 4 * (D + 2) * eps * (a / sqrtl(xx * yy) + 1), sn2 = 1 - (fabsl(c) + dc) * (fabsl(c) + dc);
+    ld dth = sqrtl(2 * dc);
+    if (sn2 > 0 && dc / sqrtl(sn2) < dth) dth = dc / sqrtl(sn2);
+    ld sn = sqrtl(fmaxl(0, 1 - c * c)) + dth, m = n == 0 ? 1 : n == 1 ? sqrtl(xx * yy) : xx * yy;
+    return m / PI * dth * (n == 0 ? 1 : n == 1 ? PI * sn : 4 * PI * sn);
+}
 
 static void fmt_ls(char *buf, size_t n, const tkernel *k, int D)
 {
@@ -107,6 +137,7 @@ static void make_leaf(tkernel *k, int leaf, int D, int ard, check_rng *rng)
     else if (!strcmp(n, "linear")) snprintf(k->spec, sizeof k->spec, "linear(lengthscale=%s, sigma0=%.21Lg)", ls, L->p1);
     else if (!strcmp(n, "polynomial"))
         snprintf(k->spec, sizeof k->spec, "polynomial(lengthscale=%s, degree=%d, gamma=%.21Lg, coef0=%.21Lg)", ls, (int)L->p1, L->p2, L->p3);
+    else if (!strcmp(n, "arccos")) snprintf(k->spec, sizeof k->spec, "arccos(lengthscale=%s, degree=%d)", ls, (int)L->p1);
     else snprintf(k->spec, sizeof k->spec, "%s(lengthscale=%s)", n, ls);
     k->nonneg = L->nonneg;
     k->pd = L->pd;
@@ -236,11 +267,14 @@ static void compare_case(gram_context *ctx, const tkernel *tk, int64_t M, int64_
     /* f64: every kernel value within a few ulps; f32: statistics in float, 1e-6 relative. */
     ld rtol = dt == GRAM_FLOAT64 ? 1e-12L : 1e-6L;
     ld kabs = dt == GRAM_FLOAT64 ? 1e-14L : 2e-7L;
+    /* arccos takes θ from the statistics' cos θ, whose relative error δ (the dtype's, times a few
+     * D) moves θ by up to √(2δ) where the points are (anti)parallel: gram.h's bound, per pair */
+    const int arc = tk->leaf >= 0 && !strcmp(LEAVES[tk->leaf].name, "arccos");
     ld y[64], x[64];
     long bad = 0;
     for (int64_t i = 0; i < M && bad < 3; i++) {
         row(&Y, i, y);
-        ld acc[16] = {0}, mag[16] = {0}, lmax[16], lsum[16] = {0};
+        ld acc[16] = {0}, mag[16] = {0}, lmax[16], lsum[16] = {0}, angle[16] = {0};
         ld kv[4096];
         for (int v = 0; v < V; v++) lmax[v] = -INFINITY;
         for (int64_t j = 0; j < N; j++) {
@@ -249,7 +283,8 @@ static void compare_case(gram_context *ctx, const tkernel *tk, int64_t M, int64_
             kv[j] = kij;
             ld g = get(&G, i, j);
             ld scale = fabsl(kij) > 1 ? fabsl(kij) : 1;
-            if (!(fabsl(g - kij) <= rtol * scale * 4 + kabs)) {
+            ld ab = arc ? arccos_angle_bound(tk, (int)D, y, x, dt == GRAM_FLOAT64 ? DBL_EPSILON : FLT_EPSILON) : 0;
+            if (!(fabsl(g - kij) <= rtol * scale * 4 + kabs + ab)) {
                 bad++;
                 CHECK(0, "%s %s M=%lld N=%lld D=%lld layout=%d: K[%lld,%lld] = %.17Lg, want %.17Lg", ARCHS[arch], tk->spec,
                       (long long)M, (long long)N, (long long)D, layout, (long long)i, (long long)j, g, kij);
@@ -259,13 +294,18 @@ static void compare_case(gram_context *ctx, const tkernel *tk, int64_t M, int64_
                 ld w = get(&W, j, v);
                 acc[v] += kij * w;
                 mag[v] += fabsl(kij * w);
+                angle[v] += ab * w;
                 if (kij > 0) { ld a = logl(kij) + logl(w); if (a > lmax[v]) lmax[v] = a; }
             }
         }
         if (bad) break;
+        char what[2200];
+        snprintf(what, sizeof what, "%s %s D=%lld sum", ARCHS[arch], tk->spec, (long long)D);
         for (int v = 0; v < V; v++) {
-            CHECK_CLOSE(get(&out, i, v), acc[v], 0, rtol * mag[v] + 1e-300L, "sum");
-            if (do_log) {
+            CHECK_CLOSE(get(&out, i, v), acc[v], 0, rtol * mag[v] + angle[v] + 1e-300L, what);
+            if (do_log && arc) { /* the angle's bound is absolute: compare the sum itself */
+                CHECK_CLOSE(expl(get(&lout, i, v)), acc[v], 0, rtol * mag[v] + angle[v] + 1e-300L, "arccos logsum");
+            } else if (do_log) {
                 for (int64_t j = 0; j < N; j++)
                     if (kv[j] > 0) lsum[v] += expl(logl(kv[j]) + logl(get(&W, j, v)) - lmax[v]);
                 ld want = lmax[v] == -INFINITY ? -INFINITY : lmax[v] + logl(lsum[v]);
@@ -296,10 +336,15 @@ static void test_families(gram_context *ctx)
     static const int64_t sizes[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 255, 256, 257, 300};
     const int ns = sizeof sizes / sizeof sizes[0];
     static const int64_t dims[] = {0, 1, 2, 3, 5, 17};
+    check_rng rng_new = {4242};
     for (int arch = 0; arch < 3; arch++) {
         if (!arch_ok[arch]) continue;
-        for (int f = 0; f < N_LEAVES + 3; f++)
+        for (int fi = 0; fi < N_LEAVES + 3; fi++)
             for (int rep = 0; rep < 6; rep++) {
+                /* fi: the first leaves, the composites, then the later leaves on their own stream */
+                int f = fi < N_LEAVES0 ? fi : fi < N_LEAVES0 + 3 ? N_LEAVES + fi - N_LEAVES0 : fi - 3;
+                check_rng *rngp = fi < N_LEAVES0 + 3 ? &rng : &rng_new;
+#define rng (*rngp)
                 int64_t D = dims[check_int(&rng, 0, 5)];
                 int64_t M = sizes[check_int(&rng, 0, ns - 1)], N = sizes[check_int(&rng, 0, ns - 1)];
                 int64_t V = rep % 3 == 2 ? 3 : 1;
@@ -310,6 +355,7 @@ static void test_families(gram_context *ctx)
                 else make_composite(&tk, f - N_LEAVES, (int)D, &rng);
                 if (D == 0 && tk.leaf >= 0 && LEAVES[tk.leaf].kind == 2) D = 1; /* cosine of nothing */
                 compare_case(ctx, &tk, M, N, D, V, dt, layout, sym, &rng, arch);
+#undef rng
             }
     }
 }
@@ -385,7 +431,8 @@ static void test_properties(gram_context *ctx, const int D)
         for (int d = 0; d < D; d++) set(&X, i, d, check_normal(&rng));
     for (int i = 0; i < 17; i++)
         for (int d = 0; d < D; d++) set(&Y, i, d, check_normal(&rng));
-    for (int f = 0; f < N_LEAVES + 3; f++) {
+    for (int fi = 0; fi < N_LEAVES + 3; fi++) {
+        int f = fi < N_LEAVES0 ? fi : fi < N_LEAVES0 + 3 ? N_LEAVES + fi - N_LEAVES0 : fi - 3; /* as test_families */
         tkernel tk;
         if (f < N_LEAVES) make_leaf(&tk, f, D, 1, &rng);
         else make_composite(&tk, f - N_LEAVES, D, &rng);
@@ -402,8 +449,10 @@ static void test_properties(gram_context *ctx, const int D)
          * distance is positive definite in one dimension only. */
         if (tk.pd && (D == 1 || !strstr(tk.spec, "periodic"))) {
             ld *A = malloc(sizeof(ld) * n * n);
+            /* arccos(degree=0)'s values may be ~1e-8 off near (anti)parallel pairs (gram.h) */
+            ld eps = strstr(tk.spec, "arccos") && strstr(tk.spec, "degree=0") ? 1e-6L : 1e-8L;
             for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) A[i * n + j] = get(&G, i, j) + (i == j ? 1e-8L : 0);
+                for (int j = 0; j < n; j++) A[i * n + j] = get(&G, i, j) + (i == j ? eps : 0);
             CHECK(cholesky_ok(A, n), "Cholesky of K+εI failed for %s", tk.spec);
             free(A);
         }

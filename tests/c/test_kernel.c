@@ -7,6 +7,7 @@
 #include "check.h"
 #include "gram.h"
 #include "kernel/kernel.h"
+#include "arccos_ref.h"
 #include "matern_ref.h"
 
 #include <float.h>
@@ -112,6 +113,8 @@ static ld ref_value(const ref *R, int64_t D, const double *y, const double *x, i
     case GRAM_POLYNOMIAL: return powl((ld)R->gamma * s + R->coef0, R->degree);
     case GRAM_COSINE: return xx > 0 && yy > 0 ? s / sqrtl(xx * yy) : 0;
     case GRAM_SIGMOID: return tanhl((ld)R->gamma * s + R->coef0);
+    case GRAM_SOFTMAX: return expl(s);
+    case GRAM_ARCCOS: return arccos_ref_value(R->degree, s, xx, yy);
     case GRAM_CONSTANT: return R->value;
     case GRAM_WHITE: return same ? R->noise : 0;
     case GRAM_MATERN: return r > 0 ? expl(matern_ref_log_value(R->nu, sqrtl(2 * (ld)R->nu) * r)) : 1;
@@ -131,6 +134,7 @@ static int ref_params(const ref *R, double *p)
     case GRAM_WHITE: p[0] = R->noise; return 1;
     case GRAM_MATERN: p[0] = R->nu; return 1;
     case GRAM_SIGMOID: p[0] = R->gamma; p[1] = R->coef0; return 2;
+    case GRAM_ARCCOS: p[0] = R->degree; return 1;
     default: return 0;
     }
 }
@@ -139,7 +143,8 @@ static const char *NAME[GRAM_FAMILY_COUNT] = {
     "gaussian",     "laplacian",   "matern12",   "matern32",      "matern52",     "rational_quadratic",
     "cauchy",       "periodic",    "tophat",     "epanechnikov",  "exponential",  "triangular",
     "cosine_window", "neg_l2",     "laplacian_l1", "neg_l1",      "linear",       "polynomial",
-    "cosine",       "constant",    "white",        "matern",       "sigmoid"};
+    "cosine",       "constant",    "white",        "matern",       "sigmoid",      "softmax",
+    "arccos"};
 
 /* The same kernel as a spec, written by the test (C locale, %.17g). */
 static void ref_spec(const ref *R, char *buf, size_t size)
@@ -171,6 +176,7 @@ static void ref_spec(const ref *R, char *buf, size_t size)
         KEY("coef0", "%.17g", R->coef0);
         KEY("gamma", "%.17g", R->gamma);
         break;
+    case GRAM_ARCCOS: KEY("degree", "%d", R->degree); break;
     default: break;
     }
 #undef KEY
@@ -191,6 +197,22 @@ static ld dot_error(const ref *R, int64_t D, const double *y, const double *x)
         return R->degree * powl(b, R->degree - 1) * R->gamma * e;
     }
     case GRAM_SIGMOID: return R->gamma * e; /* tanh' ≤ 1 */
+    case GRAM_SOFTMAX: return expl(a) * e;  /* exp(s ± e) */
+    case GRAM_ARCCOS: {
+        /* cos θ off by dc moves θ by ≤ √(2 dc) (acos is ½-Hölder), and by ≤ dc/sin θ away from
+         * 0 and π; J_0' = -1, |J_1'| = φ sin θ, |J_2'| = 4 sin θ J_1 ≤ 4π sin θ */
+        ld xx = 0, yy = 0, s = 0;
+        for (int64_t d = 0; d < D; d++) {
+            ld l2 = ref_ls(R, d) * ref_ls(R, d);
+            xx += (ld)x[d] * x[d] / l2, yy += (ld)y[d] * y[d] / l2, s += (ld)x[d] * y[d] / l2;
+        }
+        if (xx <= 0 || yy <= 0) return 0;
+        ld c = s / sqrtl(xx * yy), dc = e / sqrtl(xx * yy) + 8 * DBL_EPSILON, sn2 = 1 - (fabsl(c) + dc) * (fabsl(c) + dc);
+        ld dth = sqrtl(2 * dc);
+        if (sn2 > 0 && dc / sqrtl(sn2) < dth) dth = dc / sqrtl(sn2);
+        ld sn = sqrtl(fmaxl(0, 1 - c * c)) + dth, m = R->degree == 0 ? 1 : R->degree == 1 ? sqrtl(xx * yy) : xx * yy;
+        return m / PI_L * dth * (R->degree == 0 ? 1 : R->degree == 1 ? PI_L * sn : 4 * PI_L * sn);
+    }
     case GRAM_COSINE: {
         ld xx = 0, yy = 0;
         for (int64_t d = 0; d < D; d++) {
@@ -236,6 +258,7 @@ static void test_family_values(void)
                     R.gamma = urange(&rng, 0.2, 1.5);
                     R.coef0 = rep == 1 ? 0.0 : urange(&rng, 0.1, 2.0);
                     if (f == GRAM_SIGMOID && rep == 2) R.coef0 = -R.coef0; /* sigmoid takes any coef0 */
+                    if (f == GRAM_ARCCOS) R.degree = (rep + (int)D) % 3;
                     R.value = urange(&rng, 0.5, 2.0);
                     R.noise = urange(&rng, 0.1, 1.0);
                     R.nu = rep == 0 ? urange(&rng, 0.05, 0.5) : rep == 1 ? urange(&rng, 0.5, 3.0) : urange(&rng, 3, 60);

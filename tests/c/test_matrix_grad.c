@@ -6,6 +6,7 @@
  * float32 inputs, strided views, the symmetric call's white noise, and every error path. */
 #include "check.h"
 #include "gram.h"
+#include "arccos_ref.h"
 #include "matern_ref.h"
 
 #include <float.h>
@@ -162,6 +163,29 @@ static ld leaf_ref(const leaf *L, int D, const double *y, const double *x, int s
         *mag += 2 * (Aa * sa + fabsl(B) * xx + fabsl(C) * yy) * (ard ? 1 : 1);
         return f;
     }
+    case GRAM_SOFTMAX: /* ∂exp(s)/∂log ℓ_d = -2 u_d v_d exp(s) */
+        f = expl(s);
+        for (int d = 0; d < (ard ? D : 1); d++) g[d] = -2 * f * (ard ? u[d] * v[d] : s);
+        *mag = 2 * f * sa;
+        return f;
+    case GRAM_ARCCOS: {
+        /* k = (xx yy)^(n/2) J_n(θ)/π; by θ's derivative: J_0' = -1, J_1' = -(π - θ) sin θ,
+         * J_2' = -4 sin θ J_1, ∂θ = -∂cos θ / sin θ, cos θ = s/√(xx yy) */
+        int n = (int)L->p0;
+        f = arccos_ref_value(n, s, xx, yy);
+        if (xx <= 0 || yy <= 0) return f;
+        ld c = s / sqrtl(xx * yy), sn = sqrtl(fmaxl(0, 1 - c * c)), phi = acosl(-c);
+        ld m = n == 0 ? 1 : n == 1 ? sqrtl(xx * yy) : xx * yy;
+        ld dJ = n == 0 ? -1 : n == 1 ? -phi * sn : -4 * sn * arccos_j1_ld(phi);
+        for (int d = 0; d < (ard ? D : 1); d++) {
+            ld ds = -2 * (ard ? u[d] * v[d] : s), dxx = -2 * (ard ? v[d] * v[d] : xx), dyy = -2 * (ard ? u[d] * u[d] : yy);
+            ld dc = ds / sqrtl(xx * yy) - c / 2 * (dxx / xx + dyy / yy);
+            ld dth = sn > 0 ? -dc / sn : 0;
+            g[d] = f * n / 2 * (dxx / xx + dyy / yy) + m / PI_L * dJ * dth;
+            *mag += fabsl(f * n / 2 * (dxx / xx + dyy / yy)) + fabsl(m / PI_L * dJ) * (2 * sa / sqrtl(xx * yy) + 2) / (sn > 1e-3 ? sn : 1e-3);
+        }
+        return f;
+    }
     case GRAM_CONSTANT: g[0] = L->p0; return L->p0;
     case GRAM_WHITE:
         if (L->p0 > 0) g[0] = same ? L->p0 : 0;
@@ -304,6 +328,15 @@ static const rkernel CASES[] = {
     {"sigmoid(lengthscale=[1, 2, 0.5], gamma=0.6, coef0=0.4)", 1, {{LEAF, 0, 0}},
      {{GRAM_SIGMOID, 3, {1, 2, 0.5}, 0.6, 0.4, 0}}},
     {"sigmoid(1.3, gamma=0.3, coef0=-1)", 1, {{LEAF, 0, 0}}, {{GRAM_SIGMOID, 1, {1.3}, 0.3, -1, 0}}},
+    {"softmax(lengthscale=[1, 2, 0.5])", 1, {{LEAF, 0, 0}}, {{GRAM_SOFTMAX, 3, {1, 2, 0.5}, 0, 0, 0}}},
+    {"softmax(1.3)", 1, {{LEAF, 0, 0}}, {{GRAM_SOFTMAX, 1, {1.3}, 0, 0, 0}}},
+    {"arccos(lengthscale=[1, 2, 0.5], degree=0)", 1, {{LEAF, 0, 0}}, {{GRAM_ARCCOS, 3, {1, 2, 0.5}, 0, 0, 0}}},
+    {"arccos(lengthscale=[0.7, 1.5, 1], degree=1)", 1, {{LEAF, 0, 0}}, {{GRAM_ARCCOS, 3, {0.7, 1.5, 1}, 1, 0, 0}}},
+    {"arccos(lengthscale=[2, 1, 0.6], degree=2)", 1, {{LEAF, 0, 0}}, {{GRAM_ARCCOS, 3, {2, 1, 0.6}, 2, 0, 0}}},
+    {"arccos(1.5, degree=0)", 1, {{LEAF, 0, 0}}, {{GRAM_ARCCOS, 1, {1.5}, 0, 0, 0}}},
+    {"arccos(0.8, degree=2)", 1, {{LEAF, 0, 0}}, {{GRAM_ARCCOS, 1, {0.8}, 2, 0, 0}}},
+    {"softmax(2)^0.5 * arccos(degree=1)", 4, {{LEAF, 0, 0}, {POW, 0, 0.5}, {LEAF, 1, 0}, {MUL, 0, 0}},
+     {{GRAM_SOFTMAX, 1, {2}, 0, 0, 0}, {GRAM_ARCCOS, 1, {1}, 1, 0, 0}}},
     {"2*sigmoid(gamma=0.5)^2 * matern(nu=5.5)", 5, {{LEAF, 0, 0}, {POW, 0, 2}, {SCALE, 0, 2}, {LEAF, 1, 0}, {MUL, 0, 0}},
      {{GRAM_SIGMOID, 1, {1}, 0.5, 1, 0}, {GRAM_MATERN, 1, {1}, 5.5, 0, 0}}},
     /* composites: scale, sum with white, products, a zero scale, nested */

@@ -4,6 +4,7 @@
  * here with long double loops over the same packed layout. Arrays are allocated at their exact
  * sizes so the sanitizer build catches any read outside them. */
 #include "check.h"
+#include "arccos_ref.h"
 #include "matern_ref.h"
 
 #include "base/base.h"
@@ -372,6 +373,8 @@ static long double value_ld(const gram__leaf *L, long double t, long double xx, 
     case GRAM_COSINE: return xx <= 0 || yy <= 0 ? 0 : t / sqrtl(xx * yy);
     case GRAM_MATERN: return t > 0 ? expl(logvalue_ld(L, t, xx, yy)) : 1;
     case GRAM_SIGMOID: return tanhl((long double)L->gamma * t + L->coef0);
+    case GRAM_SOFTMAX: return expl(t);
+    case GRAM_ARCCOS: return arccos_ref_value(L->degree, t, xx, yy);
     default: return NAN;
     }
 }
@@ -393,6 +396,7 @@ static long double logvalue_ld(const gram__leaf *L, long double t, long double x
         return -2 * s * s / (l * l);
     }
     case GRAM_LAPLACIAN_L1: return -t;
+    case GRAM_SOFTMAX: return t;
     case GRAM_EPANECHNIKOV: return t < 1 ? log1pl(-t) : -INFINITY;
     case GRAM_TRIANGULAR: return sqrtl(t) < 1 ? log1pl(-sqrtl(t)) : -INFINITY;
     case GRAM_MATERN: /* matern_ref.h: K_ν by quadrature of its integral representation */
@@ -541,10 +545,10 @@ static void test_apply(const gram__ukr *u)
     memset(apply_worst, 0, sizeof apply_worst);
     for (int f = 0; f < GRAM_FAMILY_COUNT; f++) {
         if (gram__family_structure((gram_family)f) == GRAM_STRUCT_CONST) continue;
-        const int degrees[] = {3, 1, 2, 5};
-        int nd = f == GRAM_POLYNOMIAL ? 4 : 1;
+        const int degrees[] = {3, 1, 2, 5}, arccos_degrees[] = {0, 1, 2};
+        int nd = f == GRAM_POLYNOMIAL ? 4 : f == GRAM_ARCCOS ? 3 : 1;
         for (int di = 0; di < nd; di++) {
-            gram__leaf L = make_leaf((gram_family)f, &one, &ls, degrees[di]);
+            gram__leaf L = make_leaf((gram_family)f, &one, &ls, f == GRAM_ARCCOS ? arccos_degrees[di] : degrees[di]);
             for (int lg = 0; lg <= 1; lg++)
                 for (int f32 = 0; f32 <= 1; f32++)
                     for (size_t a = 0; a < sizeof NS / sizeof NS[0]; a++)
