@@ -272,6 +272,9 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         m = state.pop("_map", None)
         if m is not None and hasattr(_lib.lib, "gram_features_to_bytes"):
             state["_map_bytes"] = m.to_bytes()
+        elif m is not None and state.get("_map_args") is None:
+            raise TypeError(f"{type(self).__name__}: pickling a map made from the data (Nyström) needs "
+                            "gram_features_to_bytes, which the loaded libgram lacks")
         return state
 
     def __setstate__(self, state):
@@ -618,6 +621,59 @@ class RandomFeatures(_Transformer):
         X = self._check_X(X, reset=False)
         return self._map.transform(X, X.dtype, threads=_threads(self.n_jobs))
 
+    def kernel_sum(self, X, Y=None, weights=None, return_error=False):
+        """The kernel sum through the features: ``out[i] ≈ Σ_j k(Y[i], X[j]) weights[j]`` as
+        ``φ(Y[i])·(Φ(X)ᵀ weights)`` in O((N + M)·R) work (``gram_features_sum``), the argument
+        order of :func:`gram.kernel_sum`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The points that carry the weights.
+        Y : array-like of shape (n_queries, n_features), default=None
+            The queries (None: X).
+        weights : array-like of shape (n_samples,) or (n_samples, n_columns), default=None
+            None: all ones.
+        return_error : bool, default=False
+            Also return the library's estimate of the relative error of each column (an exact
+            check through the engine on a sample of the queries, docs/features.md).
+
+        Returns
+        -------
+        out : ndarray of shape (n_queries,) or (n_queries, n_columns), float64
+        err : ndarray of shape (n_columns,), only with ``return_error``
+        """
+        self._check_fitted()
+        _lib.need("gram_features_sum")
+        X = self._check_X(X, reset=False)
+        Y = X if Y is None else self._check_X(Y, reset=False)
+        if X.dtype != Y.dtype:
+            X, Y = (_lib.as_viewable(a, np.float64, n) for a, n in ((X, "X"), (Y, "Y")))
+        W = None
+        if weights is not None:
+            W = np.asarray(weights)
+            if W.ndim not in (1, 2) or W.shape[0] != X.shape[0]:
+                raise ValueError(f"weights must have shape ({X.shape[0]},) or ({X.shape[0]}, n_columns), "
+                                 f"got {W.shape}")
+            W = _lib.as_viewable(W.reshape(X.shape[0], -1), np.float64, "weights")
+        V = 1 if W is None else W.shape[1]
+        out = _lib.empty((Y.shape[0], V), np.float64)
+        err = np.empty(V)
+        Xa, Ya, Oa = _lib.view(X, "X"), _lib.view(Y, "Y"), _lib.view(out, "out")
+        Wa = None if W is None else ctypes.byref(_lib.view(W, "weights"))
+        try:
+            with _lib.Call(_threads(self.n_jobs), work=(X.shape[0] + Y.shape[0]) * self.n_components) as c:
+                c.check(_lib.lib.gram_features_sum(c.ctx, self._map.ptr, ctypes.byref(Ya), ctypes.byref(Xa), Wa,
+                                                   ctypes.byref(Oa), err.ctypes.data_as(_lib._dp)))
+        except ValueError as e:
+            if is_nonfinite(e):
+                name = str(e).split(":", 1)[0].strip()
+                raise nonfinite_error(e, {"W": "weights"}.get(name, name)) from None
+            raise
+        if weights is None or np.ndim(weights) == 1:
+            out = out[:, 0]
+        return (out, err) if return_error else out
+
 
 # ---- Nystroem -------------------------------------------------------------------------------------
 
@@ -851,9 +907,6 @@ class Nystroem(_Transformer):
 
     def __getstate__(self):
         state = super().__getstate__()
-        if "_map_bytes" not in state and getattr(self, "_map", None) is not None:
-            raise TypeError("Nystroem: pickling a map of gram's landmarks needs gram_features_to_bytes, "
-                            "which the loaded libgram lacks")
         state.pop("_kernel_used", None)
         state["_kernel_spec"] = None if self.__dict__.get("_kernel_used") is None else self._kernel_used.spec
         return state
