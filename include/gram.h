@@ -835,8 +835,11 @@ GRAM_API void gram_free(void *p);
  *                                                matern32, matern52, matern (any ν),
  *                                                rational_quadratic, cauchy, laplacian_l1
  *   GRAM_FEATURES_ORF                            the same but laplacian_l1 (isotropic spectra)
- *   GRAM_FEATURES_SORF, POSITIVE*, HYPERBOLIC*   gaussian
+ *   GRAM_FEATURES_SORF                           gaussian
+ *   GRAM_FEATURES_POSITIVE*, HYPERBOLIC*         gaussian, softmax (exp(x·y): the same maps
+ *                                                with exp(ω·x - |x|²/2), x scaled by 1/ℓ)
  *   GRAM_FEATURES_TENSORSKETCH                   polynomial, linear
+ *   GRAM_FEATURES_ARCCOS                         arccos (degrees 0, 1, 2)
  * Anything else (other families, sums, products of two families, powers, a scale ≤ 0, white
  * noise) is GRAM_EINVAL with a message naming the family or the construct and the methods that
  * apply.
@@ -868,7 +871,8 @@ typedef enum gram_features_method {
                                        CS_k count sketches of x' = [√γ·x/ℓ, √c0] with independent
                                        hashes and signs; unbiased; R a power of two (the FFT) */
     GRAM_FEATURES_ARCCOS = 9,       /* Cho & Saul (2009): for the arc-cosine kernel of degree n,
-                                       φ_i = √(2c/R)·Θ(ω_i·x)(ω_i·x)^n, ω ~ N(0, I) */
+                                       φ_i = √(2c/R)·Θ(ω_i·x)(ω_i·x)^n, ω ~ N(0, I), x scaled by
+                                       1/ℓ, Θ(0) = 1/2 (n = 0 at x = 0: gram.h's arccos); R any */
     GRAM_FEATURES_NYSTROM = 10      /* data-dependent: made by gram_features_nystrom only */
 } gram_features_method;
 

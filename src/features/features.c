@@ -52,7 +52,11 @@ static int method_covers(gram_features_method m, gram_family f)
      * that is isotropic; laplacian_l1's is a product of one-dimensional Cauchy laws */
     case GRAM_FEATURES_ORF: return family_has_spectrum(f) && f != GRAM_LAPLACIAN_L1;
     case GRAM_FEATURES_TENSORSKETCH: return f == GRAM_POLYNOMIAL || f == GRAM_LINEAR;
-    default: return f == GRAM_GAUSSIAN;
+    case GRAM_FEATURES_ARCCOS: return f == GRAM_ARCCOS;
+    case GRAM_FEATURES_SORF: return f == GRAM_GAUSSIAN;
+    /* exp(x·y) = E[exp(ω·x - |x|²/2) exp(ω·y - |y|²/2)] (Choromanski et al. 2021, Lemma 1); the
+     * gaussian is that times exp(-|x|²/2 - |y|²/2) */
+    default: return f == GRAM_GAUSSIAN || f == GRAM_SOFTMAX;
     }
 }
 
@@ -61,7 +65,7 @@ static void methods_for(gram_family f, char *buf, size_t size)
 {
     buf[0] = '\0';
     size_t n = 0;
-    for (int m = GRAM_FEATURES_RFF; m <= GRAM_FEATURES_TENSORSKETCH; m++)
+    for (int m = GRAM_FEATURES_RFF; m <= GRAM_FEATURES_ARCCOS; m++)
         if (method_covers((gram_features_method)m, f) && n < size)
             n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", method_name((gram_features_method)m));
     if (!n) snprintf(buf, size, "none (no random feature map in gram covers it yet)");
@@ -69,8 +73,9 @@ static void methods_for(gram_family f, char *buf, size_t size)
 
 static const char *covered_list =
     "RFF and RFF_PHASE cover gaussian, laplacian, matern12, exponential, matern32, matern52, matern, "
-    "rational_quadratic, cauchy and laplacian_l1; ORF the same but laplacian_l1; SORF, POSITIVE, "
-    "POSITIVE_ORF, HYPERBOLIC and HYPERBOLIC_ORF the gaussian; TENSORSKETCH polynomial and linear";
+    "rational_quadratic, cauchy and laplacian_l1; ORF the same but laplacian_l1; SORF the gaussian; "
+    "POSITIVE, POSITIVE_ORF, HYPERBOLIC and HYPERBOLIC_ORF the gaussian and softmax; TENSORSKETCH "
+    "polynomial and linear; ARCCOS arccos";
 
 /* Finds the kernel's one family leaf and its constant factor c, or says why the kernel is not of
  * the form c * family. */
@@ -121,15 +126,14 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     if (!mname) return gram__fail(ctx, GRAM_EINVAL, "unknown feature method %d", (int)method);
     if (method == GRAM_FEATURES_NYSTROM)
         return gram__fail(ctx, GRAM_EINVAL, "NYSTROM maps depend on data: make them with gram_features_nystrom");
-    if (method == GRAM_FEATURES_ARCCOS)
-        return gram__fail(ctx, GRAM_EINVAL, "ARCCOS features are not built yet");
     if (D < 1) return gram__fail(ctx, GRAM_ESHAPE, "feature maps need dimension D >= 1, got %lld", (long long)D);
     if (k->dim && k->dim != D)
         return gram__fail(ctx, GRAM_ESHAPE, "the kernel has %lld ARD lengthscales but D is %lld",
                           (long long)k->dim, (long long)D);
     if (R < 1) return gram__fail(ctx, GRAM_EINVAL, "n_components R must be >= 1, got %lld", (long long)R);
     const int paired = method != GRAM_FEATURES_RFF_PHASE && method != GRAM_FEATURES_POSITIVE &&
-                       method != GRAM_FEATURES_POSITIVE_ORF && method != GRAM_FEATURES_TENSORSKETCH;
+                       method != GRAM_FEATURES_POSITIVE_ORF && method != GRAM_FEATURES_TENSORSKETCH &&
+                       method != GRAM_FEATURES_ARCCOS;
     if (paired && R % 2)
         return gram__fail(ctx, GRAM_EINVAL, "%s makes features in pairs (two per frequency): n_components R "
                           "must be even, got %lld", mname, (long long)R);
@@ -150,8 +154,12 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     if (!method_covers(method, L->family)) {
         char list[256];
         methods_for(L->family, list, sizeof list);
-        return gram__fail(ctx, GRAM_EINVAL, "%s features do not cover the %s kernel; methods that do: %s",
-                          mname, gram__family_name(L->family), list);
+        /* the trigonometric methods sample a spectral density, which only a shift-invariant k has */
+        const int trig = method <= GRAM_FEATURES_SORF && gram__family_structure(L->family) == GRAM_STRUCT_DOT;
+        return gram__fail(ctx, GRAM_EINVAL, "%s features do not cover the %s kernel%s; methods that do: %s",
+                          mname, gram__family_name(L->family),
+                          trig ? " (a dot-product kernel is not shift-invariant: it has no spectral density)" : "",
+                          list);
     }
 
     gram_features *f = calloc(1, sizeof *f);
@@ -166,6 +174,7 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
     case GRAM_FEATURES_RFF_PHASE: f->map = GRAM__FMAP_PHASE; break;
     case GRAM_FEATURES_POSITIVE: case GRAM_FEATURES_POSITIVE_ORF: f->map = GRAM__FMAP_POSITIVE; break;
     case GRAM_FEATURES_TENSORSKETCH: f->map = GRAM__FMAP_LINEAR; break;
+    case GRAM_FEATURES_ARCCOS: f->map = GRAM__FMAP_ARCCOS; break;
     default: f->map = GRAM__FMAP_HYPERBOLIC; break;
     }
     f->draw = method == GRAM_FEATURES_TENSORSKETCH ? GRAM__FDRAW_SKETCH
@@ -176,7 +185,7 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
                   : GRAM__FDRAW_IID;
     f->F = f->map == GRAM__FMAP_PAIRS || f->map == GRAM__FMAP_HYPERBOLIC ? R / 2 : R;
     f->amp = f->map == GRAM__FMAP_PAIRS ? sqrt(c / (double)f->F)
-             : f->map == GRAM__FMAP_PHASE ? sqrt(2.0 * c / (double)R)
+             : f->map == GRAM__FMAP_PHASE || f->map == GRAM__FMAP_ARCCOS ? sqrt(2.0 * c / (double)R)
              : f->map == GRAM__FMAP_LINEAR ? sqrt(c)
                                           : sqrt(c / (double)R);
 
@@ -185,6 +194,7 @@ gram_status gram_features_create(gram_context *ctx, const gram_kernel *k, int64_
         return s;
     }
     f->leaf = &f->kernel->leaves[L - k->leaves];
+    if (method == GRAM_FEATURES_ARCCOS) f->arccos_n = L->degree;
     if (method == GRAM_FEATURES_TENSORSKETCH) {
         const int lin = L->family == GRAM_LINEAR;
         f->ts_p = lin ? 1 : L->degree;

@@ -14,7 +14,8 @@ typedef enum gram__fmap {
     GRAM__FMAP_PHASE,     /* cos(ω·x + b) */
     GRAM__FMAP_POSITIVE,  /* exp(ω·x - |x|²) */
     GRAM__FMAP_HYPERBOLIC, /* exp(±ω·x - |x|²) */
-    GRAM__FMAP_LINEAR      /* the projection itself (TensorSketch's) */
+    GRAM__FMAP_LINEAR,     /* the projection itself (TensorSketch's) */
+    GRAM__FMAP_ARCCOS      /* Θ(ω·x)(ω·x)^n, Θ(0) = 1/2 */
 } gram__fmap;
 
 /* How the frequencies are drawn. */

@@ -15,6 +15,9 @@
  *   cauchy 1/(1 + r²)                   ω = z·√(2s), s ~ Exp(1): E_s[exp(-s r²)] = 1/(1 + r²)
  *                                       (the 1-D statement is the Laplace spectrum e^-|ω|/2)
  *   laplacian_l1 exp(-Σ|t_d|)           ω_d independent standard Cauchy, tan(π(u - 1/2))
+ * Not spectra, but the same Gaussian ω = z: the positive features of softmax (and the gaussian),
+ * exp(x·y) = E[exp(z·x - |x|²/2) exp(z·y - |y|²/2)], and arc-cosine features, whose kernel is
+ * 2·E[Θ(z·x)Θ(z·y)(z·x)^n (z·y)^n] (Cho & Saul 2009, eq. 1).
  * Orthogonal features (Yu et al. 2016, "Orthogonal Random Features", NeurIPS): blocks of D
  * directions, the rows of a Haar-random orthogonal matrix (Gram–Schmidt of i.i.d. Gaussian rows),
  * each given the norm |z|·(mixture factor) of an independent draw, |z| ~ χ_D. Each row then has
@@ -37,7 +40,9 @@ static double radial_factor(const gram__leaf *L, gram__rng *r)
 {
     double nu;
     switch (L->family) {
-    case GRAM_GAUSSIAN: return 1.0;
+    case GRAM_GAUSSIAN:
+    case GRAM_SOFTMAX: /* positive features: ω ~ N(0, I) */
+    case GRAM_ARCCOS: return 1.0; /* Cho & Saul's Gaussian weights */
     case GRAM_LAPLACIAN: case GRAM_MATERN12: case GRAM_EXPONENTIAL: nu = 0.5; break;
     case GRAM_MATERN32: nu = 1.5; break;
     case GRAM_MATERN52: nu = 2.5; break;

@@ -49,6 +49,15 @@ static int map_row_f64(const gram_features *f, const gram__ukr *u, double *p, do
         break;
     case GRAM__FMAP_PAIRS:
         return gram__sincos_f64(F, p, amp, dst, dst + F);
+    case GRAM__FMAP_ARCCOS: {
+        const int n = f->arccos_n;
+        for (int64_t j = 0; j < F; j++) {
+            const double v = p[j];
+            dst[j] = v > 0 ? (n == 0 ? amp : n == 1 ? amp * v : amp * v * v) : v == 0 && n == 0 ? 0.5 * amp : 0.0;
+            bad |= !(dst[j] < INFINITY);
+        }
+        break;
+    }
     case GRAM__FMAP_PHASE:
         for (int64_t j = 0; j < F; j++) p[j] += f->phase[j];
         return gram__sincos_f64(F, p, amp, dst, NULL);
@@ -77,6 +86,15 @@ static int map_row_f32(const gram_features *f, const gram__ukr *u, float *p, dou
         break;
     case GRAM__FMAP_PAIRS:
         return gram__sincos_f32(F, p, amp, dst, dst + F);
+    case GRAM__FMAP_ARCCOS: {
+        const int n = f->arccos_n;
+        for (int64_t j = 0; j < F; j++) {
+            const float v = p[j];
+            dst[j] = v > 0 ? (n == 0 ? amp : n == 1 ? amp * v : amp * v * v) : v == 0 && n == 0 ? 0.5f * amp : 0.0f;
+            bad |= !(dst[j] < INFINITY);
+        }
+        break;
+    }
     case GRAM__FMAP_PHASE:
         for (int64_t j = 0; j < F; j++) p[j] += (float)f->phase[j];
         return gram__sincos_f32(F, p, amp, dst, NULL);
@@ -148,7 +166,7 @@ static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_
             const double xs = x * f->inv_ls[d];
             nn += xs * xs;
         }
-        w->nrm[i] = nn;
+        w->nrm[i] = f->leaf->family == GRAM_SOFTMAX ? 0.5 * nn : nn; /* exp(ω·x - |x|²/2): softmax's */
     }
     if (f->draw == GRAM__FDRAW_SKETCH) {
         /* groups of GRAM__TS_W points, one per vector lane of the FFTs; work: their x' (W × (D + 1)),

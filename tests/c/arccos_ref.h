@@ -13,7 +13,7 @@
 #define ARCCOS_GL_N 24
 
 /* Nodes and weights on [-1, 1], by Newton's method on the Legendre polynomial. */
-static void arccos_gl(long double *x, long double *w)
+static inline void arccos_gl(long double *x, long double *w)
 {
     static long double X[ARCCOS_GL_N], W[ARCCOS_GL_N];
     static int done;
@@ -41,7 +41,7 @@ static void arccos_gl(long double *x, long double *w)
     for (int i = 0; i < ARCCOS_GL_N; i++) x[i] = X[i], w[i] = W[i];
 }
 
-static long double arccos_j1_ld(long double phi)
+static inline long double arccos_j1_ld(long double phi)
 {
     long double x[ARCCOS_GL_N], w[ARCCOS_GL_N], s = 0;
     arccos_gl(x, w);
@@ -52,7 +52,7 @@ static long double arccos_j1_ld(long double phi)
     return s * phi / 2;
 }
 
-static long double arccos_j2_ld(long double phi)
+static inline long double arccos_j2_ld(long double phi)
 {
     long double x[ARCCOS_GL_N], w[ARCCOS_GL_N], s = 0;
     arccos_gl(x, w);
@@ -63,9 +63,27 @@ static long double arccos_j2_ld(long double phi)
     return s * phi / 2;
 }
 
+/* J_m(θ) for any m ≥ 0 from Cho & Saul's integral k_m = 2·E[Θ(w·x)Θ(w·y)(w·x)^m (w·y)^m]: in
+ * polar coordinates of the plane of x and y (w·x̂ = r cos β, w·ŷ = r cos(β - θ)), the radial part
+ * is 2^m m!/(2π) and the angular one runs over β ∈ (θ - π/2, π/2), so with k_m = |x|^m|y|^m J_m/π,
+ * J_m = 2^m m! ∫ cos^m β cos^m(β - θ) dβ (m = 0: π - θ). Used for J_4, which the variance of the
+ * degree-2 features needs. */
+static inline long double arccos_ref_J(int m, long double theta)
+{
+    const long double PI = 3.14159265358979323846264338327950288L;
+    long double x[ARCCOS_GL_N], w[ARCCOS_GL_N], s = 0, a = theta - PI / 2, b = PI / 2, f = 1;
+    arccos_gl(x, w);
+    for (int i = 0; i < ARCCOS_GL_N; i++) {
+        long double be = a + (b - a) * (x[i] + 1) / 2;
+        s += w[i] * powl(cosl(be) * cosl(be - theta), m);
+    }
+    for (int k = 1; k <= m; k++) f *= 2 * k;
+    return f * s * (b - a) / 2;
+}
+
 /* k_n from s = x·y, xx = |x|², yy = |y|² (already scaled by the lengthscales); a zero vector
  * gives gram.h's convention (1/2 for n = 0, else 0). */
-static long double arccos_ref_value(int n, long double s, long double xx, long double yy)
+static inline long double arccos_ref_value(int n, long double s, long double xx, long double yy)
 {
     if (xx <= 0 || yy <= 0) return n == 0 ? 0.5L : 0;
     long double c = s / sqrtl(xx * yy);
