@@ -325,7 +325,7 @@ class Kernel(*_sk_bases("Kernel")):
 
     def is_stationary(self):
         """Whether k(x, y) depends on x - y only (no dot-product family in the kernel)."""
-        return re.search(r"\b(linear|polynomial|poly|cosine|sigmoid)\(", self.canonical_spec) is None
+        return re.search(r"\b(linear|polynomial|poly|cosine|sigmoid|softmax|arccos)\(", self.canonical_spec) is None
 
     def __eq__(self, b):
         if type(self) is not type(b):
