@@ -268,11 +268,14 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *                                                   1/2, the expectation with the step Θ(0) = 1/2
  *                                                   that GRAM_FEATURES_ARCCOS uses too. θ comes
  *                                                   from cos θ = s/(|x||y|): a relative error δ of
- *                                                   that ratio (a few ulps, more where the dot
- *                                                   product cancels) moves θ by about δ/sin θ, and
- *                                                   by up to √(2δ) ≈ 2e-8 where the points are
- *                                                   (anti)parallel. n = 0 then has an absolute
- *                                                   error up to ~1e-8 there; n = 1, 2 are flat in θ
+ *                                                   that ratio (a few ulps of the inputs' dtype,
+ *                                                   more where the dot product cancels) moves θ by
+ *                                                   about δ/sin θ, and by up to √(2δ) where the
+ *                                                   points are (anti)parallel (~2e-8 in float64,
+ *                                                   ~5e-4 for float32 inputs, the diagonal K(x, x)
+ *                                                   included: the SIMD tables' s and |x|² round
+ *                                                   differently). n = 0 then has an absolute error
+ *                                                   up to ~1e-8 (float32: ~2e-4) there; n = 1, 2 are flat in θ
  *                                                   at θ = 0 (error ~ε), and near θ = π, where they
  *                                                   vanish like φ³/3 and 4φ⁵/15 (φ = π - θ, summed
  *                                                   as series, without cancellation), their

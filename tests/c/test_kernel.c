@@ -1274,6 +1274,79 @@ static void test_constructors(void)
     gram_kernel_destroy(NULL);
 }
 
+/* softmax and arccos where values leave the double range, on every table and both dtypes: softmax's
+ * exp(s) > DBL_MAX is +inf in a sum while its log-sum is logsumexp(s) exactly (log-values are s, not
+ * log(exp(s))), and underflowed values keep finite log-sums; arccos of degree 2 with |x|²|y|² below
+ * the smallest double has a finite log-sum (the norms' powers as logs); a zero vector gives 1/2
+ * (n = 0) or 0. Inputs exactly representable in float32, so both dtypes have the same answer. */
+static void test_dot_extremes(void)
+{
+    const char *archs[] = {"ref", "avx2", "avx512"};
+    for (int a = 0; a < 3; a++) {
+        if (gram_context_set_arch(ctx, archs[a]) != GRAM_OK) continue;
+        for (int f32 = 0; f32 <= 1; f32++) {
+            /* softmax: y = 30, x = 40 and 40.0625 (s = 1200, 1201.875), and their negatives */
+            const double yv[1] = {30}, xv[2] = {40, 40.0625}, xn[2] = {-40, -40.0625};
+            const float yf[1] = {30}, xf[2] = {40, 40.0625f}, xnf[2] = {-40, -40.0625f};
+            double out[1], lout[1];
+            gram_kernel *k = P("softmax");
+            if (!k) return;
+            for (int neg = 0; neg <= 1; neg++) {
+                gram_array Y = f32 ? gram_array_f32(yf, 1, 1) : gram_array_f64(yv, 1, 1);
+                gram_array X = f32 ? gram_array_f32(neg ? xnf : xf, 2, 1) : gram_array_f64(neg ? xn : xv, 2, 1);
+                gram_array O = gram_array_f64(out, 1, 1), LO = gram_array_f64(lout, 1, 1);
+                CHECK_STATUS(gram_kernel_sum(ctx, k, &Y, &X, NULL, &O), GRAM_OK);
+                CHECK_STATUS(gram_kernel_logsum(ctx, k, &Y, &X, NULL, &LO), GRAM_OK);
+                const ld s1 = neg ? -1200 : 1200, s2 = neg ? -1201.875L : 1201.875L, m = s1 > s2 ? s1 : s2;
+                const ld want = m + log1pl(expl(-fabsl(s1 - s2)));
+                CHECK(neg ? out[0] == 0.0 : isinf(out[0]) && out[0] > 0, "%s f32=%d softmax sum at s = %s1200: %g", archs[a],
+                      f32, neg ? "-" : "", out[0]);
+                CHECK_CLOSE(lout[0], want, 1e-15L, 0, neg ? "softmax logsum, every value underflowed" : "softmax logsum, every value overflowed");
+            }
+            gram_kernel_destroy(k);
+            /* arccos(degree=2) with norms ~1e-100: |x|²|y|² = 5e-400 underflows, its log does not */
+            const double ya[2] = {1e-100, 0}, xa[2] = {2e-100, 1e-100};
+            k = P("arccos(degree=2)");
+            if (!k) return;
+            if (!f32) {
+                gram_array Y = gram_array_f64(ya, 1, 2), X = gram_array_f64(xa, 1, 2), LO = gram_array_f64(lout, 1, 1);
+                CHECK_STATUS(gram_kernel_logsum(ctx, k, &Y, &X, NULL, &LO), GRAM_OK);
+                const ld c = 2 / sqrtl(5), th = acosl(c);
+                const ld J = 3 * sinl(th) * c + (PI_L - th) * (1 + 2 * c * c);
+                const ld want = logl(1e-200L) + logl(5e-200L) + logl(J / PI_L);
+                CHECK_CLOSE(lout[0], want, 1e-13L, 0, "arccos(degree=2) log-sum where the value underflows");
+            }
+            gram_kernel_destroy(k);
+            /* a zero vector */
+            for (int n = 0; n <= 2; n++) {
+                char spec[32];
+                snprintf(spec, sizeof spec, "arccos(degree=%d)", n);
+                k = P(spec);
+                if (!k) continue;
+                const double z[2] = {0, 0}, xq[4] = {1, 2, 0, 0};
+                const float zf[2] = {0, 0}, xqf[4] = {1, 2, 0, 0};
+                double o2[2];
+                gram_array Y = f32 ? gram_array_f32(zf, 1, 2) : gram_array_f64(z, 1, 2);
+                gram_array X = f32 ? gram_array_f32(xqf, 2, 2) : gram_array_f64(xq, 2, 2), O = gram_array_f64(o2, 1, 2);
+                CHECK_STATUS(gram_kernel_matrix(ctx, k, &Y, &X, &O), GRAM_OK);
+                CHECK(o2[0] == (n == 0 ? 0.5 : 0.0) && o2[1] == o2[0], "%s %s f32=%d at a zero vector: %g, %g", archs[a],
+                      spec, f32, o2[0], o2[1]);
+                gram_kernel_destroy(k);
+            }
+        }
+    }
+    gram_context_set_arch(ctx, "auto");
+    /* one pair: exp(s) overflows to +inf, its gradient is not NaN */
+    gram_kernel *k = P("softmax(lengthscale=[1, 2])");
+    if (k) {
+        const double y[2] = {30, 4}, x[2] = {40, 4};
+        double v, g[2];
+        CHECK_STATUS(gram_kernel_eval(ctx, k, 2, y, x, 0, &v, g), GRAM_OK);
+        CHECK(isinf(v) && !isnan(g[0]) && !isnan(g[1]), "softmax at s = 1204: %g, gradient %g %g", v, g[0], g[1]);
+        gram_kernel_destroy(k);
+    }
+}
+
 int main(void)
 {
     if (gram_context_create(&ctx) != GRAM_OK) {
@@ -1288,6 +1361,7 @@ int main(void)
     test_gradients();
     test_normalizers();
     test_constructors();
+    test_dot_extremes();
     gram_context_destroy(ctx);
     return check_done();
 }
