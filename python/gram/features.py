@@ -209,6 +209,10 @@ def _check_random_state_param(est):
                        "an instance of 'numpy.random.mtrand.RandomState' or None")
 
 
+def _map_bytes_available():
+    return hasattr(_lib.lib, "gram_features_to_bytes")
+
+
 class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Validation, tags and pickling shared by the transformers."""
 
@@ -237,7 +241,7 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_X(self, X, reset, keep_float32=True):
         names = _feature_names(X)
         X = check_array(_dense(X), name="X", estimator=type(self).__name__, keep_float32=keep_float32)
-        if reset and not (isinstance(self, Nystroem) and self._pairwise()):
+        if reset:
             # fit reads X's values only in C, later (or, for most maps, never): checked here, as
             # scikit-learn's validate_data does, so that a NaN is refused at fit
             _check_finite(X)
@@ -270,7 +274,7 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def __getstate__(self):
         state = dict(self.__dict__)
         m = state.pop("_map", None)
-        if m is not None and hasattr(_lib.lib, "gram_features_to_bytes"):
+        if m is not None and _map_bytes_available():
             state["_map_bytes"] = m.to_bytes()
         elif m is not None and state.get("_map_args") is None:
             raise TypeError(f"{type(self).__name__}: pickling a map made from the data (Nyström) needs "
