@@ -178,3 +178,72 @@ gram_status gram_kernel_diag(gram_context *ctx, const gram_kernel *k, const gram
     gram__free(x);
     return s;
 }
+
+gram_status gram__kernel_attention(gram_context *ctx, const gram_kernel *k, const gram_array *Q,
+                                   const gram_array *K, const gram_array *V, const double *bias,
+                                   int causal, gram_array *out)
+{
+    gram_status s;
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
+    if ((s = gram__check_array(ctx, Q, "Q")) || (s = gram__check_array(ctx, K, "K")) ||
+        (s = gram__check_array(ctx, V, "V")) || (s = gram__check_array(ctx, out, "out")))
+        return s;
+    if (Q->dtype != K->dtype)
+        return gram__fail(ctx, GRAM_EINVAL, "Q and K must have the same dtype (Q is %s, K is %s)",
+                          Q->dtype == GRAM_FLOAT64 ? "float64" : "float32", K->dtype == GRAM_FLOAT64 ? "float64" : "float32");
+    if (Q->cols != K->cols)
+        return gram__fail(ctx, GRAM_ESHAPE, "Q has %lld columns but K has %lld: queries and keys must have the same dimension",
+                          (long long)Q->cols, (long long)K->cols);
+    if (V->rows != K->rows)
+        return gram__fail(ctx, GRAM_ESHAPE, "V has %lld rows but K has %lld: one value row per key", (long long)V->rows,
+                          (long long)K->rows);
+    if (out->rows != Q->rows || out->cols != V->cols)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × value columns)",
+                          (long long)out->rows, (long long)out->cols, (long long)Q->rows, (long long)V->cols);
+    if (causal && Q->rows != K->rows)
+        return gram__fail(ctx, GRAM_ESHAPE, "causal attention needs as many queries as keys (position i attends to "
+                          "keys j <= i); got %lld queries and %lld keys", (long long)Q->rows, (long long)K->rows);
+    if (k->dim > 0 && K->cols != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE, "the kernel's ARD lengthscales fix D = %lld but Q and K have %lld columns",
+                          (long long)k->dim, (long long)K->cols);
+    if (k->stack_depth > 64)
+        return gram__fail(ctx, GRAM_EUNSUPPORTED, "kernel expression is nested too deeply (%d levels; at most 64)",
+                          k->stack_depth);
+    if (!k->nonnegative)
+        return gram__fail(ctx, GRAM_EDOMAIN, "attention weights must be non-negative: this kernel can be negative "
+                          "(use a non-negative kernel: softmax, gaussian, laplacian, matern, ...)");
+    if (V->cols == INT64_MAX) return gram__fail(ctx, GRAM_EOVERFLOW, "V has too many columns");
+    if ((s = gram__check_finite(ctx, Q, "Q"))) return s;
+    if (!gram__same_view(Q, K) && (s = gram__check_finite(ctx, K, "K"))) return s;
+    if ((s = gram__check_finite(ctx, V, "V"))) return s;
+    if (bias) {
+        const int64_t nb = Q->rows + K->rows - 1;
+        for (int64_t t = 0; t < nb; t++)
+            if (!isfinite(bias[t]))
+                return gram__fail(ctx, GRAM_ENONFINITE, "rpe: bias %lld (offset j - i = %lld) is %s", (long long)t,
+                                  (long long)(t - (Q->rows - 1)), isnan(bias[t]) ? "NaN" : "infinite");
+    }
+    if ((s = gram__check_no_overlap(ctx, out, Q, "out", "Q")) || (s = gram__check_no_overlap(ctx, out, K, "out", "K")) ||
+        (s = gram__check_no_overlap(ctx, out, V, "out", "V")))
+        return s;
+
+    int64_t empty = -1, inf = -1;
+    gram__plan p;
+    s = gram__plan_build(&p, ctx, k, GRAM_MODE_ATTENTION, Q, K, V, out);
+    p.bias = bias;
+    p.bias_off = Q->rows - 1;
+    p.causal = causal;
+    p.att_empty = &empty;
+    p.att_inf = &inf;
+    if (!s) s = gram__plan_run(&p);
+    gram__plan_free(&p);
+    if (s) return s;
+    if (inf >= 0)
+        return gram__fail(ctx, GRAM_EDOMAIN, "attention row %lld is not finite: a kernel value or the weighted sum of "
+                          "V overflows a double (its row of out is set to 0)", (long long)inf);
+    if (empty >= 0)
+        return gram__fail(ctx, GRAM_EDOMAIN, "attention row %lld has no key with a positive weight (every kernel value "
+                          "is 0, e.g. all keys outside a compactly supported kernel's reach): its average is undefined "
+                          "and its row of out is set to 0", (long long)empty);
+    return GRAM_OK;
+}

@@ -91,7 +91,7 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
     p->M = Y->rows;
     p->N = X->rows;
     p->D = X->cols;
-    p->V = mode == GRAM_MODE_MATRIX ? 0 : (W ? W->cols : 1);
+    p->V = mode == GRAM_MODE_MATRIX ? 0 : (W ? W->cols : 1) + (mode == GRAM_MODE_ATTENTION);
     p->out = out;
     p->sym = gram__same_view(Y, X);
     p->threads = gram__threads(ctx);
@@ -192,7 +192,7 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
         if (!p->W) return gram__fail(ctx, GRAM_ENOMEM, "cannot allocate %zu bytes for weights", bw);
         for (int64_t j = 0; j < p->Npad; j++)
             for (int64_t v = 0; v < p->V; v++) {
-                double w = j < p->N ? (W ? gram__get(W, j, v) : 1.0) : 0.0;
+                double w = j < p->N ? (W && v < W->cols ? gram__get(W, j, v) : 1.0) : 0.0; /* attention's ones column */
                 p->W[j * p->V + v] = mode == GRAM_MODE_LOGSUM ? (w > 0 ? log(w) : -INFINITY) : w;
             }
     }
@@ -389,10 +389,68 @@ static int fused_logpartial(const gram__plan *p, int64_t r0, int64_t mr, int64_t
                                     (const float *)g->xp + c0 * D, LW, p->V, MX, S);
 }
 
+/* Attention's partial of one tile: P[i][v] = m_i (the row's largest log-weight in the chunk, the
+ * same for every v) and S[i][v] = Σ_j exp(w_ij - m_i)·[V, 1][j][v], the pair (m, S) that combine()
+ * merges as it merges log-sums; the weights' signs do not matter to it. The log-weights are the
+ * program's log-values plus the Toeplitz bias, -inf past the diagonal (causal) and past N
+ * (padding); a row with no positive weight in the chunk gives m = -inf, S = 0, one whose largest
+ * log-weight is +inf (a kernel value that overflowed) m = +inf, which write_rows reports. */
+static void attention_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
+                              double *P, double *S)
+{
+    const int64_t V = p->V, ldt = GRAM_KC;
+    if (p->causal && c0 > r0 + mr - 1) { /* wholly above the diagonal */
+        for (int64_t e = 0; e < mr * V; e++) P[e] = -INFINITY, S[e] = 0.0;
+        return;
+    }
+    eval_tile(p, 1, r0, mr, c0, n, stack);
+    const int f64 = p->dtype == GRAM_FLOAT64;
+    double *td = stack[0];
+    float *tf = stack[0];
+    for (int64_t i = 0; i < mr; i++) {
+        int64_t lim = p->N - c0 < n ? p->N - c0 : n;
+        if (p->causal && r0 + i - c0 + 1 < lim) lim = r0 + i - c0 + 1;
+        if (lim < 0) lim = 0;
+        const double *b = p->bias ? p->bias + (c0 - (r0 + i) + p->bias_off) : NULL; /* b[j]: bias of point c0 + j */
+        double m = -INFINITY;
+        if (f64) {
+            double *t = td + i * ldt;
+            if (b)
+                for (int64_t j = 0; j < lim; j++) t[j] += b[j];
+            for (int64_t j = 0; j < lim; j++) m = t[j] > m ? t[j] : m;
+            if (isfinite(m))
+                for (int64_t j = 0; j < lim; j++) t[j] -= m;
+            for (int64_t j = lim; j < n; j++) t[j] = -INFINITY;
+            if (isfinite(m)) p->ukr->exp_f64(n, t, t);
+            else memset(t, 0, (size_t)n * sizeof(double));
+        } else {
+            float *t = tf + i * ldt;
+            if (b) /* the bias in float64, the sum rounded once */
+                for (int64_t j = 0; j < lim; j++) t[j] = (float)((double)t[j] + b[j]);
+            float mf = -INFINITY;
+            for (int64_t j = 0; j < lim; j++) mf = t[j] > mf ? t[j] : mf;
+            m = mf;
+            if (isfinite(mf))
+                for (int64_t j = 0; j < lim; j++) t[j] -= mf;
+            for (int64_t j = lim; j < n; j++) t[j] = -INFINITY;
+            if (isfinite(mf)) p->ukr->exp_f32(n, t, t);
+            else memset(t, 0, (size_t)n * sizeof(float));
+        }
+        for (int64_t v = 0; v < V; v++) P[i * V + v] = m;
+    }
+    const double *W = p->W + c0 * V;
+    if (f64) p->ukr->sum_f64(mr, n, td, ldt, W, V, S);
+    else p->ukr->sum_f32(mr, n, tf, ldt, W, V, S);
+}
+
 /* Partial result of one tile into P (mr × V) (and S for logsum). */
 static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
                          double *P, double *S)
 {
+    if (p->mode == GRAM_MODE_ATTENTION) {
+        attention_partial(p, r0, mr, c0, n, stack, P, S);
+        return;
+    }
     int logspace = p->mode == GRAM_MODE_LOGSUM;
     const double *W = p->W + c0 * p->V;
     if (logspace ? fused_logpartial(p, r0, mr, c0, n, W, P, S) : fused_partial(p, r0, mr, c0, n, W, P)) return;
@@ -416,6 +474,30 @@ static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0
     }
 }
 
+/* Attention's merge: combine()'s for log-sums, with the V entries of a row sharing their maximum
+ * (attention_partial writes it to each), so one exp per row; the same values as combine(). */
+static void combine_rows(int64_t mr, int64_t V, double *acc_m, double *acc_s, const double *P, const double *S)
+{
+    for (int64_t i = 0; i < mr; i++) {
+        double *am = acc_m + i * V, *as = acc_s + i * V;
+        const double m = am[0], mc = P[i * V];
+        const double *sc = S + i * V;
+        if (mc == INFINITY || m == INFINITY) {
+            for (int64_t v = 0; v < V; v++) am[v] = INFINITY, as[v] = 1.0;
+        } else if (mc == -INFINITY) {
+            continue;
+        } else if (m == -INFINITY) {
+            for (int64_t v = 0; v < V; v++) am[v] = mc, as[v] = sc[v];
+        } else if (mc > m) {
+            const double f = exp(m - mc);
+            for (int64_t v = 0; v < V; v++) as[v] = as[v] * f + sc[v], am[v] = mc;
+        } else {
+            const double f = exp(mc - m);
+            for (int64_t v = 0; v < V; v++) as[v] += sc[v] * f;
+        }
+    }
+}
+
 /* acc ⊕= partial, in log space as a (max, scaled sum) pair. */
 static void combine(int logspace, int64_t cnt, double *acc_m, double *acc_s, const double *P, const double *S)
 {
@@ -435,8 +517,33 @@ static void combine(int logspace, int64_t cnt, double *acc_m, double *acc_s, con
     }
 }
 
+/* The first row (of all calls' rows, whichever thread finds it) into *slot. */
+static void note_row(int64_t *slot, int64_t row)
+{
+#pragma omp critical(gram_attention_rows)
+    if (*slot < 0 || row < *slot) *slot = row;
+}
+
 static void write_rows(const gram__plan *p, int64_t r0, int64_t mr, const double *acc_m, const double *acc_s)
 {
+    if (p->mode == GRAM_MODE_ATTENTION) {
+        const int64_t V = p->V, dv = V - 1;
+        for (int64_t i = 0; i < mr; i++) {
+            const double m = acc_m[i * V], den = acc_s[i * V + dv];
+            /* den ≥ 1 where m is finite: the largest weight contributes exp(0) to it */
+            int bad = m == INFINITY || (m > -INFINITY && !(den >= 1.0 && den < INFINITY));
+            for (int64_t v = 0; v < dv && !bad && m > -INFINITY; v++) {
+                const double r = acc_s[i * V + v] / den;
+                bad = !isfinite(r);
+                gram__put(p->out, r0 + i, v, r);
+            }
+            if (bad || m == -INFINITY) {
+                for (int64_t v = 0; v < dv; v++) gram__put(p->out, r0 + i, v, 0.0);
+                note_row(bad ? p->att_inf : p->att_empty, r0 + i);
+            }
+        }
+        return;
+    }
     for (int64_t i = 0; i < mr; i++)
         for (int64_t v = 0; v < p->V; v++) {
             double r = acc_m[i * p->V + v];
@@ -631,13 +738,19 @@ gram_status gram__plan_run(gram__plan *p)
 {
     const int64_t M = p->M, V = p->V;
     const int64_t R = (M + GRAM_MR - 1) / GRAM_MR, C = (p->Npad + GRAM_KC - 1) / GRAM_KC;
-    const int logspace = p->mode == GRAM_MODE_LOGSUM;
+    const int logspace = p->mode == GRAM_MODE_LOGSUM || p->mode == GRAM_MODE_ATTENTION; /* (max, sum) pairs */
     const size_t es = esize(p->dtype);
     const int depth = p->k->stack_depth > 0 ? p->k->stack_depth : 1;
 
     if (M == 0) return GRAM_OK;
     if (p->mode != GRAM_MODE_MATRIX && (V == 0)) return GRAM_OK;
     if (p->N == 0) {
+        if (p->mode == GRAM_MODE_ATTENTION) {
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t v = 0; v + 1 < V; v++) gram__put(p->out, i, v, 0.0);
+            *p->att_empty = 0;
+            return GRAM_OK;
+        }
         if (p->mode != GRAM_MODE_MATRIX)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t v = 0; v < V; v++) gram__put(p->out, i, v, logspace ? -INFINITY : 0.0);
@@ -716,7 +829,8 @@ gram_status gram__plan_run(gram__plan *p)
                         int64_t r0 = t * GRAM_MR, mr = M - r0 < GRAM_MR ? M - r0 : GRAM_MR;
                         size_t a = (size_t)(t - t0) * mv;
                         tile_partial(p, r0, mr, c0, n, stack, P, S);
-                        combine(logspace, mr * V, acc_m + a, acc_s + a, P, S);
+                        if (p->mode == GRAM_MODE_ATTENTION) combine_rows(mr, V, acc_m + a, acc_s + a, P, S);
+                        else combine(logspace, mr * V, acc_m + a, acc_s + a, P, S);
                     }
                 }
                 for (int64_t t = t0; t < t1; t++) {
@@ -755,7 +869,8 @@ gram_status gram__plan_run(gram__plan *p)
             for (size_t e = 0; e < mv; e++) { acc_m[e] = logspace ? -INFINITY : 0.0; acc_s[e] = 0.0; }
             for (int64_t c = 0; c < C; c++) {
                 size_t t = (size_t)(r * C + c) * mv;
-                combine(logspace, mr * V, acc_m, acc_s, partials + t, logspace ? partials_s + t : NULL);
+                if (p->mode == GRAM_MODE_ATTENTION) combine_rows(mr, V, acc_m, acc_s, partials + t, partials_s + t);
+                else combine(logspace, mr * V, acc_m, acc_s, partials + t, logspace ? partials_s + t : NULL);
             }
             write_rows(p, r0, mr, acc_m, acc_s);
         }

@@ -4,7 +4,7 @@
 
 #include "kernels/ukr.h"
 
-typedef enum gram__op_mode { GRAM_MODE_SUM = 0, GRAM_MODE_LOGSUM, GRAM_MODE_MATRIX } gram__op_mode;
+typedef enum gram__op_mode { GRAM_MODE_SUM = 0, GRAM_MODE_LOGSUM, GRAM_MODE_MATRIX, GRAM_MODE_ATTENTION } gram__op_mode;
 
 /* Data of one metric group (leaves sharing a scaling share one packed copy of X and Y). */
 typedef struct gram__group {
@@ -33,6 +33,14 @@ typedef struct gram__plan {
     double *W;         /* Npad × V weights (sum) or log-weights (logsum); padding 0 / -inf */
     const gram_array *out;
     int threads;
+    /* GRAM_MODE_ATTENTION: W is [V, 1] (the plan's V counts the ones column, out has V - 1
+     * columns); log-weights log k + bias[j - i + bias_off] (bias NULL: none), -inf for j > i when
+     * causal. The first row whose weights are all 0 (att_empty) or whose weights or result
+     * overflow (att_inf) is recorded there (-1: none); the caller turns them into errors. */
+    const double *bias;
+    int64_t bias_off;
+    int causal;
+    int64_t *att_empty, *att_inf;
 } gram__plan;
 
 /* Checks (check.c). Each returns GRAM_OK or a failure with a message naming the argument. */
@@ -62,6 +70,18 @@ static inline void gram__put(const gram_array *a, int64_t i, int64_t j, double v
 gram_status gram__kernel_reduce(gram_context *ctx, const gram_kernel *k, int logspace,
                                 const gram_array *Y, const gram_array *X, const gram_array *W,
                                 gram_array *out, int exclude_self);
+
+/* Kernel attention through the engine (api.c checks, driver.c runs): for queries Q (L×d), keys
+ * K (S×d) and values V (S×dv),
+ *     out[i,:] = Σ_j w_ij V[j,:] / Σ_j w_ij,   w_ij = k(q_i, k_j) · exp(bias[j - i + L - 1]),
+ * w_ij = 0 for j > i when causal (L == S). bias: NULL or L + S - 1 finite values. k must be
+ * non-negative. Every tile's log-weights are merged online (running row maximum, rescaled sums of
+ * [V, 1]), so logits of any finite size work and the bits do not depend on the thread count. A row
+ * whose weights are all exactly 0 gets zeros and GRAM_EDOMAIN naming it; so does one whose
+ * weights or result overflow. */
+gram_status gram__kernel_attention(gram_context *ctx, const gram_kernel *k, const gram_array *Q,
+                                   const gram_array *K, const gram_array *V, const double *bias,
+                                   int causal, gram_array *out);
 
 /* K(X, X) with only the lower triangle (and the diagonal, white noise included) guaranteed: the
  * chunks of columns wholly above the diagonal are skipped, so the entries there are partly
