@@ -963,26 +963,56 @@ GRAM_API gram_status gram_features_sum(gram_context *ctx, const gram_features *f
                                        const gram_array *Y, const gram_array *X,
                                        const gram_array *W, gram_array *out, double *err);
 
-/* ---- Kernel attention (src/attention/) ----
- * out_i = Σ_j k(q_i, k_j) v_j / Σ_j k(q_i, k_j) for queries Q (L×d), keys K (S×d), values V
- * (S×dv); out L×dv. */
+/* ---- Kernel attention (src/attention/; docs/attention.md) ----
+ * out_i = Σ_j w_ij v_j / Σ_j w_ij, w_ij = k(q_i, k_j)·exp(b_(j−i)) (b = 0 without rpe), for
+ * queries Q (L×d), keys K (S×d), values V (S×dv); out L×dv. Q and K share a dtype (float64 or
+ * float32); V and out may have either. The kernel must be non-negative (gram_kernel_is_nonnegative;
+ * GRAM_EDOMAIN otherwise). Q, K, V and rpe must be finite (GRAM_ENONFINITE naming the entry).
+ *
+ * EXACT runs the engine's attention reduction: each tile's log-values (log k = q·k/√d for
+ * softmax, exactly), plus b, minus the row's running maximum, exponentiated and summed against
+ * [V, 1] in one pass, partials merged in a fixed order: bit-identical for every thread count, no
+ * overflow or underflow for logits of any finite size (±1e4 included). float64: within 1e-12 of
+ * Σ_j w_ij |v_j| / Σ_j w_ij (the weighted mean of |v|) of the exact result; float32 inputs are
+ * computed in float32 (log-values and exp) and accumulated in float64: within ~1e-6 of that scale
+ * times the size of the logits (1e-5 measured bound for |logits| ≲ 10). Memory O((L + S)·d + L·dv).
+ * A row whose weights are all exactly 0 (a compactly supported kernel with every key out of
+ * reach; no keys, S = 0) has no average: its out row is set to 0 and the call returns
+ * GRAM_EDOMAIN naming the first such row (the other rows are computed). So does a row whose
+ * kernel values or weighted sum overflow a double.
+ *
+ * FAVOR is FAVOR+ (Choromanski et al. 2021) for the softmax and gaussian kernels (optionally times
+ * a constant; others GRAM_EINVAL): the positive orthogonal random features of
+ * gram_features_create(k, d, GRAM_FEATURES_POSITIVE_ORF, R, seed), out = D⁻¹ Φ_Q (Φ_Kᵀ [V, 1]), the
+ * features stabilised by each query's and the keys' shared maximum (the ratio is unchanged).
+ * Computed in float64 for both dtypes (its error, the estimator's ~1/√R, dwarfs float32's rounding).
+ * Non-causal: streamed, memory O(R·dv) beyond blocks. Causal: prefix sums over steps of 64
+ * positions, memory O(R·dv), work O(L·R·dv), serial over the steps. With rpe: Toeplitz products by
+ * FFT (Luo et al. 2021), work O(R·dv·(L + S) log(L + S)), memory O((L + S)·R). Bit-identical for
+ * every thread count. Its estimate of a row's normaliser can underflow (features of very unequal
+ * size): GRAM_EDOMAIN naming the row, its out row set to 0. */
 typedef enum gram_attention_method {
-    GRAM_ATTENTION_EXACT = 0, /* through the engine, log-space safe, O(L·S·d) */
-    GRAM_ATTENTION_FAVOR = 1  /* positive random features (FAVOR+), O((L + S)·R·d) */
+    GRAM_ATTENTION_EXACT = 0, /* through the engine, log-space safe, O(L·S·(d + dv)) */
+    GRAM_ATTENTION_FAVOR = 1  /* positive random features (FAVOR+), O((L + S)·R·(d + dv)) */
 } gram_attention_method;
 
 typedef struct gram_attention_options {
-    const gram_kernel *kernel; /* NULL: softmax attention, k = exp(q·k/√d) */
+    const gram_kernel *kernel; /* NULL: softmax attention, k = exp(q·k/√d) (the softmax family
+                                  with lengthscale d^(1/4)) */
     gram_attention_method method;
-    int causal;                /* 1: only j ≤ i (needs L == S) */
-    int64_t n_features;        /* R for FAVOR (0: a default) */
-    uint64_t seed;
-    const double *rpe;         /* NULL, or 2S − 1 relative positional biases b_(j−i), index
-                                  j − i + S − 1: k(q_i, k_j)·exp(b_(j−i)) (Toeplitz; by FFT for
-                                  FAVOR) */
+    int causal;                /* 1: only j ≤ i (needs L == S; GRAM_ESHAPE otherwise); 0 or 1 */
+    int64_t n_features;        /* R for FAVOR, 1 ≤ R < 2^31 (0: ⌈d·ln d⌉, at least 16, the order
+                                  of Choromanski et al.'s Theorem 4) */
+    uint64_t seed;             /* FAVOR's features */
+    const double *rpe;         /* NULL, or L + S − 1 relative positional biases b_(j−i) at index
+                                  j − i + L − 1 (2S − 1 values, index j − i + S − 1, when L == S):
+                                  weights k(q_i, k_j)·exp(b_(j−i)) (Toeplitz; by FFT for FAVOR) */
 } gram_attention_options;
 
+/* Fills *opt with the defaults: softmax, EXACT, not causal, n_features 0, seed 0, no rpe. */
 GRAM_API void gram_attention_options_init(gram_attention_options *opt);
+/* opt NULL means the defaults. The progress callback sees blocks (FAVOR's causal steps); a
+ * cancelled call leaves out partly written. */
 GRAM_API gram_status gram_attention(gram_context *ctx, const gram_attention_options *opt,
                                     const gram_array *Q, const gram_array *K, const gram_array *V,
                                     gram_array *out);
