@@ -1024,7 +1024,9 @@ GRAM_API gram_status gram_attention(gram_context *ctx, const gram_attention_opti
  * columns each. Ψ is made once, at create; apply() is then one product Φ(X) Ψᵀ per block of rows.
  * The random vectors g_r ~ N(0, I) (row r of G) come from Philox stream r of the seed. Below
  * s = |x|², t = |w|², u_r = g_r·x, v_r = g_r·w; docs/features.md gives each estimator's variance.
- * The activations are the ones the paper builds features for; any other value is GRAM_EINVAL. */
+ * The activations are those with closed-form SNNK features (the paper's URFs for sin, cos and exp,
+ * and its ReLU-SNNK); any other value is GRAM_EINVAL (docs/features.md says why GELU, tanh,
+ * sigmoid and softplus are not among them). */
 typedef struct gram_snnk gram_snnk;
 typedef enum gram_activation {
     GRAM_ACT_SIN = 1,  /* universal random features (URFs) of f = sin, whose Fourier transform is two
@@ -1044,7 +1046,7 @@ typedef enum gram_activation {
 } gram_activation;
 /* W (n_out × d, float64 or float32, finite), b (n_out finite values, or NULL for none), R ≥ 1
  * features per output (n_components; even for SIN and COS, whose features come in cos/sin pairs).
- * An activation the paper does not cover is GRAM_EINVAL naming the ones it does; R·d too large to
+ * Another activation is GRAM_EINVAL naming the four covered; R·d too large to
  * index GRAM_EOVERFLOW. A parameter feature that overflows a double (e^(v - t/2 + b) with |w| or b
  * too large) is GRAM_EDOMAIN naming the row of W. */
 GRAM_API gram_status gram_snnk_create(gram_context *ctx, gram_activation act, const gram_array *W,
