@@ -54,7 +54,8 @@ typedef struct gram__ukr {
     void (*logsum_f32)(int64_t mr, int64_t n, const float *T, int64_t ldt, const double *LW,
                        int64_t V, double *MX, double *S);
 
-    /* Elementwise exp, used by the above and exposed for tests: y[i] = exp(x[i]). */
+    /* Elementwise exp, used by the above and exposed for tests: y[i] = exp(x[i]); y may be x (the
+     * attention reduction exponentiates its tile in place). */
     void (*exp_f64)(int64_t n, const double *x, double *y);
     void (*exp_f32)(int64_t n, const float *x, float *y);
 
