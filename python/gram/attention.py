@@ -68,9 +68,9 @@ def kernel_attention(Q, K, V, kernel="softmax", method="exact", causal=False, n_
         R for 'favor+' (None: the library's default).
     random_state : int, RandomState instance or None, default=None
         The seed of the random features ('favor+').
-    rpe : array-like of shape (2S - 1,), default=None
-        Relative positional biases b: k(q_i, k_j)·exp(b[j - i + S - 1]) (a Toeplitz mask; by FFT for
-        'favor+').
+    rpe : array-like of shape (L + S - 1,), default=None
+        Relative positional biases b: the weights are k(q_i, k_j)·exp(b[j - i + L - 1]) (a Toeplitz
+        mask; by FFT for 'favor+').
     threads : int, default=None
         OpenMP threads (None or 0: OpenMP's default).
 
@@ -111,9 +111,10 @@ def kernel_attention(Q, K, V, kernel="softmax", method="exact", causal=False, n_
     rpe_arr = None
     if rpe is not None:
         rpe_arr = np.ascontiguousarray(rpe, dtype=np.float64)
-        S = K.shape[-2]
-        if rpe_arr.shape != (2 * S - 1,):
-            raise ValueError(f"rpe must have 2S - 1 = {2 * S - 1} values (S = {S} keys), got shape {rpe_arr.shape}")
+        L, S = Q.shape[-2], K.shape[-2]
+        if rpe_arr.shape != (L + S - 1,):
+            raise ValueError(f"rpe must have L + S - 1 = {L + S - 1} values (L = {L} queries, S = {S} keys), "
+                             f"got shape {rpe_arr.shape}")
         opt.rpe = rpe_arr.ctypes.data_as(_lib._dp)
     out = _lib.empty(lead + (Q.shape[-2], V.shape[-1]), dtype)
     names = {"Q": "Q", "K": "K", "V": "V"}
