@@ -929,14 +929,34 @@ GRAM_API gram_status gram_features_sketch(const gram_features *f, int32_t *hash,
 
 /* ---- Nyström features (src/features/nystrom.c) ---- */
 typedef enum gram_landmarks {
-    GRAM_LANDMARKS_UNIFORM = 0,  /* R distinct points of X, uniformly without replacement */
-    GRAM_LANDMARKS_KMEANSPP = 1, /* kernel k-means++ seeding in the kernel's feature space */
-    GRAM_LANDMARKS_LEVERAGE = 2  /* approximate ridge leverage scores */
+    GRAM_LANDMARKS_UNIFORM = 0,  /* R distinct rows of X, uniformly without replacement */
+    GRAM_LANDMARKS_KMEANSPP = 1, /* kernel k-means++ seeding (Oglic & Gärtner 2017): the first
+                                    uniform, each next ∝ its squared feature-space distance
+                                    k(x,x) + k(c,c) - 2k(x,c) to the nearest landmark c; copies of
+                                    a landmark are not taken while another point remains */
+    GRAM_LANDMARKS_LEVERAGE = 2  /* approximate ridge leverage scores by recursive sampling (Musco
+                                    & Musco 2017, Algorithm 3), ridge λ = the spectrum's tail
+                                    beyond its top ⌈R/(4 ln R)⌉ eigenvalues over that count */
 } gram_landmarks;
 
-/* A Nyström map from R landmarks chosen among the rows of X (N×D, R ≤ N) for any gram kernel:
- * φ(x) = K(x, L)·N with N = U Λ^(-1/2) Uᵀ of K(L, L) (eigenvalues below the stated tolerance
- * dropped). gram_features_transform then applies it (method GRAM_FEATURES_NYSTROM). */
+/* A Nyström map from R landmarks L chosen among the rows of X (N×D, float64 or float32, finite;
+ * 1 ≤ R ≤ N, else GRAM_EINVAL naming both) for any gram kernel (sums, products, powers
+ * included; every value from the engine):
+ *     φ(x) = K(x, L)·P,  P = U_k Λ_k^(-1/2) U_kᵀ  (R×R, symmetric)
+ * for the eigenpairs of K(L, L) with eigenvalue > R·eps·λ_max (eps = 2^-52): smaller ones are
+ * indistinguishable from 0 after rounding, and the directions of negative eigenvalues (a kernel
+ * that is not positive definite, such as sigmoid) are dropped too, so that
+ * φ(x)·φ(y) = K(x, L) K(L, L)⁺ K(L, y) for the positive part of K(L, L). The output has R
+ * columns always (scikit-learn's Nystroem). K(L, L) is a symmetric call (white noise on its
+ * diagonal); K(x, L) in gram_features_transform a cross call. A K(L, L) with no positive
+ * eigenvalue is GRAM_EDOMAIN. The landmarks are a function of (X, kernel, R, how, seed) alone,
+ * whatever the thread count (docs/features.md gives each method's algorithm and cost); P is too
+ * for R < 768, and from there on LAPACK's threads may change its last bits. R = N takes every row.
+ * Duplicate rows of X: UNIFORM and LEVERAGE may take several copies (their directions are then
+ * dropped), KMEANSPP does not while another point remains. Progress: the landmark choice's steps
+ * (cancelling gives GRAM_ECANCELLED and no map). gram_features_transform then applies the map
+ * (method GRAM_FEATURES_NYSTROM): K(x, L) by the engine in X's dtype, then the product by P in
+ * float64, in chunks of rows; bit-identical for every thread count. */
 GRAM_API gram_status gram_features_nystrom(gram_context *ctx, const gram_kernel *k,
                                            const gram_array *X, int64_t R, gram_landmarks how,
                                            uint64_t seed, gram_features **out);

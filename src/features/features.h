@@ -77,6 +77,9 @@ int gram__sincos_f32(int64_t n, const float *x, float amp, float *c, float *s);
 gram_status gram__tensorsketch_draw(gram_context *ctx, gram_features *f);
 void gram__tensorsketch_rows(const gram_features *f, const double *xs, int64_t n, double *work, double *out);
 
+/* nystrom.c: out = φ(X) for a NYSTROM map, X and out validated by gram_features_transform. */
+gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, const gram_array *X, gram_array *out);
+
 /* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
 void gram__fwht(double *v, int64_t n);
 

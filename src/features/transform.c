@@ -251,6 +251,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     const int64_t N = X->rows;
     if (N == 0) return GRAM_OK;
     if ((s = gram__check_finite(ctx, X, "X"))) return s;
+    if (f->method == GRAM_FEATURES_NYSTROM) return gram__nystrom_transform(ctx, f, X, out);
 
     gram_arch arch;
     if ((s = gram__resolve_arch(ctx, &arch))) return s;
