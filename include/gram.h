@@ -267,15 +267,18 @@ static inline gram_array gram_array_f32(const float *data, int64_t rows, int64_t
  *                                                   the direction), and gram takes θ = π/2, value
  *                                                   1/2, the expectation with the step Θ(0) = 1/2
  *                                                   that GRAM_FEATURES_ARCCOS uses too. θ comes
- *                                                   from cos θ = s/(|x||y|): a relative error δ of
- *                                                   that ratio (a few ulps of the inputs' dtype,
+ *                                                   from cos θ = s/(|x||y|), taken as ±1 within 8ε
+ *                                                   of ±1, so (anti)parallel points (y = x, every
+ *                                                   pair at D = 1) get θ = 0 or π exactly in every
+ *                                                   path (float64 statistics). A relative error δ
+ *                                                   of the ratio (a few ulps of the inputs' dtype,
  *                                                   more where the dot product cancels) moves θ by
- *                                                   about δ/sin θ, and by up to √(2δ) where the
- *                                                   points are (anti)parallel (~2e-8 in float64,
- *                                                   ~5e-4 for float32 inputs, the diagonal K(x, x)
- *                                                   included: the SIMD tables' s and |x|² round
- *                                                   differently). n = 0 then has an absolute error
- *                                                   up to ~1e-8 (float32: ~2e-4) there; n = 1, 2 are flat in θ
+ *                                                   about δ/sin θ, and by up to √(2δ) + 6e-8 near
+ *                                                   0 and π (~1e-7 in float64; ~5e-4 for float32
+ *                                                   inputs, whose statistics are float: the
+ *                                                   diagonal K(x, x) of the SIMD tables included).
+ *                                                   n = 0 then has an absolute error up to ~3e-8
+ *                                                   (float32: ~2e-4) there; n = 1, 2 are flat in θ
  *                                                   at θ = 0 (error ~ε), and near θ = π, where they
  *                                                   vanish like φ³/3 and 4φ⁵/15 (φ = π - θ, summed
  *                                                   as series, without cancellation), their

@@ -2,6 +2,7 @@
  * definitions every other path (the SIMD microkernels, gradients, diagonals) must agree with. */
 #include "kernel.h"
 
+#include <float.h>
 #include <math.h>
 
 #define SQRT3 1.7320508075688772935
@@ -140,11 +141,16 @@ double gram__leaf_log_radial(const gram__leaf *L, double t)
 }
 
 /* cos θ = s/(|x||y|), clamped to [-1, 1]. sqrt(xx·yy) rather than √xx·√yy: where y = x, s, xx
- * and yy are the same sum and the rounded square's root is xx again, so θ = 0 exactly. */
+ * and yy are the same sum and the rounded square's root is xx again, so θ = 0 exactly. Within 8ε
+ * of ±1 it is ±1: there the rounding of s and of the norms (summed in different orders by the
+ * engine's tables, a few ulps apart even for y = x or for D = 1, where every pair is parallel)
+ * decides θ ∈ [0, √(16ε)] and not the data, so (anti)parallel points get θ = 0 (π) exactly, the
+ * same in every path, at a cost of at most √(16ε) = 6e-8 in θ (gram.h). */
 static double arccos_cos(double s, double xx, double yy)
 {
+    const double snap = 1.0 - 8.0 * DBL_EPSILON;
     double p = xx * yy, c = p > 0x1p-1000 && p < 0x1p1000 ? s / sqrt(p) : s / sqrt(xx) / sqrt(yy);
-    return c > 1.0 ? 1.0 : c < -1.0 ? -1.0 : c;
+    return c >= snap ? 1.0 : c <= -snap ? -1.0 : c;
 }
 
 double gram__arccos_angular(int n, double c, double *dj)

@@ -1335,6 +1335,30 @@ static void test_dot_extremes(void)
             }
         }
     }
+    /* (anti)parallel points get θ = 0 or π exactly on every table (gram.h: cos θ within 8ε of ±1
+     * is ±1): arccos(degree=0) is exactly 1 on the diagonal of K(X, X) and exactly 0 or 1 at D = 1
+     * (before, the tables' s and |x|² rounded apart and θ came out ~1e-8, k_0 1 - 3e-9) */
+    enum { NP = 40, DD = 7 };
+    double Xp[NP * DD], X1[NP], K[NP * NP];
+    check_rng rng = {2718};
+    for (int i = 0; i < NP * DD; i++) Xp[i] = check_normal(&rng) * (i % 3 ? 1.0 : 7.0);
+    for (int i = 0; i < NP; i++) X1[i] = check_normal(&rng);
+    gram_kernel *k0 = P("arccos(lengthscale=[1, 2, 0.5, 1, 3, 1, 0.7], degree=0)"), *k01 = P("arccos(degree=0)");
+    for (int a = 0; a < 3 && k0 && k01; a++) {
+        if (gram_context_set_arch(ctx, archs[a]) != GRAM_OK) continue;
+        gram_array Xa = gram_array_f64(Xp, NP, DD), Ka = gram_array_f64(K, NP, NP), X1a = gram_array_f64(X1, NP, 1);
+        CHECK_STATUS(gram_kernel_matrix(ctx, k0, NULL, &Xa, &Ka), GRAM_OK);
+        int off = 0;
+        for (int i = 0; i < NP; i++) off += K[i * NP + i] != 1.0;
+        CHECK(off == 0, "%s arccos(degree=0): %d of %d diagonal entries are not 1", archs[a], off, NP);
+        CHECK_STATUS(gram_kernel_matrix(ctx, k01, NULL, &X1a, &Ka), GRAM_OK);
+        off = 0;
+        for (int i = 0; i < NP; i++)
+            for (int j = 0; j < NP; j++) off += K[i * NP + j] != (X1[i] * X1[j] > 0 ? 1.0 : 0.0);
+        CHECK(off == 0, "%s arccos(degree=0) at D = 1: %d of %d entries are not exactly 0 or 1", archs[a], off, NP * NP);
+    }
+    gram_kernel_destroy(k0);
+    gram_kernel_destroy(k01);
     gram_context_set_arch(ctx, "auto");
     /* one pair: exp(s) overflows to +inf, its gradient is not NaN */
     gram_kernel *k = P("softmax(lengthscale=[1, 2])");
