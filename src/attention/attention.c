@@ -259,7 +259,6 @@ static gram_status favor_causal(gram_context *ctx, const favor *fv, const gram_a
            *G = nrm + FC, *num = G + FC * FC;
     memset(A, 0, sizeof(double) * (size_t)(R * V1));
     double M = -INFINITY;
-    gram__progress ps = {0, ns, 0};
     for (int64_t st = 0; st < ns; st++) {
         if (ctx && ctx->progress && ctx->progress(ctx->progress_user, st, ns)) {
             gram__free(A);
@@ -294,7 +293,6 @@ static gram_status favor_causal(gram_context *ctx, const favor *fv, const gram_a
         note_min(bad_row, write_out(fv, out, i0, n, num));
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)R, (int)V1, (int)n, 1.0, Pk, (int)R, vb, (int)V1, 1.0,
                     A, (int)V1);
-        (void)ps;
     }
     gram__free(A);
     return GRAM_OK;

@@ -484,6 +484,67 @@ static void test_bad(gram_context *ctx)
     CHECK_STATUS(gram_attention(NULL, NULL, &q, &k, &v, &ou), GRAM_OK);
 }
 
+static int cancel_at_2(void *user, int64_t done, int64_t total)
+{
+    (void)total;
+    ++*(int *)user;
+    return done >= 2;
+}
+
+/* Degenerate sizes and cancellation. */
+static void test_edges(gram_context *ctx)
+{
+    check_rng g = {500};
+    const int64_t L = 300, d = 4;
+    double *Q = randn(&g, L * d, 1.0), *K = randn(&g, L * d, 1.0), *V = randn(&g, L * 2, 1.0), *out = malloc(sizeof(double) * (size_t)(L * 2));
+    /* dv = 0: nothing to average, nothing written, no error */
+    CHECK_STATUS(run_att(ctx, NULL, GRAM_ATTENTION_EXACT, 1, NULL, 0, 0, L, L, d, 0, Q, K, V, out), GRAM_OK);
+    CHECK_STATUS(run_att(ctx, NULL, GRAM_ATTENTION_FAVOR, 1, NULL, 16, 0, L, L, d, 0, Q, K, V, out), GRAM_OK);
+    /* d = 0: every logit is 0, the plain mean (causal: of the prefix) */
+    CHECK_STATUS(run_att(ctx, NULL, GRAM_ATTENTION_EXACT, 1, NULL, 0, 0, L, L, 0, 2, Q, K, V, out), GRAM_OK);
+    long double m = 0;
+    for (int64_t j = 0; j < L; j++) m += V[j * 2];
+    CHECK_CLOSE(out[(L - 1) * 2], (double)(m / L), 1e-14, 1e-15, "d = 0: the mean of V");
+    CHECK_CLOSE(out[0], V[0], 0, 0, "d = 0, causal: row 0 is v_0");
+    CHECK_STATUS(run_att(ctx, NULL, GRAM_ATTENTION_FAVOR, 0, NULL, 0, 0, L, L, 0, 2, Q, K, V, out), GRAM_ESHAPE);
+    /* FAVOR+ computes in float64 for float32 inputs: the float32 result is the float64 one (on the
+     * same, float-representable inputs) rounded once */
+    {
+        float *Qf = malloc(sizeof(float) * (size_t)(L * d)), *Kf = malloc(sizeof(float) * (size_t)(L * d)),
+              *Vf = malloc(sizeof(float) * (size_t)(L * 2)), *of = malloc(sizeof(float) * (size_t)(L * 2));
+        for (int64_t e = 0; e < L * d; e++) Q[e] = Qf[e] = (float)Q[e], K[e] = Kf[e] = (float)K[e];
+        for (int64_t e = 0; e < L * 2; e++) V[e] = Vf[e] = (float)V[e];
+        for (int causal = 0; causal < 2; causal++) {
+            gram_attention_options o;
+            gram_attention_options_init(&o);
+            o.method = GRAM_ATTENTION_FAVOR, o.causal = causal, o.n_features = 48, o.seed = 3;
+            gram_array q = gram_array_f32(Qf, L, d), k = gram_array_f32(Kf, L, d), v = gram_array_f32(Vf, L, 2),
+                       ou = gram_array_f32(of, L, 2);
+            CHECK_STATUS(gram_attention(ctx, &o, &q, &k, &v, &ou), GRAM_OK);
+            CHECK_STATUS(run_att(ctx, NULL, GRAM_ATTENTION_FAVOR, causal, NULL, 48, 3, L, L, d, 2, Q, K, V, out), GRAM_OK);
+            int same = 1;
+            for (int64_t e = 0; e < L * 2; e++) same &= of[e] == (float)out[e];
+            CHECK(same, "FAVOR+ float32 (causal %d) is not the float64 result rounded", causal);
+        }
+        free(Qf), free(Kf), free(Vf), free(of);
+    }
+    /* cancellation through the progress callback, every path */
+    for (int t = 0; t < 4; t++) {
+        int calls = 0;
+        gram_context_set_threads(ctx, 1);
+        gram_context_set_progress(ctx, cancel_at_2, &calls);
+        const gram_attention_method me = t == 0 ? GRAM_ATTENTION_EXACT : GRAM_ATTENTION_FAVOR;
+        double *b = randn(&g, 2 * L - 1, 1.0);
+        gram_status s = run_att(ctx, NULL, me, t == 2, t == 3 ? b : NULL, 32, 0, L, L, d, 2, Q, K, V, out);
+        CHECK(s == GRAM_ECANCELLED, "path %d: cancel gave %d (%s)", t, (int)s, gram_context_message(ctx));
+        CHECK(calls >= 1, "path %d: the progress callback was not called", t);
+        gram_context_set_progress(ctx, NULL, NULL);
+        gram_context_set_threads(ctx, 0);
+        free(b);
+    }
+    free(Q), free(K), free(V), free(out);
+}
+
 int main(void)
 {
     gram_context *ctx = NULL;
@@ -496,6 +557,7 @@ int main(void)
     test_favor_prefix(ctx);
     test_favor_rate(ctx);
     test_bad(ctx);
+    test_edges(ctx);
     gram_context_destroy(ctx);
     return check_done();
 }
