@@ -1,5 +1,5 @@
-/* cli: the `gram` command. One source file per command (kde.c, sample.c; regress.c for gp and
- * krr, which share all but the model); main.c holds the dispatch and what the commands share:
+/* cli: the `gram` command. One source file per command (kde.c, sample.c, features.c; regress.c for
+ * gp and krr, which share all but the model); main.c holds the dispatch and what the commands share:
  * option parsing, reading and validating inputs, fitting, messages, exit codes, progress and
  * interruption. The CLI holds no numerics: density work goes through gram_kde_*, regression
  * through gram_gp_* and gram_krr_*, files through the internal io layer. */
@@ -53,7 +53,12 @@ enum {
     OPT_RESTARTS,
     OPT_MAX_ITER,
     OPT_JITTER_TRIES,
-    OPT_STD
+    OPT_STD,
+    /* features */
+    OPT_METHOD,
+    OPT_COMPONENTS,
+    OPT_LANDMARKS,
+    OPT_DTYPE
 };
 
 typedef struct cli_option {
@@ -249,5 +254,6 @@ int cli_kde(int argc, char **argv, int parse_only);
 int cli_sample(int argc, char **argv, int parse_only);
 int cli_gp(int argc, char **argv, int parse_only);  /* regress.c */
 int cli_krr(int argc, char **argv, int parse_only); /* regress.c */
+int cli_features(int argc, char **argv, int parse_only); /* features.c: fit, transform, info */
 
 #endif
