@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for the fuzz targets: fuzz/corpus/{npy,csv,spec,model,cli}.
+"""Writes the seed corpus for the fuzz targets: fuzz/corpus/{npy,csv,spec,model,map,cli}.
 
 The .npy seeds are written by numpy itself: every dtype gram reads, in both byte orders, C and
 Fortran order, format versions 1.0, 2.0 and 3.0, 1-D and 2-D; then hand-made malformed files
@@ -12,7 +12,9 @@ collected afresh on each run) plus a hand list of the grammar's corners. The CLI
 lines for every command and option (arguments separated by newlines). The model seeds are real
 model files written by `gram gp fit` and `gram krr fit` on small data sets (several kernels, one and
 two targets, normalize_y, per-point noise, learned hyperparameters), when a built gram command is
-given, and hand-made containers (every entry type, other kinds, damaged headers) in any case.
+given, and hand-made containers (every entry type, other kinds, damaged headers) in any case. The
+map seeds are feature map files written by `gram features fit` (every method, several kernels),
+when a built gram command is given, and hand-made "features" containers in any case.
 
 Files found by libFuzzer (named by their SHA-1) live beside the seeds and are kept; rerunning this
 script only rewrites the seed_* files.
@@ -36,6 +38,7 @@ NPY = os.path.join(HERE, "corpus", "npy")
 CSV = os.path.join(HERE, "corpus", "csv")
 SPEC = os.path.join(HERE, "corpus", "spec")
 MODEL = os.path.join(HERE, "corpus", "model")
+MAP = os.path.join(HERE, "corpus", "map")
 CLI = os.path.join(HERE, "corpus", "cli")
 
 
@@ -266,6 +269,20 @@ CLI_LINES = [
     "krr predict m.gram q.csv -o p.csv", "krr predict m.gram q.csv --std", "krr", "krr --help", "krr predict",
     "krr fit", "krr sample m q", "help", "help kde", "help sample", "help gp", "help krr", "help foo", "--help", "-h",
     "--version", "-x", "frobnicate", "", "kde\x00data.csv\x00--bandwidth\x000.5",
+    "features fit data.csv --kernel 'rbf(1)' --method rff --components 64 --seed 3 -o m.map",
+    "features fit data.csv --kernel 'polynomial(degree=3)' --method tensorsketch --components 128 -o m.map",
+    "features fit - --kernel rbf --method nystrom --landmarks kmeans++ --components 10 -o m.map -q --threads 2",
+    "features fit data.csv --kernel rbf --method positive_orf --components 0 -o m.map",
+    "features fit data.csv --kernel rbf --method fourier --components 4 -o m.map",
+    "features fit data.csv --kernel rbf --method rff --landmarks uniform --components 4 -o m.map",
+    "features fit data.csv --kernel 'rbf((' --method rff --components 4 -o m.map",
+    "features fit data.csv --kernel rbf --method rff --components 4x -o m.map",
+    "features fit data.csv --kernel rbf --method rff --components 4",
+    "features fit data.csv --kernel rbf --method nystrom --landmarks random --components 4 -o m",
+    "features transform m.map data.csv -o phi.npy --dtype float32", "features transform m.map - -o -",
+    "features transform m.map data.csv -o phi.txt", "features transform m.map data.csv --dtype half",
+    "features transform - -", "features transform m.map", "features info m.map", "features info m.map x",
+    "features", "features --help", "features frobnicate", "features -q", "help features", "features fit --help",
 ]
 
 
@@ -372,6 +389,60 @@ def fitted_models(gram):
         return made
 
 
+# ---- feature map files ---------------------------------------------------------------------------
+
+def hand_maps():
+    base = [("kernel", 2, "gaussian(lengthscale=1)"), ("method", 2, "rff"), ("D", 1, 2), ("R", 1, 4),
+            ("seed", 1, 7)]
+    omega = [("omega", 3, [[0.5, -1.0], [2.0, 0.25]])]
+    save(MAP, "hand_rff", container(b"features", base + omega))
+    save(MAP, "hand_rff_nan", container(b"features", base + [("omega", 3, [[np.nan, 1.0], [2.0, 0.25]])]))
+    save(MAP, "hand_rff_huge_D", container(b"features", base[:2] + [("D", 1, 2**40), ("R", 1, 4), ("seed", 1, 7)]
+                                           + omega))
+    save(MAP, "hand_rff_missing_omega", container(b"features", base))
+    save(MAP, "hand_sorf", container(b"features", [("kernel", 2, "rbf(2)"), ("method", 2, "sorf"), ("D", 1, 3),
+                                                   ("R", 1, 4), ("seed", 1, -1),
+                                                   ("signs", 3, [[1, -1, 1, 1, -1, -1, 1, 1, 1, -1, 1, -1]])]))
+    save(MAP, "hand_tensorsketch", container(b"features", [
+        ("kernel", 2, "polynomial(degree=2, coef0=1)"), ("method", 2, "tensorsketch"), ("D", 1, 1), ("R", 1, 4),
+        ("seed", 1, 0), ("hash", 3, [[0, 3], [1, 2]]), ("signs", 3, [[1, -1], [-1, 1]]),
+        ("twiddle", 3, [[1.0, 0.0], [np.cos(np.pi / 2), -np.sin(np.pi / 2)]])]))
+    save(MAP, "hand_nystrom", container(b"features", [
+        ("kernel", 2, "rbf(1)"), ("method", 2, "nystrom"), ("D", 1, 1), ("R", 1, 2), ("seed", 1, 0),
+        ("landmarks_how", 2, "uniform"), ("landmark_idx", 3, [[0], [3]]), ("landmarks", 3, [[0.0], [1.0]]),
+        ("proj", 3, [[1.2, -0.4], [-0.4, 1.2]]), ("eig_tol", 3, [[1e-14]]), ("rank", 1, 2)]))
+    save(MAP, "hand_other_kind", container(b"krr", base + omega))
+
+
+def fitted_maps(gram):
+    rng = np.random.default_rng(13)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "d.csv")
+        np.savetxt(d, rng.normal(size=(9, 3)), delimiter=",", fmt="%.17g")
+        runs = [("rff", "rbf(1.3)", 8), ("rff-phase", "2*matern32(lengthscale=[1, 2, 3])", 5),
+                ("rff", "laplacian_l1(0.8)", 4), ("orf", "rational_quadratic(alpha=0.5)", 6),
+                ("orf", "matern(nu=0.7, lengthscale=2)", 4), ("sorf", "rbf(0.9)", 10),
+                ("positive", "0.5*rbf(2)", 3), ("positive-orf", "rbf(lengthscale=[1, 2, 3])", 5),
+                ("hyperbolic", "rbf(1.5)", 4), ("hyperbolic-orf", "rbf(0.6)", 6),
+                ("tensorsketch", "polynomial(degree=3, gamma=0.5, coef0=1)", 8),
+                ("tensorsketch", "linear(sigma0=0.7)", 2), ("arccos", "arccos(degree=1)", 4),
+                ("arccos", "arccos(degree=2)", 3), ("positive", "softmax(2)", 4),
+                ("nystrom", "rbf(1)", 3), ("nystrom", "matern52(1) + 0.1*polynomial(degree=2)", 4)]
+        made = 0
+        for i, (method, kernel, R) in enumerate(runs):
+            out = os.path.join(tmp, f"{i}.map")
+            extra = ["--landmarks", ["uniform", "kmeans++", "leverage"][i % 3]] if method == "nystrom" else []
+            r = subprocess.run([gram, "features", "fit", d, "--kernel", kernel, "--method", method, "--components",
+                                str(R), "--seed", str(i)] + extra + ["-o", out, "-q"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"make_corpus: map {method} {kernel}: gram exited {r.returncode}: {r.stderr.strip()}")
+                continue
+            with open(out, "rb") as f:
+                save(MAP, f"{method}_{i}", f.read())
+            made += 1
+        return made
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gram", help="a built gram command, to write the fitted model seeds")
@@ -381,7 +452,9 @@ if __name__ == "__main__":
     n_specs = spec_seeds()
     cli_seeds()
     hand_models()
+    hand_maps()
     if args.gram:
-        print(f"make_corpus: {n_specs} specs from the repository, {fitted_models(args.gram)} fitted models")
+        print(f"make_corpus: {n_specs} specs from the repository, {fitted_models(args.gram)} fitted models, "
+              f"{fitted_maps(args.gram)} feature maps")
     else:
         print(f"make_corpus: {n_specs} specs from the repository; no --gram, so no fitted models")

@@ -1,0 +1,137 @@
+/* libFuzzer target: feature map files (gram_features_from_bytes, src/features/serial.c), then the
+ * loaded map in use.
+ *
+ * As fuzz_model.c, each input is parsed as given and twice repaired (the CRC recomputed; the
+ * header's payload size set to the bytes present and the CRC recomputed), so that mutations reach
+ * the map's checks rather than stopping at the checksum. The corpus keeps the raw inputs.
+ *
+ * Invariants, for every variant:
+ *   - gram_features_from_bytes returns GRAM_OK, or GRAM_EFORMAT / GRAM_ENOMEM / GRAM_EOVERFLOW with a
+ *     message and a NULL map: never GRAM_EINTERNAL, never a crash;
+ *   - a loaded map transforms fixed points in float64 and float32 with GRAM_OK and finite features,
+ *     or a clean GRAM_EDOMAIN (an exponential or a projection that overflows): never a NaN or an
+ *     inf with GRAM_OK, never GRAM_EINTERNAL;
+ *   - its accessors agree with what it transforms (D columns in, R out);
+ *   - saved again it loads again, and that map saves to the same bytes and gives the same
+ *     features bit for bit. */
+#include "fuzz_common.h"
+
+#include <gram.h>
+
+#include "io/model_file.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum { HEADER = 64, OFF_PAYLOAD = 56, OFF_HEADER_SIZE = 12, CRC = 4, POINTS = 5 };
+
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* φ of POINTS fixed points in dtype dt (out: POINTS×R values of that dtype); the status. */
+static gram_status features(gram_context *ctx, const gram_features *f, gram_dtype dt, void *out)
+{
+    const int64_t D = gram_features_dim(f), R = gram_features_n_components(f);
+    double *x = malloc((size_t)(POINTS * D) * sizeof *x);
+    float *x32 = malloc((size_t)(POINTS * D) * sizeof *x32);
+    FUZZ_ASSERT(x && x32);
+    for (int64_t i = 0; i < POINTS * D; i++) x32[i] = (float)(x[i] = 0.75 * sin(1.7 * (double)i + 0.3) * (double)(i % 3));
+    gram_array X = dt == GRAM_FLOAT32 ? gram_array_f32(x32, POINTS, D) : gram_array_f64(x, POINTS, D);
+    gram_array O = dt == GRAM_FLOAT32 ? gram_array_f32(out, POINTS, R) : gram_array_f64(out, POINTS, R);
+    gram_status st = gram_features_transform(ctx, f, &X, &O);
+    if (st == GRAM_EINTERNAL) fprintf(stderr, "GRAM_EINTERNAL: %s\n", gram_context_message(ctx));
+    FUZZ_ASSERT(st == GRAM_OK || st == GRAM_EDOMAIN || st == GRAM_ENOMEM);
+    if (st != GRAM_OK) FUZZ_ASSERT(gram_context_message(ctx)[0] != '\0');
+    else
+        for (int64_t i = 0; i < POINTS * R; i++)
+            FUZZ_ASSERT(dt == GRAM_FLOAT32 ? isfinite(((float *)out)[i]) : isfinite(((double *)out)[i]));
+    free(x);
+    free(x32);
+    return st;
+}
+
+static void use_map(gram_features *f)
+{
+    gram_context *ctx = NULL;
+    FUZZ_ASSERT(gram_context_create(&ctx) == GRAM_OK);
+    FUZZ_ASSERT(gram_context_set_threads(ctx, 1) == GRAM_OK);
+    const int64_t D = gram_features_dim(f), R = gram_features_n_components(f);
+    FUZZ_ASSERT(D >= 1 && R >= 1 && gram_features_kernel(f) != NULL);
+    /* a map the loader accepts is backed by its tables, so a small input cannot declare a large
+     * transform, except TensorSketch's R (backed by R/2 twiddles) and D (by its hashes) */
+    double *o1 = calloc((size_t)(POINTS * R), sizeof(double)), *o2 = calloc((size_t)(POINTS * R), sizeof(double));
+    FUZZ_ASSERT(o1 && o2);
+    gram_status s64 = features(ctx, f, GRAM_FLOAT64, o1);
+    gram_status s32 = features(ctx, f, GRAM_FLOAT32, o2);
+    (void)s32;
+
+    void *b1 = NULL, *b2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    FUZZ_ASSERT(gram_features_to_bytes(ctx, f, &b1, &n1) == GRAM_OK);
+    gram_features *g = NULL;
+    gram_status st = gram_features_from_bytes(ctx, b1, n1, &g);
+    if (st != GRAM_OK) fprintf(stderr, "a loaded map saved does not load: %s\n", gram_context_message(ctx));
+    FUZZ_ASSERT(st == GRAM_OK);
+    FUZZ_ASSERT(gram_features_to_bytes(ctx, g, &b2, &n2) == GRAM_OK);
+    FUZZ_ASSERT(n1 == n2 && memcmp(b1, b2, n1) == 0);
+    FUZZ_ASSERT(features(ctx, g, GRAM_FLOAT64, o2) == s64);
+    if (s64 == GRAM_OK) FUZZ_ASSERT(memcmp(o1, o2, (size_t)(POINTS * R) * sizeof(double)) == 0);
+    gram_features_destroy(g);
+    gram_free(b1);
+    gram_free(b2);
+    free(o1);
+    free(o2);
+    gram_context_destroy(ctx);
+}
+
+static void check(const uint8_t *buf, size_t size)
+{
+    gram_context *ctx = NULL;
+    FUZZ_ASSERT(gram_context_create(&ctx) == GRAM_OK);
+    gram_features *f = (gram_features *)(uintptr_t)1;
+    gram_status st = gram_features_from_bytes(ctx, buf, size, &f);
+    if (st == GRAM_EINTERNAL) fprintf(stderr, "GRAM_EINTERNAL: %s\n", gram_context_message(ctx));
+    FUZZ_ASSERT(st == GRAM_OK || st == GRAM_EFORMAT || st == GRAM_ENOMEM || st == GRAM_EOVERFLOW);
+    if (st == GRAM_OK) {
+        use_map(f);
+        gram_features_destroy(f);
+    } else {
+        FUZZ_ASSERT(f == NULL);
+        FUZZ_ASSERT(gram_context_message(ctx)[0] != '\0');
+    }
+    gram_context_destroy(ctx);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check(data, size);
+    if (size < HEADER + CRC || memcmp(data, "GRAMMODL", 8) != 0) return 0;
+    uint8_t *fixed = malloc(size);
+    FUZZ_ASSERT(fixed != NULL);
+    memcpy(fixed, data, size);
+    uint32_t crc = gram__crc32(0, fixed, size - CRC);
+    if (get_u32(fixed + size - CRC) != crc) {
+        put_u32(fixed + size - CRC, crc);
+        check(fixed, size);
+    }
+    uint32_t header = get_u32(fixed + OFF_HEADER_SIZE);
+    if (header >= HEADER && header <= size - CRC) {
+        memcpy(fixed, data, size);
+        put_u64(fixed + OFF_PAYLOAD, (uint64_t)(size - CRC - header));
+        put_u32(fixed + size - CRC, gram__crc32(0, fixed, size - CRC));
+        if (memcmp(fixed, data, size) != 0) check(fixed, size);
+    }
+    free(fixed);
+    return 0;
+}
