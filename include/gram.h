@@ -998,7 +998,7 @@ GRAM_API gram_status gram_features_sum(gram_context *ctx, const gram_features *f
  * overflow or underflow for logits of any finite size (±1e4 included). float64: within 1e-12 of
  * Σ_j w_ij |v_j| / Σ_j w_ij (the weighted mean of |v|) of the exact result; float32 inputs are
  * computed in float32 (log-values and exp) and accumulated in float64: within ~1e-6 of that scale
- * times the size of the logits (1e-5 measured bound for |logits| ≲ 10). Memory O((L + S)·d + L·dv).
+ * times the size of the logits (1e-5 measured bound for |logits| ≲ 10). Memory O((L + S)·(d + dv)).
  * A row whose weights are all exactly 0 (a compactly supported kernel with every key out of
  * reach; no keys, S = 0) has no average: its out row is set to 0 and the call returns
  * GRAM_EDOMAIN naming the first such row (the other rows are computed). So does a row whose
