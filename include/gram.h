@@ -971,6 +971,17 @@ GRAM_API gram_status gram_features_nystrom_parts(const gram_features *f, int64_t
 GRAM_API gram_landmarks gram_features_landmarks_of(const gram_features *f);
 
 /* ---- Map files (src/features/serial.c): versioned and checksummed, as the model files ---- */
+/* A map file is gram's model file (kind "features"; docs/regression.md, "Map files") holding the
+ * map's kernel spec, method, D, R, seed and its tables as drawn (frequencies, phases, signs,
+ * hashes, Nyström's landmarks and normalization), so a loaded map transforms bit for bit as the
+ * saved one on the same machine, and is the same map on a platform with another libm (the tables
+ * are not redrawn). save writes path through a temporary name renamed over it (a device or FIFO
+ * written through; "-" standard output); to_bytes gives a buffer to release with gram_free. load
+ * and from_bytes check the file as untrusted input: a damaged, truncated, lying or foreign file
+ * (a model of another kind, a method that does not cover the stored kernel, a table of the wrong
+ * shape, a non-finite value, a hash outside [0, R), a sign other than ±1) is GRAM_EFORMAT with a
+ * message naming the file and what is wrong, with every size checked against the bytes present
+ * before anything is allocated; a file that cannot be read is GRAM_EIO. */
 GRAM_API gram_status gram_features_save(gram_context *ctx, const gram_features *f, const char *path);
 GRAM_API gram_status gram_features_load(gram_context *ctx, const char *path, gram_features **out);
 GRAM_API gram_status gram_features_to_bytes(gram_context *ctx, const gram_features *f, void **buf,
