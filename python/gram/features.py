@@ -859,7 +859,7 @@ class Nystroem(_Transformer):
             return self
         self._map_args = None
         self.components_ = comp.astype(X.dtype) if X.dtype == np.float32 else comp
-        self.normalization_ = norm
+        self.normalization_ = norm.astype(X.dtype, copy=False)  # float32 for float32 X, as scikit-learn's
         self._n_features_out = R
         self._kernel_used = gk
         return self
@@ -877,7 +877,7 @@ class Nystroem(_Transformer):
         K = self._pairwise_numpy(basis, basis if gk is not None else None, gk)
         U, S, V = np.linalg.svd(K)
         S = np.maximum(S, 1e-12)
-        self.normalization_ = np.dot(U / np.sqrt(S), V)
+        self.normalization_ = np.dot(U / np.sqrt(S), V).astype(X.dtype, copy=False)
         self.components_ = basis
         self.component_indices_ = inds
         self._n_features_out = len(inds)
