@@ -332,7 +332,9 @@ def test_random_features_errors():
 # ---- the estimator contract ------------------------------------------------------------------------
 
 _ESTIMATORS = [gram.RBFSampler(), gram.PolynomialCountSketch(), gram.PolynomialCountSketch(n_components=64),
-               gram.Nystroem(), gram.RandomFeatures(method="rff_phase"), gram.RandomFeatures(method="orf"),
+               gram.Nystroem(), gram.Nystroem(landmarks="leverage"), gram.Nystroem(landmarks="kmeans++"),
+               gram.RandomFeatures(method="rff_phase"), gram.RandomFeatures(method="orf"),
+               gram.RandomFeatures(kernel="arccos(degree=1)", method="arccos"),
                gram.RandomFeatures(kernel="polynomial(degree=2)", method="tensorsketch", n_components=64)]
 # check_estimator sets n_components = 1 in a few checks: the paired methods (cos/sin) need an even R
 _ODD_R = {name: "paired features need an even n_components; the check sets it to 1"
