@@ -528,6 +528,28 @@ static void test_edges(gram_context *ctx)
         }
         free(Qf), free(Kf), free(Vf), free(of);
     }
+    /* strided views (Q column-major, K rows reversed, V float32 with a column stride of 2, out
+     * column-major) give the contiguous call's bits, on both methods */
+    for (int m = 0; m < 2; m++) {
+        double *Qc = malloc(sizeof(double) * (size_t)(L * d)), *Kr = malloc(sizeof(double) * (size_t)(L * d)),
+               *oc = malloc(sizeof(double) * (size_t)(L * 2)), *ref = malloc(sizeof(double) * (size_t)(L * 2));
+        float *Vs = malloc(sizeof(float) * (size_t)(L * 4));
+        for (int64_t i = 0; i < L; i++)
+            for (int64_t c = 0; c < d; c++) Qc[c * L + i] = Q[i * d + c], Kr[(L - 1 - i) * d + c] = K[i * d + c];
+        for (int64_t j = 0; j < L; j++) Vs[j * 4] = (float)V[j * 2], Vs[j * 4 + 2] = (float)V[j * 2 + 1], V[j * 2] = Vs[j * 4],
+                                        V[j * 2 + 1] = Vs[j * 4 + 2];
+        gram_attention_options o;
+        gram_attention_options_init(&o);
+        o.method = (gram_attention_method)m, o.n_features = 40, o.seed = 8;
+        CHECK_STATUS(run_att(ctx, NULL, o.method, 0, NULL, 40, 8, L, L, d, 2, Q, K, V, ref), GRAM_OK);
+        gram_array q = {Qc, GRAM_FLOAT64, L, d, 1, L}, k = {Kr + (L - 1) * d, GRAM_FLOAT64, L, d, -d, 1},
+                   v = {Vs, GRAM_FLOAT32, L, 2, 4, 2}, ou = {oc, GRAM_FLOAT64, L, 2, 1, L};
+        CHECK_STATUS(gram_attention(ctx, &o, &q, &k, &v, &ou), GRAM_OK);
+        int same = 1;
+        for (int64_t i = 0; i < L; i++) same &= oc[i] == ref[i * 2] && oc[L + i] == ref[i * 2 + 1];
+        CHECK(same, "method %d: strided views differ from the contiguous call", m);
+        free(Qc), free(Kr), free(oc), free(ref), free(Vs);
+    }
     /* cancellation through the progress callback, every path */
     for (int t = 0; t < 4; t++) {
         int calls = 0;
