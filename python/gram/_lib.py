@@ -376,6 +376,8 @@ _FEATURES = [
     ("gram_snnk_apply", _st, [_vp, _vp, _pa, _pa]),
     ("gram_snnk_input_features", _st, [_vp, _vp, _pa, _pa]),
     ("gram_snnk_weight_features", _st, [_vp, _vp, _pa]),
+    ("gram_snnk_activation", _int, [_vp]),
+    ("gram_snnk_seed", ctypes.c_uint64, [_vp]),
 ]
 
 for _name, _res, _args in _FEATURES:
