@@ -440,7 +440,13 @@ static void attention_partial(const gram__plan *p, int64_t r0, int64_t mr, int64
     }
     const double *W = p->W + c0 * V;
     if (f64) p->ukr->sum_f64(mr, n, td, ldt, W, V, S);
-    else p->ukr->sum_f32(mr, n, tf, ldt, W, V, S);
+    else {
+        /* widened exactly into the next two tiles of the stack (plan_run gives attention 3) */
+        double *wd = (double *)stack[1];
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < n; j++) wd[i * ldt + j] = tf[i * ldt + j];
+        p->ukr->sum_f64(mr, n, wd, ldt, W, V, S);
+    }
 }
 
 /* Partial result of one tile into P (mr × V) (and S for logsum). */
@@ -740,7 +746,8 @@ gram_status gram__plan_run(gram__plan *p)
     const int64_t R = (M + GRAM_MR - 1) / GRAM_MR, C = (p->Npad + GRAM_KC - 1) / GRAM_KC;
     const int logspace = p->mode == GRAM_MODE_LOGSUM || p->mode == GRAM_MODE_ATTENTION; /* (max, sum) pairs */
     const size_t es = esize(p->dtype);
-    const int depth = p->k->stack_depth > 0 ? p->k->stack_depth : 1;
+    int depth = p->k->stack_depth > 0 ? p->k->stack_depth : 1;
+    if (p->mode == GRAM_MODE_ATTENTION && p->dtype == GRAM_FLOAT32 && depth < 3) depth = 3;
 
     if (M == 0) return GRAM_OK;
     if (p->mode != GRAM_MODE_MATRIX && (V == 0)) return GRAM_OK;
