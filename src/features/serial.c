@@ -3,11 +3,12 @@
  * "features".
  *
  * The file holds the map's arguments (the kernel's canonical spec, the method, D, R, the seed) and
- * its tables as drawn: loading does not redraw them, because the draws go through libm (log, sqrt,
- * cos, tan) and another libm would give another map. The loader rebuilds everything else the way
- * gram_features_create does (amplitudes, lengthscales, the float32 copy of Ω) by calling it, then
- * puts the stored tables in place of the fresh ones, so a loaded map transforms bit for bit as the
- * saved one did on the same machine. Entries by method (F = R/2 for the paired methods, else R):
+ * its tables as drawn: loading does not keep a redraw, because the draws go through libm (log,
+ * sqrt, cos, tan) and another libm would give another map. The loader rebuilds everything else the
+ * way gram_features_create does (amplitudes, lengthscales, the float32 copy of Ω) by calling it
+ * (for the orthogonal methods, on their cheaper i.i.d. twin), then puts the stored tables in place
+ * of the fresh ones, so a loaded map transforms bit for bit as the saved one did on the same
+ * machine. Entries by method (F = R/2 for the paired methods, else R):
  *
  *     every map      kernel (string), method (string, as gram_features_method in lower case with
  *                    '-': "rff", "rff-phase", ..., "nystrom"), D, R, seed (int64; the seed's
@@ -274,7 +275,23 @@ static gram_status from_file(gram_context *ctx, const gram__model_file *m, const
         gram_kernel_destroy(k);
         return gram__fail(ctx, GRAM_ENOMEM, "out of memory loading a feature map");
     }
-    gram_status c = gram_features_create(tmp, k, D, method, R, (uint64_t)seed, &f);
+    /* The orthogonal methods' blocks cost O(F·D²) to draw (seconds at D in the hundreds), which a
+     * load would throw away: their i.i.d. twin has the same fields (map, F, amplitude, tables, R's
+     * parity rule) and draws in O(F·D). The method's own checks (the kernels it covers) run first
+     * on a map of 2 features. */
+    const gram_features_method twin = method == GRAM_FEATURES_ORF            ? GRAM_FEATURES_RFF
+                                      : method == GRAM_FEATURES_POSITIVE_ORF ? GRAM_FEATURES_POSITIVE
+                                      : method == GRAM_FEATURES_HYPERBOLIC_ORF ? GRAM_FEATURES_HYPERBOLIC
+                                                                             : method;
+    gram_status c = GRAM_OK;
+    if (twin != method && !(c = gram_features_create(tmp, k, D, method, 2, (uint64_t)seed, &f))) {
+        gram_features_destroy(f);
+        f = NULL;
+    }
+    if (!c && !(c = gram_features_create(tmp, k, D, twin, R, (uint64_t)seed, &f))) {
+        f->method = method;
+        if (twin != method) f->draw = GRAM__FDRAW_ORTHOGONAL;
+    }
     gram_kernel_destroy(k);
     if (c) {
         s = gram__fail(ctx, c == GRAM_ENOMEM ? c : GRAM_EFORMAT, "%s: the stored map is not one gram makes: %s", where,

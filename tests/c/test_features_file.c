@@ -324,6 +324,15 @@ static void test_lies(void)
     gram_free(buf);
     gram_features_destroy(f);
 
+    /* the orthogonal methods load through their i.i.d. twin: their own coverage still holds */
+    f = make_case(GRAM_FEATURES_ORF);
+    buf = bytes_of(f, &size);
+    expect_refused(buf, size, (edit){.name = "kernel", .str = "laplacian_l1(1)"}, "ORF features do not cover the laplacian_l1");
+    expect_refused(buf, size, (edit){.name = "kernel", .str = "polynomial(degree=2)"}, "ORF features do not cover");
+    expect_refused(buf, size, (edit){.name = "R", .i64 = 13}, "must be even, got 13");
+    gram_free(buf);
+    gram_features_destroy(f);
+
     f = make_case(GRAM_FEATURES_SORF);
     buf = bytes_of(f, &size);
     expect_refused(buf, size, (edit){.name = "signs", .index = 5, .value = 0}, "+1 or -1");
