@@ -11,15 +11,16 @@ against gram's exact sum; one run, the same inputs, alternating repetitions, med
 2. sum: out_i = Σ_j k(y_i, x_j) w_j at N = M (default 10⁶) on real-ish data: the 8 leading
    principal components of scikit-learn's digits, standardised, resampled with replacement to N
    points plus a small Gaussian jitter (a smoothed bootstrap), weights uniform on [0, 1), kernel
-   rbf(lengthscale=1). Exact: gram.kernel_sum timed on a sample of m queries (default 20000) and
-   scaled by M/m (its cost is linear in M). Through features: gram.RandomFeatures(method).kernel_sum
-   on all M queries at R = 2^6 .. 2^13, with its relative error measured against the exact sum on
-   the same m queries (and the library's own estimate beside it). Prints the crossover R (where the
-   feature sum costs as much as the exact one) and the speed-up at 1e-2 relative error.
+   rbf(lengthscale=4), about the median distance (--sum-lengthscale). Exact: gram.kernel_sum timed
+   on a sample of m queries (default 20000) and scaled by M/m (its cost is linear in M). Through
+   features: gram.RandomFeatures(method).kernel_sum on all M queries at R = 2^6 .. --sum-rmax, its
+   relative error measured against the exact sum on the same m queries (the library's own estimate
+   beside it). Prints the crossover R (where the feature sum costs as much as the exact one) and
+   the speed-up at 1e-2 relative error.
 
     PYTHONPATH=/tmp/gram-dev-NAME python3 bench/bench_features.py [--part transform|sum|all]
         [--n 20000] [--d 64] [--r 2048] [--reps 5] [--sum-n 1000000] [--sum-m 20000]
-        [--methods rff,orf] [--threads T]
+        [--methods rff,orf] [--sum-lengthscale 4] [--sum-rmax 8192] [--threads T]
 """
 import argparse
 import math
@@ -103,7 +104,7 @@ def sum_part(a):
     N = M = a.sum_n
     X, Y = sum_data(N, 1), sum_data(M, 2)
     w = np.random.default_rng(3).uniform(size=N)
-    spec = "rbf(lengthscale=1.0)"
+    spec = f"rbf(lengthscale={a.sum_lengthscale!r})"
     m = min(a.sum_m, M)
     Ys = Y[:m]
     print(f"## sum: N = M = {N}, D = 8 (digits' principal components, smoothed bootstrap), {spec}, "
@@ -115,7 +116,7 @@ def sum_part(a):
     print(f"{'method':8s} {'R':>6s} {'time s':>9s} {'rel err':>10s} {'estimate':>10s} {'speed-up':>9s}")
     for method in a.methods.split(","):
         rows = []
-        for p in range(6, 14):
+        for p in range(6, int(math.log2(a.sum_rmax)) + 1):
             R = 2 ** p
             rf = gram.RandomFeatures(kernel=spec, method=method, n_components=R, random_state=0,
                                      n_jobs=a.threads).fit(X[:10])
@@ -128,7 +129,7 @@ def sum_part(a):
         print(f"{method}: crossover R (feature sum as slow as the exact one): "
               f"{'beyond ' + str(rows[-1][0]) if not cross else cross[0]}; "
               + (f"1e-2 relative error first at R = {ok[0][0]}: {t_exact / ok[0][1]:.1f}x faster than exact"
-                 if ok else "1e-2 relative error not reached by R = 8192"), flush=True)
+                 if ok else f"1e-2 relative error not reached by R = {rows[-1][0]}"), flush=True)
 
 
 def main():
@@ -141,6 +142,8 @@ def main():
     ap.add_argument("--sum-n", type=int, default=1000000)
     ap.add_argument("--sum-m", type=int, default=20000)
     ap.add_argument("--methods", default="rff,orf")
+    ap.add_argument("--sum-lengthscale", type=float, default=4.0)
+    ap.add_argument("--sum-rmax", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args()
     import sklearn
