@@ -426,7 +426,13 @@ static gram_status normalization(job *j, gram_features *f)
         s = forward(j, s, "K(L, L)");
         goto done;
     }
-    if ((s = gram__sym_eig(j->ctx, R, A, R, lam))) goto done;
+    if ((s = gram__sym_eig(j->ctx, R, A, R, lam))) {
+        char why[GRAM_MSG_SIZE] = "";
+        if (j->ctx) memcpy(why, j->ctx->message, sizeof why);
+        s = gram__fail(j->ctx, s, "K(L, L) of the %lld landmarks (a kernel value too large for a double?): %s",
+                       (long long)R, why);
+        goto done;
+    }
     /* dsyevd is backward stable: the computed eigenvalues are those of K(L, L) + E with
      * ‖E‖ ≈ R·eps·λ_max, and K(L, L)'s own entries carry a few ulps each (‖·‖ ≤ R·ulps·max k);
      * eigenvalues below R·eps·λ_max are therefore indistinguishable from 0 (or negative), and
@@ -585,8 +591,9 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
     double *K = gram__alloc((size_t)(B * R) * sizeof(double)),
            *T = direct ? NULL : gram__alloc((size_t)(B * R) * sizeof(double));
     float *L32 = f32 ? gram__alloc((size_t)(R * D) * sizeof(float)) : NULL;
+    int64_t *bad_b = gram__alloc((size_t)((B + SUB_ROWS - 1) / SUB_ROWS) * sizeof(int64_t));
     gram_status s = GRAM_OK;
-    if (!K || (!direct && !T) || (f32 && !L32)) {
+    if (!K || (!direct && !T) || (f32 && !L32) || !bad_b) {
         s = gram__fail(ctx, GRAM_ENOMEM, "out of memory for the Nyström transform's blocks of %lld rows", (long long)B);
         goto done;
     }
@@ -612,6 +619,7 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
         int nt = gram__threads(ctx);
         if (nt > nb) nt = (int)nb;
         nt = gram__team_size(nt);
+        for (int64_t b = 0; b < nb; b++) bad_b[b] = -1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t b = 0; b < nb; b++) {
             const int64_t r0 = b * SUB_ROWS, rn = n - r0 < SUB_ROWS ? n - r0 : SUB_ROWS;
@@ -619,9 +627,23 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
             const int64_t ld = direct ? out->row_stride : R;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rn, (int)R, (int)R, 1.0, K + r0 * R, (int)R,
                         f->proj, (int)R, 0.0, dst, (int)ld);
+            /* a kernel value or a product too large for a double: refused, never an inf or NaN */
+            for (int64_t i = 0; i < rn && bad_b[b] < 0; i++)
+                for (int64_t q = 0; q < R; q++)
+                    if (!isfinite(dst[i * ld + q])) {
+                        bad_b[b] = i0 + r0 + i;
+                        break;
+                    }
             if (!direct)
                 for (int64_t i = r0; i < r0 + rn; i++)
                     for (int64_t q = 0; q < R; q++) gram__put(out, i0 + i, q, T[i * R + q]);
+        }
+        int64_t bad = -1;
+        for (int64_t b = 0; b < nb && bad < 0; b++) bad = bad_b[b];
+        if (bad >= 0) {
+            s = gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld: a Nyström feature is not finite (a kernel value K(x, L) "
+                           "or its product with the normalization overflows a double)", (long long)bad);
+            break;
         }
         if (ctx && ctx->progress && ctx->progress(ctx->progress_user, c + 1, nchunks)) {
             s = gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
@@ -634,5 +656,6 @@ done:
     gram__free(K);
     gram__free(T);
     gram__free(L32);
+    gram__free(bad_b);
     return s;
 }

@@ -627,6 +627,33 @@ static void test_not_psd(gram_context *ctx)
     free(x);
 }
 
+/* R = 1 and 2, N = 1: every method makes a map that is exact on its landmarks */
+static void test_small(gram_context *ctx)
+{
+    double *x = normal_data(81, 7, 2, 1.0);
+    gram_kernel *k = check_kernel(ctx, "matern52(0.8)");
+    for (int64_t N = 1; N <= 7; N += 6) {
+        gram_array X = gram_array_f64(x, N, 2);
+        double *K = kernel_matrix(ctx, k, &X);
+        for (int64_t R = 1; R <= 2 && R <= N; R++)
+            for (int how = 0; how < 3; how++) {
+                gram_features *f = make(ctx, k, &X, R, (gram_landmarks)how, 5);
+                if (!f) continue;
+                int64_t idx[2];
+                gram_features_nystrom_parts(f, idx, NULL, NULL);
+                double *P = features_of(ctx, f, &X), *G = gram_of(P, N, R);
+                for (int64_t a = 0; a < R; a++)
+                    for (int64_t i = 0; i < N; i++)
+                        CHECK_CLOSE(G[idx[a] * N + i], K[idx[a] * N + i], 1e-13, 1e-15, "small: row of a landmark");
+                free(P), free(G);
+                gram_features_destroy(f);
+            }
+        free(K);
+    }
+    gram_kernel_destroy(k);
+    free(x);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 static int cancel_at_once(void *user, int64_t done, int64_t total)
@@ -703,6 +730,19 @@ static void test_bad_input(gram_context *ctx)
         gram_context_set_progress(ctx, NULL, NULL);
         gram_features_destroy(f);
     }
+    /* kernel values too large for a double: no map, or no features, never an inf */
+    gram_kernel *lin = check_kernel(ctx, "linear");
+    double big[6] = {1e300, 1, 2e200, 0, -1e200, 3}, small[6] = {1e10, 0, 0, 1e10, 1e10, 1e10}, o2[6];
+    gram_array Xb = gram_array_f64(big, 3, 2), Xs = gram_array_f64(small, 3, 2), O2 = gram_array_f64(o2, 3, 2);
+    CHECK_STATUS(gram_features_nystrom(ctx, lin, &Xb, 2, GRAM_LANDMARKS_UNIFORM, 0, &f), GRAM_EDOMAIN);
+    CHECK(mentions(ctx, "K(L, L)", NULL), "overflow: %s", gram_context_message(ctx));
+    f = make(ctx, lin, &Xs, 2, GRAM_LANDMARKS_UNIFORM, 0);
+    if (f) {
+        CHECK_STATUS(gram_features_transform(ctx, f, &Xb, &O2), GRAM_EDOMAIN);
+        CHECK(mentions(ctx, "row 0", "not finite"), "overflow in transform: %s", gram_context_message(ctx));
+        gram_features_destroy(f);
+    }
+    gram_kernel_destroy(lin);
     /* parts of a map of another method */
     gram_features *rff = NULL;
     CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_RFF, 8, 1, &rff), GRAM_OK);
@@ -729,6 +769,7 @@ int main(void)
     test_threads(ctx);
     test_duplicates(ctx);
     test_not_psd(ctx);
+    test_small(ctx);
     test_bad_input(ctx);
     gram_context_destroy(ctx);
     return check_done();
