@@ -80,7 +80,7 @@ static void fill(check_rng *g, double *d, float *s, int64_t n)
 
 static void test_matches_features(gram_context *ctx)
 {
-    enum { D = 4, N = 700, M = 300, V = 3 }; /* 700 rows: chunks of 256 rows at small R, a partial last one */
+    enum { D = 4, N = 700, M = 300, V = 3 }; /* one chunk each at these R: test_chunks has several */
     check_rng g = {11};
     double *x = malloc(N * D * sizeof(double)), *y = malloc(M * D * sizeof(double)), *w = malloc(N * V * sizeof(double));
     float *xs = malloc(N * D * sizeof(float)), *ys = malloc(M * D * sizeof(float));
@@ -157,6 +157,47 @@ static void test_matches_features(gram_context *ctx)
     free(scale);
     free(out);
     free(out32);
+}
+
+/* Sums over several chunks of rows (R = 4096: chunks of 1024 rows, so 3 of X and 2 of Y, the
+ * last ones partial) against the reference, float64 and float32. */
+static void test_chunks(gram_context *ctx)
+{
+    enum { D = 3, N = 2500, M = 1100, V = 2, R = 4096 };
+    check_rng g = {71};
+    double *x = malloc(N * D * sizeof(double)), *y = malloc(M * D * sizeof(double)), *w = malloc(N * V * sizeof(double));
+    float *xs = malloc(N * D * sizeof(float)), *ys = malloc(M * D * sizeof(float));
+    double *o = malloc(M * V * sizeof(double));
+    long double *ref = malloc(M * V * sizeof(long double)), *scale = malloc(M * V * sizeof(long double));
+    fill(&g, x, xs, N * D);
+    fill(&g, y, ys, M * D);
+    for (int i = 0; i < N * V; i++) w[i] = check_normal(&g);
+    gram_kernel *k = check_kernel(ctx, "matern32(1.2)");
+    gram_features *f = NULL;
+    if (k) CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_RFF, R, 9, &f), GRAM_OK);
+    for (int dt = 0; f && dt < 2; dt++) {
+        gram_array X = dt ? gram_array_f32(xs, N, D) : gram_array_f64(x, N, D),
+                   Y = dt ? gram_array_f32(ys, M, D) : gram_array_f64(y, M, D), W = gram_array_f64(w, N, V),
+                   O = gram_array_f64(o, M, V);
+        reference_sum(ctx, f, &Y, &X, w, V, ref, scale);
+        CHECK_STATUS(gram_features_sum(ctx, f, &Y, &X, &W, &O, NULL), GRAM_OK);
+        double worst = 0;
+        for (int i = 0; i < M * V; i++) {
+            const double e = (double)(fabsl((long double)o[i] - ref[i]) / scale[i]);
+            if (e > worst) worst = e;
+        }
+        CHECK(worst <= 1e-13, "chunks, dtype %d: sum differs from φ(Y)·(Φ(X)ᵀW) by %.3g of its scale", dt, worst);
+    }
+    gram_features_destroy(f);
+    gram_kernel_destroy(k);
+    free(x);
+    free(y);
+    free(w);
+    free(xs);
+    free(ys);
+    free(o);
+    free(ref);
+    free(scale);
 }
 
 static void test_threads(gram_context *ctx)
@@ -435,8 +476,8 @@ static void test_errors(gram_context *ctx)
     CHECK_STATUS(gram_features_sum(ctx, f, &Y, &X, &W, &O, NULL), GRAM_ENONFINITE);
     CHECK(contains(gram_context_message(ctx), "W: row 5, column 1 is +Inf"), "%s", gram_context_message(ctx));
     w[5 * 2 + 1] = 1.0;
-    /* a feature that overflows, in Y's row 417 (the second chunk of 256 rows): named with Y's own
-     * row index, not the chunk's */
+    /* a feature that overflows, in Y's row 417 (at R = 16384, in the second chunk of 256 rows):
+     * named with Y's own row index, not the chunk's */
     for (int d = 0; d < D; d++) y[417 * D + d] = 30.0;
     CHECK_STATUS(gram_features_sum(ctx, f, &Y, &X, &W, &O, NULL), GRAM_OK); /* exp(ω·x − |x|²) underflows: fine */
     for (int d = 0; d < D; d++) y[417 * D + d] = 0.1;
@@ -446,10 +487,19 @@ static void test_errors(gram_context *ctx)
         for (int i = 0; i < M * D; i++) ys[i] = (float)y[i];
         for (int d = 0; d < D; d++) ys[417 * D + d] = 3e38f;
         gram_features *fr = NULL;
-        CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_RFF, 32, 1, &fr), GRAM_OK);
+        CHECK_STATUS(gram_features_create(ctx, k, D, GRAM_FEATURES_RFF, 16384, 1, &fr), GRAM_OK);
         gram_array YF = gram_array_f32(ys, M, D);
         CHECK_STATUS(gram_features_sum(ctx, fr, &YF, &XF, &W, &O, NULL), GRAM_EDOMAIN);
         CHECK(contains(gram_context_message(ctx), "Y: row 417: a feature is not finite"), "%s", gram_context_message(ctx));
+        /* the same in X's row 300 (X's features come first) */
+        float *xb = malloc(N * D * sizeof(float));
+        memcpy(xb, xs, N * D * sizeof(float));
+        for (int d = 0; d < D; d++) xb[300 * D + d] = 3e38f;
+        gram_array XB = gram_array_f32(xb, N, D);
+        for (int d = 0; d < D; d++) ys[417 * D + d] = 0.1f;
+        CHECK_STATUS(gram_features_sum(ctx, fr, &YF, &XB, &W, &O, NULL), GRAM_EDOMAIN);
+        CHECK(contains(gram_context_message(ctx), "X: row 300: a feature is not finite"), "%s", gram_context_message(ctx));
+        free(xb);
         gram_features_destroy(fr);
         free(ys);
     }
@@ -494,6 +544,7 @@ int main(void)
     gram_context_set_threads(ctx, 1);
     test_errors(ctx);
     test_matches_features(ctx);
+    test_chunks(ctx);
     test_threads(ctx);
     test_convergence(ctx);
     test_calibration(ctx);
