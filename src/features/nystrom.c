@@ -598,7 +598,12 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
         goto done;
     }
     if (f32)
-        for (int64_t i = 0; i < R * D; i++) L32[i] = (float)f->landmarks[i];
+        for (int64_t i = 0; i < R * D; i++)
+            if (!(fabs(L32[i] = (float)f->landmarks[i]) <= FLT_MAX)) {
+                s = gram__fail(ctx, GRAM_EDOMAIN, "the map's landmark %lld has a coordinate (%.17g) beyond float32's "
+                               "range: pass float64 data", (long long)(i / D), f->landmarks[i]);
+                goto done;
+            }
     gram_array Lm = f32 ? gram_array_f32(L32, R, D) : gram_array_f64(f->landmarks, R, D);
     gram_context sub;
     if (ctx) sub = *ctx;
@@ -627,10 +632,11 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
             const int64_t ld = direct ? out->row_stride : R;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rn, (int)R, (int)R, 1.0, K + r0 * R, (int)R,
                         f->proj, (int)R, 0.0, dst, (int)ld);
-            /* a kernel value or a product too large for a double: refused, never an inf or NaN */
+            /* a kernel value or a product too large for out's dtype: refused, never an inf or NaN */
+            const double top = out->dtype == GRAM_FLOAT32 ? FLT_MAX : DBL_MAX;
             for (int64_t i = 0; i < rn && bad_b[b] < 0; i++)
                 for (int64_t q = 0; q < R; q++)
-                    if (!isfinite(dst[i * ld + q])) {
+                    if (!(fabs(dst[i * ld + q]) <= top)) {
                         bad_b[b] = i0 + r0 + i;
                         break;
                     }
@@ -642,7 +648,8 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
         for (int64_t b = 0; b < nb && bad < 0; b++) bad = bad_b[b];
         if (bad >= 0) {
             s = gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld: a Nyström feature is not finite (a kernel value K(x, L) "
-                           "or its product with the normalization overflows a double)", (long long)bad);
+                           "or its product with the normalization overflows %s)", (long long)bad,
+                           out->dtype == GRAM_FLOAT32 ? "float32 (pass a float64 out)" : "a double");
             break;
         }
         if (ctx && ctx->progress && ctx->progress(ctx->progress_user, c + 1, nchunks)) {

@@ -742,6 +742,33 @@ static void test_bad_input(gram_context *ctx)
         CHECK(mentions(ctx, "row 0", "not finite"), "overflow in transform: %s", gram_context_message(ctx));
         gram_features_destroy(f);
     }
+    /* features beyond float32's range in a float32 out (fine in float64), and landmarks beyond it
+     * for float32 data */
+    double mid[6] = {1e25, 0, 0, 1e25, 1e25, 1e25}, o64[6];
+    float mid32[6] = {1e25f, 0, 0, 1e25f, 1e25f, 1e25f}, o32[6];
+    gram_array Xm = gram_array_f64(mid, 3, 2), Xm32 = gram_array_f32(mid32, 3, 2), O64 = gram_array_f64(o64, 3, 2),
+               O32 = gram_array_f32(o32, 3, 2);
+    f = make(ctx, lin, &Xm, 2, GRAM_LANDMARKS_UNIFORM, 0);
+    if (f) {
+        /* P ~ 1/|l| = 1e-25, so φ(x) = K(x, L)·P ~ 1e45 here: finite in float64, not in float32 */
+        double far64[6] = {1e45, 0, 0, 1e45, 1e45, 1e45};
+        gram_array Xf = gram_array_f64(far64, 3, 2);
+        CHECK_STATUS(gram_features_transform(ctx, f, &Xf, &O64), GRAM_OK);
+        CHECK_STATUS(gram_features_transform(ctx, f, &Xf, &O32), GRAM_EDOMAIN);
+        CHECK(mentions(ctx, "row 0", "float32"), "float32 out overflow: %s", gram_context_message(ctx));
+        gram_features_destroy(f);
+    }
+    double huge[6] = {1e100, 0, 0, 1e100, 1, 1};
+    gram_array Xh = gram_array_f64(huge, 3, 2);
+    f = make(ctx, k, &Xh, 3, GRAM_LANDMARKS_UNIFORM, 0);
+    if (f) {
+        CHECK_STATUS(gram_features_transform(ctx, f, &Xm32, &O32), GRAM_ESHAPE); /* R = 3, out 3×2 */
+        float o33[9];
+        gram_array O33 = gram_array_f32(o33, 3, 3);
+        CHECK_STATUS(gram_features_transform(ctx, f, &Xm32, &O33), GRAM_EDOMAIN);
+        CHECK(mentions(ctx, "landmark", "float32"), "landmarks beyond float32: %s", gram_context_message(ctx));
+        gram_features_destroy(f);
+    }
     gram_kernel_destroy(lin);
     /* parts of a map of another method */
     gram_features *rff = NULL;
