@@ -159,7 +159,7 @@ static void test_matches_features(gram_context *ctx)
     free(out32);
 }
 
-/* Sums over several chunks of rows (R = 4096: chunks of 1024 rows, so 3 of X and 2 of Y, the
+/* Sums over several chunks of rows (R = 4096: chunks of 256 rows, so 10 of X and 5 of Y, the
  * last ones partial) against the reference, float64 and float32. */
 static void test_chunks(gram_context *ctx)
 {
@@ -202,7 +202,7 @@ static void test_chunks(gram_context *ctx)
 
 static void test_threads(gram_context *ctx)
 {
-    /* R = 4096 gives chunks of 1024 rows: 3 chunks of X and 2 of Y, and 64 slices of Z */
+    /* R = 4096 gives chunks of 256 rows: 10 of X and 5 of Y, shared among the threads */
     enum { D = 3, N = 2500, M = 1100, V = 2, R = 4096 };
     check_rng g = {21};
     double *x = malloc(N * D * sizeof(double)), *y = malloc(M * D * sizeof(double)), *w = malloc(N * V * sizeof(double));
