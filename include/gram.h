@@ -991,7 +991,7 @@ GRAM_API gram_status gram_features_from_bytes(gram_context *ctx, const void *buf
 
 /* ---- Approximate kernel sums through features (src/features/approx.c) ----
  * out (M×V) ≈ Σ_j k(y_i, x_j) W[j,:] computed as φ(Y)·(Φ(X)ᵀW) in O((N + M)·R·(D + V)) work and,
- * beyond Φ(X)ᵀW (R×V), one chunk of at most 2^22 features at a time (never N×R). Y (M×D; NULL:
+ * beyond Φ(X)ᵀW (R×V), one chunk of max(2^18, 256·R) features per thread (never N×R). Y (M×D; NULL:
  * Y = X) and X (N×D) of one dtype; W (N×V; NULL: all ones) and out (M×V) of either; Φ(X)ᵀW and
  * out are accumulated in float64. Every method, Nyström included; bit-identical for every thread
  * count. err (NULL or V values): err[v] = ‖out[S,v] − exact[S,v]‖ / ‖exact[S,v]‖ over a sample S
