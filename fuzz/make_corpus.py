@@ -173,6 +173,8 @@ SPEC_CORNERS = [
     "matern(nu=0.5)", "matern(nu=1.5)", "matern(nu=2.5)", "matern(nu=1e4)", "matern(nu=1e-300)",
     "matern(lengthscale=[1,2], nu=3.7)", "sigmoid", "sigmoid(gamma=0.5, coef0=-1)", "sigmoid(coef0=0)",
     "sigmoid^2", "rbf(lengthscale=67, lengthscale_bounds=[1, 1000])",
+    "softmax", "softmax(lengthscale=[0.5, 2])", "arccos(degree=0)",
+    "arccos(lengthscale=[1, 2], degree=2)", "softmax(2)^0.5 * arccos",
     "rbf(lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10], [1e-2, 100]])",
     "rbf(lengthscale=[1, 2], lengthscale_bounds=[[1e-3, 10]])", "rbf(lengthscale_bounds=fixed)",
     "periodic(lengthscale=1.3, period=1, period_bounds=fixed)", "rq(alpha=2, alpha_bounds=[0, inf])",
