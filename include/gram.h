@@ -468,9 +468,11 @@ GRAM_API gram_status gram_kernel_log_normalizer(gram_context *ctx, const gram_ke
  * distance is 0). Sizes whose products overflow give GRAM_EOVERFLOW.
  *
  * A kernel value too large for a double (a linear kernel at |x| ~ 1e155, a scale of 1e308) is
- * ±inf, and a sum with such terms of one sign is ±inf (the engine's own padding of X adds an exact
- * 0). A user's weight of exactly 0 times such a value is IEEE's 0·inf = NaN, and so is that row's
- * sum: drop the zero-weight points.
+ * ±inf; where only an intermediate factor of a non-negative kernel's product, scale or power
+ * overflows (1e308*rbf*8*rbf*gaussian(0.1)), the value is recomputed from its log-value (relative
+ * error about |ln k| ulps). A sum with such terms of one sign is ±inf (the engine's own padding
+ * of X adds an exact 0). A user's weight of exactly 0 times such a value is IEEE's 0·inf = NaN,
+ * and so is that row's sum: drop the zero-weight points.
  */
 GRAM_API gram_status gram_kernel_sum(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
                                      const gram_array *X, const gram_array *W, gram_array *out);

@@ -94,6 +94,7 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
     p->V = mode == GRAM_MODE_MATRIX ? 0 : (W ? W->cols : 1) + (mode == GRAM_MODE_ATTENTION);
     p->out = out;
     p->sym = gram__same_view(Y, X);
+    p->inf_retry = k->n_ops > 1 && k->nonnegative;
     p->threads = gram__threads(ctx);
     p->Npad = round_up(p->N, GRAM_PANEL);
 
@@ -449,6 +450,36 @@ static void attention_partial(const gram__plan *p, int64_t r0, int64_t mr, int64
     }
 }
 
+/* Kernel values of one tile (not log-values). A product, scale or power evaluates its operands in
+ * turn, so an intermediate factor can overflow where the value itself is a double
+ * (1e308·k1·8·k2 times a small k3: fuzz/corpus/spec/found_product_intermediate_overflow). For a
+ * non-negative kernel, a tile holding ±inf is recomputed from its log-values, whose exp overflows
+ * only where the value does; tiles without an inf keep their direct bits. */
+static void eval_tile_direct(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack)
+{
+    eval_tile(p, 0, r0, mr, c0, n, stack);
+    if (!p->inf_retry) return;
+    const int f64 = p->dtype == GRAM_FLOAT64;
+    int hit = 0;
+    for (int64_t i = 0; i < mr && !hit; i++)
+        for (int64_t j = 0; j < n; j++)
+            if (f64 ? isinf(((const double *)stack[0])[i * GRAM_KC + j]) : isinf(((const float *)stack[0])[i * GRAM_KC + j])) {
+                hit = 1;
+                break;
+            }
+    if (!hit) return;
+    eval_tile(p, 1, r0, mr, c0, n, stack);
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < n; j++)
+            if (f64) {
+                double *t = (double *)stack[0] + i * GRAM_KC + j;
+                *t = exp(*t);
+            } else {
+                float *t = (float *)stack[0] + i * GRAM_KC + j;
+                *t = (float)exp((double)*t);
+            }
+}
+
 /* Partial result of one tile into P (mr × V) (and S for logsum). */
 static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0, int64_t n, void **stack,
                          double *P, double *S)
@@ -460,7 +491,8 @@ static void tile_partial(const gram__plan *p, int64_t r0, int64_t mr, int64_t c0
     int logspace = p->mode == GRAM_MODE_LOGSUM;
     const double *W = p->W + c0 * p->V;
     if (logspace ? fused_logpartial(p, r0, mr, c0, n, W, P, S) : fused_partial(p, r0, mr, c0, n, W, P)) return;
-    eval_tile(p, logspace, r0, mr, c0, n, stack);
+    if (logspace) eval_tile(p, 1, r0, mr, c0, n, stack);
+    else eval_tile_direct(p, r0, mr, c0, n, stack);
     /* The last chunk's padding (copies of the last point, weight 0) adds exactly nothing: where the
      * kernel overflowed to ±inf at the last point, inf·0 would make the sum NaN instead of ±inf. A
      * log-space sum pads log w = -inf, which its microkernel already skips. */
@@ -855,7 +887,7 @@ gram_status gram__plan_run(gram__plan *p)
                         gram__progress_report(p->ctx, &ps, 1);
                         continue;
                     }
-                    eval_tile(p, 0, r0, mr, c0, n, stack);
+                    eval_tile_direct(p, r0, mr, c0, n, stack);
                     write_matrix_tile(p, r0, mr, c0, n, stack[0]);
                 } else {
                     tile_partial(p, r0, mr, c0, n, stack, partials + (size_t)task * mv,

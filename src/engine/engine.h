@@ -26,6 +26,8 @@ typedef struct gram__plan {
     int sym;
     int exclude_self; /* symmetric calls only: drop the pairs i == j (leave-one-out) */
     int lower_only;   /* symmetric matrix calls only: skip the chunks wholly above the diagonal */
+    int inf_retry;    /* a non-negative kernel with a product, scale or power: direct tiles holding
+                         ±inf are recomputed from their log-values (driver.c, eval_tile_direct) */
     int n_groups;
     gram__group *groups;
     int *leaf_group;   /* per leaf: its group, or -1 for CONST leaves */
