@@ -46,18 +46,8 @@ def reference_map(method, X, R, seed, landmarks="uniform"):
     return gf._Map.create(k, X.shape[1], gf.METHODS[method.replace("-", "_")], R, seed)
 
 
-def arccos_available():
-    try:
-        gf._Map.create(gf._kernel("arccos(degree=1)"), 3, gf.METHODS["arccos"], 10, 1)
-        return True
-    except Exception:
-        return False
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_fit_transform_is_the_library_bit_for_bit(gram_cli, tmp_path, method):
-    if method == "arccos" and not arccos_available():
-        pytest.skip("arc-cosine features are not in this build yet")
     X = data()
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "x32.npy", X.astype(np.float32))
