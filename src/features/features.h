@@ -80,6 +80,19 @@ void gram__tensorsketch_rows(const gram_features *f, const double *xs, int64_t n
 /* nystrom.c: out = φ(X) for a NYSTROM map, X and out validated by gram_features_transform. */
 gram_status gram__nystrom_transform(gram_context *ctx, const gram_features *f, const gram_array *X, gram_array *out);
 
+/* transform.c: the row-block machinery shared by the feature transforms and the SNNK layers.
+ * gram__check_out_distinct refuses an out whose elements overlap (blocks of rows are written by
+ * different threads). gram__run_row_blocks runs fn on fixed blocks of B rows of N (the blocks
+ * never depend on the thread count) over gram's team, each thread with its own `per` bytes of
+ * scratch (64-byte aligned parts are the caller's business), BLAS single-threaded inside; fn
+ * returns the first row of its block whose output is not finite, or -1, and *bad gets the
+ * smallest such row (-1: none). Progress per block; GRAM_ENOMEM (naming `what`) or
+ * GRAM_ECANCELLED, else GRAM_OK. */
+typedef int64_t (*gram__rows_fn)(const void *arg, char *scratch, int64_t i0, int64_t n);
+gram_status gram__check_out_distinct(gram_context *ctx, const gram_array *out);
+gram_status gram__run_row_blocks(gram_context *ctx, int64_t N, int64_t B, size_t per, const char *what,
+                                 gram__rows_fn fn, const void *arg, int64_t *bad);
+
 /* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
 void gram__fwht(double *v, int64_t n);
 

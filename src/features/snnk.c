@@ -16,7 +16,6 @@
  * once, so neither Φ(X) nor anything of size N × n_out × R is ever held. */
 #include "features.h"
 
-#include "../base/progress.h"
 #include "../base/rng.h"
 #include "../engine/engine.h"
 #include "../linalg/linalg.h"
@@ -24,7 +23,6 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,6 +312,24 @@ static int64_t run_block(const gram_snnk *L, const gram__ukr *u, const gram_arra
     return bad;
 }
 
+typedef struct blocks_arg {
+    const gram_snnk *L;
+    const gram__ukr *u;
+    const gram_array *X;
+    gram_array *out;
+    int feat;
+    size_t off[5]; /* sizes of the scratch parts xb, p, phi, arg, ob (nrm is the rest) */
+} blocks_arg;
+
+static int64_t rows_block(const void *arg, char *c, int64_t i0, int64_t n)
+{
+    const blocks_arg *a = arg;
+    const size_t *o = a->off;
+    ws w = {c, c + o[0], c + o[0] + o[1], c + o[0] + o[1] + o[2], c + o[0] + o[1] + o[2] + o[3],
+            (double *)(c + o[0] + o[1] + o[2] + o[3] + o[4])};
+    return run_block(a->L, a->u, a->X, a->out, a->feat, i0, n, &w);
+}
+
 static gram_status run(gram_context *ctx, const gram_snnk *L, const gram_array *X, gram_array *out, int feat)
 {
     gram__clear(ctx);
@@ -329,13 +345,7 @@ static gram_status run(gram_context *ctx, const gram_snnk *L, const gram_array *
                           (long long)out->rows, (long long)out->cols, (long long)X->rows, (long long)cols,
                           feat ? "n_components" : "n_outputs");
     if ((s = gram__check_no_overlap(ctx, out, X, "out", "X"))) return s;
-    const int64_t ars = out->row_stride < 0 ? -out->row_stride : out->row_stride,
-                  acs = out->col_stride < 0 ? -out->col_stride : out->col_stride;
-    if (out->rows > 1 && out->cols > 0 && !(ars >= out->cols * acs && ars > 0) &&
-        !(out->cols > 1 && acs >= out->rows * ars && ars > 0))
-        return gram__fail(ctx, GRAM_EINVAL, "out: elements overlap in memory (%lld×%lld with strides (%lld, %lld))",
-                          (long long)out->rows, (long long)out->cols, (long long)out->row_stride,
-                          (long long)out->col_stride);
+    if ((s = gram__check_out_distinct(ctx, out))) return s;
     if (X->dtype == GRAM_FLOAT32 && !feat && !L->psi32_finite)
         return gram__fail(ctx, GRAM_EDOMAIN, "the layer's parameter features overflow float32 (|w| or b too large "
                           "for float32 features); pass float64 data");
@@ -347,44 +357,16 @@ static gram_status run(gram_context *ctx, const gram_snnk *L, const gram_array *
     if ((s = gram__resolve_arch(ctx, &arch))) return s;
     const gram__ukr *u = gram__ukr_for(arch);
     if (!u) return gram__fail(ctx, GRAM_EUNSUPPORTED, "architecture %s is not compiled into this build", gram__arch_name(arch));
-    const int64_t B = block_rows(L), nb = (N + B - 1) / B;
+    const int64_t B = block_rows(L);
     const size_t es = X->dtype == GRAM_FLOAT32 ? sizeof(float) : sizeof(double);
-    int nt = gram__threads(ctx);
-    if (nt > nb) nt = (int)nb;
 #define UP(x) (((x) + 63) & ~(size_t)63)
     const size_t sx = UP((size_t)(B * L->d) * es), sp = UP((size_t)(B * L->m) * es), sf = UP((size_t)(B * L->R) * es),
                  sa = UP((size_t)L->m * es), so = UP((size_t)(B * cols) * es), sn = UP((size_t)B * 8),
                  per = sx + sp + sf + sa + so + sn;
 #undef UP
-    char *mem = gram__alloc(per * (size_t)nt);
-    if (!mem) return gram__fail(ctx, GRAM_ENOMEM, "out of memory for the SNNK layer's %d block buffers", nt);
-
-    gram__progress ps = {0, nb, 0};
+    const blocks_arg a = {L, u, X, out, feat, {sx, sp, sf, sa, so}};
     int64_t bad = -1;
-    const int saved = gram__blas_serial_begin(0);
-    nt = gram__team_size(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        char *c = mem + per * (size_t)omp_get_thread_num();
-        ws w = {c, c + sx, c + sx + sp, c + sx + sp + sf, c + sx + sp + sf + sa,
-                (double *)(c + sx + sp + sf + sa + so)};
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t blk = 0; blk < nb; blk++) {
-            if (gram__progress_cancelled(&ps)) continue;
-            const int64_t i0 = blk * B, n = N - i0 < B ? N - i0 : B;
-            const int64_t r = run_block(L, u, X, out, feat, i0, n, &w);
-            if (r >= 0) {
-#pragma omp critical(gram_snnk_bad)
-                if (bad < 0 || r < bad) bad = r;
-            }
-            gram__progress_report(ctx, &ps, 1);
-        }
-    }
-    gram__blas_serial_end(saved);
-    gram__free(mem);
-    if (ps.cancelled)
-        return gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
-                          (long long)ps.done, (long long)ps.total);
+    if ((s = gram__run_row_blocks(ctx, N, B, per, "the SNNK layer's", rows_block, &a, &bad))) return s;
     if (bad >= 0)
         return gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld: an SNNK %s is not finite (%s); scale the inputs down%s",
                           (long long)bad, feat ? "input feature" : "input feature or output",

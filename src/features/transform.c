@@ -223,6 +223,74 @@ static int64_t run_block(const gram_features *f, const gram__ukr *u, const gram_
     return bad;
 }
 
+typedef struct blocks_arg {
+    const gram_features *f;
+    const gram__ukr *u;
+    const gram_array *X;
+    gram_array *out;
+    int64_t B;
+    size_t off[5]; /* sizes of the scratch parts xb, p, row, arg, nrm (v is the rest) */
+} blocks_arg;
+
+static int64_t rows_block(const void *arg, char *m, int64_t i0, int64_t n)
+{
+    const blocks_arg *a = arg;
+    const size_t *o = a->off;
+    ws w = {m, m + o[0], m + o[0] + o[1], m + o[0] + o[1] + o[2], (double *)(m + o[0] + o[1] + o[2] + o[3]),
+            (double *)(m + o[0] + o[1] + o[2] + o[3] + o[4])};
+    return run_block(a->f, a->u, a->X, a->out, i0, n, a->B, &w);
+}
+
+gram_status gram__check_out_distinct(gram_context *ctx, const gram_array *out)
+{
+    const int64_t ars = out->row_stride < 0 ? -out->row_stride : out->row_stride,
+                  acs = out->col_stride < 0 ? -out->col_stride : out->col_stride;
+    if (out->rows > 1 && out->cols > 0 && !(ars >= out->cols * acs && ars > 0) &&
+        !(out->cols > 1 && acs >= out->rows * ars && ars > 0))
+        return gram__fail(ctx, GRAM_EINVAL, "out: elements overlap in memory (%lld×%lld with strides (%lld, %lld))",
+                          (long long)out->rows, (long long)out->cols, (long long)out->row_stride,
+                          (long long)out->col_stride);
+    return GRAM_OK;
+}
+
+gram_status gram__run_row_blocks(gram_context *ctx, int64_t N, int64_t B, size_t per, const char *what,
+                                 gram__rows_fn fn, const void *arg, int64_t *bad)
+{
+    const int64_t nb = (N + B - 1) / B;
+    int nt = gram__threads(ctx);
+    if (nt > nb) nt = (int)nb;
+    *bad = -1;
+    char *mem = gram__alloc(per * (size_t)nt);
+    if (!mem) return gram__fail(ctx, GRAM_ENOMEM, "out of memory for %s %d block buffers", what, nt);
+
+    gram__progress ps = {0, nb, 0};
+    int64_t first = -1;
+    const int saved = gram__blas_serial_begin(0);
+    nt = gram__team_size(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        char *m = mem + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < nb; b++) {
+            if (gram__progress_cancelled(&ps)) continue;
+            const int64_t i0 = b * B, n = N - i0 < B ? N - i0 : B;
+            const int64_t r = fn(arg, m, i0, n);
+            if (r >= 0) {
+#pragma omp critical(gram_row_blocks_bad)
+                if (first < 0 || r < first) first = r;
+            }
+            gram__progress_report(ctx, &ps, 1);
+        }
+    }
+    gram__blas_serial_end(saved);
+    gram__free(mem);
+    if (ps.cancelled)
+        return gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
+                          (long long)ps.done, (long long)ps.total);
+    *bad = first;
+    return GRAM_OK;
+}
+
 gram_status gram_features_transform(gram_context *ctx, const gram_features *f, const gram_array *X,
                                     gram_array *out)
 {
@@ -237,14 +305,7 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
         return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (rows of X × n_components)",
                           (long long)out->rows, (long long)out->cols, (long long)X->rows, (long long)f->R);
     if ((s = gram__check_no_overlap(ctx, out, X, "out", "X"))) return s;
-    /* Blocks of rows are written by different threads: out's own elements must be distinct. */
-    const int64_t ars = out->row_stride < 0 ? -out->row_stride : out->row_stride,
-                  acs = out->col_stride < 0 ? -out->col_stride : out->col_stride;
-    if (out->rows > 1 && out->cols > 0 && !(ars >= out->cols * acs && ars > 0) &&
-        !(out->cols > 1 && acs >= out->rows * ars && ars > 0))
-        return gram__fail(ctx, GRAM_EINVAL, "out: elements overlap in memory (%lld×%lld with strides (%lld, %lld))",
-                          (long long)out->rows, (long long)out->cols, (long long)out->row_stride,
-                          (long long)out->col_stride);
+    if ((s = gram__check_out_distinct(ctx, out))) return s;
     if (X->dtype == GRAM_FLOAT32 && f->omega && !f->omega32_finite)
         return gram__fail(ctx, GRAM_EDOMAIN, "the map's frequencies overflow float32 (a lengthscale is too small for "
                           "float32 features); pass float64 data");
@@ -257,45 +318,17 @@ gram_status gram_features_transform(gram_context *ctx, const gram_features *f, c
     if ((s = gram__resolve_arch(ctx, &arch))) return s;
     const gram__ukr *u = gram__ukr_for(arch);
     if (!u) return gram__fail(ctx, GRAM_EUNSUPPORTED, "architecture %s is not compiled into this build", gram__arch_name(arch));
-    const int64_t B = block_rows(f->F), nb = (N + B - 1) / B;
+    const int64_t B = block_rows(f->F);
     const size_t es = X->dtype == GRAM_FLOAT32 ? sizeof(float) : sizeof(double);
-    int nt = gram__threads(ctx);
-    if (nt > nb) nt = (int)nb;
     /* per thread: xb, p, row, nrm, v; each part rounded to 64 bytes to keep them aligned */
 #define UP(x) (((x) + 63) & ~(size_t)63)
     const size_t sx = UP((size_t)(B * f->D) * es), sp = UP((size_t)(B * f->F) * es), sr = UP((size_t)f->R * 8),
                  sa = UP((size_t)f->F * es), sn = UP((size_t)B * 8), sv = UP((size_t)(f->draw == GRAM__FDRAW_SKETCH ? GRAM__TS_W * (5 * f->R + f->D + 1) : f->Dp * B) * 8),
                  per = sx + sp + sr + sa + sn + sv;
 #undef UP
-    char *mem = gram__alloc(per * (size_t)nt);
-    if (!mem) return gram__fail(ctx, GRAM_ENOMEM, "out of memory for the feature transform's %d block buffers", nt);
-
-    gram__progress ps = {0, nb, 0};
+    const blocks_arg a = {f, u, X, out, B, {sx, sp, sr, sa, sn}};
     int64_t bad = -1;
-    const int saved = gram__blas_serial_begin(0);
-    nt = gram__team_size(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        char *m = mem + per * (size_t)omp_get_thread_num();
-        ws w = {m, m + sx, m + sx + sp, m + sx + sp + sr, (double *)(m + sx + sp + sr + sa),
-                (double *)(m + sx + sp + sr + sa + sn)};
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < nb; b++) {
-            if (gram__progress_cancelled(&ps)) continue;
-            const int64_t i0 = b * B, n = N - i0 < B ? N - i0 : B;
-            const int64_t r = run_block(f, u, X, out, i0, n, B, &w);
-            if (r >= 0) {
-#pragma omp critical(gram_features_bad)
-                if (bad < 0 || r < bad) bad = r;
-            }
-            gram__progress_report(ctx, &ps, 1);
-        }
-    }
-    gram__blas_serial_end(saved);
-    gram__free(mem);
-    if (ps.cancelled)
-        return gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld blocks",
-                          (long long)ps.done, (long long)ps.total);
+    if ((s = gram__run_row_blocks(ctx, N, B, per, "the feature transform's", rows_block, &a, &bad))) return s;
     if (bad >= 0)
         return gram__fail(ctx, GRAM_EDOMAIN, "X: row %lld: a feature is not finite (the projection w.x or an "
                           "exponential feature exp(w.x - |x|^2) overflows: |x|/lengthscale is too large for this map); "
