@@ -6,6 +6,7 @@ object arrays, other byte orders) is converted once, to float64, with NumPy's ow
 """
 import numbers
 import re
+import warnings
 
 import numpy as np
 
@@ -150,3 +151,36 @@ def nonfinite_error(e, name, columns_are_points=False):
 
 def is_nonfinite(e):
     return getattr(e, "gram_status", None) == _lib.ENONFINITE
+
+
+def feature_names(X):
+    """X's column names when X is a DataFrame with string column names (scikit-learn's rule), else None."""
+    if hasattr(X, "columns"):
+        cols = list(X.columns)
+        if cols and all(isinstance(c, str) for c in cols):
+            return np.asarray(cols, dtype=object)
+    return None
+
+
+def check_feature_names(est, X, names, reset):
+    """scikit-learn's bookkeeping of n_features_in_ and feature_names_in_: set at fit (reset), and
+    later the same names (or a warning where one side has none) and the same number of columns."""
+    if reset:
+        est.n_features_in_ = X.shape[1]
+        if names is not None:
+            est.feature_names_in_ = names
+        elif hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+        return
+    name = type(est).__name__
+    fitted = getattr(est, "feature_names_in_", None)
+    if fitted is not None and names is not None and list(names) != list(fitted):
+        raise ValueError("The feature names should match those that were passed during fit.")
+    if fitted is not None and names is None:
+        warnings.warn(f"X does not have valid feature names, but {name} was fitted with feature names")
+    if fitted is None and names is not None and hasattr(est, "n_features_in_"):
+        warnings.warn(f"X has feature names, but {name} was fitted without feature names")
+    if hasattr(est, "n_features_in_") and X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                         f"{est.n_features_in_} features as input.")
+

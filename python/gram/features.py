@@ -25,7 +25,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
-from ._validation import _is_sparse, check_array, check_random_state, is_nonfinite, nonfinite_error, seed_from
+from ._validation import (_is_sparse, check_array, check_feature_names, check_random_state, feature_names,
+                          is_nonfinite, nonfinite_error, seed_from)
 
 __all__ = ["RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"]
 
@@ -184,14 +185,6 @@ def _integral(v):
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _feature_names(X):
-    if hasattr(X, "columns"):
-        cols = list(X.columns)
-        if cols and all(isinstance(c, str) for c in cols):
-            return np.asarray(cols, dtype=object)
-    return None
-
-
 def _dense(X):
     """A SciPy sparse matrix as a dense array (the C maps read dense rows)."""
     if _is_sparse(X):
@@ -239,32 +232,13 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise self._bad("n_components", "an int in the range [1, inf)")
 
     def _check_X(self, X, reset, keep_float32=True):
-        names = _feature_names(X)
+        names = feature_names(X)
         X = check_array(_dense(X), name="X", estimator=type(self).__name__, keep_float32=keep_float32)
         if reset:
             # fit reads X's values only in C, later (or, for most maps, never): checked here, as
             # scikit-learn's validate_data does, so that a NaN is refused at fit
             _check_finite(X)
-        if reset:
-            self.n_features_in_ = X.shape[1]
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            fitted = getattr(self, "feature_names_in_", None)
-            if fitted is not None and names is not None and list(names) != list(fitted):
-                raise ValueError("The feature names should match those that were passed during fit.")
-            if fitted is not None and names is None:
-                warnings.warn(f"X does not have valid feature names, but {type(self).__name__} was "
-                              "fitted with feature names")
-            if fitted is None and names is not None:
-                warnings.warn(f"X has feature names, but {type(self).__name__} was fitted without "
-                              "feature names")
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input.")
+        check_feature_names(self, X, names, reset)
         return X
 
     def _check_fitted(self):

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
-from ._validation import (check_array, check_random_state, check_sample_weight, is_nonfinite,
-                          nonfinite_error, seed_from)
+from ._validation import (check_array, check_feature_names, check_random_state, check_sample_weight,
+                          feature_names, is_nonfinite, nonfinite_error, seed_from)
 from .kernels import RBF, ConstantKernel, Kernel, as_kernel
 
 __all__ = ["GaussianProcessRegressor", "KernelRidge"]
@@ -119,14 +119,6 @@ def _call(fn, *args, work=None, names=None):
 # ---- shared validation ------------------------------------------------------------------------
 
 
-def _feature_names(X):
-    if hasattr(X, "columns"):
-        cols = list(X.columns)
-        if cols and all(isinstance(c, str) for c in cols):
-            return np.asarray(cols, dtype=object)
-    return None
-
-
 def _check_y(y, estimator, n):
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None.")
@@ -205,28 +197,9 @@ class _Regressor(BaseEstimator):
             f"Got {getattr(self, name)!r} instead.")
 
     def _check_X(self, X, reset):
-        names = _feature_names(X)
+        names = feature_names(X)
         X = check_array(X, name="X", estimator=type(self).__name__, keep_float32=False)
-        if reset:
-            self.n_features_in_ = X.shape[1]
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            fitted = getattr(self, "feature_names_in_", None)
-            if fitted is not None and names is not None and list(names) != list(fitted):
-                raise ValueError("The feature names should match those that were passed during fit.")
-            if fitted is not None and names is None:
-                warnings.warn(f"X does not have valid feature names, but {type(self).__name__} was "
-                              "fitted with feature names")
-            if fitted is None and names is not None and hasattr(self, "n_features_in_"):
-                warnings.warn(f"X has feature names, but {type(self).__name__} was fitted without "
-                              "feature names")
-            if hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input.")
+        check_feature_names(self, X, names, reset)
         return _lib.as_viewable(X, np.float64)
 
 
@@ -555,7 +528,7 @@ class GaussianProcessRegressor(_Regressor):
         if kernel.requires_vector_input or isinstance(kernel, Kernel):
             return self._check_X(X, reset)
         from sklearn.utils import check_array as sk_check_array
-        names = _feature_names(X)
+        names = feature_names(X)
         X = sk_check_array(X, dtype=None, ensure_2d=False)
         if reset:
             for a in ("n_features_in_", "feature_names_in_"):
