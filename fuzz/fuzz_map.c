@@ -15,7 +15,7 @@
  *   - its accessors agree with what it transforms (D columns in, R out);
  *   - saved again it loads again, and that map saves to the same bytes and gives the same
  *     features bit for bit. */
-#include "fuzz_common.h"
+#include "fuzz_container.h"
 
 #include <gram.h>
 
@@ -28,17 +28,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { HEADER = 64, OFF_PAYLOAD = 56, OFF_HEADER_SIZE = 12, CRC = 4, POINTS = 5 };
-
-static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
+enum { POINTS = 5 };
 
 /* φ of POINTS fixed points in dtype dt (out: POINTS×R values of that dtype); the status. */
 static gram_status features(gram_context *ctx, const gram_features *f, gram_dtype dt, void *out)
@@ -118,23 +108,6 @@ static void check(const uint8_t *buf, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    check(data, size);
-    if (size < HEADER + CRC || memcmp(data, "GRAMMODL", 8) != 0) return 0;
-    uint8_t *fixed = malloc(size);
-    FUZZ_ASSERT(fixed != NULL);
-    memcpy(fixed, data, size);
-    uint32_t crc = gram__crc32(0, fixed, size - CRC);
-    if (get_u32(fixed + size - CRC) != crc) {
-        put_u32(fixed + size - CRC, crc);
-        check(fixed, size);
-    }
-    uint32_t header = get_u32(fixed + OFF_HEADER_SIZE);
-    if (header >= HEADER && header <= size - CRC) {
-        memcpy(fixed, data, size);
-        put_u64(fixed + OFF_PAYLOAD, (uint64_t)(size - CRC - header));
-        put_u32(fixed + size - CRC, gram__crc32(0, fixed, size - CRC));
-        if (memcmp(fixed, data, size) != 0) check(fixed, size);
-    }
-    free(fixed);
+    fuzz_container_variants(data, size, check);
     return 0;
 }

@@ -22,7 +22,7 @@
  *     loaded model and loading it again gives the same bytes when saved once more. */
 #define _GNU_SOURCE 1
 
-#include "fuzz_common.h"
+#include "fuzz_container.h"
 
 #include <gram.h>
 
@@ -39,18 +39,6 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-enum { HEADER = 64, OFF_HEADER_SIZE = 12, OFF_PAYLOAD = 56, CRC = 4 };
-
-static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void touch(const void *p, size_t n)
 {
@@ -334,24 +322,6 @@ static void check_all(const uint8_t *buf, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    check_all(data, size);
-    if (size < HEADER + CRC || memcmp(data, "GRAMMODL", 8) != 0) return 0;
-
-    uint8_t *fixed = malloc(size);
-    FUZZ_ASSERT(fixed != NULL);
-    memcpy(fixed, data, size);
-    uint32_t crc = gram__crc32(0, fixed, size - CRC);
-    if (get_u32(fixed + size - CRC) != crc) {
-        put_u32(fixed + size - CRC, crc);
-        check_all(fixed, size);
-    }
-    uint32_t header = get_u32(fixed + OFF_HEADER_SIZE);
-    if (header >= HEADER && header <= size - CRC) {
-        memcpy(fixed, data, size);
-        put_u64(fixed + OFF_PAYLOAD, (uint64_t)(size - CRC - header));
-        put_u32(fixed + size - CRC, gram__crc32(0, fixed, size - CRC));
-        if (memcmp(fixed, data, size) != 0) check_all(fixed, size);
-    }
-    free(fixed);
+    fuzz_container_variants(data, size, check_all);
     return 0;
 }
