@@ -32,3 +32,31 @@ def gram_cli():
 @pytest.fixture(scope="session")
 def data_dir():
     return REPO / "data"
+
+
+def matrix_grad(spec, X):
+    """gram_kernel_matrix_grad through ctypes: K (N, N) and its gradient (N, N, P) for a spec."""
+    import ctypes
+
+    import numpy as np
+
+    from gram import _lib
+
+    _lib.need("gram_kernel_matrix_grad")
+    ctx = ctypes.c_void_p()
+    assert _lib.lib.gram_context_create(ctypes.byref(ctx)) == 0
+    k = ctypes.c_void_p()
+    try:
+        st = _lib.lib.gram_kernel_parse(ctx, spec.encode(), ctypes.byref(k))
+        assert st == 0, _lib.lib.gram_context_message(ctx)
+        P = _lib.lib.gram_kernel_n_hyper(k)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        n = X.shape[0]
+        K, G = np.empty((n, n)), np.empty((n, n, P))
+        st = _lib.lib.gram_kernel_matrix_grad(ctx, k, None, ctypes.byref(_lib.view(X)), ctypes.byref(_lib.view(K)),
+                                              G.ctypes.data_as(_lib._dp))
+        assert st == 0, _lib.lib.gram_context_message(ctx)
+        return K, G
+    finally:
+        _lib.lib.gram_kernel_destroy(k)
+        _lib.lib.gram_context_destroy(ctx)

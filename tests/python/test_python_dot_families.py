@@ -4,13 +4,11 @@ computed in the test: softmax exp((x/ℓ)·(y/ℓ)) and its log-sum where every 
 2009, its closed form), their lengthscale gradients against central differences of the values,
 and the scikit-learn Kernel protocol's view of them (not stationary).
 """
-import ctypes
-
 import numpy as np
 import pytest
+from conftest import matrix_grad as _matrix_grad
 
 import gram
-from gram import _lib
 
 scipy_special = pytest.importorskip("scipy.special")
 
@@ -24,26 +22,6 @@ def arccos_ref(Y, X, n, ell=1.0):
     return (ny * nx) ** n * J / np.pi
 
 
-def _matrix_grad(spec, X):
-    """gram_kernel_matrix_grad through ctypes (as test_python_kernel_families.py): K and (N, N, P)."""
-    _lib.need("gram_kernel_matrix_grad")
-    ctx = ctypes.c_void_p()
-    assert _lib.lib.gram_context_create(ctypes.byref(ctx)) == 0
-    k = ctypes.c_void_p()
-    try:
-        st = _lib.lib.gram_kernel_parse(ctx, spec.encode(), ctypes.byref(k))
-        assert st == 0, _lib.lib.gram_context_message(ctx)
-        P = _lib.lib.gram_kernel_n_hyper(k)
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        n = X.shape[0]
-        K, G = np.empty((n, n)), np.empty((n, n, P))
-        st = _lib.lib.gram_kernel_matrix_grad(ctx, k, None, ctypes.byref(_lib.view(X)), ctypes.byref(_lib.view(K)),
-                                              G.ctypes.data_as(_lib._dp))
-        assert st == 0, _lib.lib.gram_context_message(ctx)
-        return K, G
-    finally:
-        _lib.lib.gram_kernel_destroy(k)
-        _lib.lib.gram_context_destroy(ctx)
 
 
 def test_softmax_values():

@@ -3,13 +3,11 @@ in the test: the Matérn kernel of any ν (scipy.special.kv / gammaln), the sigm
 (sklearn.metrics.pairwise.sigmoid_kernel), powers of kernels (scikit-learn's Exponentiation), and
 the Gram block's gradient tensor in scikit-learn's layout (gram_kernel_matrix_grad, through ctypes).
 """
-import ctypes
-
 import numpy as np
 import pytest
+from conftest import matrix_grad as _matrix_grad
 
 import gram
-from gram import _lib
 
 scipy_special = pytest.importorskip("scipy.special")
 sk_kernels = pytest.importorskip("sklearn.gaussian_process.kernels")
@@ -144,22 +142,3 @@ def test_matrix_grad_layout_is_sklearns():
     assert G.shape == Gr.shape and G.dtype == np.float64
 
 
-def _matrix_grad(spec, X):
-    _lib.need("gram_kernel_matrix_grad")
-    ctx = ctypes.c_void_p()
-    assert _lib.lib.gram_context_create(ctypes.byref(ctx)) == 0
-    k = ctypes.c_void_p()
-    try:
-        st = _lib.lib.gram_kernel_parse(ctx, spec.encode(), ctypes.byref(k))
-        assert st == 0, _lib.lib.gram_context_message(ctx)
-        P = _lib.lib.gram_kernel_n_hyper(k)
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        n = X.shape[0]
-        K, G = np.empty((n, n)), np.empty((n, n, P))
-        st = _lib.lib.gram_kernel_matrix_grad(ctx, k, None, ctypes.byref(_lib.view(X)), ctypes.byref(_lib.view(K)),
-                                              G.ctypes.data_as(_lib._dp))
-        assert st == 0, _lib.lib.gram_context_message(ctx)
-        return K, G
-    finally:
-        _lib.lib.gram_kernel_destroy(k)
-        _lib.lib.gram_context_destroy(ctx)
