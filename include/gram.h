@@ -1114,6 +1114,152 @@ GRAM_API gram_status gram_snnk_input_features(gram_context *ctx, const gram_snnk
 GRAM_API gram_status gram_snnk_weight_features(gram_context *ctx, const gram_snnk *layer,
                                                gram_array *out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Private similarities (src/private/)                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Differentially private similarity sums (Backurs, Lin, Mahabadi, Silwal & Tarnawski, "Efficiently
+ * Computing Similarities to Private Datasets", ICLR 2024, arXiv 2403.08917; docs/private.md).
+ * gram_private_fit reads a private data set X (n × d) once and releases a *sketch*: a data
+ * structure that answers Σ_{x∈X} f(x, y) (and the average) for any number of later queries y at
+ * no further privacy cost. The sketch holds only released (noised) values and public parameters
+ * (the similarity, the domain, ε, δ, the seed of the public randomness); never a row of X.
+ *
+ * Privacy unit: one row of X. Neighbouring data sets differ by one row replaced by any other point
+ * of the domain (GRAM_PRIVATE_REPLACE, the default: n is public and released exactly) or by one row
+ * added or removed (GRAM_PRIVATE_ADD_REMOVE: n is released with noise, using 5% of ε and δ).
+ * δ = 0: pure ε-DP with discrete Laplace noise; δ > 0: (ε, δ)-DP with discrete Gaussian noise.
+ * Noise is exact integer noise (Canonne, Kamath & Steinke 2020) added to integer (fixed-point)
+ * statistics, drawn from ChaCha20 keyed by getrandom(2), so no floating-point noise leaks the data
+ * through its low bits (Mironov 2012).
+ *
+ * The domain is required: the ball |x|₂ ≤ radius (GRAM_PRIVATE_BALL) or the box |x_j| ≤ radius
+ * for every coordinate (GRAM_PRIVATE_BOX). Rows outside it are clipped onto it (scaled onto the
+ * sphere, or clamped per coordinate) before anything is computed, and counted
+ * (gram_private_sketch_n_clipped; that count is not private and is never saved).
+ */
+typedef struct gram_private_sketch gram_private_sketch;
+
+typedef enum gram_private_similarity {
+    GRAM_PRIVATE_GAUSSIAN = 0,    /* f = exp(-|x - y|²/σ²), σ = bandwidth */
+    GRAM_PRIVATE_EXPONENTIAL = 1, /* f = exp(-|x - y|/σ) */
+    GRAM_PRIVATE_CAUCHY = 2,      /* f = 1/(1 + |x - y|²/σ²), by a sum of exponential kernels */
+    GRAM_PRIVATE_L1 = 3,          /* f = |x - y|₁ */
+    GRAM_PRIVATE_L2 = 4,          /* f = |x - y|₂, through an embedding of ℓ2 into ℓ1 */
+    GRAM_PRIVATE_LPP = 5          /* f = |x - y|_p^p = Σ_j |x_j - y_j|^p, 0 < p ≤ 2 */
+} gram_private_similarity;
+
+typedef enum gram_private_mechanism {
+    GRAM_PRIVATE_PAPER = 0,    /* the paper's mechanism for the similarity (the default) */
+    GRAM_PRIVATE_BASELINE = 1  /* the prior work the paper compares with: for the kernels random
+                                  Fourier features in all d dimensions plus Laplace noise (no
+                                  dimensionality reduction); for l1 Huang & Roth (SODA 2014) */
+} gram_private_mechanism;
+
+typedef enum gram_private_domain { GRAM_PRIVATE_BALL = 0, GRAM_PRIVATE_BOX = 1 } gram_private_domain;
+typedef enum gram_private_neighbours {
+    GRAM_PRIVATE_REPLACE = 0,
+    GRAM_PRIVATE_ADD_REMOVE = 1
+} gram_private_neighbours;
+
+typedef struct gram_private_options {
+    gram_private_mechanism mechanism;   /* GRAM_PRIVATE_PAPER */
+    gram_private_domain domain;         /* GRAM_PRIVATE_BALL */
+    double radius;                      /* required: > 0 and finite (0 after init: refused) */
+    double bandwidth;                   /* σ of the kernels, > 0 (0 after init: refused for the
+                                           kernels; ignored by the distances) */
+    double p;                           /* exponent of GRAM_PRIVATE_LPP, 0 < p ≤ 2 (1 after init) */
+    gram_private_neighbours neighbours; /* GRAM_PRIVATE_REPLACE */
+    int64_t n_components;               /* kernels: random features R (even; 0: 1024); l2: the
+                                           number k of ℓ1 projections (0: 64) */
+    int64_t reduced_dim;                /* kernels, paper mechanism: Johnson–Lindenstrauss target
+                                           dimension (0: min(d, 64); ≥ d: no reduction) */
+    int32_t levels;                     /* distances: depth L of each coordinate's tree (2^L
+                                           cells; 0: chosen from n and ε, docs/private.md) */
+    int32_t n_terms;                    /* cauchy: exponentials in the sum (0: 8) */
+    uint64_t seed;                      /* seed of the public randomness (projections,
+                                           frequencies); used only when has_seed is set, else
+                                           drawn from the operating system */
+    int has_seed;
+    uint64_t noise_seed;                /* FOR TESTS ONLY: draw the noise from this seed instead of
+                                           the operating system. The sketch is then NOT private and
+                                           says so (gram_private_info.test_noise) */
+    int has_noise_seed;
+} gram_private_options;
+
+/* Sets every field to the default named above (radius 0: the caller must set it). */
+GRAM_API void gram_private_options_init(gram_private_options *o);
+
+/* Releases a sketch of X (n × d, float64 or float32, finite, n ≥ 1) for similarity f under
+ * ε-DP (delta = 0) or (ε, δ)-DP (0 < delta < 1). epsilon must be > 0 and finite; opt is
+ * required. Errors (GRAM_EINVAL naming the parameter; GRAM_ESHAPE for an empty X;
+ * GRAM_ENONFINITE naming the entry; GRAM_EIO when the operating system gives no randomness)
+ * release nothing: *out is NULL and no noise was drawn. */
+GRAM_API gram_status gram_private_fit(gram_context *ctx, const gram_array *X, gram_private_similarity f,
+                                      double epsilon, double delta, const gram_private_options *opt,
+                                      gram_private_sketch **out);
+GRAM_API void gram_private_sketch_destroy(gram_private_sketch *s);
+
+/* out[i] (M values, float64, a view of M × 1 or 1 × M) = the private estimate of
+ * Σ_{x∈X} f(x, y_i) for Y (M × d, float64 or float32, finite; d must be the sketch's:
+ * GRAM_ESHAPE otherwise). Queries are post-processing: they cost no privacy. */
+GRAM_API gram_status gram_private_query(gram_context *ctx, const gram_private_sketch *s, const gram_array *Y,
+                                        gram_array *out);
+/* The same divided by the released n (max(n̂, 1) under add/remove). */
+GRAM_API gram_status gram_private_query_mean(gram_context *ctx, const gram_private_sketch *s,
+                                             const gram_array *Y, gram_array *out);
+
+/* What a sketch is and what it cost. Strings belong to the sketch. */
+typedef struct gram_private_info {
+    gram_private_similarity similarity;
+    gram_private_mechanism mechanism;
+    gram_private_domain domain;
+    gram_private_neighbours neighbours;
+    double radius, bandwidth, p;
+    double epsilon, delta;            /* the privacy this release cost */
+    int64_t dim;                      /* d */
+    double n;                         /* the released n (exact under replace, noisy otherwise) */
+    int64_t n_components, reduced_dim;
+    int32_t levels, n_terms;
+    uint64_t seed;                    /* of the public randomness */
+    const char *noise;                /* "discrete_laplace" or "discrete_gaussian" */
+    double noise_scale;               /* Laplace scale b or Gaussian σ, in the released values' units */
+    double approx_error;              /* cauchy: max |f - Σ a_j e^(-b_j t)| on the domain; else 0 */
+    const char *sensitivity;          /* the sensitivity and how it was derived, in words */
+    int test_noise;                   /* 1: the noise came from a fixed seed: NOT private */
+} gram_private_info;
+GRAM_API gram_status gram_private_sketch_info(const gram_private_sketch *s, gram_private_info *info);
+/* Rows of X clipped onto the domain by the fit that made s; -1 for a loaded sketch. */
+GRAM_API int64_t gram_private_sketch_n_clipped(const gram_private_sketch *s);
+
+/* Sketch files: the model container (kind "private", docs/private.md), versioned and checksummed.
+ * A damaged file, one of another kind or one from a newer format is GRAM_EFORMAT naming the file
+ * and the problem; nothing is returned. save writes a temporary file and renames it. */
+GRAM_API gram_status gram_private_save(gram_context *ctx, const gram_private_sketch *s, const char *path);
+GRAM_API gram_status gram_private_load(gram_context *ctx, const char *path, gram_private_sketch **out);
+GRAM_API gram_status gram_private_to_bytes(gram_context *ctx, const gram_private_sketch *s, void **buf,
+                                           size_t *size);
+GRAM_API gram_status gram_private_from_bytes(gram_context *ctx, const void *buf, size_t size,
+                                             gram_private_sketch **out);
+
+/* A privacy accountant: the total cost of several releases about the same people, by basic
+ * composition (ε and δ add). A sketch fitted on the whole data set is added with partition = -1.
+ * Sketches fitted on the parts of one disjoint partition of the rows (e.g. one per class) are
+ * added with the same partition id ≥ 0 and their part; they must use GRAM_PRIVATE_ADD_REMOVE
+ * (GRAM_EINVAL otherwise: a replaced row may move to another part). Because a replaced row leaves
+ * one part and joins another, a partition costs the sum of its two most expensive parts. Under
+ * replace-one neighbours a whole-data sketch with add/remove neighbours costs 2ε, 2δ. */
+typedef struct gram_privacy_accountant gram_privacy_accountant;
+GRAM_API gram_status gram_privacy_accountant_create(gram_context *ctx, gram_privacy_accountant **out);
+GRAM_API void gram_privacy_accountant_destroy(gram_privacy_accountant *a);
+GRAM_API gram_status gram_privacy_accountant_add(gram_context *ctx, gram_privacy_accountant *a,
+                                                 const gram_private_sketch *s, int64_t partition,
+                                                 int64_t part);
+GRAM_API gram_status gram_privacy_accountant_total(const gram_privacy_accountant *a, double *epsilon,
+                                                   double *delta);
+GRAM_API int64_t gram_privacy_accountant_count(const gram_privacy_accountant *a); /* sketches added */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,148 @@
+/* private: differentially private similarity sketches (internal to libgram; public API in
+ * include/gram.h, "Private similarities"; docs/private.md).
+ *
+ * Layers, one file each:
+ *   csprng.c   ChaCha20 (RFC 8439) keyed from getrandom(2), or from a test seed
+ *   noise.c    exact discrete Laplace and discrete Gaussian samplers (Canonne, Kamath & Steinke
+ *              2020) on integers; calibration; gram__release (integer statistic → released doubles)
+ *   kernels.c  gaussian / exponential / cauchy sketches (random features, JL, sum of exponentials)
+ *   distances.c l1 / l2 / lpp sketches (per-coordinate private trees; ℓ2 → ℓ1 embedding; HR14)
+ *   private.c  public API: options, clipping, dispatch, info, accountant
+ *   serial.c   sketch files (the model container, kind "private")
+ *
+ * Every family computes an exact integer statistic (counts, or a fixed-point sum) with a proven
+ * sensitivity, hands it to gram__release, and keeps only what comes back. */
+#ifndef GRAM_PRIVATE_H
+#define GRAM_PRIVATE_H
+
+#include "gram.h"
+#include "../base/base.h"
+
+#include <stdint.h>
+
+/* ---- csprng.c ---------------------------------------------------------------------------- */
+typedef struct gram__csprng {
+    uint32_t key[8];
+    uint32_t nonce[3];
+    uint32_t counter;      /* block counter; a new nonce word is taken when it wraps */
+    uint32_t block[16];    /* the current keystream block */
+    int used;              /* words of block already returned (16: none left) */
+    int seeded;            /* 1: keyed from a test seed (not private) */
+} gram__csprng;
+
+/* Keys r from 32 bytes of getrandom(2) (blocking until the kernel's pool is initialised; EINTR
+ * retried). GRAM_EIO with a message if the operating system gives no randomness. */
+gram_status gram__csprng_init_os(gram_context *ctx, gram__csprng *r);
+/* Keys r from a 64-bit seed (tests only; r->seeded = 1). */
+void gram__csprng_init_seed(gram__csprng *r, uint64_t seed);
+uint32_t gram__csprng_u32(gram__csprng *r);
+uint64_t gram__csprng_u64(gram__csprng *r);
+/* Uniform on {0, ..., n - 1}, n ≥ 1, exactly (rejection, no modulo bias). */
+uint64_t gram__csprng_below(gram__csprng *r, uint64_t n);
+/* Wipes the key and state. */
+void gram__csprng_wipe(gram__csprng *r);
+/* The raw ChaCha20 block function (RFC 8439 §2.3): out = block(key, counter, nonce). */
+void gram__chacha20_block(const uint32_t key[8], uint32_t counter, const uint32_t nonce[3],
+                          uint32_t out[16]);
+
+/* ---- noise.c ----------------------------------------------------------------------------- */
+/* Exact samplers (Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential Privacy",
+ * NeurIPS 2020, Algorithms 1–3). Rational parameters num/den with num, den ≥ 1 and small enough
+ * that the algorithms' integer products fit in 64 bits (noise.c states the bounds; callers use
+ * gram__release, which guarantees them). */
+int gram__bernoulli_exp(gram__csprng *r, uint64_t num, uint64_t den);     /* Bernoulli(e^(-num/den)) */
+int64_t gram__discrete_laplace(gram__csprng *r, uint64_t num, uint64_t den); /* P(x) ∝ e^(-|x| den/num) */
+int64_t gram__discrete_gaussian(gram__csprng *r, uint64_t num, uint64_t den); /* P(x) ∝ e^(-x²/(2σ²)), σ² = num/den */
+
+typedef enum { GRAM__NOISE_LAPLACE = 0, GRAM__NOISE_GAUSSIAN = 1 } gram__noise_kind;
+
+/* An exact integer statistic and the sensitivity its family proved for it, in integer units:
+ * for every pair of neighbouring data sets (as the sketch's neighbours say) the two statistics
+ * differ by at most sens_l1 in ℓ1 and sens_l2 in ℓ2. */
+typedef struct gram__statistic {
+    int64_t m;              /* number of values */
+    int64_t *v;             /* the values (owned by the caller) */
+    double unit;            /* what one integer unit is worth in the released values */
+    uint64_t sens_l1;       /* exact integer ℓ1 sensitivity (≥ 1) */
+    double sens_l2;         /* ℓ2 sensitivity, rounded up (≥ 1 unless sens_l1 is 0) */
+    int allow_coarsen;      /* 1: the release may first round v to a grid of 2^s units (fixed-point
+                               sums, whose fine units are far below the noise); 0: counts */
+} gram__statistic;
+
+/* What a release did, for the sketch's metadata. */
+typedef struct gram__release_record {
+    gram__noise_kind kind;
+    double epsilon, delta;
+    int shift;              /* s: values were rounded to multiples of 2^s units first */
+    uint64_t sens_l1;       /* in units of 2^s (including the +1 per value of the rounding) */
+    double sens_l2;
+    double scale;           /* Laplace scale b or Gaussian σ, in released units (unit·2^s·num/den) */
+    uint64_t num, den;      /* the rational noise parameter in grid units: Laplace b = num/den,
+                               Gaussian σ² = num/den */
+} gram__release_record;
+
+/* Releases st: delta = 0 → discrete Laplace with b ≥ sens_l1/ε per value; delta > 0 → discrete
+ * Gaussian with σ from the zCDP bound of the discrete Gaussian (CKS 2020) converted to (ε, δ).
+ * out[i] = (round(v[i]/2^s) + Z_i)·2^s·unit. GRAM_EOVERFLOW if a noised value leaves int64;
+ * GRAM_EINVAL for a bad ε/δ. On failure nothing is written to out. */
+gram_status gram__release(gram_context *ctx, const gram__statistic *st, double epsilon, double delta,
+                          gram__csprng *r, double *out, gram__release_record *rec);
+
+/* ---- the sketch --------------------------------------------------------------------------- */
+struct gram_private_sketch {
+    /* public parameters (saved) */
+    gram_private_similarity similarity;
+    gram_private_mechanism mechanism;
+    gram_private_domain domain;
+    gram_private_neighbours neighbours;
+    double radius, bandwidth, p;
+    double epsilon, delta;          /* the whole release's cost */
+    double eps_main, delta_main;    /* the family's share (set by private.c before fit: all of it
+                                       under replace; 95% under add/remove, the rest releases n) */
+    int64_t dim;
+    int64_t n_components, reduced_dim;
+    int32_t levels, n_terms;
+    uint64_t seed;                  /* public randomness */
+    int test_noise;
+    gram__release_record rec;       /* of the main statistic */
+    double n_released;              /* exact n (replace) or released noisy n (add/remove) */
+    char sensitivity[512];
+    double approx_error;
+    /* data-dependent released values (saved): exactly what gram__release returned */
+    int64_t n_values;
+    double *values;
+    /* data-independent parameters a family fixed at fit (saved): e.g. the cauchy coefficients
+     * and rates, the ℓ1 cell edges; each family documents its layout */
+    int64_t n_params;
+    double *params;
+    /* derived from the above (rebuilt by prepare after fit and load; never saved) */
+    void *cache;
+    void (*free_cache)(void *cache);
+    int64_t n_clipped;              /* -1 after load */
+};
+
+/* A family's entry points. X is the clipped data, n × d row-major float64. fit fills
+ * s->values/n_values, s->params/n_params, s->rec, s->sensitivity (and approx_error, levels, ...)
+ * from the options already copied into s; it draws noise only through gram__release(…, r, …).
+ * statistic computes the exact integer statistic and its sensitivities without releasing them
+ * (tests compare neighbouring data sets with it); st->v is malloc'ed, freed by the caller.
+ * prepare builds s->cache from the saved fields; query answers sums. */
+typedef struct gram__private_family {
+    gram_status (*fit)(gram_context *ctx, gram_private_sketch *s, const double *X, int64_t n,
+                       gram__csprng *r);
+    gram_status (*statistic)(gram_context *ctx, const gram_private_sketch *s, const double *X, int64_t n,
+                             gram__statistic *st);
+    gram_status (*prepare)(gram_context *ctx, gram_private_sketch *s);
+    gram_status (*query)(gram_context *ctx, const gram_private_sketch *s, const double *Y, int64_t m,
+                         double *out);
+} gram__private_family;
+
+extern const gram__private_family gram__private_kernels;   /* kernels.c: gaussian, exponential, cauchy */
+extern const gram__private_family gram__private_distances; /* distances.c: l1, l2, lpp */
+
+/* Test hook (private.c): the family's exact statistic for X as the sketch's options and public
+ * seed define it, after clipping. Used by the sensitivity tests; not in gram.h. */
+GRAM_API gram_status gram__private_statistic(gram_context *ctx, const gram_private_sketch *s,
+                                             const gram_array *X, gram__statistic *st);
+
+#endif
