@@ -1259,6 +1259,10 @@ GRAM_API gram_status gram_privacy_accountant_add(gram_context *ctx, gram_privacy
 GRAM_API gram_status gram_privacy_accountant_total(const gram_privacy_accountant *a, double *epsilon,
                                                    double *delta);
 GRAM_API int64_t gram_privacy_accountant_count(const gram_privacy_accountant *a); /* sketches added */
+/* Sketches added whose noise came from a test seed (gram_private_info.test_noise): their releases
+ * are counted in the total like any other, but they were NOT private; a caller reporting the total
+ * must say so when this is > 0. */
+GRAM_API int64_t gram_privacy_accountant_count_test_noise(const gram_privacy_accountant *a);
 
 #ifdef __cplusplus
 }

@@ -140,6 +140,13 @@ typedef struct gram__private_family {
 extern const gram__private_family gram__private_kernels;   /* kernels.c: gaussian, exponential, cauchy */
 extern const gram__private_family gram__private_distances; /* distances.c: l1, l2, lpp */
 
+/* Shared by private.c and serial.c: the similarity's name ("gaussian", ..., "lpp"; "?" if out of
+ * range) and the checks of the public parameters that fit and load both make (n_components,
+ * reduced_dim, n_terms, levels against the limits on what a family may allocate). where: NULL for
+ * fit (GRAM_EINVAL), else the file's name (GRAM_EFORMAT). */
+const char *gram__private_similarity_name(gram_private_similarity f);
+gram_status gram__private_check_params(gram_context *ctx, const gram_private_sketch *s, const char *where);
+
 /* Test hook (private.c): the family's exact statistic for X as the sketch's options and public
  * seed define it, after clipping. Used by the sensitivity tests; not in gram.h. */
 GRAM_API gram_status gram__private_statistic(gram_context *ctx, const gram_private_sketch *s,
