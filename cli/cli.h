@@ -58,7 +58,21 @@ enum {
     OPT_METHOD,
     OPT_COMPONENTS,
     OPT_LANDMARKS,
-    OPT_DTYPE
+    OPT_DTYPE,
+    /* private */
+    OPT_SIMILARITY,
+    OPT_EPSILON,
+    OPT_DELTA,
+    OPT_RADIUS,
+    OPT_DOMAIN,
+    OPT_PRIV_BANDWIDTH, /* --bandwidth S of gram private fit (a number, not a KDE rule) */
+    OPT_REDUCED_DIM,
+    OPT_LEVELS,
+    OPT_P,
+    OPT_MECHANISM,
+    OPT_NEIGHBOURS,
+    OPT_NOISE_SEED,
+    OPT_MEAN
 };
 
 typedef struct cli_option {
@@ -255,5 +269,6 @@ int cli_sample(int argc, char **argv, int parse_only);
 int cli_gp(int argc, char **argv, int parse_only);  /* regress.c */
 int cli_krr(int argc, char **argv, int parse_only); /* regress.c */
 int cli_features(int argc, char **argv, int parse_only); /* features.c: fit, transform, info */
+int cli_private(int argc, char **argv, int parse_only);  /* private.c: fit, query, info */
 
 #endif

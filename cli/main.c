@@ -26,6 +26,7 @@ static const char MAIN_HELP[] =
     "  krr       kernel ridge regression: fit, predict\n"
     "  features  explicit feature maps (random features, Nystrom): fit,\n"
     "            transform, info\n"
+    "  private   differentially private similarity sketches: fit, query, info\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help and exit\n"
@@ -49,7 +50,7 @@ static const char MAIN_HELP[] =
     "  GRAM_MAX_INPUT  the most bytes one input may take, as read and as float64\n"
     "                  values (default: a quarter of the physical memory)\n";
 
-#define COMMAND_LIST "kde, sample, gp, krr or features"
+#define COMMAND_LIST "kde, sample, gp, krr, features or private"
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
@@ -871,6 +872,7 @@ int cli_main(int argc, char **argv, int parse_only)
     if (!strcmp(cmd, "gp")) return cli_gp(argc - 1, argv + 1, parse_only);
     if (!strcmp(cmd, "krr")) return cli_krr(argc - 1, argv + 1, parse_only);
     if (!strcmp(cmd, "features")) return cli_features(argc - 1, argv + 1, parse_only);
+    if (!strcmp(cmd, "private")) return cli_private(argc - 1, argv + 1, parse_only);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (argc > 2 && !strcmp(cmd, "help")) { /* gram help kde */
             static char help_opt[] = "--help";
@@ -880,6 +882,7 @@ int cli_main(int argc, char **argv, int parse_only)
             if (!strcmp(argv[2], "gp")) return cli_gp(2, sub, parse_only);
             if (!strcmp(argv[2], "krr")) return cli_krr(2, sub, parse_only);
             if (!strcmp(argv[2], "features")) return cli_features(2, sub, parse_only);
+            if (!strcmp(argv[2], "private")) return cli_private(2, sub, parse_only);
             return cli_usage_error("gram", "unknown command '%s' (expected " COMMAND_LIST ")", argv[2]);
         }
         fputs(MAIN_HELP, stdout);

@@ -23,9 +23,11 @@
 
 /* Limits on what a sketch may ask the families to allocate (elements of float64), shared by fit
  * (an absurd option) and load (a hostile file): the random features R, the JL matrix k × d and
- * the frequencies R × k. 2^28 doubles are 2 GiB. */
+ * the frequencies R × k. 2^26 doubles are 512 MiB: a hostile sketch file cannot make a load
+ * allocate more, as d is not otherwise backed by the file's bytes (the JL matrix is redrawn from the
+ * seed). */
 #define MAX_COMPONENTS ((int64_t)1 << 24)
-#define MAX_TABLE ((int64_t)1 << 28)
+#define MAX_TABLE ((int64_t)1 << 26)
 #define MAX_LEVELS 30
 #define MAX_TERMS 64
 
@@ -65,7 +67,7 @@ gram_status gram__private_check_params(gram_context *ctx, const gram_private_ske
                               (long long)k);
         if (k * (double)d > (double)MAX_TABLE || (double)R * (double)k > (double)MAX_TABLE)
             return gram__fail(ctx, bad, "%s: the projection (%lld x %lld) or the frequencies (%lld x %lld) would "
-                              "exceed 2^28 values; lower n_components or reduced_dim", w, (long long)k,
+                              "exceed 2^26 values; lower n_components or reduced_dim", w, (long long)k,
                               (long long)d, (long long)R, (long long)k);
         if (s->similarity == GRAM_PRIVATE_CAUCHY ? s->n_terms < 1 || s->n_terms > MAX_TERMS : s->n_terms != 0)
             return gram__fail(ctx, bad, "%s: n_terms must be in 1..%d for the cauchy kernel (0 otherwise), got %d",
@@ -78,7 +80,7 @@ gram_status gram__private_check_params(gram_context *ctx, const gram_private_ske
             const int64_t k = s->n_components;
             if (k < 1 || k > MAX_COMPONENTS || k * (double)d > (double)MAX_TABLE)
                 return gram__fail(ctx, bad, "%s: n_components (the l1 projections of l2) must be in 1..%lld with "
-                                  "n_components x d <= 2^28, got %lld for d = %lld", w, (long long)MAX_COMPONENTS,
+                                  "n_components x d <= 2^26, got %lld for d = %lld", w, (long long)MAX_COMPONENTS,
                                   (long long)k, (long long)d);
         }
     }

@@ -32,7 +32,7 @@
 
 #define KIND "private"
 #define LAYOUT 1
-#define MAX_DIM ((int64_t)1 << 28) /* k·d ≤ 2^28 with k ≥ 1 (gram__private_check_params) */
+#define MAX_DIM ((int64_t)1 << 26) /* k·d ≤ 2^26 with k ≥ 1 (gram__private_check_params) */
 
 static const char *const MECH_NAMES[] = {"paper", "baseline"};
 static const char *const DOMAIN_NAMES[] = {"ball", "box"};
@@ -150,10 +150,10 @@ static gram_status get_column(gram_context *ctx, const gram__model_file *m, cons
     return GRAM_OK;
 }
 
-/* The number of released values a similarity's statistic has (-1: the family's layout is not
- * fixed by the public fields, and its prepare checks it). The distances release every node of
- * levels 1..L of each coordinate's dyadic tree (2^(L+1) - 2 nodes), and the root too under
- * add/remove; the kernels one sum of R features per exponential term. */
+/* The number of released values a similarity's statistic has (distances.c and kernels.c state
+ * their layouts). The distances release every node of levels 1..L of each coordinate's dyadic
+ * tree (2^(L+1) - 2 nodes), and the root too under add/remove; their baseline 2^L cell counts per
+ * coordinate; the kernels one sum of R features per exponential term. */
 static int64_t expected_values(const gram_private_sketch *s)
 {
     switch (s->similarity) {
@@ -163,9 +163,10 @@ static int64_t expected_values(const gram_private_sketch *s)
     case GRAM_PRIVATE_L1:
     case GRAM_PRIVATE_LPP:
     case GRAM_PRIVATE_L2: {
-        if (s->mechanism == GRAM_PRIVATE_BASELINE) return -1;
         const int64_t coords = s->similarity == GRAM_PRIVATE_L2 ? s->n_components : s->dim;
-        const int64_t nodes = ((int64_t)2 << s->levels) - 2 + (s->neighbours == GRAM_PRIVATE_ADD_REMOVE);
+        const int64_t nodes = s->mechanism == GRAM_PRIVATE_BASELINE
+                                  ? (int64_t)1 << s->levels
+                                  : ((int64_t)2 << s->levels) - 2 + (s->neighbours == GRAM_PRIVATE_ADD_REMOVE);
         return (double)coords * (double)nodes > 9e15 ? INT64_MAX : coords * nodes;
     }
     }
