@@ -33,6 +33,7 @@ __all__ = [
     "ConstantKernel", "PairwiseKernel", "KernelOperator", "Sum", "Product", "Exponentiation",
     "CompoundKernel", "Hyperparameter", "library_version",
     "RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures", "SNNKLayer", "kernel_attention",
+    "PrivateKernelSum", "PrivateSimilarityClassifier", "PrivacyAccountant",
 ]
 
 # The kernel classes are built on first use (gram.kernels), so that ``import gram`` does not import
@@ -44,6 +45,8 @@ _LAZY.update(GaussianProcessRegressor="regression", KernelRidge="regression")
 # The transformers use scikit-learn's TransformerMixin where it is installed: loaded on first use too.
 _LAZY.update(dict.fromkeys(("RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"), "features"))
 _LAZY.update(SNNKLayer="attention", kernel_attention="attention")
+# Private similarities (the classifier uses scikit-learn's ClassifierMixin where it is installed).
+_LAZY.update(dict.fromkeys(("PrivateKernelSum", "PrivateSimilarityClassifier", "PrivacyAccountant"), "private"))
 
 
 def __getattr__(name):

@@ -388,6 +388,85 @@ for _name, _res, _args in _FEATURES:
 del _name, _res, _args, _f
 
 
+# Private similarities (gram.h, "Private similarities"): released sketches and the privacy
+# accountant; optional like the feature maps. Enums are C ints.
+class PrivateOptions(_CheckedStructure):
+    """``struct gram_private_options``."""
+
+    _fields_ = [
+        ("mechanism", ctypes.c_int),
+        ("domain", ctypes.c_int),
+        ("radius", ctypes.c_double),
+        ("bandwidth", ctypes.c_double),
+        ("p", ctypes.c_double),
+        ("neighbours", ctypes.c_int),
+        ("n_components", ctypes.c_int64),
+        ("reduced_dim", ctypes.c_int64),
+        ("levels", ctypes.c_int32),
+        ("n_terms", ctypes.c_int32),
+        ("seed", ctypes.c_uint64),
+        ("has_seed", ctypes.c_int),
+        ("noise_seed", ctypes.c_uint64),
+        ("has_noise_seed", ctypes.c_int),
+    ]
+
+
+class PrivateInfo(ctypes.Structure):
+    """``struct gram_private_info`` (its strings belong to the sketch)."""
+
+    _fields_ = [
+        ("similarity", ctypes.c_int),
+        ("mechanism", ctypes.c_int),
+        ("domain", ctypes.c_int),
+        ("neighbours", ctypes.c_int),
+        ("radius", ctypes.c_double),
+        ("bandwidth", ctypes.c_double),
+        ("p", ctypes.c_double),
+        ("epsilon", ctypes.c_double),
+        ("delta", ctypes.c_double),
+        ("dim", ctypes.c_int64),
+        ("n", ctypes.c_double),
+        ("n_components", ctypes.c_int64),
+        ("reduced_dim", ctypes.c_int64),
+        ("levels", ctypes.c_int32),
+        ("n_terms", ctypes.c_int32),
+        ("seed", ctypes.c_uint64),
+        ("noise", ctypes.c_char_p),
+        ("noise_scale", ctypes.c_double),
+        ("approx_error", ctypes.c_double),
+        ("sensitivity", ctypes.c_char_p),
+        ("test_noise", ctypes.c_int),
+    ]
+
+
+_PRIVATE = [
+    ("gram_private_options_init", None, [ctypes.POINTER(PrivateOptions)]),
+    ("gram_private_fit", _st, [_vp, _pa, _int, _d, _d, ctypes.POINTER(PrivateOptions), _pvp]),
+    ("gram_private_sketch_destroy", None, [_vp]),
+    ("gram_private_query", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_private_query_mean", _st, [_vp, _vp, _pa, _pa]),
+    ("gram_private_sketch_info", _st, [_vp, ctypes.POINTER(PrivateInfo)]),
+    ("gram_private_sketch_n_clipped", _i64, [_vp]),
+    ("gram_private_save", _st, [_vp, _vp, ctypes.c_char_p]),
+    ("gram_private_load", _st, [_vp, ctypes.c_char_p, _pvp]),
+    ("gram_private_to_bytes", _st, [_vp, _vp, _pvp, _size_p]),
+    ("gram_private_from_bytes", _st, [_vp, _vp, ctypes.c_size_t, _pvp]),
+    ("gram_privacy_accountant_create", _st, [_vp, _pvp]),
+    ("gram_privacy_accountant_destroy", None, [_vp]),
+    ("gram_privacy_accountant_add", _st, [_vp, _vp, _vp, _i64, _i64]),
+    ("gram_privacy_accountant_total", _st, [_vp, _dp, _dp]),
+    ("gram_privacy_accountant_count", _i64, [_vp]),
+    ("gram_privacy_accountant_count_test_noise", _i64, [_vp]),
+]
+
+for _name, _res, _args in _PRIVATE:
+    _f = getattr(lib, _name, None)
+    if _f is not None:
+        _f.restype, _f.argtypes = _res, _args
+        setattr(lib, _name, _guarded(_name, _f))
+del _name, _res, _args, _f
+
+
 def need(*names):
     """Raises NotImplementedError unless the loaded libgram exports every function in ``names``."""
     missing = [n for n in names if not hasattr(lib, n)]
