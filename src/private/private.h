@@ -138,6 +138,10 @@ typedef struct gram__private_family {
 } gram__private_family;
 
 extern const gram__private_family gram__private_kernels;   /* kernels.c: gaussian, exponential, cauchy */
+/* kernels.c: the cauchy fit 1/(1 + t²) ≈ Σ_j a_j e^(-b_j t) on [0, diameter/σ] that a fit of s would
+ * use (s->n_terms values each in a and b; max_err its max error on the check grid). For tests. */
+gram_status gram__private_cauchy_coefficients(gram_context *ctx, const gram_private_sketch *s, double *a,
+                                              double *b, double *max_err);
 extern const gram__private_family gram__private_distances; /* distances.c: l1, l2, lpp */
 
 /* Shared by private.c and serial.c: the similarity's name ("gaussian", ..., "lpp"; "?" if out of
