@@ -47,12 +47,18 @@ void gram__chacha20_block(const uint32_t key[8], uint32_t counter, const uint32_
 
 /* ---- noise.c ----------------------------------------------------------------------------- */
 /* Exact samplers (Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential Privacy",
- * NeurIPS 2020, Algorithms 1–3). Rational parameters num/den with num, den ≥ 1 and small enough
- * that the algorithms' integer products fit in 64 bits (noise.c states the bounds; callers use
- * gram__release, which guarantees them). */
+ * NeurIPS 2020, Algorithms 1–3), integer arithmetic only (128-bit where a product needs it).
+ * Rational parameters num/den with num, den ≥ 1: any 64-bit values for the Bernoulli and the
+ * Laplace (whose result saturates at ±INT64_MAX); num ≤ 2^60 and den ≤ 2^40 for the Gaussian
+ * (0 outside). noise.c derives the bounds; gram__release keeps inside them. */
 int gram__bernoulli_exp(gram__csprng *r, uint64_t num, uint64_t den);     /* Bernoulli(e^(-num/den)) */
 int64_t gram__discrete_laplace(gram__csprng *r, uint64_t num, uint64_t den); /* P(x) ∝ e^(-|x| den/num) */
 int64_t gram__discrete_gaussian(gram__csprng *r, uint64_t num, uint64_t den); /* P(x) ∝ e^(-x²/(2σ²)), σ² = num/den */
+/* The (ε, δ) accounting of the Gaussian path, for tests and the docs: δ of ρ-zCDP at ε (CKS 2020,
+ * Corollary 13, near-optimal α), and δ of the discrete Gaussian with variance sigma2 on a statistic
+ * of ℓ2 sensitivity sens2 (ρ = sens2²/(2·sigma2)). gram__release asks δ(σ²) ≤ δ·(1 − 1e-9). */
+long double gram__zcdp_delta(long double rho, long double eps);
+long double gram__gauss_delta(long double sens2, long double sigma2, long double eps);
 
 typedef enum { GRAM__NOISE_LAPLACE = 0, GRAM__NOISE_GAUSSIAN = 1 } gram__noise_kind;
 
