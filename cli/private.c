@@ -419,7 +419,7 @@ static int query_cmd(priv_args *r)
     if (!r->f.quiet) {
         char when[32];
         cli_format_seconds(seconds, when, sizeof when);
-        fprintf(stderr, "%s: %lld quer%s of a %s sketch (epsilon=%g delta=%g) in %s\n", r->cmd, (long long)M,
+        fprintf(stderr, "%s: %lld quer%s of the %s sketch (epsilon=%g delta=%g) in %s\n", r->cmd, (long long)M,
                 M == 1 ? "y" : "ies", SIMILARITIES[in.similarity], in.epsilon, in.delta, when);
     }
 done:

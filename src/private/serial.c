@@ -286,7 +286,7 @@ static gram_status from_file(gram_context *ctx, const gram__model_file *m, const
     s->rec.den = (uint64_t)den;
     if ((st = gram__private_check_params(ctx, s, where))) goto fail;
     st = GRAM_EFORMAT;
-    if (kernel ? levels != 0 : (levels < 1 || k != 0 || terms != 0) ||
+    if ((kernel ? levels != 0 : (levels < 1 || k != 0 || terms != 0)) ||
         (sim != GRAM_PRIVATE_L2 && !kernel && R != 0) || (mech == GRAM_PRIVATE_BASELINE && kernel && k != dim)) {
         gram__fail(ctx, st, "%s: n_components %lld, reduced_dim %lld, levels %lld, n_terms %lld do not fit a %s %s "
                    "sketch", where, (long long)R, (long long)k, (long long)levels, (long long)terms, name,
