@@ -692,6 +692,96 @@ static void test_slopes(gram_context *ctx)
     free(Y);
 }
 
+/* The statistic does not depend on the thread count (exact integers of features that are
+ * bit-identical for every thread count), and the query does not either. */
+static void test_threads(void)
+{
+    check_rng g = {808};
+    const int64_t n = 3000, m = 700, d = 20;
+    double *X = points(&g, n, d, 1, GRAM_PRIVATE_BOX), *Y = points(&g, m, d, 1, GRAM_PRIVATE_BOX);
+    gram__statistic st[2];
+    double *q[2];
+    for (int t = 0; t < 2; t++) {
+        gram_context *c = NULL;
+        gram_context_create(&c);
+        gram_context_set_threads(c, t ? 3 : 1);
+        gram_private_sketch *s = mk(GRAM_PRIVATE_CAUCHY, GRAM_PRIVATE_PAPER, d, 256, 7, 4, 1, 1, GRAM_PRIVATE_BOX, 8);
+        CHECK_STATUS(gram__private_kernels.statistic(c, s, X, n, &st[t]), GRAM_OK);
+        CHECK_STATUS(noiseless(c, s, X, n), GRAM_OK);
+        q[t] = query(c, s, Y, m);
+        sk_free(s);
+        gram_context_destroy(c);
+    }
+    CHECK(st[0].m == st[1].m && memcmp(st[0].v, st[1].v, (size_t)st[0].m * sizeof(int64_t)) == 0,
+          "the statistic differs between 1 and 3 threads");
+    CHECK(memcmp(q[0], q[1], (size_t)m * sizeof(double)) == 0, "the query differs between 1 and 3 threads");
+    for (int t = 0; t < 2; t++) {
+        free(st[t].v);
+        free(q[t]);
+    }
+    free(X);
+    free(Y);
+}
+
+/* Through the public API (private.c clips, seeds and calls this family; serial.c saves it): a
+ * sketch fitted with a test noise seed answers as the family does, and a saved and loaded sketch
+ * answers bit for bit as the fitted one (prepare rebuilds the same projection and maps). */
+static void test_public_api(gram_context *ctx)
+{
+    if (release_missing) return;
+    check_rng g = {909};
+    const int64_t n = 400, m = 7, d = 10;
+    double *X = points(&g, n, d, 2, GRAM_PRIVATE_BALL), *Y = points(&g, m, d, 2, GRAM_PRIVATE_BALL);
+    const gram_private_similarity fs[] = {GRAM_PRIVATE_GAUSSIAN, GRAM_PRIVATE_EXPONENTIAL, GRAM_PRIVATE_CAUCHY};
+    for (int c = 0; c < 3; c++) {
+        gram_private_options o;
+        gram_private_options_init(&o);
+        o.radius = 2;
+        o.bandwidth = 1.5;
+        o.n_components = 256;
+        o.reduced_dim = 4;
+        o.seed = 42;
+        o.has_seed = 1;
+        o.noise_seed = 7;
+        o.has_noise_seed = 1;
+        gram_private_sketch *s = NULL, *t = NULL;
+        gram_array xa = gram_array_f64(X, n, d), ya = gram_array_f64(Y, m, d);
+        gram_status st = gram_private_fit(ctx, &xa, fs[c], 1e6, 0, &o, &s);
+        CHECK_STATUS(st, GRAM_OK);
+        if (st) continue;
+        double out[7], out2[7];
+        gram_array oa = gram_array_f64(out, m, 1), ob = gram_array_f64(out2, m, 1);
+        CHECK_STATUS(gram_private_query(ctx, s, &ya, &oa), GRAM_OK);
+        /* the family's noiseless answer for the same public parameters */
+        gram_private_sketch *ref = mk(fs[c], GRAM_PRIVATE_PAPER, d, 256, 4, 8, 1.5, 2, GRAM_PRIVATE_BALL, 42);
+        CHECK_STATUS(noiseless(ctx, ref, X, n), GRAM_OK);
+        double *q0 = query(ctx, ref, Y, m);
+        gram_private_info info;
+        CHECK_STATUS(gram_private_sketch_info(s, &info), GRAM_OK);
+        for (int64_t i = 0; i < m; i++)
+            CHECK(fabs(out[i] - q0[i]) <= 3 * 40 * info.noise_scale + 1e-6,
+                  "public fit (similarity %d): %.10g vs the family's noiseless %.10g (scale %.3g)", (int)fs[c], out[i],
+                  q0[i], info.noise_scale);
+        CHECK(fs[c] != GRAM_PRIVATE_CAUCHY || (info.approx_error > 0 && info.approx_error < 1e-2),
+              "cauchy approx_error %.3g", info.approx_error);
+        void *buf = NULL;
+        size_t size = 0;
+        CHECK_STATUS(gram_private_to_bytes(ctx, s, &buf, &size), GRAM_OK);
+        CHECK_STATUS(gram_private_from_bytes(ctx, buf, size, &t), GRAM_OK);
+        if (t) {
+            CHECK_STATUS(gram_private_query(ctx, t, &ya, &ob), GRAM_OK);
+            CHECK(memcmp(out, out2, sizeof out) == 0, "similarity %d: the loaded sketch answers differently", (int)fs[c]);
+        }
+        gram_free(buf);
+        free(q0);
+        sk_free(ref);
+        gram_private_sketch_destroy(s);
+        gram_private_sketch_destroy(t);
+    }
+    free(X);
+    free(Y);
+}
+
 int main(void)
 {
     gram_context *ctx = NULL;
@@ -706,6 +796,8 @@ int main(void)
     test_release_limit(ctx);
     test_noise(ctx);
     test_slopes(ctx);
+    test_threads();
+    test_public_api(ctx);
     if (release_missing) printf("SKIPPED: the noise tests (gram__release is not built yet)\n");
     gram_context_destroy(ctx);
     return check_done();
