@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for the fuzz targets: fuzz/corpus/{npy,csv,spec,model,map,cli}.
+"""Writes the seed corpus for the fuzz targets: fuzz/corpus/{npy,csv,spec,model,map,cli,sketch}.
 
 The .npy seeds are written by numpy itself: every dtype gram reads, in both byte orders, C and
 Fortran order, format versions 1.0, 2.0 and 3.0, 1-D and 2-D; then hand-made malformed files
@@ -14,7 +14,10 @@ model files written by `gram gp fit` and `gram krr fit` on small data sets (seve
 two targets, normalize_y, per-point noise, learned hyperparameters), when a built gram command is
 given, and hand-made containers (every entry type, other kinds, damaged headers) in any case. The
 map seeds are feature map files written by `gram features fit` (every method, several kernels),
-when a built gram command is given, and hand-made "features" containers in any case.
+when a built gram command is given, and hand-made "features" containers in any case. The sketch
+seeds are private sketch files written by `gram private fit` (every similarity, both mechanisms
+where they exist, both noises and both neighbour relations; the noise from a test seed), when a
+built gram command is given, and hand-made "private" containers in any case.
 
 Files found by libFuzzer (named by their SHA-1) live beside the seeds and are kept; rerunning this
 script only rewrites the seed_* files.
@@ -40,6 +43,7 @@ SPEC = os.path.join(HERE, "corpus", "spec")
 MODEL = os.path.join(HERE, "corpus", "model")
 MAP = os.path.join(HERE, "corpus", "map")
 CLI = os.path.join(HERE, "corpus", "cli")
+SKETCH = os.path.join(HERE, "corpus", "sketch")
 
 
 def save(directory, name, data):
@@ -285,6 +289,18 @@ CLI_LINES = [
     "features transform m.map data.csv -o phi.txt", "features transform m.map data.csv --dtype half",
     "features transform - -", "features transform m.map", "features info m.map", "features info m.map x",
     "features", "features --help", "features frobnicate", "features -q", "help features", "features fit --help",
+    "private fit data.csv --similarity gaussian --bandwidth 0.5 --epsilon 1 --radius 2 -o s.sk",
+    "private fit data.csv --similarity l1 --epsilon 0.5 --delta 1e-6 --radius 1 --domain box --levels 6 -o s.sk",
+    "private fit - --similarity lpp --p 1.5 --epsilon 1 --radius 1 --neighbours add-remove --seed 3 -o s.sk -q",
+    "private fit data.csv --similarity cauchy --bandwidth 1 --epsilon 1 --radius 1 --mechanism baseline -o s.sk",
+    "private fit data.csv --similarity l2 --components 16 --epsilon 1 --radius 1 --insecure-noise-seed 7 -o s",
+    "private fit data.csv --similarity gaussian --epsilon 1 --radius 1 -o s.sk",
+    "private fit data.csv --similarity l1 --radius 1 -o s.sk", "private fit data.csv --similarity l1 --epsilon 1",
+    "private fit data.csv --similarity l1 --epsilon 0 --radius 1 -o s", "private fit data.csv --similarity l1 "
+    "--epsilon 1 --radius 1 --delta 1 -o s", "private fit data.csv --similarity l1 --epsilon 1 --radius 1 --p 2 -o s",
+    "private query s.sk q.csv --mean -o out.npy", "private query s.sk - -o -", "private query - -",
+    "private query s.sk q.csv -o out.txt", "private info s.sk", "private info s.sk x", "private", "private --help",
+    "private release", "help private", "private fit --help",
 ]
 
 
@@ -445,6 +461,61 @@ def fitted_maps(gram):
         return made
 
 
+# ---- private sketch files ------------------------------------------------------------------------
+
+def hand_sketches():
+    base = [("private_format", 1, 1), ("similarity", 2, "l1"), ("mechanism", 2, "paper"), ("domain", 2, "ball"),
+            ("neighbours", 2, "replace"), ("noise", 2, "discrete_laplace"), ("radius", 3, [[1.0]]),
+            ("bandwidth", 3, [[0.0]]), ("p", 3, [[1.0]]), ("epsilon", 3, [[1.0]]), ("delta", 3, [[0.0]]),
+            ("eps_main", 3, [[1.0]]), ("delta_main", 3, [[0.0]]), ("n_released", 3, [[5.0]]),
+            ("approx_error", 3, [[0.0]]), ("dim", 1, 1), ("n_components", 1, 0), ("reduced_dim", 1, 0),
+            ("levels", 1, 2), ("n_terms", 1, 0), ("seed", 1, 7), ("test_noise", 1, 1), ("rec_epsilon", 3, [[1.0]]),
+            ("rec_delta", 3, [[0.0]]), ("rec_sens_l2", 3, [[2.0]]), ("rec_scale", 3, [[4.0]]), ("rec_shift", 1, 0),
+            ("rec_sens_l1", 1, 4), ("rec_num", 1, 4), ("rec_den", 1, 1), ("sensitivity", 2, "hand-made")]
+    values = [("values", 3, [[2.0], [3.0], [1.0], [1.0], [2.0], [1.0]]), ("params", 3, np.zeros((0, 1)))]
+    save(SKETCH, "hand_l1", container(b"private", base + values))
+    save(SKETCH, "hand_l1_values_short", container(b"private", base + [("values", 3, [[2.0]]), values[1]]))
+    save(SKETCH, "hand_l1_huge_levels", container(b"private", [e if e[0] != "levels" else ("levels", 1, 30)
+                                                               for e in base] + values))
+    save(SKETCH, "hand_newer_layout", container(b"private", [("private_format", 1, 2)] + base[1:] + values))
+    save(SKETCH, "hand_other_kind", container(b"features", base + values))
+    gauss = [e for e in base if e[0] not in ("similarity", "bandwidth", "n_components", "reduced_dim", "levels")]
+    gauss += [("similarity", 2, "gaussian"), ("bandwidth", 3, [[0.5]]), ("n_components", 1, 4),
+              ("reduced_dim", 1, 1), ("levels", 1, 0)]
+    save(SKETCH, "hand_gaussian", container(b"private", gauss + [("values", 3, [[1.0], [0.5], [-0.5], [2.0]]),
+                                                                 values[1]]))
+    save(SKETCH, "hand_gaussian_huge_dim", container(b"private", [e if e[0] != "dim" else ("dim", 1, 2**40)
+                                                                  for e in gauss] + values))
+
+
+def fitted_sketches(gram):
+    rng = np.random.default_rng(14)
+    runs = [("gaussian", []), ("gaussian", ["--mechanism", "baseline"]), ("exponential", ["--delta", "1e-6"]),
+            ("exponential", ["--mechanism", "baseline", "--neighbours", "add-remove"]),
+            ("cauchy", ["--components", "8"]), ("l1", ["--levels", "3"]),
+            ("l1", ["--mechanism", "baseline", "--levels", "3", "--domain", "box"]),
+            ("l2", ["--components", "4", "--levels", "3", "--delta", "1e-5"]),
+            ("lpp", ["--p", "0.5", "--levels", "3", "--neighbours", "add-remove"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        d = os.path.join(tmp, "d.csv")
+        np.savetxt(d, rng.uniform(-0.5, 0.5, size=(9, 2)), delimiter=",", fmt="%.17g")
+        made = 0
+        for i, (sim, extra) in enumerate(runs):
+            out = os.path.join(tmp, f"{i}.sk")
+            kern = ["--bandwidth", "0.8"] + ([] if "--components" in extra else ["--components", "6"]) \
+                if sim in ("gaussian", "exponential", "cauchy") else []
+            r = subprocess.run([gram, "private", "fit", d, "--similarity", sim, "--epsilon", "1", "--radius", "1",
+                                "--seed", str(i), "--insecure-noise-seed", str(100 + i)] + kern + extra
+                               + ["-o", out, "-q"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"make_corpus: sketch {sim} {extra}: gram exited {r.returncode}: {r.stderr.strip()}")
+                continue
+            with open(out, "rb") as f:
+                save(SKETCH, f"{sim}_{i}", f.read())
+            made += 1
+        return made
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gram", help="a built gram command, to write the fitted model seeds")
@@ -455,8 +526,9 @@ if __name__ == "__main__":
     cli_seeds()
     hand_models()
     hand_maps()
+    hand_sketches()
     if args.gram:
         print(f"make_corpus: {n_specs} specs from the repository, {fitted_models(args.gram)} fitted models, "
-              f"{fitted_maps(args.gram)} feature maps")
+              f"{fitted_maps(args.gram)} feature maps, {fitted_sketches(args.gram)} private sketches")
     else:
         print(f"make_corpus: {n_specs} specs from the repository; no --gram, so no fitted models")

@@ -240,7 +240,8 @@ static gram_status from_file(gram_context *ctx, const gram__model_file *m, const
                    "%g, %g)", where, s->epsilon, s->delta, s->eps_main, s->delta_main);
         goto fail;
     }
-    if (!(s->rec.epsilon > 0 && s->rec.epsilon <= s->eps_main) || !(s->rec.delta >= 0 && s->rec.delta <= s->delta_main) ||
+    /* The families release their statistic once, with the whole of the main share. */
+    if (s->rec.epsilon != s->eps_main || s->rec.delta != s->delta_main ||
         (noise == GRAM__NOISE_LAPLACE) != (s->rec.delta == 0) || !(s->rec.scale > 0) || !(s->rec.sens_l2 >= 0) ||
         shift < 0 || shift > 62 || num < 1 || den < 1) {
         gram__fail(ctx, st, "%s: inconsistent release record (%s noise, epsilon %g, delta %g, scale %g, shift "

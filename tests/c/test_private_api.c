@@ -502,6 +502,8 @@ static void test_lying_files(void)
         {GRAM_PRIVATE_L1, {.name = "test_noise", .i64 = 2}, "dimensions out of range"},
         {GRAM_PRIVATE_L1, {.name = "rec_shift", .i64 = 70}, "inconsistent release record"},
         {GRAM_PRIVATE_L1, {.name = "rec_den", .i64 = 0}, "inconsistent release record"},
+        {GRAM_PRIVATE_L1, {.name = "rec_epsilon", .value = 0.5, .set_value = 1}, "inconsistent release record"},
+        {GRAM_PRIVATE_L1, {.name = "rec_scale", .value = 0, .set_value = 1}, "inconsistent release record"},
         {GRAM_PRIVATE_L1, {.name = "n_components", .i64 = 8}, "do not fit a l1 paper sketch"},
         {GRAM_PRIVATE_L1, {.name = "mechanism", .str = "baseline"}, "released values"},
         {GRAM_PRIVATE_LPP, {.name = "p", .value = 3, .set_value = 1}, "p 3 is not valid for lpp"},
