@@ -9,20 +9,21 @@
  *
  * A query is post-processing of the released counts: per coordinate the noisy CDF F̂(e) (points
  * in cells < e) at every cell edge, the cell counts ĉ_c = F̂(c+1) − F̂(c), and Σ_c ĉ_c g(|m_c − y_j|)
- * with m_c the midpoint of cell c. F̂(e) averages two independent estimates: the prefix [0, e)
- * from its canonical dyadic nodes (always left children) and root − the suffix [e, B) from its
- * nodes (always right children); the two sets are disjoint, so the average halves the variance
- * at no privacy cost.
+ * with m_c the midpoint of cell c. The cell counts are the least-squares estimate from all the
+ * released nodes (Hay et al.'s consistency, build_cdf): every CDF value and every query has the
+ * least variance of any unbiased linear estimate from them — below the plain estimate from the
+ * O(L) canonical nodes of [0, e), and below the average of that with n minus the suffix's nodes
+ * (about half that average's variance in the tests' configuration), at no privacy cost.
  *
  * Error (summation by parts): Σ_c ĉ_c g_c = Σ_{e=1}^{B−1} F̂(e)(g_{e−1} − g_e) + F̂(B) g_{B−1}, so
  * the noise error of one coordinate is at most TV(g on the cells)·max_e |F̂(e) − F(e)| (≤ 2R·max
  * for ℓ1, (2R)^p for ℓp^p), and moving each point to its cell's midpoint adds at most n·h/2·Lip(g)
- * (ℓ1: n·h/2; ℓp^p with p ≤ 1: n·(h/2)^p; 1 < p ≤ 2: n·h/2·p(2R)^(p−1)). max_e|F̂ − F| is a sum
- * of O(L) Laplace(b) terms with b = 2dL/ε, so the ℓ1 error is O(R·d^1.5·L^1.5/ε) over d
- * independent coordinates — the paper's additive d^1.5/ε dependence without its (1+α)
- * multiplicative factor, which this estimator does not need: the paper rounds distances to
- * (1+α)-spaced shells around the query, while summation by parts bounds the error of the exact
- * cell-midpoint sum directly.
+ * (ℓ1: n·h/2; ℓp^p with p ≤ 1: n·(h/2)^p; 1 < p ≤ 2: n·h/2·p(2R)^(p−1)). F̂(e) − F(e) has at
+ * most the variance of a sum of O(L) Laplace(b) terms, b = 2dL/ε, so the ℓ1 error is
+ * O(R·d^1.5·L^1.5/ε) over d independent coordinates — the paper's additive d^1.5/ε dependence
+ * without its (1+α) multiplicative factor, which this estimator does not need: the paper rounds
+ * distances to (1+α)-spaced shells around the query, while summation by parts bounds the error of
+ * the exact cell-midpoint sum directly.
  *
  * ℓ2 (the paper's embedding of ℓ2 into ℓ1): k Gaussian vectors g_i ~ N(0, I_d) (Philox stream i of
  * the public seed), z_i = g_i·x, and E|g·v| = √(2/π)|v|₂, so |x − y|₂ ≈ √(π/2)/k·Σ_i |z_i(x) −
@@ -351,10 +352,16 @@ static void free_dcache(void *p)
     free(c);
 }
 
-/* Node i of level l of coordinate block v. */
-#define NODE(v, g, l, i) ((v)[((int64_t)1 << (l)) - ((int64_t)1 << (g)->base) + (i)])
-
-static void build_cdf(const geometry *g, const double *v, double root, double *F)
+/* The least-squares (consistent) estimate of every node of a tree whose stored nodes carry iid
+ * noise (Hay, Rastogi, Miklau & Suciu, "Boosting the Accuracy of Differentially Private Histograms
+ * Through Consistency", VLDB 2010, §4): bottom-up, z(v) combines v's own count with its children's
+ * z by inverse variance (a node of height t ≥ 1, leaves at 1, has Var z = σ²·2^(t−1)/(2^t − 1));
+ * top-down, each pair of children shares equally what their parent's estimate leaves unexplained.
+ * The root is n exactly under replace-one (known, not observed); under add/remove it is observed
+ * like the others. By Gauss–Markov every linear functional of the result — each CDF value, each
+ * query — has the least variance of any unbiased linear estimate from the released counts. The
+ * leaves' estimates give the cell counts; F is their prefix sum. work: 2·2^(L+1) doubles. */
+static void build_cdf(const geometry *g, const double *v, double root, double *F, double *work)
 {
     const int64_t B = g->B;
     F[0] = 0;
@@ -362,17 +369,24 @@ static void build_cdf(const geometry *g, const double *v, double root, double *F
         for (int64_t e = 1; e <= B; e++) F[e] = F[e - 1] + v[e - 1];
         return;
     }
-    F[B] = root;
-    for (int64_t e = 1; e < B; e++) {
-        double pre = 0, suf = 0;
-        const int64_t t = B - e;
-        for (int l = 1; l <= g->L; l++) {
-            const int sh = g->L - l;
-            if ((e >> sh) & 1) pre += NODE(v, g, l, (e >> sh) - 1);
-            if ((t >> sh) & 1) suf += NODE(v, g, l, ((int64_t)1 << l) - (t >> sh));
-        }
-        F[e] = 0.5 * (pre + root - suf);
+    /* heap order: node 2^l + i is node i of level l; observed value v[2^l + i − 2^base] */
+    double *z = work, *hb = work + 2 * B;
+    const double *obs = v - ((int64_t)1 << g->base);
+    for (int64_t id = 2 * B - 1; id >= B; id--) z[id] = obs[id];
+    for (int l = g->L - 1; l >= g->base; l--) {
+        const int t = g->L - l + 1;
+        const double own = ldexp(1, t - 1) / (ldexp(1, t) - 1);
+        for (int64_t id = (int64_t)1 << l; id < (int64_t)2 << l; id++)
+            z[id] = own * obs[id] + (1 - own) * (z[2 * id] + z[2 * id + 1]);
     }
+    hb[1] = g->base == 1 ? root : z[1];
+    for (int64_t id = 2; id < 2 * B; id += 2) {
+        const double share = 0.5 * (hb[id / 2] - z[id] - z[id + 1]);
+        hb[id] = z[id] + share;
+        hb[id + 1] = z[id + 1] + share;
+    }
+    for (int64_t e = 1; e < B; e++) F[e] = F[e - 1] + hb[B + e - 1];
+    F[B] = hb[1];
 }
 
 static gram_status dist_prepare(gram_context *ctx, gram_private_sketch *s)
@@ -415,14 +429,20 @@ static gram_status dist_prepare(gram_context *ctx, gram_private_sketch *s)
         return gram__fail(ctx, GRAM_ENOMEM, "private distances: out of memory for the query cache (%lld x %lld)",
                           (long long)nc, (long long)(B + 1));
     }
+    double *work = gram__alloc((size_t)(4 * B) * sizeof(double));
+    if (!work) {
+        free_dcache(c);
+        return gram__fail(ctx, GRAM_ENOMEM, "private distances: out of memory for the query cache");
+    }
     for (int64_t j = 0; j < nc; j++) {
         const double *v = s->values + j * g.nb;
         double *F = c->F + j * (B + 1), *M = c->M + j * (B + 1);
-        build_cdf(&g, v, g.base == 0 ? v[0] : s->n_released, F);
+        build_cdf(&g, v, s->n_released, F, work);
         const double r = c->r[j], h = 2 * r / (double)B;
         M[0] = 0;
         for (int64_t e = 0; e < B; e++) M[e + 1] = M[e] + (F[e + 1] - F[e]) * (-r + (e + 0.5) * h);
     }
+    gram__free(work);
     s->cache = c;
     s->free_cache = free_dcache;
     return GRAM_OK;

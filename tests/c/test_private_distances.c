@@ -575,57 +575,140 @@ static void test_fit_infinite_epsilon(void)
     free(b);
 }
 
-/* The canonical dyadic nodes of the prefix [0, e) and of the suffix [e, B), by a greedy walk
- * (independent of the family's bit tricks): the largest aligned block that fits, repeatedly. */
-static int decompose(int L, int64_t e, int suffix, int lvl[], int64_t idx[])
+/* The tree as a linear model, solved densely in long double (independent of the family's
+ * two-pass recursion): unknowns the B leaf counts x; one observation per stored node, the sum of
+ * the leaves under it, with iid noise. Under replace-one the root is not observed but known
+ * (Σx = n): a constraint, solved through the KKT system. ls_solve(rhs) returns u = P·rhs where P
+ * maps Aᵀb (and n) to the least-squares x̂: x̂ = ls_solve(Aᵀb) (+ the constraint's part). */
+typedef struct { int L, known; int64_t B, rows; ld *A; } tree_ls;
+
+static tree_ls tree_model(int L, int known)
 {
-    const int64_t B = (int64_t)1 << L;
-    int cnt = 0;
-    if (!suffix) {
-        for (int64_t p = 0; p < e;) {
-            int64_t sz = B / 2;
-            while (p % sz || p + sz > e) sz /= 2;
-            int l = 0;
-            while ((B >> l) != sz) l++;
-            lvl[cnt] = l, idx[cnt++] = p / sz, p += sz;
+    tree_ls t = {L, known, (int64_t)1 << L, 0, NULL};
+    t.rows = ((int64_t)2 << L) - (known ? 2 : 1);
+    t.A = calloc((size_t)(t.rows * t.B), sizeof(ld));
+    int64_t row = 0;
+    for (int l = known ? 1 : 0; l <= L; l++)
+        for (int64_t i = 0; i < ((int64_t)1 << l); i++, row++) {
+            const int64_t w = t.B >> l;
+            for (int64_t c = i * w; c < (i + 1) * w; c++) t.A[row * t.B + c] = 1;
         }
-    } else {
-        for (int64_t q = B; q > e;) {
-            int64_t sz = B / 2;
-            while (q % sz || q - sz < e) sz /= 2;
-            int l = 0;
-            while ((B >> l) != sz) l++;
-            lvl[cnt] = l, idx[cnt++] = (q - sz) / sz, q -= sz;
+    return t;
+}
+
+/* Solves [AᵀA 1; 1ᵀ 0][x; μ] = [rhs; c] (known root) or AᵀA x = rhs, by Gaussian elimination with
+ * partial pivoting. */
+static void ls_solve(const tree_ls *t, const ld *rhs, ld c, ld *x)
+{
+    const int64_t B = t->B, m = B + (t->known ? 1 : 0);
+    ld *K = calloc((size_t)(m * (m + 1)), sizeof(ld));
+    for (int64_t i = 0; i < B; i++) {
+        for (int64_t j = 0; j < B; j++) {
+            ld sum = 0;
+            for (int64_t r = 0; r < t->rows; r++) sum += t->A[r * B + i] * t->A[r * B + j];
+            K[i * (m + 1) + j] = sum;
+        }
+        if (t->known) K[i * (m + 1) + B] = K[B * (m + 1) + i] = 1;
+        K[i * (m + 1) + m] = rhs[i];
+    }
+    if (t->known) K[B * (m + 1) + m] = c;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t p = k;
+        for (int64_t i = k + 1; i < m; i++)
+            if (fabsl(K[i * (m + 1) + k]) > fabsl(K[p * (m + 1) + k])) p = i;
+        for (int64_t j = 0; j <= m; j++) {
+            const ld tmp = K[k * (m + 1) + j];
+            K[k * (m + 1) + j] = K[p * (m + 1) + j];
+            K[p * (m + 1) + j] = tmp;
+        }
+        for (int64_t i = k + 1; i < m; i++) {
+            const ld f = K[i * (m + 1) + k] / K[k * (m + 1) + k];
+            for (int64_t j = k; j <= m; j++) K[i * (m + 1) + j] -= f * K[k * (m + 1) + j];
         }
     }
-    return cnt;
+    for (int64_t k = m - 1; k >= 0; k--) {
+        ld sum = K[k * (m + 1) + m];
+        for (int64_t j = k + 1; j < m; j++) sum -= K[k * (m + 1) + j] * K[j * (m + 1) + m];
+        K[k * (m + 1) + m] = sum / K[k * (m + 1) + k];
+    }
+    for (int64_t i = 0; i < B; i++) x[i] = K[i * (m + 1) + m];
+    free(K);
+}
+
+/* The family's tree queries are the least-squares estimate's: for released values that are
+ * arbitrary reals (not consistent counts), the ℓ1 and ℓp^p answers equal Σ_c x̂_c g(|m_c − y|) with
+ * x̂ from the dense solve. */
+static void test_consistency_is_least_squares(void)
+{
+    check_rng r = {1111};
+    const double R = 1.25, ys[] = {-2, -1.25, -0.3, 0, 0.01, 0.7, 1.25, 3};
+    for (int known = 0; known < 2; known++)
+        for (int L = 1; L <= 5; L++)
+            for (int f = 0; f < 2; f++) {
+                const int64_t d = 2;
+                gram_private_sketch *s = new_sketch(f ? GRAM_PRIVATE_LPP : GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER,
+                                                    GRAM_PRIVATE_BOX,
+                                                    known ? GRAM_PRIVATE_REPLACE : GRAM_PRIVATE_ADD_REMOVE, R, d, L);
+                s->p = f ? 1.7 : 1;
+                tree_ls t = tree_model(L, known);
+                s->n_values = d * t.rows;
+                s->values = malloc((size_t)s->n_values * sizeof(double));
+                for (int64_t i = 0; i < s->n_values; i++) s->values[i] = 20 * check_normal(&r) + 5;
+                s->n_released = 37.5;
+                CHECK_STATUS(fam->prepare(ctx, s), GRAM_OK);
+                ld *rhs = calloc((size_t)t.B, sizeof(ld)), *x = calloc((size_t)(d * t.B), sizeof(ld));
+                for (int64_t j = 0; j < d; j++) {
+                    for (int64_t c = 0; c < t.B; c++) {
+                        rhs[c] = 0;
+                        for (int64_t row = 0; row < t.rows; row++)
+                            rhs[c] += t.A[row * t.B + c] * s->values[j * t.rows + row];
+                    }
+                    ls_solve(&t, rhs, 37.5L, x + j * t.B);
+                }
+                double Y[16], out[8];
+                for (int q = 0; q < 8; q++) Y[2 * q] = ys[q], Y[2 * q + 1] = ys[7 - q];
+                CHECK_STATUS(fam->query(ctx, s, Y, 8, out), GRAM_OK);
+                const ld h = 2 * (ld)R / t.B;
+                for (int q = 0; q < 8; q++) {
+                    ld want = 0, scale = 0;
+                    for (int64_t j = 0; j < d; j++)
+                        for (int64_t c = 0; c < t.B; c++) {
+                            const ld g = powl(fabsl(-(ld)R + (c + 0.5L) * h - Y[2 * q + j]), s->p);
+                            want += x[j * t.B + c] * g;
+                            scale += fabsl(x[j * t.B + c]) * g;
+                        }
+                    CHECK(fabsl(out[q] - want) <= 1e-12L * scale + 1e-12L, "known %d L %d %s y %g: %.17g, least squares "
+                          "%.17Lg", known, L, f ? "lpp" : "l1", ys[q], out[q], want);
+                }
+                free(rhs);
+                free(x);
+                free(t.A);
+                free_sketch(s);
+            }
 }
 
 /* Var of the ℓ1 query at y of a replace-one tree sketch with iid node noise of variance vz: the
- * query is Σ_{e=1}^{B−1} (g_{e−1} − g_e)·F̂(e) + root·g_{B−1} (summation by parts), F̂(e) =
- * (prefix nodes + root − suffix nodes)/2; also returns the excess kurtosis of the error when the
- * node noise has excess kurtosis kz. */
+ * error is gᵀ(x̂ − x) = Σ_rows c_row·Z_row with c = A·P·g (g_c = |m_c − y_j|, P from the dense
+ * least-squares solve), so Var = vz·Σc²; the error's excess kurtosis is kz·Σc⁴/(Σc²)² when the node
+ * noise has excess kurtosis kz. */
 static ld query_variance(int L, int64_t d, double R, const double *y, ld vz, ld kz, ld *kurt)
 {
-    const int64_t B = (int64_t)1 << L;
-    const ld h = 2 * (ld)R / B;
-    ld *coef = calloc((size_t)(2 * B), sizeof *coef);
+    tree_ls t = tree_model(L, 1);
+    const ld h = 2 * (ld)R / t.B;
+    ld *g = malloc((size_t)t.B * sizeof(ld)), *u = malloc((size_t)t.B * sizeof(ld));
     ld s2 = 0, s4 = 0;
-    int lvl[64];
-    int64_t idx[64];
     for (int64_t j = 0; j < d; j++) {
-        memset(coef, 0, (size_t)(2 * B) * sizeof *coef);
-        for (int64_t e = 1; e < B; e++) {
-            const ld gprev = fabsl(-(ld)R + (e - 0.5L) * h - y[j]), gnext = fabsl(-(ld)R + (e + 0.5L) * h - y[j]);
-            const ld w = gprev - gnext;
-            for (int side = 0; side < 2; side++) {
-                const int c = decompose(L, e, side, lvl, idx);
-                for (int t = 0; t < c; t++) coef[((int64_t)1 << lvl[t]) + idx[t]] += (side ? -0.5L : 0.5L) * w;
-            }
+        for (int64_t c = 0; c < t.B; c++) g[c] = fabsl(-(ld)R + (c + 0.5L) * h - y[j]);
+        ls_solve(&t, g, 0, u);
+        for (int64_t row = 0; row < t.rows; row++) {
+            ld cr = 0;
+            for (int64_t c = 0; c < t.B; c++) cr += t.A[row * t.B + c] * u[c];
+            s2 += cr * cr, s4 += cr * cr * cr * cr;
         }
-        for (int64_t t = 0; t < 2 * B; t++) s2 += coef[t] * coef[t], s4 += coef[t] * coef[t] * coef[t] * coef[t];
     }
-    free(coef);
+    free(g);
+    free(u);
+    free(t.A);
     *kurt = kz * s4 / (s2 * s2);
     return vz * s2;
 }
@@ -840,6 +923,7 @@ int main(void)
     test_sensitivity();
     test_levels_rule();
     test_refused();
+    test_consistency_is_least_squares();
     /* these need gram__release (noise.c) */
     test_fit_infinite_epsilon();
     test_noise_moments();
