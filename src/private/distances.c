@@ -284,21 +284,23 @@ static void describe(gram_private_sketch *s, const geometry *g, const gram__stat
 {
     const int rep = s->neighbours == GRAM_PRIVATE_REPLACE;
     const char *coords = s->similarity == GRAM_PRIVATE_L2 ? "projection" : "coordinate";
-    const char *nc = s->similarity == GRAM_PRIVATE_L2 ? "k" : "d";
+    const char nc = s->similarity == GRAM_PRIVATE_L2 ? 'k' : 'd';
+    char formula[16];
+    if (g->flat) snprintf(formula, sizeof formula, rep ? "2%c" : "%c", nc);
+    else snprintf(formula, sizeof formula, rep ? "2%cL" : "%c(L+1)", nc);
     if (g->flat)
         snprintf(s->sensitivity, sizeof s->sensitivity,
-                 "l1 baseline (Huang & Roth 2014 reading): one histogram of 2^%d cells per coordinate; %s one row "
-                 "changes %s count per coordinate: sens_l1 = %s%s = %llu, sens_l2 = sqrt(%s%s) = %.17g",
-                 g->L, rep ? "replacing" : "adding or removing", rep ? "two (-1, +1) cells'" : "one cell's",
-                 rep ? "2" : "", nc, (unsigned long long)st->sens_l1, rep ? "2" : "", nc, st->sens_l2);
+                 "l1 baseline (a reading of Huang & Roth 2014): one histogram of 2^%d cells per coordinate; %s one "
+                 "row changes %s per coordinate: sens_l1 = %s = %llu, sens_l2 = sqrt(%s) = %.17g",
+                 g->L, rep ? "replacing" : "adding or removing", rep ? "two counts (-1 and +1)" : "one count (by 1)",
+                 formula, (unsigned long long)st->sens_l1, formula, st->sens_l2);
     else
         snprintf(s->sensitivity, sizeof s->sensitivity,
-                 "%s: one dyadic tree of 2^%d cells per %s (%lld), levels %d..%d released; %s one row changes "
-                 "%s per level and %s: sens_l1 = %s%s(L%s) = %llu, sens_l2 = sqrt(%s%s(L%s)) = %.17g",
-                 gram__private_similarity_name(s->similarity), g->L, coords, (long long)g->nc, g->base, g->L,
+                 "%s: one dyadic tree of 2^%d cells per %s (%c = %lld), levels %d..%d released; %s one row changes "
+                 "%s per level and %s: sens_l1 = %s = %llu, sens_l2 = sqrt(%s) = %.17g",
+                 gram__private_similarity_name(s->similarity), g->L, coords, nc, (long long)g->nc, g->base, g->L,
                  rep ? "replacing" : "adding or removing", rep ? "two counts (-1 and +1)" : "one count (by 1)", coords,
-                 rep ? "2" : "", nc, rep ? "" : "+1", (unsigned long long)st->sens_l1, rep ? "2" : "", nc,
-                 rep ? "" : "+1", st->sens_l2);
+                 formula, (unsigned long long)st->sens_l1, formula, st->sens_l2);
 }
 
 static gram_status dist_fit(gram_context *ctx, gram_private_sketch *s, const double *X, int64_t n, gram__csprng *r)
