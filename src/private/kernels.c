@@ -37,6 +37,7 @@
 #include "private.h"
 
 #include "../base/rng.h"
+#include "../linalg/linalg.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -390,7 +391,9 @@ static int64_t block_rows(int64_t R)
     return B < 16 ? 16 : B > 4096 ? 4096 : B;
 }
 
-/* Z (nb×k) = rows X (nb×d) projected, or X itself when there is no projection. */
+/* Z (nb×k) = rows X (nb×d) projected, or X itself when there is no projection. The callers run
+ * their blocks with OpenBLAS single-threaded (gram__blas_serial_begin): a block's product is small,
+ * and OpenBLAS's threads spent most of a fit yielding to each other on a busy machine (perf). */
 static const double *project(const kplan *pl, const double *X, int64_t nb, double *Z)
 {
     if (!pl->P) return X;
@@ -488,11 +491,13 @@ static gram_status compute_statistic(gram_context *ctx, const kplan *pl, const d
     double *phi = malloc((size_t)(B * R) * sizeof(double));
     int64_t *q = malloc((size_t)(B * m) * sizeof(int64_t));
     gram_status st = GRAM_OK;
+    int blas = 0;
     if ((pl->P && !Z) || !phi || !q) {
         st = gram__fail(ctx, GRAM_ENOMEM, "private kernels: out of memory for a block of %lld rows", (long long)B);
         goto done;
     }
     memset(v, 0, (size_t)m * sizeof(int64_t));
+    blas = gram__blas_serial_begin(0);
     for (int64_t i0 = 0; i0 < n; i0 += B) {
         const int64_t nb = n - i0 < B ? n - i0 : B;
         const double *zb = project(pl, X + i0 * pl->d, nb, Z);
@@ -508,6 +513,7 @@ static gram_status compute_statistic(gram_context *ctx, const kplan *pl, const d
         }
     }
 done:
+    gram__blas_serial_end(blas);
     free(Z);
     free(phi);
     if (q) memset(q, 0, (size_t)(B * m) * sizeof(int64_t));
@@ -652,10 +658,12 @@ static gram_status kern_query(gram_context *ctx, const gram_private_sketch *s, c
     double *Z = pl->P ? malloc((size_t)(B * pl->k) * sizeof(double)) : NULL;
     double *phi = malloc((size_t)(B * R) * sizeof(double));
     gram_status st = GRAM_OK;
+    int blas = 0;
     if ((pl->P && !Z) || !phi) {
         st = gram__fail(ctx, GRAM_ENOMEM, "private kernels: out of memory for a block of %lld queries", (long long)B);
         goto done;
     }
+    blas = gram__blas_serial_begin(0);
     for (int64_t i0 = 0; i0 < m; i0 += B) {
         const int64_t nb = m - i0 < B ? m - i0 : B;
         const double *zb = project(pl, Y + i0 * pl->d, nb, Z);
@@ -667,6 +675,7 @@ static gram_status kern_query(gram_context *ctx, const gram_private_sketch *s, c
         }
     }
 done:
+    gram__blas_serial_end(blas);
     free(Z);
     free(phi);
     return st;
