@@ -266,7 +266,8 @@ static gram_status dist_statistic(gram_context *ctx, const gram_private_sketch *
     if (rc) return rc;
     if (n < 0 || (n > 0 && !X)) return gram__fail(ctx, GRAM_EINVAL, "private distances: bad data (%lld rows)", (long long)n);
     const int64_t m = g.nc * g.nb;
-    int64_t *v = calloc((size_t)m, sizeof *v);
+    /* gram__calloc refuses what the system cannot give (free() releases it, as private.h's callers do) */
+    int64_t *v = gram__calloc((size_t)m, sizeof *v);
     if (!v) return gram__fail(ctx, GRAM_ENOMEM, "private distances: out of memory for %lld counts", (long long)m);
     if ((rc = counts(ctx, s, &g, X, n, v))) {
         free(v);
