@@ -137,6 +137,12 @@ static gram_status check_params(gram_context *ctx, const gram_private_sketch *s)
         return gram__fail(ctx, GRAM_EINVAL,
                           "private kernels: the projection (reduced_dim %lld x dim %lld) is too large",
                           (long long)eff_k(s), (long long)s->dim);
+    int64_t freq;
+    if (!gram__mul_i64((int64_t)n_terms_of(s) * (s->n_components / 2), eff_k(s), &freq) || freq > MAX_VALUES)
+        return gram__fail(ctx, GRAM_EINVAL,
+                          "private kernels: the frequency tables (n_terms %d x n_components/2 %lld x dim %lld) exceed 2^28 "
+                          "values",
+                          (int)n_terms_of(s), (long long)(s->n_components / 2), (long long)eff_k(s));
     if (!gram__mul_i64(n_terms_of(s), s->n_components, &m) || m > MAX_VALUES)
         return gram__fail(ctx, GRAM_EINVAL, "private kernels: n_terms x n_components = %lld values is too many",
                           (long long)n_terms_of(s) * (long long)s->n_components);

@@ -475,6 +475,27 @@ static void test_bad(gram_context *ctx)
     CHECK_STATUS(gram__private_kernels.prepare(ctx, s), GRAM_EINVAL);
     CHECK(contains(gram_context_message(ctx), "values"), "prepare: message '%s'", gram_context_message(ctx));
     sk_free(s);
+    /* frequency tables beyond 2^28 values (a hostile file's n_components x reduced_dim x n_terms) */
+    s = mk(GRAM_PRIVATE_CAUCHY, GRAM_PRIVATE_PAPER, 64, (int64_t)1 << 22, 64, 64, 1, 1, GRAM_PRIVATE_BALL, 1);
+    CHECK_STATUS(gram__private_kernels.statistic(ctx, s, X, 0, &st), GRAM_EINVAL);
+    CHECK(contains(gram_context_message(ctx), "frequency tables"), "tables: message '%s'", gram_context_message(ctx));
+    sk_free(s);
+    /* cauchy parameters a loaded file may carry: a rate ≤ 0, a non-finite coefficient, all zero */
+    for (int c = 0; c < 4; c++) {
+        check_rng g = {11};
+        double *P = points(&g, 20, 3, 1, GRAM_PRIVATE_BALL);
+        s = mk(GRAM_PRIVATE_CAUCHY, GRAM_PRIVATE_PAPER, 3, 8, 3, 2, 1, 1, GRAM_PRIVATE_BALL, 1);
+        CHECK_STATUS(noiseless(ctx, s, P, 20), GRAM_OK);
+        if (c == 0) s->params[2] = -1;
+        if (c == 1) s->params[0] = NAN;
+        if (c == 2) s->params[0] = s->params[1] = 0;
+        if (c == 3) s->n_params = 3;
+        CHECK_STATUS(gram__private_kernels.prepare(ctx, s), GRAM_EINVAL);
+        CHECK(contains(gram_context_message(ctx), c == 3 ? "parameters" : "cauchy"), "params %d: message '%s'", c,
+              gram_context_message(ctx));
+        sk_free(s);
+        free(P);
+    }
 }
 
 
