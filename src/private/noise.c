@@ -404,11 +404,13 @@ gram_status gram__release(gram_context *ctx, const gram__statistic *st, double e
     for (int64_t i = 0; i < st->m; i++) {
         z[i] = round_shift(st->v[i], s);
         if (z[i] > VALUE_MAX || z[i] < -VALUE_MAX) {
+            /* The message names the position, never the private value. */
+            memset(z, 0, (size_t)(i + 1) * sizeof *z);
             gram__free(z);
             return gram__fail(ctx, GRAM_EOVERFLOW,
-                              "private release: value %lld is %lld units, beyond the +-2^61 the release "
-                              "can noise without overflow",
-                              (long long)i, (long long)z[i]);
+                              "private release: value %lld of the statistic is beyond the +-2^61 units "
+                              "the release can noise without overflow",
+                              (long long)i);
         }
     }
     for (int64_t i = 0; i < st->m; i++) {
