@@ -32,14 +32,16 @@
  * error per pair has relative standard deviation √((π/2 − 1)/k) (the sum's is at most that); the
  * noise error is the ℓ1 structure's on k coordinates times √(π/2)/k.
  *
- * Baseline for ℓ1 (GRAM_PRIVATE_BASELINE), after Huang & Roth, "Exploiting Metric Structure for
- * Efficient Private Query Release" (SODA 2014, arXiv 1211.7302): ℓ1 distance queries decompose
- * into one-dimensional distance queries, each a Lipschitz function of the point, answered from a
- * private summary of each coordinate on a fixed grid. What is built here is the simplest faithful
- * reading of that offline approach: per coordinate a flat histogram of 2^L cells released with
- * the Laplace (or Gaussian) mechanism, queried as above. It is NOT their full mechanism (their
- * online/offline algorithms over a net of the metric were not reproduced); its noise error grows
- * as √B per coordinate where the tree's grows as L^1.5 — the gap the paper's tree closes.
+ * Baseline for ℓ1 (GRAM_PRIVATE_BASELINE), standing in for Huang & Roth, "Exploiting Metric
+ * Structure for Efficient Private Query Release" (SODA 2014, arXiv 1211.7302), the prior work the
+ * paper compares with. Their mechanism learns an answer function online (a public hypothesis,
+ * updated privately where a noisy check finds it wrong), with an offline version that outputs a
+ * data structure; it is NOT reproduced here — only the paper's abstract and secondary summaries
+ * could be read when this was written. What is built is the plain one-dimensional-histogram
+ * baseline in the same setting: per coordinate a flat histogram of 2^L cells released with the
+ * Laplace (or Gaussian) mechanism (sensitivity 2d under replace-one, d under add/remove), queried
+ * as above from its prefix sums. Its noise error grows as √(2^L) per coordinate where the tree's
+ * grows as L^1.5 — the gap the paper's hierarchical decomposition closes.
  *
  * Saved layout (n_params = 0):
  *   paper: for each coordinate j (d of them; k for ℓ2) a block of 2^(L+1) − 2^b values, b = 1
@@ -134,7 +136,8 @@ static gram_status geometry_of(gram_context *ctx, const gram_private_sketch *s, 
         return gram__fail(ctx, GRAM_EINVAL, "private distances: unknown neighbours %d", (int)s->neighbours);
     if (s->similarity == GRAM_PRIVATE_LPP && !(s->p > 0 && s->p <= 2))
         return gram__fail(ctx, GRAM_EINVAL, "private distances: p must be in (0, 2] for lpp, got %g", s->p);
-    if (s->dim < 1) return gram__fail(ctx, GRAM_EINVAL, "private distances: d must be >= 1, got %lld", (long long)s->dim);
+    if (s->dim < 1)
+        return gram__fail(ctx, GRAM_EINVAL, "private distances: d must be >= 1, got %lld", (long long)s->dim);
     g->nc = s->dim;
     if (s->similarity == GRAM_PRIVATE_L2) {
         g->nc = s->n_components ? s->n_components : DEFAULT_PROJECTIONS;
@@ -264,7 +267,8 @@ static gram_status dist_statistic(gram_context *ctx, const gram_private_sketch *
     geometry g;
     gram_status rc = geometry_of(ctx, s, rule_n(s, n), &g);
     if (rc) return rc;
-    if (n < 0 || (n > 0 && !X)) return gram__fail(ctx, GRAM_EINVAL, "private distances: bad data (%lld rows)", (long long)n);
+    if (n < 0 || (n > 0 && !X))
+        return gram__fail(ctx, GRAM_EINVAL, "private distances: bad data (%lld rows)", (long long)n);
     const int64_t m = g.nc * g.nb;
     /* gram__calloc refuses what the system cannot give (free() releases it, as private.h's callers do) */
     int64_t *v = gram__calloc((size_t)m, sizeof *v);
@@ -291,8 +295,9 @@ static void describe(gram_private_sketch *s, const geometry *g, const gram__stat
     else snprintf(formula, sizeof formula, rep ? "2%cL" : "%c(L+1)", nc);
     if (g->flat)
         snprintf(s->sensitivity, sizeof s->sensitivity,
-                 "l1 baseline (a reading of Huang & Roth 2014): one histogram of 2^%d cells per coordinate; %s one "
-                 "row changes %s per coordinate: sens_l1 = %s = %llu, sens_l2 = sqrt(%s) = %.17g",
+                 "l1 baseline (flat histograms, standing in for Huang & Roth 2014): one histogram of 2^%d cells "
+                 "per coordinate; %s one row changes %s per coordinate: sens_l1 = %s = %llu, sens_l2 = sqrt(%s) = "
+                 "%.17g",
                  g->L, rep ? "replacing" : "adding or removing", rep ? "two counts (-1 and +1)" : "one count (by 1)",
                  formula, (unsigned long long)st->sens_l1, formula, st->sens_l2);
     else

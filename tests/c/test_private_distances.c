@@ -21,9 +21,8 @@ typedef long double ld;
 static gram_context *ctx;
 static const gram__private_family *fam = &gram__private_distances;
 
-static gram_private_sketch *new_sketch(gram_private_similarity f, gram_private_mechanism mech,
-                                       gram_private_domain dom, gram_private_neighbours nb, double R, int64_t d,
-                                       int L)
+static gram_private_sketch *new_sketch(gram_private_similarity f, gram_private_mechanism mech, gram_private_domain dom,
+                                       gram_private_neighbours nb, double R, int64_t d, int L)
 {
     gram_private_sketch *s = calloc(1, sizeof *s);
     s->similarity = f;
@@ -132,9 +131,9 @@ static void test_tree_counts(void)
     }
     for (int nbh = 0; nbh < 2; nbh++) {
         for (int flat = 0; flat < 2; flat++) {
-            gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L1, flat ? GRAM_PRIVATE_BASELINE : GRAM_PRIVATE_PAPER,
-                                                GRAM_PRIVATE_BOX, nbh ? GRAM_PRIVATE_ADD_REMOVE : GRAM_PRIVATE_REPLACE,
-                                                R, d, L);
+            gram_private_sketch *s =
+                new_sketch(GRAM_PRIVATE_L1, flat ? GRAM_PRIVATE_BASELINE : GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX,
+                           nbh ? GRAM_PRIVATE_ADD_REMOVE : GRAM_PRIVATE_REPLACE, R, d, L);
             s->n_released = n;
             gram__statistic st;
             CHECK_STATUS(fam->statistic(ctx, s, X, n, &st), GRAM_OK);
@@ -196,9 +195,9 @@ static void test_noiseless_l1_lpp(void)
                 if (flat && pi) continue;
                 for (int mid = 0; mid < 2; mid++) {
                     const double *D = mid ? Xm : X;
-                    gram_private_sketch *s =
-                        new_sketch(pi ? GRAM_PRIVATE_LPP : GRAM_PRIVATE_L1, flat ? GRAM_PRIVATE_BASELINE : GRAM_PRIVATE_PAPER,
-                                   GRAM_PRIVATE_BOX, nbh ? GRAM_PRIVATE_ADD_REMOVE : GRAM_PRIVATE_REPLACE, R, d, L);
+                    gram_private_sketch *s = new_sketch(
+                        pi ? GRAM_PRIVATE_LPP : GRAM_PRIVATE_L1, flat ? GRAM_PRIVATE_BASELINE : GRAM_PRIVATE_PAPER,
+                        GRAM_PRIVATE_BOX, nbh ? GRAM_PRIVATE_ADD_REMOVE : GRAM_PRIVATE_REPLACE, R, d, L);
                     s->p = p;
                     if (!fill_exact(s, D, n)) {
                         free_sketch(s);
@@ -217,8 +216,10 @@ static void test_noiseless_l1_lpp(void)
                         if (err > tol) bad++;
                         if ((double)(err / tol) > worst) worst = (double)(err / tol);
                     }
-                    CHECK(bad == 0, "l%s p %g flat %d nbh %d midpoints %d: %d of %lld queries beyond the bound "
-                          "(worst err/bound %.3g)", pi ? "pp" : "1", p, flat, nbh, mid, bad, (long long)m, worst);
+                    CHECK(bad == 0,
+                          "l%s p %g flat %d nbh %d midpoints %d: %d of %lld queries beyond the bound "
+                          "(worst err/bound %.3g)",
+                          pi ? "pp" : "1", p, flat, nbh, mid, bad, (long long)m, worst);
                     free_sketch(s);
                 }
             }
@@ -238,15 +239,18 @@ static void test_noiseless_l2(void)
     check_rng r = {303};
     double *X = malloc(n * d * sizeof *X), *Y = malloc(m * d * sizeof *Y), *out = malloc(m * sizeof *out);
     for (int dom = 0; dom < 2; dom++) {
-        if (dom) random_box(&r, X, n, d, R);
-        else random_ball(&r, X, n, d, R);
+        if (dom)
+            random_box(&r, X, n, d, R);
+        else
+            random_ball(&r, X, n, d, R);
         for (int64_t i = 0; i < m * d; i++) Y[i] = (dom ? 1.2 : 0.6) * R * (2 * check_uniform(&r) - 1);
         const int64_t ks[] = {64, 400};
         for (int ki = 0; ki < 2; ki++) {
             const int64_t k = ks[ki];
             const int L = 10;
-            gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER,
-                                                dom ? GRAM_PRIVATE_BOX : GRAM_PRIVATE_BALL, GRAM_PRIVATE_REPLACE, R, d, L);
+            gram_private_sketch *s =
+                new_sketch(GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER, dom ? GRAM_PRIVATE_BOX : GRAM_PRIVATE_BALL,
+                           GRAM_PRIVATE_REPLACE, R, d, L);
             s->n_components = k;
             if (!fill_exact(s, X, n)) {
                 free_sketch(s);
@@ -270,11 +274,11 @@ static void test_noiseless_l2(void)
                 sq += err * err;
                 sw += want * want;
             }
-            CHECK(bad == 0, "l2 dom %d k %lld: %d of %lld queries beyond the embedding's error", dom, (long long)k,
-                  bad, (long long)m);
+            CHECK(bad == 0, "l2 dom %d k %lld: %d of %lld queries beyond the embedding's error", dom, (long long)k, bad,
+                  (long long)m);
             /* more projections, smaller error: the RMS relative error is near √((π/2−1)/k)·(≤ 1) */
-            CHECK(sqrtl(sq / sw) < 1.5 * sqrt((PI / 2 - 1) / (double)k), "l2 dom %d k %lld: rms rel err %.3Lg",
-                  dom, (long long)k, sqrtl(sq / sw));
+            CHECK(sqrtl(sq / sw) < 1.5 * sqrt((PI / 2 - 1) / (double)k), "l2 dom %d k %lld: rms rel err %.3Lg", dom,
+                  (long long)k, sqrtl(sq / sw));
             free_sketch(s);
         }
     }
@@ -312,15 +316,24 @@ static void test_sensitivity(void)
     const int L = 6;
     check_rng r = {404};
     double *X = malloc(n * d * sizeof *X), *X2 = malloc(n * d * sizeof *X2);
-    struct { gram_private_similarity f; gram_private_mechanism mech; gram_private_domain dom; } cases[] = {
-        {GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},   {GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BALL},
-        {GRAM_PRIVATE_L1, GRAM_PRIVATE_BASELINE, GRAM_PRIVATE_BOX}, {GRAM_PRIVATE_LPP, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},
-        {GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BALL},   {GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},
+    struct {
+        gram_private_similarity f;
+        gram_private_mechanism mech;
+        gram_private_domain dom;
+    } cases[] = {
+        {GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},
+        {GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BALL},
+        {GRAM_PRIVATE_L1, GRAM_PRIVATE_BASELINE, GRAM_PRIVATE_BOX},
+        {GRAM_PRIVATE_LPP, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},
+        {GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BALL},
+        {GRAM_PRIVATE_L2, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int ball = cases[ci].dom == GRAM_PRIVATE_BALL;
-        if (ball) random_ball(&r, X, n, d, R);
-        else random_box(&r, X, n, d, R);
+        if (ball)
+            random_ball(&r, X, n, d, R);
+        else
+            random_box(&r, X, n, d, R);
         for (int nbh = 0; nbh < 2; nbh++) {
             gram_private_sketch *s = new_sketch(cases[ci].f, cases[ci].mech, cases[ci].dom,
                                                 nbh ? GRAM_PRIVATE_ADD_REMOVE : GRAM_PRIVATE_REPLACE, R, d, L);
@@ -368,9 +381,12 @@ static void test_sensitivity(void)
                     memcpy(X2, X, (size_t)(n * d) * sizeof *X);
                     for (int64_t j = 0; j < d; j++) {
                         double v;
-                        if (t == 0) v = -X[j];
-                        else if (t == 1) v = X[j] + (X[j] < 0 ? 1e-9 : -1e-9);
-                        else v = ((t - 2) >> j & 1 ? R : -R) / (ball ? sqrt((double)d) * (1 + 1e-15) : 1);
+                        if (t == 0)
+                            v = -X[j];
+                        else if (t == 1)
+                            v = X[j] + (X[j] < 0 ? 1e-9 : -1e-9);
+                        else
+                            v = ((t - 2) >> j & 1 ? R : -R) / (ball ? sqrt((double)d) * (1 + 1e-15) : 1);
                         X2[j] = v;
                     }
                     stat_of(s, X2, n, &st[t]);
@@ -392,8 +408,10 @@ static void test_sensitivity(void)
             /* counts are exact: opposite corners (or any removal) attain the bound exactly */
             CHECK(worst1 == a.sens_l1, "case %zu nbh %d: worst l1 change %llu, claimed %llu", ci, nbh,
                   (unsigned long long)worst1, (unsigned long long)a.sens_l1);
-            CHECK(worst2 <= a.sens_l2 && worst2 >= a.sens_l2 * (1 - 1e-15), "case %zu nbh %d: worst l2 change %.17g, "
-                  "claimed %.17g", ci, nbh, worst2, a.sens_l2);
+            CHECK(worst2 <= a.sens_l2 && worst2 >= a.sens_l2 * (1 - 1e-15),
+                  "case %zu nbh %d: worst l2 change %.17g, "
+                  "claimed %.17g",
+                  ci, nbh, worst2, a.sens_l2);
             free(a.v);
             free_sketch(s);
         }
@@ -425,8 +443,8 @@ static void test_levels_rule(void)
     const double eps[] = {0.1, 1, 10};
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++) {
-            gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX,
-                                                GRAM_PRIVATE_REPLACE, 1, d, 0);
+            gram_private_sketch *s =
+                new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, d, 0);
             s->eps_main = eps[b];
             /* docs: the smallest L ≥ 1 with n/2^L ≤ (2dL/ε)·√L */
             int want = 1;
@@ -436,8 +454,8 @@ static void test_levels_rule(void)
             free_sketch(s);
         }
     /* add/remove: the rule reads the released n, never the private one */
-    gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX,
-                                        GRAM_PRIVATE_ADD_REMOVE, 1, d, 0);
+    gram_private_sketch *s =
+        new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_ADD_REMOVE, 1, d, 0);
     s->n_released = 100000;
     const int big = levels_of(s, X, 10);
     s->n_released = 10;
@@ -477,8 +495,8 @@ static void test_refused(void)
         {GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, 1, 1, 0, 0, 0, "d = 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        gram_private_sketch *s = new_sketch(bad[i].f, bad[i].mech, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, bad[i].R,
-                                            bad[i].d, bad[i].L);
+        gram_private_sketch *s =
+            new_sketch(bad[i].f, bad[i].mech, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, bad[i].R, bad[i].d, bad[i].L);
         s->p = bad[i].p;
         s->n_components = bad[i].k;
         const int64_t n = bad[i].d == 3 ? 2 : 0;
@@ -488,12 +506,15 @@ static void test_refused(void)
         gram__csprng g;
         gram__csprng_init_seed(&g, 1);
         rc = fam->fit(ctx, s, n ? X : NULL, n ? n : 1, &g);
-        CHECK(rc == GRAM_EINVAL && s->values == NULL, "%s: fit returned %d (values %p), want GRAM_EINVAL and nothing "
-              "released", bad[i].why, (int)rc, (void *)s->values);
+        CHECK(rc == GRAM_EINVAL && s->values == NULL,
+              "%s: fit returned %d (values %p), want GRAM_EINVAL and nothing "
+              "released",
+              bad[i].why, (int)rc, (void *)s->values);
         free_sketch(s);
     }
     /* the messages name the problem */
-    gram_private_sketch *s = new_sketch(GRAM_PRIVATE_LPP, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, 3, 4);
+    gram_private_sketch *s =
+        new_sketch(GRAM_PRIVATE_LPP, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, 3, 4);
     s->p = 3;
     fam->statistic(ctx, s, X, 2, &st);
     CHECK(strstr(gram_context_message(ctx), "p must be in (0, 2]") != NULL, "message: %s", gram_context_message(ctx));
@@ -561,7 +582,8 @@ static void test_fit_infinite_epsilon(void)
     }
     /* levels = 0: the fit stores the depth its rule chose (n = 300, d = 4, ε = 1: n/2^L ≤ 8L·√L
      * first at L = 3), and the release used the sensitivity of that depth */
-    gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, d, 0);
+    gram_private_sketch *s =
+        new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, d, 0);
     s->n_released = n;
     if (fit_seeded(s, X, n, 8)) {
         CHECK(s->levels == 3, "levels chosen %d, want 3", (int)s->levels);
@@ -580,7 +602,11 @@ static void test_fit_infinite_epsilon(void)
  * the leaves under it, with iid noise. Under replace-one the root is not observed but known
  * (Σx = n): a constraint, solved through the KKT system. ls_solve(rhs) returns u = P·rhs where P
  * maps Aᵀb (and n) to the least-squares x̂: x̂ = ls_solve(Aᵀb) (+ the constraint's part). */
-typedef struct { int L, known; int64_t B, rows; ld *A; } tree_ls;
+typedef struct {
+    int L, known;
+    int64_t B, rows;
+    ld *A;
+} tree_ls;
 
 static tree_ls tree_model(int L, int known)
 {
@@ -646,9 +672,9 @@ static void test_consistency_is_least_squares(void)
         for (int L = 1; L <= 5; L++)
             for (int f = 0; f < 2; f++) {
                 const int64_t d = 2;
-                gram_private_sketch *s = new_sketch(f ? GRAM_PRIVATE_LPP : GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER,
-                                                    GRAM_PRIVATE_BOX,
-                                                    known ? GRAM_PRIVATE_REPLACE : GRAM_PRIVATE_ADD_REMOVE, R, d, L);
+                gram_private_sketch *s =
+                    new_sketch(f ? GRAM_PRIVATE_LPP : GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX,
+                               known ? GRAM_PRIVATE_REPLACE : GRAM_PRIVATE_ADD_REMOVE, R, d, L);
                 s->p = f ? 1.7 : 1;
                 tree_ls t = tree_model(L, known);
                 s->n_values = d * t.rows;
@@ -677,8 +703,10 @@ static void test_consistency_is_least_squares(void)
                             want += x[j * t.B + c] * g;
                             scale += fabsl(x[j * t.B + c]) * g;
                         }
-                    CHECK(fabsl(out[q] - want) <= 1e-12L * scale + 1e-12L, "known %d L %d %s y %g: %.17g, least squares "
-                          "%.17Lg", known, L, f ? "lpp" : "l1", ys[q], out[q], want);
+                    CHECK(fabsl(out[q] - want) <= 1e-12L * scale + 1e-12L,
+                          "known %d L %d %s y %g: %.17g, least squares "
+                          "%.17Lg",
+                          known, L, f ? "lpp" : "l1", ys[q], out[q], want);
                 }
                 free(rhs);
                 free(x);
@@ -722,7 +750,8 @@ static void test_noise_moments(void)
     double *X = malloc(n * d * sizeof *X);
     random_box(&r, X, n, d, R);
     const double ys[2][3] = {{0.13, -0.52, 0.77}, {1.4, -2.0, 0.0}};
-    gram_private_sketch *e = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, R, d, L);
+    gram_private_sketch *e =
+        new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, R, d, L);
     if (!fill_exact(e, X, n)) goto out;
     double exact[2];
     fam->query(ctx, e, &ys[0][0], 2, exact);
@@ -730,10 +759,11 @@ static void test_noise_moments(void)
     gram__release_record rec = {0};
     int ok = 1;
     for (int t = 0; t < T && ok; t++) {
-        gram_private_sketch *s = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX,
-                                            GRAM_PRIVATE_REPLACE, R, d, L);
+        gram_private_sketch *s =
+            new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, R, d, L);
         s->n_released = n;
-        if (!fit_seeded(s, X, n, 1000 + (uint64_t)t)) ok = 0;
+        if (!fit_seeded(s, X, n, 1000 + (uint64_t)t))
+            ok = 0;
         else {
             double got[2];
             fam->query(ctx, s, &ys[0][0], 2, got);
@@ -761,8 +791,10 @@ static void test_noise_moments(void)
         const ld z = mean / sqrtl(var / T);
         const ld sd = sqrtl(2.0L / (T - 1) + kurt / T);
         CHECK(fabsl(z) <= 4, "query %d: mean error %.4Lg, z = %.3Lg", q, mean, z);
-        CHECK(fabsl(svar / var - 1) <= 4 * sd, "query %d: error variance %.5Lg, derived %.5Lg (ratio %.4Lg, 4 sd = "
-              "%.3Lg)", q, svar, var, svar / var, 4 * sd);
+        CHECK(fabsl(svar / var - 1) <= 4 * sd,
+              "query %d: error variance %.5Lg, derived %.5Lg (ratio %.4Lg, 4 sd = "
+              "%.3Lg)",
+              q, svar, var, svar / var, 4 * sd);
     }
 out:
     free_sketch(e);
@@ -834,7 +866,8 @@ static void test_error_slopes(void)
     }
     const double s_eps = slope(eps, e_paper, 5);
     printf("l1 error against epsilon (d = 4, n = 1000, 2^8 cells, median over %d seeds of the RMS over %lld queries; "
-           "sums are ~%.0f):\n  eps     paper       baseline (HR14 reading)\n", T, (long long)m, (double)want[0]);
+           "sums are ~%.0f):\n  eps     paper       baseline (HR14 reading)\n",
+           T, (long long)m, (double)want[0]);
     for (int k = 0; k < 5; k++) printf("  %-6g  %-10.4g  %-10.4g\n", eps[k], e_paper[k], e_base[k]);
     printf("  slopes: paper %.3f, baseline %.3f\n", s_eps, slope(eps, e_base, 5));
     CHECK(fabs(s_eps + 1) <= 0.15, "error against epsilon: log-log slope %.3f, want -1 +- 0.15", s_eps);
