@@ -715,13 +715,13 @@ static void test_consistency_is_least_squares(void)
             }
 }
 
-/* Var of the ℓ1 query at y of a replace-one tree sketch with iid node noise of variance vz: the
+/* Var of the ℓ1 query at y of a tree sketch (root known or observed) with iid node noise of variance vz: the
  * error is gᵀ(x̂ − x) = Σ_rows c_row·Z_row with c = A·P·g (g_c = |m_c − y_j|, P from the dense
  * least-squares solve), so Var = vz·Σc²; the error's excess kurtosis is kz·Σc⁴/(Σc²)² when the node
  * noise has excess kurtosis kz. */
-static ld query_variance(int L, int64_t d, double R, const double *y, ld vz, ld kz, ld *kurt)
+static ld query_variance(int L, int known, int64_t d, double R, const double *y, ld vz, ld kz, ld *kurt)
 {
-    tree_ls t = tree_model(L, 1);
+    tree_ls t = tree_model(L, known);
     const ld h = 2 * (ld)R / t.B;
     ld *g = malloc((size_t)t.B * sizeof(ld)), *u = malloc((size_t)t.B * sizeof(ld));
     ld s2 = 0, s4 = 0;
@@ -741,6 +741,22 @@ static ld query_variance(int L, int64_t d, double R, const double *y, ld vz, ld 
     return vz * s2;
 }
 
+/* Variance and excess kurtosis of the release's integer noise, by summing its pmf in long double:
+ * discrete Laplace P(x) ∝ e^(−|x|/b), b = num/den; discrete Gaussian P(x) ∝ e^(−x²/(2σ²)), σ² = num/den. */
+static void noise_moments(const gram__release_record *rec, ld *var, ld *exkurt)
+{
+    const ld par = (ld)rec->num / rec->den;
+    const ld scale = rec->kind == GRAM__NOISE_LAPLACE ? par : sqrtl(par);
+    const int64_t top = (int64_t)(80 * scale) + 50;
+    ld z = 0, m2 = 0, m4 = 0;
+    for (int64_t x = -top; x <= top; x++) {
+        const ld w = rec->kind == GRAM__NOISE_LAPLACE ? expl(-fabsl((ld)x) / par) : expl(-(ld)x * x / (2 * par));
+        z += w, m2 += w * x * x, m4 += w * x * x * x * x;
+    }
+    *var = m2 / z;
+    *exkurt = (m4 / z) / (*var * *var) - 3;
+}
+
 static void test_noise_moments(void)
 {
     const int64_t n = 500, d = 3;
@@ -750,54 +766,68 @@ static void test_noise_moments(void)
     double *X = malloc(n * d * sizeof *X);
     random_box(&r, X, n, d, R);
     const double ys[2][3] = {{0.13, -0.52, 0.77}, {1.4, -2.0, 0.0}};
-    gram_private_sketch *e =
-        new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, R, d, L);
-    if (!fill_exact(e, X, n)) goto out;
-    double exact[2];
-    fam->query(ctx, e, &ys[0][0], 2, exact);
-    ld sum[2] = {0, 0}, sq[2] = {0, 0};
-    gram__release_record rec = {0};
-    int ok = 1;
-    for (int t = 0; t < T && ok; t++) {
-        gram_private_sketch *s =
-            new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, R, d, L);
-        s->n_released = n;
-        if (!fit_seeded(s, X, n, 1000 + (uint64_t)t))
-            ok = 0;
-        else {
-            double got[2];
-            fam->query(ctx, s, &ys[0][0], 2, got);
-            for (int q = 0; q < 2; q++) {
-                const ld err = (ld)got[q] - exact[q];
-                sum[q] += err, sq[q] += err * err;
-            }
-            rec = s->rec;
+    /* pure ε under replace-one and add/remove; (ε, δ) with the discrete Gaussian */
+    const struct {
+        gram_private_neighbours nb;
+        double delta;
+    } cfg[] = {{GRAM_PRIVATE_REPLACE, 0}, {GRAM_PRIVATE_ADD_REMOVE, 0}, {GRAM_PRIVATE_REPLACE, 1e-5}};
+    for (int c = 0; c < 3; c++) {
+        gram_private_sketch *e = new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, cfg[c].nb, R, d, L);
+        if (!fill_exact(e, X, n)) {
+            free_sketch(e);
+            continue;
         }
-        free_sketch(s);
+        double exact[2];
+        fam->query(ctx, e, &ys[0][0], 2, exact);
+        ld sum[2] = {0, 0}, sq[2] = {0, 0};
+        gram__release_record rec = {0};
+        int ok = 1;
+        for (int t = 0; t < T && ok; t++) {
+            gram_private_sketch *s =
+                new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, cfg[c].nb, R, d, L);
+            s->n_released = n;
+            s->delta = s->delta_main = cfg[c].delta;
+            if (!fit_seeded(s, X, n, 1000 + (uint64_t)t)) {
+                ok = 0;
+            } else {
+                double got[2];
+                fam->query(ctx, s, &ys[0][0], 2, got);
+                for (int q = 0; q < 2; q++) {
+                    const ld err = (ld)got[q] - exact[q];
+                    sum[q] += err, sq[q] += err * err;
+                }
+                rec = s->rec;
+            }
+            free_sketch(s);
+        }
+        free_sketch(e);
+        if (!ok) continue;
+        const int known = cfg[c].nb == GRAM_PRIVATE_REPLACE;
+        CHECK(rec.kind == (cfg[c].delta > 0 ? GRAM__NOISE_GAUSSIAN : GRAM__NOISE_LAPLACE) && rec.den > 0,
+              "config %d: release kind %d", c, (int)rec.kind);
+        if (rec.kind == GRAM__NOISE_LAPLACE)
+            CHECK((ld)rec.num / rec.den >= (known ? 2.0L * d * L : (ld)d * (L + 1)), "config %d: b %.17Lg below sens/ε",
+                  c, (ld)rec.num / rec.den);
+        ld vz, kz;
+        noise_moments(&rec, &vz, &kz);
+        for (int q = 0; q < 2; q++) {
+            ld kurt;
+            const ld var = query_variance(L, known, d, R, ys[q], vz, kz, &kurt);
+            const ld mean = sum[q] / T, svar = (sq[q] - T * mean * mean) / (T - 1);
+            /* mean: z ≤ 4 (two-sided false alarm 6e-5); variance: s²/σ² within 4 sd of 1, sd² =
+             * 2/(T−1) + κ/T for an error of excess kurtosis κ (normal approximation of s²; 6e-5).
+             * Six such pairs of checks: a false alarm about once in 1,400 runs at worst. */
+            const ld z = mean / sqrtl(var / T);
+            const ld sd = sqrtl(2.0L / (T - 1) + kurt / T);
+            printf("noise, config %d (%s, delta %g) query %d: mean z %.2Lf, variance / derived %.3Lf (4 sd %.3Lf)\n", c,
+                   known ? "replace" : "add/remove", cfg[c].delta, q, z, svar / var, 4 * sd);
+            CHECK(fabsl(z) <= 4, "config %d query %d: mean error %.4Lg, z = %.3Lg", c, q, mean, z);
+            CHECK(fabsl(svar / var - 1) <= 4 * sd,
+                  "config %d query %d: error variance %.5Lg, derived %.5Lg (ratio %.4Lg, "
+                  "4 sd = %.3Lg)",
+                  c, q, svar, var, svar / var, 4 * sd);
+        }
     }
-    if (!ok) goto out;
-    CHECK(rec.kind == GRAM__NOISE_LAPLACE && rec.den > 0, "Laplace release");
-    /* discrete Laplace P(x) ∝ e^(−|x|/b), b = num/den: Var = 2q/(1 − q)², q = e^(−1/b); its excess
-     * kurtosis is 3 in the continuous limit (b ≈ 36 here; the discrete correction is < 1e-3) */
-    const ld b = (ld)rec.num / rec.den, qv = expl(-1 / b);
-    const ld vz = 2 * qv / ((1 - qv) * (1 - qv));
-    CHECK(b * 1 >= 2.0L * d * L, "b %.17Lg ≥ sens/ε = %d", b, (int)(2 * d * L));
-    for (int q = 0; q < 2; q++) {
-        ld kurt;
-        const ld var = query_variance(L, d, R, ys[q], vz, 3, &kurt);
-        const ld mean = sum[q] / T, svar = (sq[q] - T * mean * mean) / (T - 1);
-        /* mean: z ≤ 4 (two-sided false alarm 6e-5); variance: s²/σ² within 4 sd of 1, sd² =
-         * 2/(T−1) + κ/T for an error of excess kurtosis κ (normal approximation of s²; 6e-5) */
-        const ld z = mean / sqrtl(var / T);
-        const ld sd = sqrtl(2.0L / (T - 1) + kurt / T);
-        CHECK(fabsl(z) <= 4, "query %d: mean error %.4Lg, z = %.3Lg", q, mean, z);
-        CHECK(fabsl(svar / var - 1) <= 4 * sd,
-              "query %d: error variance %.5Lg, derived %.5Lg (ratio %.4Lg, 4 sd = "
-              "%.3Lg)",
-              q, svar, var, svar / var, 4 * sd);
-    }
-out:
-    free_sketch(e);
     free(X);
 }
 
