@@ -391,6 +391,10 @@ gram_status gram__release(gram_context *ctx, const gram__statistic *st, double e
                               (unsigned long long)eff.sens_l1, eff.sens_l2, epsilon, delta);
     }
 
+    double step = ldexp(st->unit, s);
+    if (!isfinite(step))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "private release: unit %g on a grid of 2^%d is not a finite double",
+                          st->unit, s);
     int64_t *z = NULL;
     if (st->m > 0) {
         size_t bytes;
@@ -423,7 +427,6 @@ gram_status gram__release(gram_context *ctx, const gram__statistic *st, double e
         }
         z[i] = sum;
     }
-    double step = ldexp(st->unit, s);
     for (int64_t i = 0; i < st->m; i++) out[i] = (double)z[i] * step;
     gram__free(z);
 

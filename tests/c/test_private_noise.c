@@ -696,15 +696,19 @@ static void test_privacy_audit(void)
     /* Pure ε = 1, Δ = 1: the best test's true ε is 1, so with 10^4 evaluation releases per side
      * the certified bound is near 0.9; ≥ 0.5 shows the audit has power. */
     ld e = audit(1.0, 0, 1, 20000, 61);
+    printf("audit: Laplace eps 1, sens 1: eps_lower %.4Lf\n", e);
     CHECK(e <= 1.0L, "Laplace audit: eps_lower %.4Lf exceeds the claimed 1", e);
     CHECK(e >= 0.5L, "Laplace audit has no power: eps_lower %.4Lf", e);
     /* Δ = 3 at ε = 0.5. */
     e = audit(0.5, 0, 3, 20000, 62);
+    printf("audit: Laplace eps 0.5, sens 3: eps_lower %.4Lf\n", e);
     CHECK(e <= 0.5L && e >= 0.2L, "Laplace audit (eps 0.5, sens 3): eps_lower %.4Lf", e);
     /* (ε, δ) = (1, 1e-5) with the discrete Gaussian. */
     e = audit(1.0, 1e-5, 1, 20000, 63);
+    printf("audit: Gaussian (1, 1e-5), sens 1: eps_lower %.4Lf\n", e);
     CHECK(e <= 1.0L, "Gaussian audit: eps_lower %.4Lf exceeds the claimed 1", e);
     e = audit(1.0, 1e-5, 4, 20000, 64);
+    printf("audit: Gaussian (1, 1e-5), sens 4: eps_lower %.4Lf\n", e);
     CHECK(e <= 1.0L, "Gaussian audit (sens 4): eps_lower %.4Lf exceeds the claimed 1", e);
 }
 
