@@ -74,6 +74,15 @@ static void plan_free(void *p)
     free(pl);
 }
 
+/* Zeroes what was derived from private rows, with stores the compiler may not drop because the
+ * buffer is freed next. */
+static void wipe(void *p, size_t bytes)
+{
+    if (!p) return;
+    volatile unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i++) b[i] = 0;
+}
+
 static uint64_t mix64(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
@@ -474,6 +483,7 @@ static gram_status enforce_row(gram_context *ctx, const kplan *pl, const rowboun
             gram_array Zr = gram_array_f64(z, 1, pl->k), Pr = gram_array_f64(phi, 1, R);
             gram_status st = gram_features_transform(ctx, pl->maps[j], &Zr, &Pr);
             if (st) {
+                wipe(phi, (size_t)R * sizeof(double));
                 free(phi);
                 return st;
             }
@@ -482,6 +492,7 @@ static gram_status enforce_row(gram_context *ctx, const kplan *pl, const rowboun
         row_norms(q, m, &l1, &l2sq);
     }
     if (l1 > rb->l1 || l2sq > rb->l2sq) memset(q, 0, (size_t)m * sizeof(int64_t));
+    wipe(phi, (size_t)R * sizeof(double));
     free(phi);
     return GRAM_OK;
 }
@@ -520,9 +531,12 @@ static gram_status compute_statistic(gram_context *ctx, const kplan *pl, const d
     }
 done:
     gram__blas_serial_end(blas);
+    /* the rows' projections and features are as private as the rows */
+    if (Z) wipe(Z, (size_t)(B * pl->k) * sizeof(double));
+    if (phi) wipe(phi, (size_t)(B * R) * sizeof(double));
+    if (q) wipe(q, (size_t)(B * m) * sizeof(int64_t));
     free(Z);
     free(phi);
-    if (q) memset(q, 0, (size_t)(B * m) * sizeof(int64_t));
     free(q);
     return st;
 }
@@ -543,7 +557,7 @@ static gram_status statistic_with(gram_context *ctx, const gram_private_sketch *
     if (!v) return gram__fail(ctx, GRAM_ENOMEM, "private kernels: out of memory for %lld values", (long long)m);
     gram_status rc = compute_statistic(ctx, pl, X, n, v, &rb);
     if (rc) {
-        memset(v, 0, (size_t)m * sizeof(int64_t));
+        wipe(v, (size_t)m * sizeof(int64_t));
         free(v);
         return rc;
     }
@@ -610,7 +624,7 @@ static gram_status kern_fit(gram_context *ctx, gram_private_sketch *s, const dou
         rc = gram__fail(ctx, GRAM_ENOMEM, "private kernels: out of memory for %lld values", (long long)st.m);
     else
         rc = gram__release(ctx, &st, s->eps_main, s->delta_main, r, values, &rec);
-    memset(st.v, 0, (size_t)st.m * sizeof(int64_t)); /* the exact statistic is never kept */
+    wipe(st.v, (size_t)st.m * sizeof(int64_t)); /* the exact statistic is never kept */
     free(st.v);
     if (rc) {
         free(values);
