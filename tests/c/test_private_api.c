@@ -490,6 +490,9 @@ static void test_lying_files(void)
         {GRAM_PRIVATE_L1, {.name = "epsilon", .value = -1, .set_value = 1}, "inconsistent privacy parameters"},
         {GRAM_PRIVATE_L1, {.name = "epsilon", .value = NAN, .set_value = 1}, "entry 'epsilon' is not finite"},
         {GRAM_PRIVATE_L1, {.name = "eps_main", .value = 5, .set_value = 1}, "inconsistent privacy parameters"},
+        {GRAM_PRIVATE_L1, {.name = "eps_main", .value = 0.5, .set_value = 1}, "inconsistent privacy parameters"},
+        /* δ > 0 with the whole statistic released under pure DP (δ_main 0): found by fuzz_sketch */
+        {GRAM_PRIVATE_L1, {.name = "delta", .value = 1e-6, .set_value = 1}, "inconsistent privacy parameters"},
         {GRAM_PRIVATE_L1, {.name = "radius", .value = 0, .set_value = 1}, "radius must be > 0"},
         {GRAM_PRIVATE_L1, {.name = "dim", .i64 = (int64_t)1 << 40}, "dimensions out of range"},
         {GRAM_PRIVATE_L1, {.name = "dim", .i64 = 0}, "dimensions out of range"},
