@@ -352,6 +352,12 @@ static gram_status query_any(gram_context *ctx, const char *fn, const gram_priva
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < s->dim; j++) Yc[i * s->dim + j] = gram__get(Y, i, j);
     st = family_of(s->similarity)->query(ctx, s, Yc, m, o);
+    /* A fitted sketch's answers are finite; a loaded one's released values may be huge (a hostile
+     * or damaged file within the loader's ranges), and a sum of them overflow. */
+    for (int64_t i = 0; !st && i < m; i++)
+        if (!isfinite(o[i]))
+            st = gram__fail(ctx, GRAM_EOVERFLOW, "%s: the answer at row %lld of Y overflows (the sketch's released "
+                            "values are too large to sum)", fn, (long long)i);
     if (!st) {
         /* Division by the released n, floored at 1: under add/remove n̂ may be ≤ 0. */
         const double nn = s->n_released >= 1 ? s->n_released : 1;

@@ -536,6 +536,38 @@ static void test_lying_files(void)
     free(x);
 }
 
+/* Released values within the loader's ranges (finite) but so large that a sum overflows: the
+ * query fails with GRAM_EOVERFLOW instead of answering inf or NaN with GRAM_OK. */
+static void test_overflowing_values(void)
+{
+    double *x = points(N, D, 9), y[D] = {0.1, -0.2, 0.05}, out[1] = {0};
+    gram_private_options o = small_opts(GRAM_PRIVATE_L1);
+    gram_private_sketch *s = fit(GRAM_PRIVATE_L1, x, N, D, &o, 1.0, 0);
+    if (s) {
+        size_t n = 0;
+        unsigned char *b = bytes_of(s, &n), *b2 = NULL;
+        gram__model_file m;
+        CHECK_STATUS(gram__model_from_bytes(ctx, "edit", b, n, "private", &m), GRAM_OK);
+        gram__entry *v = entry(&m, "values");
+        if (v)
+            for (int64_t i = 0; i < v->rows; i++) v->f64[i] = 1.5e308;
+        CHECK_STATUS(gram__model_to_bytes(ctx, &m, &b2, &n), GRAM_OK);
+        gram__model_file_free(&m);
+        gram_private_sketch *t = NULL;
+        CHECK_STATUS(gram_private_from_bytes(ctx, b2, n, &t), GRAM_OK);
+        if (t) {
+            gram_array Y = gram_array_f64(y, 1, D), O = gram_array_f64(out, 1, 1);
+            CHECK_STATUS(gram_private_query(ctx, t, &Y, &O), GRAM_EOVERFLOW);
+            CHECK(has(msg(), "the answer at row 0 of Y overflows"), "message: %s", msg());
+        }
+        gram_private_sketch_destroy(t);
+        gram__free(b);
+        gram__free(b2);
+        gram_private_sketch_destroy(s);
+    }
+    free(x);
+}
+
 /* ---- the file holds no row of the data ------------------------------------------------------ */
 
 static size_t count_in(const unsigned char *hay, size_t n, const void *needle, size_t k)
@@ -737,6 +769,7 @@ int main(void)
     test_versions();
     test_round_trip();
     test_lying_files();
+    test_overflowing_values();
     test_no_rows_in_file();
     test_clipping();
     test_queries();
