@@ -134,6 +134,14 @@ static void square_divmod(u128 w, u128 D, u128 *q_hi, u128 *q_lo, u128 *rem)
     *q_hi = qh, *q_lo = ql, *rem = rr;
 }
 
+void gram__square_divmod(const uint64_t w[2], const uint64_t D[2], uint64_t q[4], uint64_t rem[2])
+{
+    u128 qh, ql, rr;
+    square_divmod((u128)w[1] << 64 | w[0], (u128)D[1] << 64 | D[0], &qh, &ql, &rr);
+    q[0] = (uint64_t)ql, q[1] = (uint64_t)(ql >> 64), q[2] = (uint64_t)qh, q[3] = (uint64_t)(qh >> 64);
+    rem[0] = (uint64_t)rr, rem[1] = (uint64_t)(rr >> 64);
+}
+
 /* floor(√(num/den)): the largest k with k²·den ≤ num. */
 static uint64_t floor_sqrt_ratio(uint64_t num, uint64_t den)
 {
@@ -237,9 +245,11 @@ long double gram__zcdp_delta(long double rho, long double eps)
  *   (1/(α−1))·log[e^(α(α−1)μ²/(2σ²)) · θ((1−α)μ)/θ(0)],  θ(c) = Σ_x e^(-(x−c)²/(2σ²)),
  * where θ(c) ≤ θ(0) for every real c (Poisson summation writes θ as a cosine series with positive
  * coefficients): at most αμ²/(2σ²), CKS 2020's Theorem 4 argument. Independent coordinates add
- * their divergences, so the vector costs α‖μ‖²/(2σ²) ≤ α·sens2²/(2σ²). (CKS's multivariate
- * correction term τ belongs to their direct (ε, δ) bound through the privacy loss, which is not
- * the route taken here.) */
+ * their divergences, so the vector costs α‖μ‖²/(2σ²) ≤ α·sens2²/(2σ²): CKS's multivariate
+ * statement, with no correction term. (The correction τ = 10·Σ_k e^(-2π²σ²·k/(k+1)) known from
+ * this literature is for a *sum* of independent discrete Gaussians, which is not a discrete
+ * Gaussian — Kairouz, Liu & Steinke, "The Distributed Discrete Gaussian Mechanism", ICML 2021 —
+ * not for one draw per coordinate as here.) */
 static long double gauss_rho(long double sens2, long double sigma2) { return sens2 * sens2 / (2 * sigma2); }
 
 /* Margin for floating-point evaluation of the conversion: the computed δ must be below the asked

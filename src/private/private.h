@@ -59,6 +59,9 @@ int64_t gram__discrete_gaussian(gram__csprng *r, uint64_t num, uint64_t den); /*
  * of ℓ2 sensitivity sens2 (ρ = sens2²/(2·sigma2)). gram__release asks δ(σ²) ≤ δ·(1 − 1e-9). */
 long double gram__zcdp_delta(long double rho, long double eps);
 long double gram__gauss_delta(long double sens2, long double sigma2, long double eps);
+/* The discrete Gaussian's rare 256-bit step, exposed for its test: q (4 words) and rem (2) with
+ * w² = q·D + rem, for w < 2^114 and 1 ≤ D < 2^122 (words least significant first). */
+void gram__square_divmod(const uint64_t w[2], const uint64_t D[2], uint64_t q[4], uint64_t rem[2]);
 
 typedef enum { GRAM__NOISE_LAPLACE = 0, GRAM__NOISE_GAUSSIAN = 1 } gram__noise_kind;
 
@@ -87,10 +90,16 @@ typedef struct gram__release_record {
                                Gaussian σ² = num/den */
 } gram__release_record;
 
-/* Releases st: delta = 0 → discrete Laplace with b ≥ sens_l1/ε per value; delta > 0 → discrete
- * Gaussian with σ from the zCDP bound of the discrete Gaussian (CKS 2020) converted to (ε, δ).
- * out[i] = (round(v[i]/2^s) + Z_i)·2^s·unit. GRAM_EOVERFLOW if a noised value leaves int64;
- * GRAM_EINVAL for a bad ε/δ. On failure nothing is written to out. */
+/* Releases st: delta = 0 → discrete Laplace with b ≥ sens_l1/ε per value (b = num/2^k rounded
+ * up, exactly); delta > 0 → discrete Gaussian with the smallest σ² = num/2^k whose
+ * ρ = sens_l2²/(2σ²) converts to (ε, δ) (CKS 2020, Corollary 13). With allow_coarsen, s is the
+ * largest shift whose rounding term (+m in ℓ1, +√m in ℓ2) stays ≤ 0.1% of the sensitivity, raised
+ * further only if the noise would leave the samplers' range (Laplace b ≤ 2^40, Gaussian
+ * σ² ≤ 2^60 grid units); s = 0 otherwise. A statistic of sensitivity 0 is noised as if it were 1.
+ * out[i] = (round(v[i]/2^s) + Z_i)·2^s·unit. GRAM_EINVAL for a bad ε/δ/unit/sensitivity;
+ * GRAM_EOVERFLOW when the noise is beyond the samplers' range and s may not grow, when a rounded
+ * value exceeds ±2^61 (checked before any noise is drawn) or a noised one leaves int64. On failure
+ * nothing is written to out. */
 gram_status gram__release(gram_context *ctx, const gram__statistic *st, double epsilon, double delta,
                           gram__csprng *r, double *out, gram__release_record *rec);
 

@@ -269,6 +269,71 @@ static void test_bernoulli_exp(void)
     CHECK(k == 1000, "Bernoulli(exp(0)) failed %lld times", (long long)(1000 - k));
 }
 
+/* Little-endian multiword helpers on 32-bit limbs (the test's own arithmetic). */
+static void limbs_of(const uint64_t *w, int nw, uint32_t *l)
+{
+    for (int i = 0; i < nw; i++) l[2 * i] = (uint32_t)w[i], l[2 * i + 1] = (uint32_t)(w[i] >> 32);
+}
+
+/* out (na + nb limbs) = a·b */
+static void limbs_mul(const uint32_t *a, int na, const uint32_t *b, int nb, uint32_t *out)
+{
+    memset(out, 0, (size_t)(na + nb) * sizeof *out);
+    for (int i = 0; i < na; i++) {
+        uint64_t carry = 0;
+        for (int j = 0; j < nb; j++) {
+            uint64_t t = (uint64_t)a[i] * b[j] + out[i + j] + carry;
+            out[i + j] = (uint32_t)t;
+            carry = t >> 32;
+        }
+        for (int k = i + nb; carry; k++) {
+            uint64_t t = (uint64_t)out[k] + carry;
+            out[k] = (uint32_t)t;
+            carry = t >> 32;
+        }
+    }
+}
+
+static void test_square_divmod(void)
+{
+    /* The 256-bit step of the discrete Gaussian (reached only for proposals thousands of scales
+     * out, so no sampling test sees it): w² = q·D + rem and rem < D, checked in 32-bit limbs. */
+    check_rng g = {12345};
+    for (int t = 0; t < 2000; t++) {
+        uint64_t w[2], D[2];
+        switch (t) {
+        case 0: w[0] = ~0ull, w[1] = ((uint64_t)1 << 50) - 1, D[0] = 1, D[1] = 0; break;
+        case 1: w[0] = ~0ull, w[1] = ((uint64_t)1 << 50) - 1, D[0] = ~0ull, D[1] = ((uint64_t)1 << 58) - 1; break;
+        case 2: w[0] = 0, w[1] = 0, D[0] = 7, D[1] = 0; break;
+        case 3: w[0] = 3, w[1] = 0, D[0] = 10, D[1] = 0; break;
+        default:
+            w[0] = check_u64(&g), w[1] = check_u64(&g) >> (14 + check_u64(&g) % 50);
+            D[0] = check_u64(&g) | 1, D[1] = check_u64(&g) >> (6 + check_u64(&g) % 58);
+        }
+        uint64_t q[4], rem[2];
+        gram__square_divmod(w, D, q, rem);
+        uint32_t lw[4], lD[4], lq[8], lr[4], sq[8], qd[12];
+        limbs_of(w, 2, lw);
+        limbs_of(D, 2, lD);
+        limbs_of(q, 4, lq);
+        limbs_of(rem, 2, lr);
+        limbs_mul(lw, 4, lw, 4, sq);
+        limbs_mul(lq, 8, lD, 4, qd);
+        uint64_t carry = 0; /* qd += rem */
+        for (int i = 0; i < 12; i++) {
+            uint64_t x = (uint64_t)qd[i] + (i < 4 ? lr[i] : 0) + carry;
+            qd[i] = (uint32_t)x;
+            carry = x >> 32;
+        }
+        int same = carry == 0 && qd[8] == 0 && qd[9] == 0 && qd[10] == 0 && qd[11] == 0 &&
+                   memcmp(qd, sq, sizeof sq) == 0;
+        int less = rem[1] < D[1] || (rem[1] == D[1] && rem[0] < D[0]);
+        CHECK(same && less, "square_divmod case %d: w = %016llx%016llx, D = %016llx%016llx", t,
+              (unsigned long long)w[1], (unsigned long long)w[0], (unsigned long long)D[1],
+              (unsigned long long)D[0]);
+    }
+}
+
 typedef struct { ld num, den; } ratio;
 
 static ld w_laplace(int64_t x, const void *par)
@@ -720,6 +785,7 @@ int main(void)
     test_bernoulli_exp();
     test_discrete_laplace();
     test_discrete_gaussian();
+    test_square_divmod();
     test_laplace_calibration();
     test_gaussian_calibration();
     test_coarsening();
