@@ -226,7 +226,7 @@ long double gram__zcdp_delta(long double rho, long double eps)
 {
     if (!(rho > 0)) return 0;
     long double lo = 1, hi = (eps + 1) / (2 * rho) + 2;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 100; i++) {
         long double a = (lo + hi) / 2;
         long double der = (2 * a - 1) * rho - eps + log1pl(-1 / a);
         if (der < 0) lo = a;
@@ -270,7 +270,7 @@ static int gauss_param_search(double sens2, double eps, double delta, uint64_t *
     long double target = (long double)delta * (1 - DELTA_MARGIN);
     long double lo = 0, hi = eps + 1; /* δ(hi) > target: δ ≥ a constant there */
     for (int i = 0; i < 64 && gram__zcdp_delta(hi, eps) <= target; i++) hi *= 2;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 100; i++) {
         long double mid = (lo + hi) / 2;
         if (gram__zcdp_delta(mid, eps) <= target) lo = mid;
         else hi = mid;

@@ -377,7 +377,7 @@ static void test_discrete_laplace(void)
 {
     /* Chi-square goodness of fit against the exact pmf e^(-|x|/b)/Σ, bins of ≥ 20 expected,
      * false-alarm rate 1e-6 each. b = 0.5 (nearly all mass at 0 and ±1), 1, 3.7, 50, 1000, and
-     * a b = 2^40/2^40·3 with a den near the release's. */
+     * b = 3 written as 3·2^40/2^40 (a den like the release's). */
     gof_sampler(0, 1, 2, 200000, 21);
     gof_sampler(0, 1, 1, 200000, 22);
     gof_sampler(0, 37, 10, 200000, 23);
