@@ -617,7 +617,7 @@ class PrivateSimilarityClassifier(ClassifierMixin, _PrivateBase):
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
         return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
                     transformer_tags=None, regressor_tags=None,
-                    classifier_tags=ClassifierTags(poor_score=True),
+                    classifier_tags=ClassifierTags(),
                     input_tags=InputTags(allow_nan=False), non_deterministic=self.noise_seed is None)
 
 
