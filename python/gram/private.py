@@ -7,8 +7,8 @@ sketch alone, so nothing about X beyond what the release made public leaves the 
 drawn in C from a cryptographically secure generator seeded by the operating system; Python only
 translates.
 
-Where scikit-learn is installed the classifier uses its ``ClassifierMixin`` (``score``) and its
-target checks; without it, equivalents of their own.
+scikit-learn is not imported by this module: the classifier has ``score`` of its own, and uses
+scikit-learn's target checks (imported at its first fit) where it is installed.
 """
 import ctypes
 import math
@@ -36,34 +36,39 @@ _NAMES = {table_id: {v: k for k, v in table.items()}
           for table_id, table in (("similarity", SIMILARITIES), ("mechanism", MECHANISMS),
                                   ("domain", DOMAINS), ("neighbours", NEIGHBOURS))}
 
-try:  # scikit-learn's classifier mixin and target checks where it is there
-    from sklearn.base import ClassifierMixin
-    from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import column_or_1d
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
-    class ClassifierMixin:
-        _estimator_type = "classifier"
+class _ClassifierMixin:
+    """``score`` as scikit-learn's ClassifierMixin has it (mean accuracy), without importing
+    scikit-learn (about a second) for the estimators that do not need it."""
 
-        def score(self, X, y, sample_weight=None):
-            y = np.asarray(y)
-            hit = (self.predict(X) == y).astype(np.float64)
-            return float(np.average(hit, weights=sample_weight))
+    _estimator_type = "classifier"
 
-    def column_or_1d(y, *, warn=False, **kwargs):
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against y (weighted by sample_weight)."""
+        hit = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
+        return float(np.average(hit, weights=sample_weight))
+
+
+def _check_targets(y):
+    """y as a 1-D array of class labels, with scikit-learn's checks and messages where it is
+    installed (imported here, on the classifier's first fit), else the essential ones."""
+    try:
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import column_or_1d
+    except ImportError:  # pragma: no cover - exercised only without scikit-learn
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            if warn:
-                warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
-                              "the shape of y to (n_samples, ), for example using ravel().")
-            return y.ravel()
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the "
+                          "shape of y to (n_samples, ), for example using ravel().")
+            y = y.ravel()
         if y.ndim != 1:
             raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
-        return y
-
-    def check_classification_targets(y):
-        if y.dtype.kind == "f" and np.any(y != y.astype(np.int64)):
+        if y.dtype.kind == "f" and (not np.all(np.isfinite(y)) or np.any(y != np.round(y))):
             raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a classifier, "
                              "which expects discrete classes on a regression target with continuous values.")
+        return y
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    return y
 
 
 # ---- the C sketch -----------------------------------------------------------------------------
@@ -482,7 +487,7 @@ def _class_noise_seed(seed, k):
     return z ^ (z >> 31)
 
 
-class PrivateSimilarityClassifier(ClassifierMixin, _PrivateBase):
+class PrivateSimilarityClassifier(_ClassifierMixin, _PrivateBase):
     """Classification by private average similarity (the application of Backurs et al., ICLR
     2024): one private sketch per class; a query goes to the class whose released average
     similarity to it is largest (for the distances, whose average distance is smallest).
@@ -546,11 +551,10 @@ class PrivateSimilarityClassifier(ClassifierMixin, _PrivateBase):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = self._check_X(X, reset=True)
-        y = column_or_1d(y, warn=True)
+        y = _check_targets(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"Found input variables with inconsistent numbers of samples: "
                              f"[{X.shape[0]}, {y.shape[0]}]")
-        check_classification_targets(y)
         classes, yi = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {classes.shape[0]} class")
