@@ -210,15 +210,16 @@ def error_part(a, X, Y, sigma):
             # limit row fixes L = 12 (cells of 2/4096), enough to show the discretisation floor.
             lim = dict(levels=12) if kind == "l1" and eps == HUGE_EPS else {}
             row = [("1e9 (limit, L = 12)" if kind == "l1" else "1e9 (limit)") if eps == HUGE_EPS else f"{eps:g}"]
-            levels = set()
+            levels = []
             for label, kw in cases[kind]:
                 errs, tf = [], []
                 for seed in range(a.seeds):
                     t0 = time.perf_counter()
                     e, info = rel_errors(kind, X, Y, exact, eps, 1000 + seed, **common[kind], **kw, **lim)
                     errs.append(e)
-                    levels.add(info["levels"])
+                    lv = info["levels"]
                     tf.append(time.perf_counter() - t0)
+                levels.append(str(lv))
                 med = float(np.median(np.concatenate(errs)))
                 t_fit.setdefault(label, []).extend(tf)
                 row.append(g3(med))
@@ -228,10 +229,10 @@ def error_part(a, X, Y, sigma):
             row.append(g3(float(row[ib]) / float(row[1])) if "n/a" not in (row[1], row[ib]) and float(row[1]) > 0
                        else "n/a")
             if kind == "l1":
-                row.append(",".join(str(v) for v in sorted(levels)))
+                row.append(" / ".join(levels))
             rows.append(row)
         header = ["ε"] + [label for label, _ in cases[kind]] + ["baseline / gram"] + \
-            (["levels L (auto)"] if kind == "l1" else [])
+            (["depth L chosen (per column)"] if kind == "l1" else [])
         table(header, rows)
         for label, _ in cases[kind]:
             pts = curves[label]
@@ -270,14 +271,17 @@ def l1_levels(a, X, Y, exact, common, eps=1.0):
 # ---- 2. query time against d ------------------------------------------------------------------
 
 def alternate(fns, reps):
-    times = [[] for _ in fns]
+    """Median wall and process CPU times of each fn, called in turn rep by rep (a load change hits
+    all alike; on a shared machine the CPU time, all threads, is the steadier measure of work)."""
+    times, cpus = [[] for _ in fns], [[] for _ in fns]
     outs = [None] * len(fns)
     for _ in range(reps):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             outs[i] = fn()
             times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times], outs
+            cpus[i].append(time.process_time() - c0)
+    return [float(np.median(t)) for t in times], [float(np.median(c)) for c in cpus], outs
 
 
 def time_part(a):
@@ -299,20 +303,21 @@ def time_part(a):
         s_no = gram.PrivateKernelSum(reduced_dim=d, **kw).fit(X)
         t2 = time.perf_counter()
         spec = f"gaussian(lengthscale={sigma / math.sqrt(2)!r})"
-        (tq_jl, tq_no, t_ex), (o_jl, o_no, ex) = alternate(
+        (tq_jl, tq_no, t_ex), (cq_jl, cq_no, c_ex), (o_jl, o_no, ex) = alternate(
             [lambda: s_jl.query(Y, average=True), lambda: s_no.query(Y, average=True),
              lambda: gram.kernel_sum(X, Y, kernel=spec) / n], a.reps)
         e_jl = float(np.median(np.abs(o_jl - ex) / ex))
         e_no = float(np.median(np.abs(o_no - ex) / ex))
-        rows.append([d, f"{t1 - t0:.3f}", f"{t2 - t1:.3f}", f"{tq_jl * 1e3:.2f}", f"{tq_no * 1e3:.2f}",
-                     f"{tq_no / tq_jl:.2f}x", f"{t_ex * 1e3:.2f}", g3(e_jl), g3(e_no)])
-        with_jl.append((d, tq_jl * 1e3))
-        without_jl.append((d, tq_no * 1e3))
-    table(["d", "fit s (JL 64)", "fit s (no JL)", "query ms (JL 64)", "query ms (no JL)", "no JL / JL",
-           "exact sum ms (engine)", "rel err (JL 64)", "rel err (no JL)"], rows)
+        rows.append([d, f"{t1 - t0:.3f}", f"{t2 - t1:.3f}", f"{tq_jl * 1e3:.1f} / {cq_jl * 1e3:.1f}",
+                     f"{tq_no * 1e3:.1f} / {cq_no * 1e3:.1f}", f"{cq_no / cq_jl:.2f}x",
+                     f"{t_ex * 1e3:.1f} / {c_ex * 1e3:.1f}", g3(e_jl), g3(e_no)])
+        with_jl.append((d, cq_jl * 1e3))
+        without_jl.append((d, cq_no * 1e3))
+    table(["d", "fit s (JL 64)", "fit s (no JL)", "query ms wall / cpu (JL 64)", "query ms wall / cpu (no JL)",
+           "cpu no JL / JL", "exact sum ms wall / cpu (engine)", "rel err (JL 64)", "rel err (no JL)"], rows)
     svg_plot(os.path.join(a.outdir, "private_query_time.svg"),
              f"Private Gaussian sketch: time of {m} queries (n = {n}, R = {R})", "dimension d",
-             "median query time (ms)",
+             "median CPU time of the queries (ms)",
              [("reduced_dim = 64 (JL)", with_jl, False), ("reduced_dim = d (no reduction)", without_jl, True)])
 
 
@@ -422,15 +427,14 @@ def classify_part(a, X, y):
     if torch is not None:
         header += ["DP-SGD accuracy", "DP-SGD train s", "DP-SGD ε spent"]
     table(header, rows)
-    series = [("gram PrivateSimilarityClassifier, δ = 0", c_gram, False),
-              (f"gram PrivateSimilarityClassifier, δ = {delta_sgd:g}", c_gram_g, False)]
+    series = [("gram, δ = 0", c_gram, False), (f"gram, δ = {delta_sgd:g}", c_gram_g, False)]
     if c_sgd:
-        series.append(("DP-SGD logistic (Opacus, δ = 1e-5)", c_sgd, False))
+        series.append((f"DP-SGD (Opacus), δ = {delta_sgd:g}", c_sgd, False))
     lo = min(a.eps)
-    series.append(("non-private average similarity", [(lo, acc_np), (max(a.eps), acc_np)], True))
-    series.append(("non-private logistic regression", [(lo, acc_lr), (max(a.eps), acc_lr)], True))
+    series.append(("non-private avg. similarity", [(lo, acc_np), (max(a.eps), acc_np)], True))
+    series.append(("non-private logistic", [(lo, acc_lr), (max(a.eps), acc_lr)], True))
     if a.scale:
-        classify_scale(a, Xtr, ytr, Xte, yte, sigma)
+        series += classify_scale(a, Xtr, ytr, Xte, yte, sigma)
     svg_plot(os.path.join(a.outdir, "private_classify.svg"),
              f"DP classification on digits ({len(Xtr)} train, {len(Xte)} test)", "ε", "test accuracy",
              series, logx=True, logy=False, ylim=(0.0, 1.0))
@@ -445,12 +449,12 @@ def classify_scale(a, Xtr, ytr, Xte, yte, sigma):
     print(f"\n### The classifier against the size of the private set (smoothed bootstrap of the training rows; "
           f"median over {a.scale_seeds} seeds; δ = 0 / 1e-5)\n", flush=True)
     rng = np.random.default_rng(5)
-    rows = []
+    rows, series = [], []
     for mult in a.scale:
         idx = rng.integers(0, len(Xtr), mult * len(Xtr))
         Xb = np.clip(Xtr[idx] + 0.05 * rng.standard_normal((len(idx), Xtr.shape[1])), -1, 1)
         yb = ytr[idx]
-        row = [len(Xb)]
+        row, pts = [len(Xb)], []
         for eps in a.eps + [HUGE_EPS]:
             cell = []
             for delta in ((0.0, 1e-5) if eps != HUGE_EPS else (0.0,)):
@@ -458,10 +462,13 @@ def classify_scale(a, Xtr, ytr, Xte, yte, sigma):
                                                          domain_radius=8.0, random_state=4000 + seed)
                         .fit(Xb, yb).score(Xte, yte) for seed in range(a.scale_seeds)]
                 cell.append(f"{np.median(accs):.3f}")
+                if delta == 0 and eps != HUGE_EPS:
+                    pts.append((eps, float(np.median(accs))))
             row.append(" / ".join(cell))
         rows.append(row)
-        print(f"  n = {len(Xb)} done", file=sys.stderr, flush=True)
+        series.append((f"gram, δ = 0, n = {len(Xb)} (bootstrap)", pts, False))
     table(["n (private rows)"] + [f"ε = {e:g}" for e in a.eps] + ["ε = 1e9"], rows)
+    return series
 
 
 def main():
