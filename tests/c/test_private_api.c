@@ -10,9 +10,12 @@
 #include "io/model_file.h"
 #include "private/private.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static gram_context *ctx;
 
@@ -326,6 +329,16 @@ static void test_versions(void)
 
 enum { N = 40, D = 3, M = 5 };
 
+static int entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
 static unsigned char *bytes_of(const gram_private_sketch *s, size_t *n)
 {
     void *b = NULL;
@@ -398,8 +411,17 @@ static void test_round_trip(void)
                 free(q3);
                 gram_private_sketch_destroy(t);
             }
-            /* a save that fails leaves nothing behind */
+            /* a save that fails leaves nothing behind: into a missing directory, and onto a
+             * directory's name (the temporary file beside it must be removed again) */
             CHECK_STATUS(gram_private_save(ctx, s, check_tpath("no/such/dir/b.sketch")), GRAM_EIO);
+            if (f == 0 && nb == 0) {
+                const int before = entries_in(check_tmpdir);
+                mkdir(check_tpath("adir"), 0700);
+                CHECK(gram_private_save(ctx, s, check_tpath("adir")) != GRAM_OK, "saving onto a directory succeeded");
+                CHECK(entries_in(check_tmpdir) == before + 1, "a failed save left a file behind (%d entries, want %d)",
+                      entries_in(check_tmpdir), before + 1);
+                rmdir(check_tpath("adir"));
+            }
 
             /* every byte flipped: refused, never a crash (the CRC covers every byte; the magic and
              * the version are checked before it). Both sizes of sketch are small (16 features, or
@@ -763,6 +785,12 @@ static void test_noise_seed(void)
 
 int main(void)
 {
+    const char *base = getenv("TMPDIR");
+    snprintf(check_tmpdir, sizeof check_tmpdir, "%s/gram_sketch_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(check_tmpdir)) {
+        fprintf(stderr, "cannot create a temporary directory\n");
+        return 1;
+    }
     CHECK_STATUS(gram_context_create(&ctx), GRAM_OK);
     test_validation();
     test_accountant();
@@ -775,5 +803,7 @@ int main(void)
     test_queries();
     test_noise_seed();
     gram_context_destroy(ctx);
+    unlink(check_tpath("a.sketch"));
+    CHECK(rmdir(check_tmpdir) == 0, "the scratch directory %s holds files the test did not make", check_tmpdir);
     return check_done();
 }
