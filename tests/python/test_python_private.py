@@ -147,9 +147,23 @@ def test_kernel_average_divides_by_the_released_n():
     assert est.n_samples_ == 120.0  # replace-one neighbours: n is public
     np.testing.assert_allclose(est.query(Y, average=True), est.query(Y) / 120.0, rtol=1e-15)
     est = fit("gaussian", X, neighbours="add_remove")
-    assert est.n_samples_ != 120.0 or est.privacy_["neighbours"] == "add_remove"
+    assert est.privacy_["neighbours"] == "add_remove"
     np.testing.assert_allclose(est.query(Y, average=True), est.query(Y) / max(est.n_samples_, 1.0),
                                rtol=1e-15)
+
+
+def test_add_remove_releases_n_with_five_percent_of_epsilon():
+    # n is a count (sensitivity 1) released with discrete Laplace noise at 5% of epsilon = 1: scale
+    # 20, sd sqrt(2)·20 (to 0.1% for a discrete Laplace this wide). Over 200 noise seeds s²/sd² has
+    # sd sqrt((2 + 3)/199) = 0.16 (the Laplace's excess kurtosis is 3), so the window [0.65, 1.35]
+    # for s/sd is over 3.6 of those sds on each side (false alarm < 1e-3); the mean must be within
+    # 5 standard errors of n, and every released n is an integer.
+    X = ball(120, 2, 1.0, 27)
+    ns = np.array([fit("l1", X, neighbours="add_remove", levels=3, noise_seed=s).n_samples_ for s in range(200)])
+    assert np.all(ns == np.round(ns))
+    sd = math.sqrt(2.0) * 20.0
+    assert 0.65 * sd < ns.std(ddof=1) < 1.35 * sd, ns.std(ddof=1)
+    assert abs(ns.mean() - 120) < 5 * sd / math.sqrt(200), ns.mean()
 
 
 @pytest.mark.parametrize("kind", DISTANCES)
