@@ -220,6 +220,45 @@ def test_l1_sums_within_the_tree_noise_bound():
     assert np.median(big) > 5 * np.median(small), (np.median(big), np.median(small))
 
 
+def _audit_epsilon(a, b, alpha):
+    """A lower confidence bound (level 1 - alpha) on the epsilon of a mechanism whose outputs on
+    two neighbouring data sets are the samples a and b: for each threshold test (output >= c, or
+    < c, either way round) log(P_a lower / P_b upper) with Clopper–Pearson bounds, Bonferroni
+    over the tests; the largest."""
+    from scipy.stats import beta
+    lo_all = min(a.min(), b.min())
+    hi_all = max(a.max(), b.max())
+    cuts = np.arange(lo_all, hi_all + 1)
+    tests = 4 * len(cuts)
+    best = 0.0
+    for c in cuts:
+        for s, t in ((a >= c, b >= c), (b >= c, a >= c), (a < c, b < c), (b < c, a < c)):
+            k1, k0, n1, n0 = int(s.sum()), int(t.sum()), len(s), len(t)
+            if k1 == 0:
+                continue
+            lo = beta.ppf(alpha / tests / 2, k1, n1 - k1 + 1)
+            hi = beta.ppf(1 - alpha / tests / 2, k0 + 1, n0 - k0) if k0 < n0 else 1.0
+            best = max(best, math.log(lo / hi))
+    return best
+
+
+def test_audit_of_the_released_n_stays_within_its_share_of_epsilon():
+    # An empirical privacy audit through the public API: under add/remove neighbours the released n
+    # spends 5% of epsilon (gram.h). 3000 releases of X and of X without its last row (epsilon 20,
+    # so the share is 1.0); the lower confidence bound (level 1 - 1e-3, the false alarm rate) on
+    # the epsilon that distinguishes them must not exceed 1.0. It is also required to exceed 0.5
+    # (measured: 0.83), so that the audit can see the leak it looks for: a release of n with twice
+    # its share would give about 1.7.
+    X = ball(30, 2, 1.0, 40)
+    N = 3000
+    a = np.array([fit("l1", X, epsilon=20.0, neighbours="add_remove", levels=1, noise_seed=s).n_samples_
+                  for s in range(N)])
+    b = np.array([fit("l1", X[:-1], epsilon=20.0, neighbours="add_remove", levels=1, noise_seed=N + s).n_samples_
+                  for s in range(N)])
+    eps_lb = _audit_epsilon(a, b, 1e-3)
+    assert 0.5 < eps_lb <= 0.05 * 20.0, eps_lb
+
+
 def test_clipping_is_counted_and_warned():
     X = ball(50, 3, 1.0, 10)
     X[:7] *= 50.0  # rows whose radius was above 0.02 now lie outside the unit ball
