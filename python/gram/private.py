@@ -448,11 +448,15 @@ class PrivateKernelSum(_PrivateBase):
     def _from_sketch(cls, sketch):
         i = sketch.info()
         opt = lambda v: None if v == 0 else v  # noqa: E731 - the C defaults read back as chosen values
-        est = cls(kernel=i["similarity"], epsilon=i["epsilon"], delta=i["delta"], bandwidth=i["bandwidth"],
+        # parameters a similarity ignores read back as the library holds them (bandwidth 0 for
+        # the distances, p 2 for l2): the estimator's defaults instead, so that a clone refits
+        kind = i["similarity"]
+        est = cls(kernel=kind, epsilon=i["epsilon"], delta=i["delta"],
+                  bandwidth=i["bandwidth"] if kind not in DISTANCES else 1.0,
                   domain_radius=i["radius"], n_components=opt(i["n_components"]), random_state=None,
                   domain=i["domain"], mechanism=i["mechanism"], neighbours=i["neighbours"],
-                  reduced_dim=opt(i["reduced_dim"]), levels=opt(i["levels"]), p=i["p"],
-                  n_terms=opt(i["n_terms"]))
+                  reduced_dim=opt(i["reduced_dim"]), levels=opt(i["levels"]),
+                  p=i["p"] if kind == "lpp" else 1.0, n_terms=opt(i["n_terms"]))
         est.n_features_in_ = i["dim"]
         est._set_sketch(sketch)
         est.n_clipped_ = None

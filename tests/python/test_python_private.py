@@ -309,6 +309,10 @@ def test_save_load_pickle_and_bytes_round_trip(kind, tmp_path):
     loaded = gram.PrivateKernelSum.load(path)
     assert loaded.n_clipped_ is None  # the clip count is not released, so not saved
     assert loaded.kernel == kind and loaded.epsilon == est.epsilon and loaded.domain_radius == 1.0
+    # its parameters make the same kind of sketch again (a clone refits)
+    again = clone(loaded).set_params(noise_seed=1, random_state=0).fit(X)
+    assert again.privacy_ == est.privacy_
+    np.testing.assert_array_equal(again.query(Y), q)
     # the pickle holds the released sketch, not X: no row's bytes appear in it
     blob = pickle.dumps(est)
     for row in X:
