@@ -36,6 +36,7 @@ _NAMES = {table_id: {v: k for k, v in table.items()}
           for table_id, table in (("similarity", SIMILARITIES), ("mechanism", MECHANISMS),
                                   ("domain", DOMAINS), ("neighbours", NEIGHBOURS))}
 
+
 class _ClassifierMixin:
     """``score`` as scikit-learn's ClassifierMixin has it (mean accuracy), without importing
     scikit-learn (about a second) for the estimators that do not need it."""

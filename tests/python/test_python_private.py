@@ -117,7 +117,8 @@ def test_kernel_sums_within_the_noise_and_approximation_bound(kind):
         est = fit(kind, X, epsilon=eps, n_components=R)
         info = est.privacy_
         a, amp = (4.0, 4.0 * math.sqrt(info["n_terms"])) if kind == "cauchy" else (1.0, 1.0)
-        bound = 10 * (a * n * math.sqrt(2.0 / R) + amp * math.sqrt(2.0) * info["noise_scale"]) + n * info["approx_error"]
+        bound = (10 * (a * n * math.sqrt(2.0 / R) + amp * math.sqrt(2.0) * info["noise_scale"])
+                 + n * info["approx_error"])
         err = np.abs(est.query(Y) - ref)
         assert np.all(err < bound), (eps, err, bound)
     # epsilon 1e9: only the approximation is left (measured: under 2.5% of the sums)
