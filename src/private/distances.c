@@ -61,6 +61,9 @@
 /* d·2^(L+1) values at most: the tree, its prefix sums and the query cache stay within a few
  * hundred MiB. */
 #define MAX_TREE_VALUES ((int64_t)1 << 26)
+/* Caps of the automatic depth (levels = 0): 2^22 values (32 MiB) and 16 levels. */
+#define AUTO_MAX_VALUES ((int64_t)1 << 22)
+#define AUTO_MAX_L 16
 #define DEFAULT_PROJECTIONS 64
 #define ROW_BLOCK 512
 
@@ -164,7 +167,12 @@ static gram_status geometry_of(gram_context *ctx, const gram_private_sketch *s, 
         if (!(s->eps_main > 0) || !isfinite(s->eps_main) || !(s->delta_main >= 0 && s->delta_main < 1))
             return gram__fail(ctx, GRAM_EINVAL, "private distances: choosing levels needs epsilon > 0 and delta in "
                               "[0, 1), got %g and %g", s->eps_main, s->delta_main);
-        L = rule_levels(s, *g, n_rule < 1 ? 1 : n_rule, max_L);
+        /* the rule alone runs to max_L as ε grows (d = 2, ε = 1e9: 24 levels, a 537 MB sketch);
+         * a default must stay small: at most AUTO_MAX_VALUES values and AUTO_MAX_L levels, where
+         * the discretisation error n·R/2^L per coordinate is already below 2^-16 of n·R */
+        int64_t auto_L = max_L < AUTO_MAX_L ? max_L : AUTO_MAX_L;
+        while (auto_L > 1 && g->nc > (AUTO_MAX_VALUES >> (auto_L + 1))) auto_L--;
+        L = rule_levels(s, *g, n_rule < 1 ? 1 : n_rule, auto_L);
     }
     g->L = L;
     g->B = (int64_t)1 << L;

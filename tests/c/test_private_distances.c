@@ -462,6 +462,21 @@ static void test_levels_rule(void)
     const int small = levels_of(s, X, 100000);
     CHECK(big > small, "add/remove: levels from the released n (%d for n̂ = 1e5, %d for n̂ = 10)", big, small);
     free_sketch(s);
+    /* the automatic depth is capped: at ε = 1e9 the rule alone asked 24 levels for d = 2 (a 537 MB
+     * sketch); at most 16 levels and 2^22 values (d·(2^(L+1) - 2) counts) */
+    const int64_t dims[] = {2, 64, 1000};
+    for (int a = 0; a < 3; a++) {
+        gram_private_sketch *t =
+            new_sketch(GRAM_PRIVATE_L1, GRAM_PRIVATE_PAPER, GRAM_PRIVATE_BOX, GRAM_PRIVATE_REPLACE, 1, dims[a], 0);
+        t->eps_main = 1e9;
+        const int64_t n = 10;
+        double *Z = calloc((size_t)(n * dims[a]), sizeof *Z);
+        const int L = levels_of(t, Z, n);
+        CHECK(L >= 1 && L <= 16 && dims[a] * (((int64_t)2 << L) - 2) <= ((int64_t)1 << 22),
+              "d %lld at eps 1e9: automatic levels %d within the caps", (long long)dims[a], L);
+        free(Z);
+        free_sketch(t);
+    }
     free(X);
 }
 
