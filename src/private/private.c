@@ -182,20 +182,37 @@ static gram_status set_options(gram_context *ctx, gram_private_sketch *s, gram_p
     return gram__private_check_params(ctx, s, NULL);
 }
 
+/* |x|₂ of a row in long double, taken on x/max|x_j| so that huge or tiny finite entries neither
+ * overflow nor underflow; *m gets max|x_j| and *ss the sum of squares of x/m. */
+static long double row_norm(const double *x, int64_t d, double *m, long double *ss)
+{
+    double mx = 0;
+    for (int64_t j = 0; j < d; j++) mx = fmax(mx, fabs(x[j]));
+    long double s = 0;
+    if (mx > 0)
+        for (int64_t j = 0; j < d; j++) {
+            const long double t = (long double)x[j] / mx;
+            s += t * t;
+        }
+    *m = mx;
+    *ss = s;
+    return (long double)mx * sqrtl(s);
+}
+
 /* X (n × d, any strides, float64 or float32, finite) → out (n × d float64 row-major) clipped onto
- * the domain. Returns the number of rows clipped. A ball row is scaled by R/|x|₂; the norm is
- * taken on the row divided by its largest |x_j|, so huge finite entries do not overflow, and the
- * scaled row is checked again: if rounding left |x|₂ a hair above R it is shrunk once more, since
- * the families' sensitivities assume |x|₂ ≤ R exactly. */
-static int64_t clip_copy(const gram_array *X, const gram_private_sketch *s, double *out)
+ * the domain. Returns the number of rows clipped. A ball row is scaled by R/|x|₂, computed as
+ * (x_j/m)·(R/√ss) in long double (no intermediate overflows or underflows, whatever R and x), and
+ * checked again: the families' sensitivities assume |x|₂ ≤ R exactly, so while rounding leaves
+ * the computed norm above R the row is shrunk by a growing margin (2^-40, 2^-36, ...: far below
+ * any effect on a sum), and a row that still fails after eight passes (never seen) becomes 0. */
+int64_t gram__private_clip(const gram_array *X, gram_private_domain domain, double R, double *out)
 {
     const int64_t n = X->rows, d = X->cols;
-    const double R = s->radius;
     int64_t clipped = 0;
     for (int64_t i = 0; i < n; i++) {
         double *x = out + i * d;
         for (int64_t j = 0; j < d; j++) x[j] = gram__get(X, i, j);
-        if (s->domain == GRAM_PRIVATE_BOX) {
+        if (domain == GRAM_PRIVATE_BOX) {
             int c = 0;
             for (int64_t j = 0; j < d; j++) {
                 if (x[j] > R) x[j] = R, c = 1;
@@ -204,22 +221,17 @@ static int64_t clip_copy(const gram_array *X, const gram_private_sketch *s, doub
             clipped += c;
             continue;
         }
-        for (int pass = 0; pass < 4; pass++) {
-            double m = 0;
-            for (int64_t j = 0; j < d; j++) m = fmax(m, fabs(x[j]));
-            if (m == 0) break;
-            long double ss = 0;
-            for (int64_t j = 0; j < d; j++) {
-                const long double t = (long double)x[j] / m;
-                ss += t * t;
-            }
-            const long double norm = (long double)m * sqrtl(ss);
-            if (norm <= R) break;
-            if (pass == 0) clipped++;
-            /* a little below R/|x| after the first pass, so the loop ends */
-            const double scale = (double)((long double)R / norm) * (pass ? 1 - 0x1p-50 : 1);
-            for (int64_t j = 0; j < d; j++) x[j] *= scale;
-        }
+        double m;
+        long double ss;
+        if (row_norm(x, d, &m, &ss) <= R) continue;
+        clipped++;
+        int pass = 0;
+        do {
+            const long double f = (long double)R / sqrtl(ss) * (pass ? 1 - ldexpl(1, -44 + 4 * pass) : 1);
+            for (int64_t j = 0; j < d; j++) x[j] = (double)((long double)x[j] / m * f);
+        } while (row_norm(x, d, &m, &ss) > R && ++pass < 8);
+        if (pass == 8)
+            for (int64_t j = 0; j < d; j++) x[j] = 0;
     }
     return clipped;
 }
@@ -273,7 +285,7 @@ gram_status gram_private_fit(gram_context *ctx, const gram_array *X, gram_privat
         goto fail;
     }
     const int64_t n = X->rows;
-    const int64_t clipped = clip_copy(X, s, Xc);
+    const int64_t clipped = gram__private_clip(X, s->domain, s->radius, Xc);
 
     if (opt->has_noise_seed) {
         gram__csprng_init_seed(&r, opt->noise_seed);
@@ -430,7 +442,7 @@ gram_status gram__private_statistic(gram_context *ctx, const gram_private_sketch
     double *Xc = NULL;
     if (!gram__bytes(X->rows * X->cols, sizeof(double), &bytes) || !(Xc = gram__alloc(bytes)))
         return gram__fail(ctx, GRAM_ENOMEM, "gram__private_statistic: out of memory");
-    clip_copy(X, s, Xc);
+    gram__private_clip(X, s->domain, s->radius, Xc);
     rc = family_of(s->similarity)->statistic(ctx, s, Xc, X->rows, st);
     gram__free(Xc);
     return rc;

@@ -688,6 +688,93 @@ static void test_clipping(void)
     }
 }
 
+/* |x|₂ in long double, rescaled by a power of two (not the clip's own max-scaling). */
+static long double norm_ref(const double *x, int64_t d)
+{
+    int e = INT32_MIN;
+    for (int64_t j = 0; j < d; j++)
+        if (x[j] != 0) {
+            int ej;
+            frexp(x[j], &ej);
+            if (ej > e) e = ej;
+        }
+    if (e == INT32_MIN) return 0;
+    long double s = 0;
+    for (int64_t j = 0; j < d; j++) {
+        const long double t = ldexpl((long double)x[j], -e);
+        s += t * t;
+    }
+    return ldexpl(sqrtl(s), e);
+}
+
+/* The clip itself, on rows of every scale: rows inside are copied bit for bit; a row outside the
+ * ball becomes c·x with 0 < c < 1 and R(1 - 1e-9) <= |c·x| <= R; a box row is clamped. */
+static void test_clip_property(void)
+{
+    check_rng r = {314};
+    const double radii[] = {1e-300, 1e-3, 1, 7.5, 1e300};
+    const int64_t dims[] = {1, 2, 3, 17, 1000};
+    long bad_inside = 0, bad_norm = 0, bad_dir = 0, bad_count = 0, bad_box = 0, rows = 0, seen_out = 0, seen_dir = 0;
+    for (int ri = 0; ri < 5; ri++)
+        for (int di = 0; di < 5; di++) {
+            const int64_t d = dims[di], n = 40;
+            const double R = radii[ri];
+            double *x = malloc((size_t)(n * d) * sizeof *x), *o = malloc((size_t)(n * d) * sizeof *o);
+            int64_t outside = 0, outside_box = 0;
+            for (int64_t i = 0; i < n; i++) {
+                /* a row of norm R·10^k, k uniform in [-3, 3], some exactly R; random directions */
+                const double scale = i % 10 == 0 ? 1 : pow(10, 6 * check_uniform(&r) - 3);
+                for (int64_t j = 0; j < d; j++) x[i * d + j] = check_normal(&r);
+                if (i % 10 == 0) {
+                    for (int64_t j = 0; j < d; j++) x[i * d + j] = 0;
+                    x[i * d + (i / 10) % d] = (i / 10) % 2 ? -R : R;
+                } else {
+                    const long double nr = norm_ref(x + i * d, d);
+                    for (int64_t j = 0; j < d; j++) x[i * d + j] = (double)(x[i * d + j] / nr * R * scale);
+                }
+                outside += norm_ref(x + i * d, d) > R;
+                int ob = 0;
+                for (int64_t j = 0; j < d; j++) ob |= fabs(x[i * d + j]) > R;
+                outside_box += ob;
+            }
+            gram_array X = gram_array_f64(x, n, d);
+            bad_count += gram__private_clip(&X, GRAM_PRIVATE_BALL, R, o) != outside;
+            for (int64_t i = 0; i < n; i++, rows++) {
+                const double *xi = x + i * d, *oi = o + i * d;
+                if (norm_ref(xi, d) <= R) {
+                    bad_inside += memcmp(xi, oi, (size_t)d * sizeof(double)) != 0;
+                    continue;
+                }
+                seen_out++;
+                const long double no = norm_ref(oi, d);
+                bad_norm += !(no <= R && no >= R * (1 - 1e-9L));
+                /* the direction: o_j / x_j the same c in (0, 1) for every coordinate that is not tiny */
+                long double c = -1;
+                for (int64_t j = 0; j < d; j++) {
+                    if (!isnormal(oi[j]) || fabs(oi[j]) < 1e-12 * R) continue; /* too few bits for 1e-14 */
+                    if (xi[j] == 0) {
+                        bad_dir += oi[j] != 0;
+                        continue;
+                    }
+                    const long double cj = (long double)oi[j] / xi[j];
+                    seen_dir++;
+                    if (c < 0) c = cj;
+                    bad_dir += !(cj > 0 && cj < 1 && fabsl(cj - c) <= 1e-14L * c);
+                }
+            }
+            bad_count += gram__private_clip(&X, GRAM_PRIVATE_BOX, R, o) != outside_box;
+            for (int64_t i = 0; i < n * d; i++) bad_box += o[i] != (x[i] > R ? R : x[i] < -R ? -R : x[i]);
+            free(x);
+            free(o);
+        }
+    CHECK(!bad_inside && !bad_norm && !bad_dir && !bad_count && !bad_box,
+          "clip over %ld rows: %ld inside rows changed, %ld clipped norms outside [R(1-1e-9), R], %ld coordinates "
+          "off the row's direction, %ld wrong counts, %ld box coordinates not clamped", rows, bad_inside, bad_norm,
+          bad_dir, bad_count, bad_box);
+    CHECK(seen_out > rows / 3 && seen_dir > 10 * seen_out, "the clip test saw %ld rows outside and %ld coordinates",
+          seen_out, seen_dir);
+}
+
 /* ---- queries: shapes, dtypes, non-finite points ---------------------------------------------- */
 
 static void test_queries(void)
@@ -800,6 +887,7 @@ int main(void)
     test_overflowing_values();
     test_no_rows_in_file();
     test_clipping();
+    test_clip_property();
     test_queries();
     test_noise_seed();
     gram_context_destroy(ctx);
