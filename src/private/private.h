@@ -166,7 +166,7 @@ extern const gram__private_family gram__private_distances; /* distances.c: l1, l
 const char *gram__private_similarity_name(gram_private_similarity f);
 gram_status gram__private_check_params(gram_context *ctx, const gram_private_sketch *s, const char *where);
 /* X (n × d, finite) clipped onto the ball |x|₂ ≤ R (each row outside scaled towards 0 until its
- * norm is ≤ R, exactly) or the box |x_j| ≤ R (clamped), into out (n × d float64 row-major); rows
+ * norm, computed in long double, is ≤ R) or the box |x_j| ≤ R (clamped), into out (n × d float64 row-major); rows
  * inside are copied bit for bit. Returns the number of rows changed. */
 int64_t gram__private_clip(const gram_array *X, gram_private_domain domain, double R, double *out);
 
