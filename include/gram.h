@@ -1137,7 +1137,9 @@ GRAM_API gram_status gram_snnk_weight_features(gram_context *ctx, const gram_snn
  * The domain is required: the ball |x|₂ ≤ radius (GRAM_PRIVATE_BALL) or the box |x_j| ≤ radius
  * for every coordinate (GRAM_PRIVATE_BOX). Rows outside it are clipped onto it (scaled onto the
  * sphere, or clamped per coordinate) before anything is computed, and counted
- * (gram_private_sketch_n_clipped; that count is not private and is never saved).
+ * (gram_private_sketch_n_clipped; that count is not private and is never saved). A row less than
+ * 16 ulps outside the ball (a caller's own rounding when scaling X onto the radius) is clipped
+ * but not counted.
  */
 typedef struct gram_private_sketch gram_private_sketch;
 
