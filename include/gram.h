@@ -1266,6 +1266,72 @@ GRAM_API int64_t gram_privacy_accountant_count(const gram_privacy_accountant *a)
  * must say so when this is > 0. */
 GRAM_API int64_t gram_privacy_accountant_count_test_noise(const gram_privacy_accountant *a);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Approximate kernel sums with a tolerance (src/approx/)                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * out[i,v] ≈ Σ_j k(y_i, x_j) W[j,v] with, for every query i and column v,
+ *     |out[i,v] - exact[i,v]| ≤ atol + rtol·|exact[i,v]|
+ * (scikit-learn's KernelDensity convention), guaranteed by deterministic bounds (exact, tree) or,
+ * for randomized methods (sampling), with probability ≥ 1 - delta per query. Shapes and dtypes as
+ * gram_kernel_sum. err (M × V float64, or NULL) receives the bound each value carries (0 for
+ * exact); info (or NULL) says which method ran. docs/approx.md gives each method's bound.
+ */
+typedef enum gram_approx_method {
+    GRAM_APPROX_AUTO = 0,     /* the cheapest method whose bound meets the tolerance (docs/approx.md) */
+    GRAM_APPROX_EXACT = 1,    /* gram_kernel_sum */
+    GRAM_APPROX_TREE = 2,     /* kd-trees over X and Y with node bounds on the kernel, leaves by the
+                                 engine: monotone radial kernels (value non-increasing in distance) */
+    GRAM_APPROX_SAMPLING = 3  /* uniform sampling of X with empirical-Bernstein confidence bounds,
+                                 adaptive sample size, failure probability delta per query */
+} gram_approx_method;
+
+typedef struct gram_approx_options {
+    double rtol;              /* ≥ 0 (0 after init) */
+    double atol;              /* ≥ 0 (0 after init); rtol = atol = 0 means exact */
+    gram_approx_method method;/* GRAM_APPROX_AUTO */
+    double delta;             /* randomized methods' failure probability per query, in (0, 1) (1e-3) */
+    uint64_t seed;            /* randomized methods' seed (0) */
+    int64_t leaf_size;        /* tree: points per leaf (0: the method's default) */
+} gram_approx_options;
+
+typedef struct gram_approx_info {
+    gram_approx_method method; /* the method that ran (never AUTO) */
+    double delta;              /* the failure probability of the bounds in err (0: deterministic) */
+    int64_t kernel_evaluations;/* pairs the method evaluated (exact: M·N) */
+} gram_approx_info;
+
+GRAM_API void gram_approx_options_init(gram_approx_options *o);
+
+/* rtol or atol < 0 or NaN, delta outside (0, 1), a method that cannot meet the tolerance for this
+ * kernel (GRAM_EINVAL naming why and which methods can) each fail before any work. */
+GRAM_API gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                            const gram_array *X, const gram_array *W,
+                                            const gram_approx_options *opt, gram_array *out, gram_array *err,
+                                            gram_approx_info *info);
+
+/*
+ * High-dimensional KDE diagnostics (Biroli & Mézard, "Kernel density estimators in large
+ * dimensions"; docs/approx.md). out[i] = (Σ_j k_ij w_j)² / Σ_j (k_ij w_j)², the participation ratio:
+ * the effective number of data points that carry query i's sum (1: one point dominates; N: all
+ * count equally). k must be non-negative and W (N values or NULL) ≥ 0.
+ */
+GRAM_API gram_status gram_kernel_sum_participation(gram_context *ctx, const gram_kernel *k,
+                                                   const gram_array *Y, const gram_array *X, const double *w,
+                                                   gram_array *out);
+
+typedef enum gram_kde_regime {
+    GRAM_KDE_REGIME_CLT = 0,      /* many points carry every sum: the estimate concentrates */
+    GRAM_KDE_REGIME_HEAVY = 1,    /* heavy-tailed: sums carried by a growing but sub-linear set */
+    GRAM_KDE_REGIME_EXTREME = 2   /* extreme-value: a few points dominate; the KDE is unreliable */
+} gram_kde_regime;
+/* For Gaussian data in D dimensions with N points (α = ln N / D) and a Gaussian kernel of
+ * bandwidth h (in units of the data's standard deviation): the paper's thresholds h_CLT(α) and
+ * h_G(α) and the regime h lies in. */
+GRAM_API gram_status gram_kde_regime_of(double N, double D, double h, double *h_clt, double *h_g,
+                                        gram_kde_regime *regime);
+
 #ifdef __cplusplus
 }
 #endif

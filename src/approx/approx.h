@@ -1,0 +1,25 @@
+/* approx: approximate kernel sums with a tolerance (internal to libgram; public API in gram.h,
+ * "Approximate kernel sums with a tolerance"; docs/approx.md).
+ *   approx.c    front end: options, validation, the automatic choice, exact
+ *   tree.c      kd-trees over X and Y, deterministic node bounds, leaves by the engine
+ *   sampling.c  uniform sampling with empirical-Bernstein bounds
+ *   diagnose.c  participation ratio, Biroli–Mézard regimes
+ * Every method writes out (M × V, caller's dtype) and, when err is not NULL, its bound per value. */
+#ifndef GRAM_APPROX_H
+#define GRAM_APPROX_H
+
+#include "gram.h"
+#include "../base/base.h"
+
+/* The tolerance a value must meet: atol + rtol·|exact|. Methods receive validated options. */
+gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                              const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
+                              gram_approx_info *info);
+gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                  const gram_array *W, const gram_approx_options *opt, gram_array *out,
+                                  gram_array *err, gram_approx_info *info);
+/* Whether the tree's bounds apply to k: a single radial, non-negative, non-increasing family (with
+ * optional constant scale); a message naming why not otherwise (for the front end's errors). */
+int gram__approx_tree_supports(const gram_kernel *k, const char **why);
+
+#endif
