@@ -1128,7 +1128,8 @@ GRAM_API gram_status gram_snnk_weight_features(gram_context *ctx, const gram_snn
  *
  * Privacy unit: one row of X. Neighbouring data sets differ by one row replaced by any other point
  * of the domain (GRAM_PRIVATE_REPLACE, the default: n is public and released exactly) or by one row
- * added or removed (GRAM_PRIVATE_ADD_REMOVE: n is released with noise, using 5% of ε and δ).
+ * added or removed (GRAM_PRIVATE_ADD_REMOVE: n is released with noise, using 10% of ε and none
+ * of δ: discrete Laplace noise).
  * δ = 0: pure ε-DP with discrete Laplace noise; δ > 0: (ε, δ)-DP with discrete Gaussian noise.
  * Noise is exact integer noise (Canonne, Kamath & Steinke 2020) added to integer (fixed-point)
  * statistics, drawn from ChaCha20 keyed by getrandom(2), so no floating-point noise leaks the data

@@ -313,7 +313,7 @@ class PrivateKernelSum(_PrivateBase):
         with Laplace noise for the kernels; Huang & Roth 2014 for 'l1').
     neighbours : {'replace', 'add_remove'}, default='replace'
         Neighbouring data sets differ by one row replaced ('replace': n is public and released
-        exactly) or added/removed (n is released with noise, using 5% of ε and δ).
+        exactly) or added/removed (n is released with discrete Laplace noise, using 10% of ε).
     reduced_dim : int, default=None
         Kernels, paper mechanism: the Johnson–Lindenstrauss dimension (None: min(d, 64)).
     levels : int, default=None

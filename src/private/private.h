@@ -113,7 +113,8 @@ struct gram_private_sketch {
     double radius, bandwidth, p;
     double epsilon, delta;          /* the whole release's cost */
     double eps_main, delta_main;    /* the family's share (set by private.c before fit: all of it
-                                       under replace; 95% under add/remove, the rest releases n) */
+                                       under replace; under add/remove 90% of ε and all of δ, the
+                                       other 10% of ε releases n by discrete Laplace) */
     int64_t dim;
     int64_t n_components, reduced_dim;
     int32_t levels, n_terms;

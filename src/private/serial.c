@@ -234,10 +234,11 @@ static gram_status from_file(gram_context *ctx, const gram__model_file *m, const
         gram__fail(ctx, st, "%s: there is no baseline mechanism for %s", where, name);
         goto fail;
     }
-    /* The split gram_private_fit makes: all of (ε, δ) under replace-one, 95% under add/remove. */
-    const double share = s->neighbours == GRAM_PRIVATE_ADD_REMOVE ? 0.95 : 1;
+    /* The split gram_private_fit makes: all of (ε, δ) under replace-one; under add/remove 90% of
+     * ε and all of δ (n takes the rest of ε). */
+    const double share = s->neighbours == GRAM_PRIVATE_ADD_REMOVE ? 0.9 : 1;
     if (!(s->epsilon > 0) || !(s->delta >= 0 && s->delta < 1) || s->eps_main != share * s->epsilon ||
-        s->delta_main != share * s->delta) {
+        s->delta_main != s->delta) {
         gram__fail(ctx, st, "%s: inconsistent privacy parameters (epsilon %g, delta %g, the statistic's share "
                    "%g, %g)", where, s->epsilon, s->delta, s->eps_main, s->delta_main);
         goto fail;
