@@ -1327,11 +1327,26 @@ typedef enum gram_kde_regime {
     GRAM_KDE_REGIME_HEAVY = 1,    /* heavy-tailed: sums carried by a growing but sub-linear set */
     GRAM_KDE_REGIME_EXTREME = 2   /* extreme-value: a few points dominate; the KDE is unreliable */
 } gram_kde_regime;
-/* For Gaussian data in D dimensions with N points (α = ln N / D) and a Gaussian kernel of
- * bandwidth h (in units of the data's standard deviation): the paper's thresholds h_CLT(α) and
- * h_G(α) and the regime h lies in. */
+/* For Gaussian data in D dimensions with N points (α = ln N / D) and a Gaussian kernel
+ * exp(-|x - y|²/2h²) of bandwidth h (in units of the data's standard deviation): the thresholds
+ * h_CLT(α) and h_G(α) and the regime h lies in (CLT for h ≥ h_CLT, heavy for h_G ≤ h < h_CLT,
+ * extreme below h_G). h_G solves s(1/h²) = α and h_CLT solves s(2/h²) = α, with
+ * s(t) = ½[ln(1 + t) − t/(1 + t)²] (docs/approx.md, "Diagnostics", derives it), so h_CLT = √2·h_G.
+ * h_clt, h_g, regime may each be NULL. N < 2, D < 1, h ≤ 0 or any of them NaN or infinite:
+ * GRAM_EINVAL (no context, so no message). */
 GRAM_API gram_status gram_kde_regime_of(double N, double D, double h, double *h_clt, double *h_g,
                                         gram_kde_regime *regime);
+
+/* gram_kde_pdf (log_out 0) or gram_kde_logpdf (log_out 1) with a tolerance on the density f, as
+ * scikit-learn's KernelDensity: |f̂(y_i) − f(y_i)| ≤ atol + rtol·f(y_i) for every query (with
+ * probability ≥ 1 − delta for sampling), through gram_kernel_sum_approx on the KDE's sums (rtol as
+ * given, atol times the kernel's normaliser). Queries whose estimated sum is below the underflow
+ * threshold are redone exactly in log space. opt NULL: the defaults (exact). info (or NULL): the
+ * method of the first block of queries (2^20/D per block), the largest delta, the pairs evaluated
+ * over all blocks. Errors as gram_kde_logpdf and gram_kernel_sum_approx. */
+GRAM_API gram_status gram_kde_eval_approx(gram_context *ctx, const gram_kde *kde, const gram_array *Y,
+                                          const gram_approx_options *opt, int log_out, gram_array *out,
+                                          gram_approx_info *info);
 
 #ifdef __cplusplus
 }

@@ -1,13 +1,23 @@
 """Functions over the engine: kernel sums and Gram matrices for any kernel."""
-from .kernels import _matrix, _sum
+import ctypes
+import re
+
+import numpy as np
+
+from . import _approx, _lib
+from ._validation import check_array
+from .kernels import (_check_xy, _compute_dtype, _handle_for, _matrix, _not_symmetric, _retitle,
+                      _sum)
 
 __all__ = ["kernel_sum", "pairwise_kernels"]
 
 DEFAULT_KERNEL = "gaussian"
 
 
-def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=None, threads=None):
-    """Kernel sums: ``out[i] = sum_j k(Y[i], X[j]) * weights[j]``, exactly, without an N×M array.
+def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=None, threads=None, *,
+               rtol=0, atol=0, method="auto", delta=1e-3, random_state=None, return_info=False):
+    """Kernel sums: ``out[i] = sum_j k(Y[i], X[j]) * weights[j]``, exactly or to a tolerance,
+    without an N×M array.
 
     X holds the N data points that carry the weights, Y the M query points.
 
@@ -35,17 +45,37 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
         OMP_NUM_THREADS). Results are bit-identical for every thread count. A Python or NumPy
         integer: a float or bool is refused (ValueError and TypeError), as is a count beyond a C
         int (ctypes would wrap it).
+    rtol, atol : float, default=0
+        A tolerance: every value meets ``|out - exact| <= atol + rtol * |exact|`` (scikit-learn's
+        KernelDensity convention; with probability >= 1 - delta per value for sampling). 0 and 0:
+        exact. See docs/approx.md.
+    method : {'auto', 'exact', 'tree', 'sampling'}, default='auto'
+        'auto' picks the cheapest method whose bound meets the tolerance; 'tree' (kd-trees with
+        deterministic node bounds; monotone radial kernels) and 'sampling' (empirical-Bernstein
+        bounds) force one. 'grid', 'fgt' and 'features' are planned and refused as not built yet.
+    delta : float, default=1e-3
+        Sampling's failure probability per value, in (0, 1).
+    random_state : int, RandomState, Generator or None, default=None
+        Sampling's seed.
+    return_info : bool, default=False
+        Also return a dict: ``method`` (the one that ran), ``delta`` (0: deterministic bounds),
+        ``kernel_evaluations`` (pairs evaluated), ``rtol``, ``atol`` and ``error_bound`` (the bound
+        each value carries, float64, out's shape; with ``log=True`` still a bound on the sum).
 
     Returns
     -------
     out : ndarray of shape (M,) (1-D or no weights) or (M, V) (2-D weights)
         In the computation dtype.
+    info : dict
+        Only with ``return_info=True``.
 
     Raises
     ------
     ValueError
         Wrong shapes or dimensions, empty arrays, NaN or infinite values, an unknown kernel or
-        an invalid parameter, ``log=True`` with negative weights or a kernel that can be negative.
+        an invalid parameter, ``log=True`` with negative weights or a kernel that can be negative,
+        rtol/atol negative or NaN, delta outside (0, 1), an unknown method or one that cannot meet
+        the tolerance for this kernel (the message names which can).
     KeyboardInterrupt
         Ctrl-C (SIGINT) during the call cancels it within a fraction of a second.
 
@@ -57,7 +87,64 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
     >>> s.shape
     (5,)
     """
-    return _sum(kernel, X, Y, weights, log, dtype, threads)
+    opt, approximate = _approx.options(rtol, atol, method, delta, random_state)
+    if not approximate:
+        out = _sum(kernel, X, Y, weights, log, dtype, threads)
+        if not return_info:
+            return out
+        X2 = np.shape(X)
+        M = X2[0] if Y is None else np.shape(Y)[0]
+        info = _lib.ApproxInfo(_approx.METHODS.index("exact"), 0.0, int(M) * int(X2[0]))
+        return out, _approx.info_dict(info, opt, np.zeros(out.shape, dtype=np.float64))
+    out, info, err = _sum_approx(kernel, X, Y, weights, dtype, threads, opt)
+    if log:
+        # the library's approximate sums are linear: their log (-inf where a sum is 0 or below)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(out)
+    if return_info:
+        return out, _approx.info_dict(info, opt, err)
+    return out
+
+
+def _sum_approx(kernel, X, Y, weights, dtype, threads, opt):
+    """gram_kernel_sum_approx with _sum's argument handling: (out, ApproxInfo, error bounds)."""
+    h = _handle_for(kernel)
+    X, Y = _check_xy(X, Y)
+    dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
+    Xv = _lib.as_viewable(X, dt, "X")
+    Yv = Xv if Y is None else _lib.as_viewable(Y, dt, "Y")
+    N, M = Xv.shape[0], Yv.shape[0]
+    W = None
+    if weights is not None:
+        W = check_array(weights, name="weights", ensure_2d=False, min_samples=0)
+        if W.ndim not in (1, 2):
+            raise ValueError(f"weights must be 1-D (N,) or 2-D (N, V), got {W.ndim}-D")
+        if W.shape[0] != N:
+            raise ValueError(f"weights has {W.shape[0]} rows but X has {N} data points")
+    vector = W is None or W.ndim == 1
+    out = _lib.empty((M,) if vector else (M, W.shape[1]), dt, "the kernel sums")
+    err = _lib.empty(out.shape, np.float64, "the error bounds")
+    Wa = None
+    if W is not None:
+        W2 = _lib.as_viewable(W.reshape(-1, 1) if W.ndim == 1 else W, name="weights")
+        Wa = ctypes.byref(_lib.view(W2, "weights"))
+    if Y is not None:
+        Yv = _not_symmetric(Xv, Yv, h)
+    Xa = _lib.view(Xv, "X")
+    Ya = Xa if Y is None else _lib.view(Yv, "Y")
+    Oa = _lib.view(out.reshape(M, -1), "out")
+    Ea = _lib.view(err.reshape(M, -1), "err")
+    info = _lib.ApproxInfo()
+    try:
+        with _lib.Call(threads, work=N * M * max(1, Xv.shape[1])) as c:
+            c.check(_lib.lib.gram_kernel_sum_approx(c.ctx, h.ptr, ctypes.byref(Ya), ctypes.byref(Xa), Wa,
+                                                    ctypes.byref(opt), ctypes.byref(Oa), ctypes.byref(Ea),
+                                                    ctypes.byref(info)))
+    except ValueError as e:
+        if str(e).startswith("W"):  # the library calls the weights W
+            raise _retitle(e, re.sub(r"^W\b", "weights", str(e))) from None
+        raise
+    return out, info, err
 
 
 def pairwise_kernels(X, Y=None, kernel=DEFAULT_KERNEL, dtype=None, threads=None):

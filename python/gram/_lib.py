@@ -467,6 +467,53 @@ for _name, _res, _args in _PRIVATE:
 del _name, _res, _args, _f
 
 
+# Approximate kernel sums with a tolerance and the KDE diagnostics (gram.h, "Approximate kernel sums
+# with a tolerance"); optional like the feature maps. Enums are C ints.
+class ApproxOptions(_CheckedStructure):
+    """``struct gram_approx_options``."""
+
+    _fields_ = [
+        ("rtol", ctypes.c_double),
+        ("atol", ctypes.c_double),
+        ("method", ctypes.c_int),
+        ("delta", ctypes.c_double),
+        ("seed", ctypes.c_uint64),
+        ("leaf_size", ctypes.c_int64),
+    ]
+
+
+class ApproxInfo(ctypes.Structure):
+    """``struct gram_approx_info``."""
+
+    _fields_ = [
+        ("method", ctypes.c_int),
+        ("delta", ctypes.c_double),
+        ("kernel_evaluations", ctypes.c_int64),
+    ]
+
+
+# gram_approx_method and gram_kde_regime, in the enums' order
+APPROX_METHODS = ("auto", "exact", "tree", "sampling")
+KDE_REGIMES = ("clt", "heavy", "extreme")
+
+_APPROX = [
+    ("gram_approx_options_init", None, [ctypes.POINTER(ApproxOptions)]),
+    ("gram_kernel_sum_approx", _st, [_vp, _vp, _pa, _pa, _pa, ctypes.POINTER(ApproxOptions), _pa, _pa,
+                                     ctypes.POINTER(ApproxInfo)]),
+    ("gram_kernel_sum_participation", _st, [_vp, _vp, _pa, _pa, _dp, _pa]),
+    ("gram_kde_regime_of", _st, [_d, _d, _d, _dp, _dp, ctypes.POINTER(_int)]),
+    ("gram_kde_eval_approx", _st, [_vp, _vp, _pa, ctypes.POINTER(ApproxOptions), _int, _pa,
+                                   ctypes.POINTER(ApproxInfo)]),
+]
+
+for _name, _res, _args in _APPROX:
+    _f = getattr(lib, _name, None)
+    if _f is not None:
+        _f.restype, _f.argtypes = _res, _args
+        setattr(lib, _name, _guarded(_name, _f))
+del _name, _res, _args, _f
+
+
 def need(*names):
     """Raises NotImplementedError unless the loaded libgram exports every function in ``names``."""
     missing = [n for n in names if not hasattr(lib, n)]

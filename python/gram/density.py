@@ -1,8 +1,10 @@
 """Kernel density estimation: drop-ins for ``sklearn.neighbors.KernelDensity`` and
-``scipy.stats.gaussian_kde`` over libgram's exact KDE (``gram_kde_*``).
+``scipy.stats.gaussian_kde`` over libgram's KDE (``gram_kde_*``), and the high-dimensional
+diagnostics (:func:`kde_diagnostics`).
 
-Both evaluate every data point for every query, exactly, with log-densities computed in log space
-(finite where every kernel value underflows), on all cores, without an N×M temporary.
+Both evaluate every data point for every query, exactly unless given a tolerance (rtol/atol, then
+through ``gram_kde_eval_approx``), with log-densities computed in log space (finite where every
+kernel value underflows), on all cores, without an N×M temporary.
 """
 import ctypes
 import math
@@ -11,11 +13,11 @@ import weakref
 
 import numpy as np
 
-from . import _lib
+from . import _approx, _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
 from ._validation import (check_array, check_sample_weight, is_nonfinite, nonfinite_error, seed_from)
 
-__all__ = ["KernelDensity", "gaussian_kde"]
+__all__ = ["KernelDensity", "gaussian_kde", "kde_diagnostics"]
 
 # scikit-learn's kernel names → gram families
 _SK_KERNELS = {
@@ -85,15 +87,23 @@ def _fit(family, geometry, rule, bandwidth, X, weights, what, transposed=False):
     return _KdeHandle(out)
 
 
-def _eval(handle, Y, log, what, transposed=False):
-    """log f or f at the (m, d) array Y (any strides): a float64 vector of length m."""
+def _eval(handle, Y, log, what, transposed=False, rtol=0.0, atol=0.0):
+    """log f or f at the (m, d) array Y (any strides): a float64 vector of length m; with rtol or
+    atol > 0, within |f' - f| <= atol + rtol·f of the density (scikit-learn's convention)."""
     out = _lib.empty(Y.shape[0], what="the densities")
     Ya, Oa = _lib.view(Y, "Y"), _lib.view(out.reshape(-1, 1), "out")
-    fn = _lib.lib.gram_kde_logpdf if log else _lib.lib.gram_kde_pdf
     work = Y.size * int(_lib.lib.gram_kde_n(handle.ptr))
+    opt = None
+    if rtol > 0 or atol > 0:
+        opt, _ = _approx.options(rtol, atol)
     try:
         with _lib.Call(work=work) as c:
-            c.check(fn(c.ctx, handle.ptr, ctypes.byref(Ya), ctypes.byref(Oa)))
+            if opt is None:
+                fn = _lib.lib.gram_kde_logpdf if log else _lib.lib.gram_kde_pdf
+                c.check(fn(c.ctx, handle.ptr, ctypes.byref(Ya), ctypes.byref(Oa)))
+            else:
+                c.check(_lib.lib.gram_kde_eval_approx(c.ctx, handle.ptr, ctypes.byref(Ya), ctypes.byref(opt),
+                                                      1 if log else 0, ctypes.byref(Oa), None))
     except ValueError as e:
         if is_nonfinite(e):
             raise nonfinite_error(e, what, transposed) from None
@@ -115,9 +125,11 @@ class KernelDensity(BaseEstimator):
 
     The same parameters, attributes, methods and errors as scikit-learn's estimator; the
     densities agree with scikit-learn's exact (``atol=rtol=0``) results to about 1e-12 relative.
-    gram sums over every data point for every query on all cores instead of walking a tree, so
-    ``algorithm``, ``atol``, ``rtol``, ``breadth_first`` and ``leaf_size`` are validated and
-    otherwise ignored: results are always exact.
+    ``atol`` and ``rtol`` mean what scikit-learn's mean: every density meets
+    ``|f' - f| <= atol + rtol * f`` (gram's automatic method choice, docs/approx.md); 0 and 0 sum
+    over every data point exactly on all cores. ``algorithm``, ``breadth_first`` and
+    ``leaf_size`` are validated and otherwise ignored. :meth:`diagnose` reports the effective
+    number of points behind each density and the high-dimensional regime.
 
     Parameters
     ----------
@@ -141,7 +153,7 @@ class KernelDensity(BaseEstimator):
         Only the Euclidean metric ('euclidean', 'l2', or 'minkowski' with p=2) is supported;
         other metrics raise ValueError.
     atol, rtol : float, default=0
-        Accepted (>= 0) for compatibility; gram is always exact.
+        The tolerance on each density, as scikit-learn's: ``|f' - f| <= atol + rtol * f``.
     breadth_first : bool, default=True
         Accepted for compatibility.
     leaf_size : int, default=40
@@ -308,7 +320,32 @@ class KernelDensity(BaseEstimator):
             raise ValueError(
                 f"X has {X.shape[1]} features, but KernelDensity is expecting "
                 f"{self.n_features_in_} features as input.")
-        return _eval(self._kde, X, True, "X")
+        return _eval(self._kde, X, True, "X", rtol=float(self.rtol), atol=float(self.atol))
+
+    def diagnose(self, X=None):
+        """The effective number of data points behind each density, and the regime.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            Where to look; None: the training data (each point's own term then counts, so the
+            ratio is at least 1 from the point itself; pass held-out points for the paper's
+            setting of a fresh query).
+
+        Returns
+        -------
+        dict
+            As :func:`kde_diagnostics`, for this model's kernel, bandwidth and sample weights.
+        """
+        self._check_fitted()
+        if X is not None:
+            X = check_array(X, name="X", estimator="KernelDensity")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but KernelDensity is expecting "
+                    f"{self.n_features_in_} features as input.")
+        return kde_diagnostics(self._fit_X, self.bandwidth_, kernel=self.kernel, Y=X,
+                               sample_weight=self._fit_w)
 
     def score(self, X, y=None):
         """Total log-likelihood of the data in X (the sum of :meth:`score_samples`)."""
@@ -533,7 +570,7 @@ class gaussian_kde:
             dt = np.result_type(dt, points.dtype)
         return dt
 
-    def evaluate(self, points):
+    def evaluate(self, points, rtol=0, atol=0):
         """Evaluate the estimated pdf on a set of points.
 
         Parameters
@@ -541,6 +578,9 @@ class gaussian_kde:
         points : (# of dimensions, # of points)-array
             Alternatively, a (# of dimensions,) vector can be passed in and treated as a single
             point.
+        rtol, atol : float, default=0
+            gram's extension: a tolerance on each value, ``|f' - f| <= atol + rtol * f``
+            (0 and 0: exact; docs/approx.md).
 
         Returns
         -------
@@ -552,8 +592,9 @@ class gaussian_kde:
         ValueError : if the dimensionality of the input points is different than
                      the dimensionality of the KDE.
         """
+        rtol, atol = _approx.check_tol(rtol, "rtol"), _approx.check_tol(atol, "atol")
         P, dt = self._points(points)
-        return _eval(self._kde, P, False, "points", True).astype(dt, copy=False)
+        return _eval(self._kde, P, False, "points", True, rtol, atol).astype(dt, copy=False)
 
     __call__ = evaluate
 
@@ -561,10 +602,12 @@ class gaussian_kde:
         """Evaluate the estimated pdf on a provided set of points (alias of :meth:`evaluate`)."""
         return self.evaluate(x)
 
-    def logpdf(self, x):
-        """Evaluate the log of the estimated pdf on a provided set of points, exactly in log space."""
+    def logpdf(self, x, rtol=0, atol=0):
+        """Evaluate the log of the estimated pdf on a provided set of points, exactly in log space
+        (or with ``rtol``/``atol`` > 0 the log of a density within ``atol + rtol * f`` of f)."""
+        rtol, atol = _approx.check_tol(rtol, "rtol"), _approx.check_tol(atol, "atol")
         P, dt = self._points(x)
-        return _eval(self._kde, P, True, "points", True).astype(dt, copy=False)
+        return _eval(self._kde, P, True, "points", True, rtol, atol).astype(dt, copy=False)
 
     def resample(self, size=None, seed=None):
         """Randomly sample a dataset from the estimated pdf.
@@ -764,3 +807,84 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 def _ndtr(x):
     """The standard normal CDF, 0.5 erfc(-x / sqrt 2) (NumPy has no erf)."""
     return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) * _SQRT1_2).astype(np.float64)
+
+
+# ---- high-dimensional diagnostics ------------------------------------------------------------
+
+
+def kde_diagnostics(X, bandwidth, kernel="gaussian", Y=None, sample_weight=None, quantiles=(0.1, 0.5, 0.9)):
+    """How many data points carry a KDE's sums, and which regime its bandwidth is in.
+
+    The participation ratio of query y is ``(sum_j k_j w_j)**2 / sum_j (k_j w_j)**2`` with
+    ``k_j = k(y, x_j)``: 1 when one point dominates the density, N when all count equally. The
+    regime is Biroli & Mézard's for Gaussian data and a gaussian kernel in D dimensions with
+    alpha = ln N / D: 'clt' (h >= h_clt: the estimate concentrates), 'heavy' (h_g <= h < h_clt:
+    heavy-tailed fluctuations), 'extreme' (h < h_g: a few points dominate). h is the bandwidth in
+    units of the data's spread, the root-mean-square over features of h_d / std_d. See
+    docs/approx.md, "Diagnostics".
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data.
+    bandwidth : float or array-like of shape (n_features,)
+        The KDE's bandwidth h (scikit-learn's, e.g. ``KernelDensity.bandwidth_``).
+    kernel : str, default='gaussian'
+        A scikit-learn KernelDensity kernel name; the regime is given only for 'gaussian'.
+    Y : array-like of shape (n_queries, n_features), default=None
+        The queries; None: X itself (each point's own term counts).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weights.
+    quantiles : sequence of float, default=(0.1, 0.5, 0.9)
+        Quantiles of the ratio to report.
+
+    Returns
+    -------
+    dict
+        ``participation`` (ndarray (n_queries,)), ``quantiles`` ({q: value}), ``alpha``,
+        ``h`` (the bandwidth in units of the data's spread), ``h_g``, ``h_clt`` and ``regime``
+        ('clt', 'heavy', 'extreme', or None for another kernel or a constant feature).
+    """
+    X = check_array(X, name="X", estimator="kde_diagnostics")
+    n, d = X.shape
+    if not isinstance(kernel, str) or kernel not in _SK_KERNELS:
+        raise ValueError(f"kernel must be one of {sorted(_SK_KERNELS)}, got {kernel!r}")
+    h = np.asarray(bandwidth, dtype=np.float64)
+    if h.ndim > 1 or (h.ndim == 1 and h.size != d) or not np.all(h > 0) or not np.all(np.isfinite(h)):
+        raise ValueError(f"bandwidth must be a positive finite number or {d} of them, got {bandwidth!r}")
+    hs = np.broadcast_to(h, (d,)).copy()
+    Yv = X if Y is None else check_array(Y, name="Y", estimator="kde_diagnostics")
+    if Yv.shape[1] != d:
+        raise ValueError(f"Y has {Yv.shape[1]} features but X has {d}")
+    sw = check_sample_weight(sample_weight, n)
+    w = None
+    if sw is not None:
+        w, wp = _lib.as_doubles(sw)
+    k = _lib.new_handle(_lib.lib.gram_kernel_create, _lib.FAMILY[_SK_KERNELS[kernel]], d,
+                        hs.ctypes.data_as(_lib._dp), 0, None)
+    try:
+        Xv = _lib.as_viewable(X, np.float64, "X")
+        Yc = Xv if Y is None else _lib.as_viewable(Yv, np.float64, "Y")
+        out = _lib.empty(Yc.shape[0], what="the participation ratios")
+        Xa, Oa = _lib.view(Xv, "X"), _lib.view(out.reshape(-1, 1), "out")
+        Ya = Xa if Y is None else _lib.view(Yc, "Y")
+        with _lib.Call(work=Xv.size * Yc.shape[0]) as c:
+            c.check(_lib.lib.gram_kernel_sum_participation(c.ctx, k, ctypes.byref(Ya), ctypes.byref(Xa),
+                                                           wp if w is not None else None, ctypes.byref(Oa)))
+    finally:
+        _lib.lib.gram_kernel_destroy(k)
+    std = X.std(axis=0)
+    hr = float(np.sqrt(np.mean((hs / std) ** 2))) if np.all(std > 0) else float("inf")
+    alpha = math.log(n) / d if n > 0 else float("nan")
+    hc, hg, reg = ctypes.c_double(math.nan), ctypes.c_double(math.nan), ctypes.c_int(0)
+    regime = None
+    if kernel == "gaussian" and math.isfinite(hr) and n >= 2 and \
+            _lib.lib.gram_kde_regime_of(float(n), float(d), hr, ctypes.byref(hc), ctypes.byref(hg),
+                                        ctypes.byref(reg)) == 0:
+        regime = _lib.KDE_REGIMES[reg.value]
+    elif n >= 2:
+        _lib.lib.gram_kde_regime_of(float(n), float(d), 1.0, ctypes.byref(hc), ctypes.byref(hg), None)
+    qs = {float(q): float(np.quantile(out, q)) for q in quantiles} if out.size else {float(q): math.nan
+                                                                                     for q in quantiles}
+    return {"participation": out, "quantiles": qs, "alpha": alpha, "h": hr, "h_g": hg.value,
+            "h_clt": hc.value, "regime": regime}

@@ -622,7 +622,10 @@ static void put_vector(const gram_array *out, int64_t i, double v)
     else gram__put(out, 0, i, v);
 }
 
-static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_array *Y, gram_array *out, int log_out)
+/* opt NULL: exact. Otherwise the sums go through gram_kernel_sum_approx, the tolerance carried
+ * over from the density to the sum Σ w k = f·norm: rtol unchanged, atol·norm. */
+static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_array *Y, gram_array *out, int log_out,
+                            const gram_approx_options *opt, gram_approx_info *info)
 {
     gram__clear(ctx);
     gram_status s;
@@ -666,7 +669,20 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
          * to 1 and every kernel value is at most 1, so terms lost to underflow add at most the
          * smallest normal number in total. Only rows below the threshold (far tails, tiny
          * bandwidths, high D) are redone in log space, which never underflows. */
-        if ((s = gram_kernel_sum(ctx, kde->k, &Yk, &E, &W, &R))) break;
+        if (!opt) {
+            if ((s = gram_kernel_sum(ctx, kde->k, &Yk, &E, &W, &R))) break;
+        } else {
+            gram_approx_options o = *opt;
+            double norm = exp(kde->log_norm);
+            o.atol = opt->atol > 0 ? (isfinite(opt->atol * norm) ? opt->atol * norm : DBL_MAX) : 0.0;
+            gram_approx_info ci = {GRAM_APPROX_EXACT, 0.0, 0};
+            if ((s = gram_kernel_sum_approx(ctx, kde->k, &Yk, &E, &W, &o, &R, NULL, &ci))) break;
+            if (info) {
+                if (i0 == 0) info->method = ci.method;
+                if (ci.delta > info->delta) info->delta = ci.delta;
+                info->kernel_evaluations += ci.kernel_evaluations;
+            }
+        }
         const double floor = f32 ? 1e-28 : 1e-280;
         int64_t nlow = 0;
         for (int64_t i = 0; i < b; i++) {
@@ -702,12 +718,24 @@ done:
 
 gram_status gram_kde_logpdf(gram_context *ctx, const gram_kde *kde, const gram_array *Y, gram_array *out)
 {
-    return kde_eval(ctx, kde, Y, out, 1);
+    return kde_eval(ctx, kde, Y, out, 1, NULL, NULL);
 }
 
 gram_status gram_kde_pdf(gram_context *ctx, const gram_kde *kde, const gram_array *Y, gram_array *out)
 {
-    return kde_eval(ctx, kde, Y, out, 0);
+    return kde_eval(ctx, kde, Y, out, 0, NULL, NULL);
+}
+
+gram_status gram_kde_eval_approx(gram_context *ctx, const gram_kde *kde, const gram_array *Y,
+                                 const gram_approx_options *opt, int log_out, gram_array *out, gram_approx_info *info)
+{
+    gram_approx_options dflt;
+    if (!opt) {
+        gram_approx_options_init(&dflt);
+        opt = &dflt;
+    }
+    if (info) *info = (gram_approx_info){GRAM_APPROX_EXACT, 0.0, 0};
+    return kde_eval(ctx, kde, Y, out, log_out ? 1 : 0, opt, info);
 }
 
 /* ---- leave-one-out ------------------------------------------------------------------------------ */
