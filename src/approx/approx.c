@@ -1,17 +1,150 @@
-/* approx: placeholder front end (issue 15, part front end). */
+/* approx: the front end of the approximate sums (docs/approx.md, "The tolerance" and "Choosing a
+ * method"): options, every argument checked before any work, the automatic choice, the exact path.
+ * The argument checks are the engine's (api.c's check_common is static to the engine, so its
+ * steps are repeated here through the same check.c helpers, with the same messages). */
 #include "approx.h"
 
+#include "../engine/engine.h"
+#include "../kernel/kernel.h"
+
+#include <math.h>
 #include <string.h>
+
+/* AUTO sums exactly below this many pairs: a tree's build and bounds cost about as much. */
+#define GRAM_APPROX_EXACT_PAIRS ((int64_t)1 << 20)
+/* AUTO's tree covers D ≤ this: beyond it, kd-tree boxes are too loose to prune (docs/approx.md). */
+#define GRAM_APPROX_TREE_MAX_D 16
+/* AUTO's sampling needs rtol ≥ this: below it the sample is most of X anyway. */
+#define GRAM_APPROX_SAMPLING_MIN_RTOL 1e-2
 
 void gram_approx_options_init(gram_approx_options *o)
 {
     memset(o, 0, sizeof *o);
+    o->method = GRAM_APPROX_AUTO;
     o->delta = 1e-3;
 }
+
+static const char *method_name(gram_approx_method m)
+{
+    switch (m) {
+    case GRAM_APPROX_AUTO: return "auto";
+    case GRAM_APPROX_EXACT: return "exact";
+    case GRAM_APPROX_TREE: return "tree";
+    case GRAM_APPROX_SAMPLING: return "sampling";
+    }
+    return "?";
+}
+
+static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                              const gram_array *W, const gram_array *out, const gram_array *err)
+{
+    gram_status s;
+    if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
+    if ((s = gram__check_array(ctx, X, "X")) || (s = gram__check_array(ctx, Y, "Y")) ||
+        (s = gram__check_array(ctx, out, "out")))
+        return s;
+    if (X->dtype != Y->dtype)
+        return gram__fail(ctx, GRAM_EINVAL, "X and Y must have the same dtype (X is %s, Y is %s)",
+                          X->dtype == GRAM_FLOAT64 ? "float64" : "float32", Y->dtype == GRAM_FLOAT64 ? "float64" : "float32");
+    if (X->cols != Y->cols)
+        return gram__fail(ctx, GRAM_ESHAPE, "X has %lld columns but Y has %lld: points must have the same dimension",
+                          (long long)X->cols, (long long)Y->cols);
+    if (k->dim > 0 && X->cols != k->dim)
+        return gram__fail(ctx, GRAM_ESHAPE, "the kernel's ARD lengthscales fix D = %lld but the data have %lld columns",
+                          (long long)k->dim, (long long)X->cols);
+    int64_t V = 1;
+    if (W) {
+        if ((s = gram__check_array(ctx, W, "W"))) return s;
+        if (W->rows != X->rows)
+            return gram__fail(ctx, GRAM_ESHAPE, "W has %lld rows but X has %lld: one weight row per data point",
+                              (long long)W->rows, (long long)X->rows);
+        V = W->cols;
+    }
+    if (out->rows != Y->rows || out->cols != V)
+        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × weight columns)",
+                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)V);
+    if (err) {
+        if ((s = gram__check_array(ctx, err, "err"))) return s;
+        if (err->dtype != GRAM_FLOAT64) return gram__fail(ctx, GRAM_EINVAL, "err must be float64 (it is float32)");
+        if (err->rows != Y->rows || err->cols != V)
+            return gram__fail(ctx, GRAM_ESHAPE, "err is %lld×%lld but must be %lld×%lld, as out",
+                              (long long)err->rows, (long long)err->cols, (long long)Y->rows, (long long)V);
+    }
+    if ((s = gram__check_finite(ctx, X, "X"))) return s;
+    if (!gram__same_view(X, Y) && (s = gram__check_finite(ctx, Y, "Y"))) return s;
+    if (W && (s = gram__check_finite(ctx, W, "W"))) return s;
+    if ((s = gram__check_no_overlap(ctx, out, X, "out", "X")) || (s = gram__check_no_overlap(ctx, out, Y, "out", "Y")) ||
+        (W && (s = gram__check_no_overlap(ctx, out, W, "out", "W"))))
+        return s;
+    if (err && ((s = gram__check_no_overlap(ctx, err, X, "err", "X")) || (s = gram__check_no_overlap(ctx, err, Y, "err", "Y")) ||
+                (W && (s = gram__check_no_overlap(ctx, err, W, "err", "W"))) ||
+                (s = gram__check_no_overlap(ctx, err, out, "err", "out"))))
+        return s;
+    return GRAM_OK;
+}
+
+/* Why sampling cannot bound k (NULL when it can): its confidence intervals need the terms' range,
+ * which a kernel that can be negative (linear, polynomial, ...) does not bound. */
+static const char *sampling_refusal(const gram_kernel *k)
+{
+    return k->nonnegative ? NULL : "its confidence bounds need a non-negative kernel, bounded by its value at distance 0";
+}
+
 gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                                    const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                    gram_array *err, gram_approx_info *info)
 {
-    (void)k; (void)Y; (void)X; (void)W; (void)opt; (void)out; (void)err; (void)info;
-    return gram__fail(ctx, GRAM_EUNSUPPORTED, "approx: not built yet");
+    gram__clear(ctx);
+    gram_approx_options o;
+    if (opt) o = *opt;
+    else gram_approx_options_init(&o);
+    if (!(o.rtol >= 0) || isinf(o.rtol))
+        return gram__fail(ctx, GRAM_EINVAL, "rtol must be finite and >= 0, got %g", o.rtol);
+    if (!(o.atol >= 0) || isinf(o.atol))
+        return gram__fail(ctx, GRAM_EINVAL, "atol must be finite and >= 0, got %g", o.atol);
+    if (!(o.delta > 0 && o.delta < 1))
+        return gram__fail(ctx, GRAM_EINVAL, "delta (the failure probability of randomized bounds) must be in (0, 1), "
+                          "got %g", o.delta);
+    if ((int)o.method < GRAM_APPROX_AUTO || (int)o.method > GRAM_APPROX_SAMPLING)
+        return gram__fail(ctx, GRAM_EINVAL, "method must be auto, exact, tree or sampling (0 to 3), got %d", (int)o.method);
+    if (o.leaf_size < 0)
+        return gram__fail(ctx, GRAM_EINVAL, "leaf_size must be >= 0 (0: the method's default), got %lld",
+                          (long long)o.leaf_size);
+    if (!Y) Y = X;
+    gram_status s = check_args(ctx, k, Y, X, W, out, err);
+    if (s) return s;
+
+    const int64_t M = Y->rows, N = X->rows, D = X->cols;
+    int64_t pairs;
+    if (!gram__mul_i64(M, N, &pairs)) pairs = INT64_MAX;
+    const char *tree_why = NULL, *samp_why = sampling_refusal(k);
+    const int tree_ok = gram__approx_tree_supports(k, &tree_why);
+    gram_approx_method m = o.method;
+    if (m == GRAM_APPROX_TREE && !tree_ok)
+        return gram__fail(ctx, GRAM_EINVAL, "method tree cannot meet a tolerance for this kernel: %s; methods that can: "
+                          "exact%s", tree_why, samp_why ? "" : ", sampling");
+    if (m == GRAM_APPROX_SAMPLING && samp_why)
+        return gram__fail(ctx, GRAM_EINVAL, "method sampling cannot meet a tolerance for this kernel: %s; methods that "
+                          "can: exact%s", samp_why, tree_ok ? ", tree" : "");
+    if (o.rtol == 0 && o.atol == 0) m = GRAM_APPROX_EXACT; /* nothing to spare: every method would end exact */
+    if (m == GRAM_APPROX_AUTO) {
+        if (pairs <= GRAM_APPROX_EXACT_PAIRS) m = GRAM_APPROX_EXACT;
+        else if (tree_ok && D <= GRAM_APPROX_TREE_MAX_D) m = GRAM_APPROX_TREE;
+        else if (!samp_why && D > GRAM_APPROX_TREE_MAX_D && o.rtol >= GRAM_APPROX_SAMPLING_MIN_RTOL)
+            m = GRAM_APPROX_SAMPLING;
+        else m = GRAM_APPROX_EXACT;
+    }
+    if (info) info->method = m, info->delta = 0.0, info->kernel_evaluations = 0;
+    switch (m) {
+    case GRAM_APPROX_TREE: s = gram__approx_tree(ctx, k, Y, X, W, &o, out, err, info); break;
+    case GRAM_APPROX_SAMPLING: s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info); break;
+    default:
+        if ((s = gram_kernel_sum(ctx, k, Y, X, W, out))) return s;
+        if (err)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t v = 0; v < out->cols; v++) gram__put(err, i, v, 0.0);
+        if (info) info->kernel_evaluations = pairs;
+    }
+    if (s && !(ctx && ctx->message[0])) s = gram__fail(ctx, s, "approx: method %s failed", method_name(m));
+    return s;
 }
