@@ -21,5 +21,9 @@ gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const
 /* Whether the tree's bounds apply to k: a single radial, non-negative, non-increasing family (with
  * optional constant scale); a message naming why not otherwise (for the front end's errors). */
 int gram__approx_tree_supports(const gram_kernel *k, const char **why);
+/* Whether sampling's bounds apply to k: every family of it has a finite range (kernels of both signs
+ * included; not linear, polynomial, softmax, arccos, neg_l1, neg_l2) and it has no white noise; a
+ * message naming why not otherwise (for the front end's errors). */
+int gram__approx_sampling_supports(const gram_kernel *k, const char **why);
 
 #endif
