@@ -81,6 +81,25 @@ static void ival_mul(double a, double b, double c, double d, double *lo, double 
     }
 }
 
+int gram__approx_sampling_supports(const gram_kernel *k, const char **why)
+{
+    if (k->has_white) {
+        if (why) *why = "white noise adds only on the diagonal of a symmetric call, which a sample of X is not";
+        return 0;
+    }
+    for (int l = 0; l < k->n_leaves; l++) {
+        double a, b;
+        if (!leaf_range(&k->leaves[l], &a, &b)) {
+            if (why)
+                *why = "its confidence bounds need the range of the kernel's values, and linear, polynomial, softmax, "
+                       "arccos, neg_l1 and neg_l2 have none";
+            return 0;
+        }
+    }
+    if (why) *why = NULL;
+    return 1;
+}
+
 /* An interval holding every value of k, by interval arithmetic over its postfix program; GRAM_EINVAL
  * naming the family when one has no finite range. */
 static gram_status kernel_range(gram_context *ctx, const gram_kernel *k, double *lo, double *hi)

@@ -15,7 +15,8 @@
  * - S = N gives the exact sum with bound 0 (delta reported 0); N below the first round too.
  * - Bit-identical for a fixed seed at 1, 2 and 3 threads; another seed gives another sample.
  * - Signed weights (V = 2), a kernel of both signs, float32 inputs, D = 64 synthetic clusters.
- * - Bad input: unbounded kernels and white noise refused naming why, delta, shapes, NaN.
+ * - Bad input: unbounded kernels and white noise refused naming why (and gram__approx_sampling_supports
+ *   agrees), delta, shapes, NaN.
  */
 #include "check.h"
 #include "approx/approx.h"
@@ -226,6 +227,34 @@ static void test_exact(gram_context *ctx)
     gram_kernel_destroy(k);
 }
 
+/* A kernel of one value: its interval has (almost) no width, so the first round's bound is ~0 and
+ * stops every query with the exact value; the same through a scale, a power and a sum. */
+static void test_constant_range(gram_context *ctx)
+{
+    const int64_t N = 3000, M = 4, D = 2;
+    const char *specs[] = {"constant(3)", "0.5*constant(6)", "constant(1.5)^2 + 0.75"};
+    double *x = normal_matrix(35, N, D, 1.0), *y = normal_matrix(36, M, D, 1.0), est[4], err[4];
+    gram_array X = gram_array_f64(x, N, D), Y = gram_array_f64(y, M, D);
+    for (int t = 0; t < 3; t++) {
+        gram_kernel *k = check_kernel(ctx, specs[t]);
+        if (!k) continue;
+        gram_approx_options opt;
+        gram_approx_options_init(&opt);
+        opt.rtol = 1e-3;
+        gram_array O = gram_array_f64(est, M, 1), E = gram_array_f64(err, M, 1);
+        gram_approx_info info;
+        CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X, NULL, &opt, &O, &E, &info), GRAM_OK);
+        CHECK(info.kernel_evaluations == M * 256, "%s: %lld pairs, want one round", specs[t],
+              (long long)info.kernel_evaluations);
+        for (int64_t i = 0; i < M; i++) {
+            CHECK_CLOSE(est[i], 3.0 * N, 1e-12, 0.0, specs[t]);
+            CHECK(err[i] > 0 && err[i] <= 1e-5 * N, "%s: bound %g", specs[t], err[i]);
+        }
+        gram_kernel_destroy(k);
+    }
+    free(x), free(y);
+}
+
 static void test_threads_seed(gram_context *ctx)
 {
     const int64_t N = 5000, M = 40, D = 5;
@@ -309,6 +338,20 @@ static void test_errors(gram_context *ctx)
               "%s: message '%s'", unbounded[i], gram_context_message(ctx));
         gram_kernel_destroy(k);
     }
+    const char *ok[] = {"rbf", "rbf(2) * cosine + 0.5", "sigmoid", "2*matern(nu=0.7)^0.5", "tophat + constant(3)"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        gram_kernel *kk = check_kernel(ctx, ok[i]);
+        const char *why = "unset";
+        CHECK(kk && gram__approx_sampling_supports(kk, &why) && why == NULL, "%s: sampling should support it", ok[i]);
+        gram_kernel_destroy(kk);
+    }
+    const char *no[] = {"linear", "rbf * softmax", "rbf + white(0.1)", "linear^2"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        gram_kernel *kk = check_kernel(ctx, no[i]);
+        const char *why = NULL;
+        CHECK(kk && !gram__approx_sampling_supports(kk, &why) && why && why[0], "%s: sampling should refuse it", no[i]);
+        gram_kernel_destroy(kk);
+    }
     gram_kernel *k = check_kernel(ctx, "rbf + white(0.1)");
     CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X, NULL, &opt, &O, NULL, NULL), GRAM_EINVAL);
     CHECK(contains(gram_context_message(ctx), "white"), "white: message '%s'", gram_context_message(ctx));
@@ -342,6 +385,7 @@ int main(void)
     gram_context_set_threads(ctx, 1);
     test_errors(ctx);
     test_exact(ctx);
+    test_constant_range(ctx);
     test_threads_seed(ctx);
     test_unbiased(ctx);
     test_float32(ctx);
