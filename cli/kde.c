@@ -45,6 +45,18 @@ static const char KDE_HELP[] =
     "\n"
     "Output:\n"
     "      --log                log-density instead of density\n"
+    "      --rtol R, --atol A   a tolerance on each density f: |f' - f| <= A + R*f\n"
+    "                           (scikit-learn's KernelDensity rtol/atol; 0, the\n"
+    "                           default: exact). Not with --loo\n"
+    "      --method M           auto (default), exact, tree or sampling (the\n"
+    "                           grid, fgt and features methods are not built yet)\n"
+    "      --delta P            sampling's failure probability per query, in\n"
+    "                           (0, 1) (default 0.001)\n"
+    "      --seed S             sampling's seed (default 0)\n"
+    "      --diagnose           print the participation ratio (the effective\n"
+    "                           number of data points carrying each query's sum)\n"
+    "                           and the Biroli-Mezard regime instead of densities;\n"
+    "                           with -o, write the ratios (column 'participation')\n"
     "  -o, --output FILE        FILE.npy (float64), FILE.csv, or a name with no\n"
     "                           suffix (CSV; another suffix is refused); '-':\n"
     "                           standard output (the default without --plot)\n"
@@ -71,6 +83,81 @@ static const char KDE_HELP[] =
     "130 interrupted.\n";
 
 enum { MODE_DATA, MODE_QUERY, MODE_GRID, MODE_LOO };
+
+/* kde's own options beyond cli.h's shared ids */
+enum { OPT_KDE_RTOL = 1000, OPT_KDE_ATOL, OPT_KDE_DIAGNOSE };
+
+static const char *const APPROX_METHOD_NAMES[] = {"auto", "exact", "tree", "sampling"};
+
+/* --rtol/--atol: a number >= 0 (finite); returns 0 or a usage exit code. */
+static int parse_tol(const char *cmd, const char *opt, const char *value, double *out)
+{
+    if (!cli_parse_double(value, out) || !(*out >= 0) || isinf(*out))
+        return cli_usage_error(cmd, "%s: expected a number >= 0, got '%s'", opt, value);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --diagnose: the participation ratio at the M points Y (into pr), its quantiles and the regime
+ * on standard output. The regime's h is the root-mean-square of h_d/σ_d over the dimensions (σ_d
+ * the data's standard deviation): the paper's bandwidth in units of the data's spread. */
+static int diagnose(cli_job *job, const double *h, const double *Y, int64_t M, double *pr)
+{
+    const cli_fit_args *f = job->args;
+    const int64_t N = job->data.rows, D = job->data.cols;
+    gram_kernel *k = NULL;
+    gram_status s = gram_kernel_create(job->ctx, f->kernel, D, h, 0, NULL, &k);
+    const double *w = job->weights.rows > 0 ? job->weights.data : NULL;
+    gram_array Ya = gram_array_f64(Y, M, D), Xa = gram_array_f64(job->data.data, N, D), Pa = gram_array_f64(pr, M, 1);
+    if (!s) s = gram_kernel_sum_participation(job->ctx, k, &Ya, &Xa, w, &Pa);
+    gram_kernel_destroy(k);
+    cli_progress_done();
+    if (s) return cli_lib_error(job->ctx, s, NULL);
+    double *sorted = malloc((size_t)(M > 0 ? M : 1) * sizeof(double));
+    if (!sorted) return cli_data_error("out of memory");
+    memcpy(sorted, pr, (size_t)M * sizeof(double));
+    qsort(sorted, (size_t)M, sizeof(double), cmp_double);
+    printf("queries: %lld\npoints: %lld\n", (long long)M, (long long)N);
+    static const double qs[] = {0.0, 0.1, 0.5, 0.9, 1.0};
+    static const char *const qn[] = {"min", "q10", "median", "q90", "max"};
+    for (int q = 0; q < 5; q++) {
+        if (M == 0) {
+            printf("participation_%s: nan\n", qn[q]);
+            continue;
+        }
+        int64_t r = (int64_t)floor(qs[q] * (double)(M - 1) + 0.5); /* nearest rank */
+        printf("participation_%s: %.6g\n", qn[q], sorted[r]);
+    }
+    free(sorted);
+    double ssq = 0.0;
+    for (int64_t d = 0; d < D; d++) {
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < N; j++) mean += job->data.data[j * D + d];
+        mean /= (double)N;
+        for (int64_t j = 0; j < N; j++) {
+            double t = job->data.data[j * D + d] - mean;
+            var += t * t;
+        }
+        var /= (double)N;
+        ssq += var > 0 ? h[d] * h[d] / var : INFINITY;
+    }
+    double hr = sqrt(ssq / (double)D), hc = NAN, hg = NAN;
+    gram_kde_regime reg = GRAM_KDE_REGIME_CLT;
+    /* the thresholds depend only on N and D; the regime is the gaussian kernel's */
+    int have = gram_kde_regime_of((double)N, (double)D, hr, &hc, &hg, &reg) == GRAM_OK && f->kernel == GRAM_GAUSSIAN;
+    static const char *const names[] = {"clt", "heavy", "extreme"};
+    printf("alpha: %.6g\nh_over_sigma: %.6g\nh_g: %.6g\nh_clt: %.6g\nregime: %s\n", log((double)N) / (double)D, hr,
+           hg, hc, have ? names[reg] : "n/a");
+    if (!have)
+        printf("note: %s\n", f->kernel != GRAM_GAUSSIAN ? "the thresholds are for the gaussian kernel"
+                                                       : "no regime for fewer than 2 points or a constant column");
+    return 0;
+}
 
 /* [min - 3h, max + 3h] of column d, clipped to the bounds: the span of --grid and of plots. */
 static void grid_range(const cli_job *job, const double *h, int64_t d, double *lo, double *hi)
@@ -174,6 +261,12 @@ int cli_kde(int argc, char **argv, int parse_only)
         {"log", 0, 0, OPT_LOG},
         {"precision", 0, 1, OPT_PRECISION},
         {"plot", 0, 1, OPT_PLOT},
+        {"rtol", 0, 1, OPT_KDE_RTOL},
+        {"atol", 0, 1, OPT_KDE_ATOL},
+        {"method", 0, 1, OPT_METHOD},
+        {"delta", 0, 1, OPT_DELTA},
+        {"seed", 0, 1, OPT_SEED},
+        {"diagnose", 0, 0, OPT_KDE_DIAGNOSE},
         {0, 0, 0, 0},
     };
     const char *cmd = "gram kde";
@@ -184,7 +277,10 @@ int cli_kde(int argc, char **argv, int parse_only)
     const char *query = NULL, *out_path = NULL, *plot_path = NULL, *value;
     const char *mode_opt[4] = {NULL, NULL, NULL, NULL}; /* the options that chose a mode */
     int64_t grid = 0;
-    int logd = 0, rc = 0, id;
+    int logd = 0, rc = 0, id, diag = 0, approx_given = 0;
+    gram_approx_options aopt;
+    gram_approx_options_init(&aopt);
+    gram_approx_info ainfo = {GRAM_APPROX_EXACT, 0.0, 0};
     gram__matrix qm = {0};
     double *h = NULL, *Y = NULL, *out = NULL, *table = NULL;
     svg_text svg = {0};
@@ -216,6 +312,43 @@ int cli_kde(int argc, char **argv, int parse_only)
             }
             mode_opt[MODE_GRID] = "--grid";
             break;
+        case OPT_KDE_RTOL:
+            if ((rc = parse_tol(cmd, "--rtol", value, &aopt.rtol))) goto done;
+            approx_given = 1;
+            break;
+        case OPT_KDE_ATOL:
+            if ((rc = parse_tol(cmd, "--atol", value, &aopt.atol))) goto done;
+            approx_given = 1;
+            break;
+        case OPT_METHOD: {
+            int m = -1;
+            for (int t = 0; t < 4; t++)
+                if (!strcmp(value, APPROX_METHOD_NAMES[t])) m = t;
+            if (m < 0 && (!strcmp(value, "grid") || !strcmp(value, "fgt") || !strcmp(value, "features"))) {
+                rc = cli_usage_error(cmd, "--method %s is not built yet; use auto, exact, tree or sampling", value);
+                goto done;
+            }
+            if (m < 0) {
+                rc = cli_usage_error(cmd, "--method: expected auto|exact|tree|sampling, got '%s'", value);
+                goto done;
+            }
+            aopt.method = (gram_approx_method)m;
+            approx_given = 1;
+            break;
+        }
+        case OPT_DELTA:
+            if (!cli_parse_double(value, &aopt.delta) || !(aopt.delta > 0 && aopt.delta < 1)) {
+                rc = cli_usage_error(cmd, "--delta: expected a probability in (0, 1), got '%s'", value);
+                goto done;
+            }
+            break;
+        case OPT_SEED:
+            if (!cli_parse_uint64(value, &aopt.seed)) {
+                rc = cli_usage_error(cmd, "--seed: expected an integer in [0, 2^64), got '%s'", value);
+                goto done;
+            }
+            break;
+        case OPT_KDE_DIAGNOSE: diag = 1; break;
         case OPT_PRECISION:
             if (!strcmp(value, "f64") || !strcmp(value, "float64")) f.precision = GRAM_FLOAT64;
             else if (!strcmp(value, "f32") || !strcmp(value, "float32")) f.precision = GRAM_FLOAT32;
@@ -254,7 +387,28 @@ int cli_kde(int argc, char **argv, int parse_only)
         rc = cli_usage_error(cmd, "-o and --plot cannot both write to standard output");
         goto done;
     }
-    if (!out_path && !plot_path) out_path = "-";
+    int approx = aopt.rtol > 0 || aopt.atol > 0 || aopt.method == GRAM_APPROX_TREE ||
+                 aopt.method == GRAM_APPROX_SAMPLING;
+    if (mode == MODE_LOO && approx) {
+        rc = cli_usage_error(cmd, "--loo is computed exactly: --rtol, --atol and --method do not apply");
+        goto done;
+    }
+    if (diag) {
+        const char *clash = mode == MODE_GRID ? "--grid" : mode == MODE_LOO ? "--loo" : plot_path ? "--plot"
+                            : logd ? "--log" : approx_given ? "--rtol, --atol and --method"
+                            : f.geometry == GRAM_KDE_COVARIANCE ? "--bandwidth-matrix covariance"
+                            : f.bounds_text ? "--bounds" : NULL;
+        if (clash) {
+            rc = cli_usage_error(cmd, "--diagnose (exact ratios at the data or --query points, isotropic "
+                                      "bandwidths, no reflection) cannot be used with %s", clash);
+            goto done;
+        }
+        /* the report goes to standard output; -o FILE writes the ratios */
+    } else if (!out_path && !plot_path) out_path = "-";
+    if (diag && out_path && !strcmp(out_path, "-")) {
+        rc = cli_usage_error(cmd, "--diagnose prints its report on standard output: -o needs a file");
+        goto done;
+    }
     if ((out_path && (rc = cli_check_output_name(cmd, "-o", out_path, 0))) ||
         (plot_path && (rc = cli_check_output_name(cmd, "--plot", plot_path, 1))) ||
         (rc = cli_check_fit_args(&f, cmd)))
@@ -337,13 +491,24 @@ int cli_kde(int argc, char **argv, int parse_only)
         goto done;
     }
     gram_array O = gram_array_f64(out, M, 1);
+    if (diag) {
+        rc = diagnose(&job, h, pts, M, out);
+        if (rc || !out_path) goto done;
+        const char *pname[1] = {"participation"};
+        cli_outputs outs = {.n = 0};
+        if (!(rc = cli_stage_matrix(job.ctx, &outs, out_path, out, M, 1, pname))) rc = cli_commit(job.ctx, &outs);
+        goto done;
+    }
     if (mode == MODE_LOO) {
         s = gram_kde_logpdf_loo(job.ctx, job.kde, &O);
         if (!s && !logd)
             for (int64_t i = 0; i < M; i++) out[i] = exp(out[i]);
     } else {
         gram_array Ya = gram_array_f64(pts, M, D);
-        s = logd ? gram_kde_logpdf(job.ctx, job.kde, &Ya, &O) : gram_kde_pdf(job.ctx, job.kde, &Ya, &O);
+        if (approx)
+            s = gram_kde_eval_approx(job.ctx, job.kde, &Ya, &aopt, logd, &O, &ainfo);
+        else
+            s = logd ? gram_kde_logpdf(job.ctx, job.kde, &Ya, &O) : gram_kde_pdf(job.ctx, job.kde, &Ya, &O);
     }
     cli_progress_done();
     double seconds = cli_now() - job.t_start;
@@ -402,9 +567,14 @@ int cli_kde(int argc, char **argv, int parse_only)
             snprintf(what, sizeof what, "%lld point%s (leave-one-out)", (long long)M, M == 1 ? "" : "s");
         else
             snprintf(what, sizeof what, "%lld point%s", (long long)M, M == 1 ? "" : "s");
-        fprintf(stderr, "%s: N=%lld D=%lld kernel=%s bandwidth=%s %s%s %s in %s\n", cmd, (long long)N,
+        char how[160] = "";
+        if (approx)
+            snprintf(how, sizeof how, " method=%s rtol=%g atol=%g evaluations=%lld%s",
+                     APPROX_METHOD_NAMES[ainfo.method >= 0 && ainfo.method < 4 ? ainfo.method : 0], aopt.rtol,
+                     aopt.atol, (long long)ainfo.kernel_evaluations, ainfo.delta > 0 ? " (randomized)" : "");
+        fprintf(stderr, "%s: N=%lld D=%lld kernel=%s bandwidth=%s %s%s%s %s in %s\n", cmd, (long long)N,
                 (long long)D, f.kernel_name, cli_rule_name(&f), bw,
-                f.precision == GRAM_FLOAT32 ? " f32" : "", what, when);
+                f.precision == GRAM_FLOAT32 ? " f32" : "", how, what, when);
     }
 
 done:
