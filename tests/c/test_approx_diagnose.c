@@ -222,6 +222,71 @@ static void test_simulation(void)
     free(X); free(Y);
 }
 
+/* gram_kde_eval_approx: the tolerance holds on the density (atol scaled by the normaliser, so it
+ * is an absolute tolerance on f, not on the sum), its log, with reflection bounds (the reflected
+ * copies are part of the sums), and with opt NULL it is gram_kde_pdf bit for bit. */
+static void test_kde_eval_approx(void)
+{
+    const int64_t N = 3000, M = 400, D = 2;
+    check_rng r = {77};
+    double *X = malloc(sizeof(double) * N * D), *Y = malloc(sizeof(double) * M * D);
+    double *f = malloc(sizeof(double) * M), *g = malloc(sizeof(double) * M), *lg = malloc(sizeof(double) * M);
+    for (int64_t i = 0; i < N * D; i++) X[i] = fabs(check_normal(&r));
+    for (int64_t i = 0; i < M * D; i++) Y[i] = 1.5 * check_normal(&r);
+    const gram_family fams[] = {GRAM_GAUSSIAN, GRAM_EPANECHNIKOV, GRAM_EXPONENTIAL};
+    const double lower[2] = {0.0, -INFINITY}, upper[2] = {INFINITY, INFINITY};
+    for (int fi = 0; fi < 3; fi++)
+        for (int refl = 0; refl < 2; refl++) {
+            gram_kde_options ko;
+            gram_kde_options_init(&ko);
+            ko.kernel = fams[fi];
+            ko.rule = GRAM_BW_FIXED;
+            double bw = 0.3;
+            ko.n_bandwidth = 1;
+            ko.bandwidth = &bw;
+            if (refl) ko.lower = lower, ko.upper = upper;
+            gram_array Xa = gram_array_f64(X, N, D), Ya = gram_array_f64(Y, M, D);
+            gram_array Fa = gram_array_f64(f, M, 1), Ga = gram_array_f64(g, M, 1), La = gram_array_f64(lg, M, 1);
+            gram_kde *kde = NULL;
+            CHECK_STATUS(gram_kde_fit(ctx, &ko, &Xa, NULL, &kde), GRAM_OK);
+            if (!kde) continue;
+            CHECK_STATUS(gram_kde_pdf(ctx, kde, &Ya, &Fa), GRAM_OK);
+            /* opt NULL: the exact path */
+            CHECK_STATUS(gram_kde_eval_approx(ctx, kde, &Ya, NULL, 0, &Ga, NULL), GRAM_OK);
+            for (int64_t i = 0; i < M; i++) CHECK(g[i] == f[i], "opt NULL: %g vs %g", g[i], f[i]);
+            const double tols[3][2] = {{1e-3, 0.0}, {0.0, 1e-4}, {1e-2, 1e-3}};
+            const gram_approx_method methods[2] = {GRAM_APPROX_AUTO, GRAM_APPROX_TREE};
+            for (int t = 0; t < 3; t++)
+                for (int mi = 0; mi < 2; mi++) {
+                    gram_approx_options o;
+                    gram_approx_options_init(&o);
+                    o.rtol = tols[t][0];
+                    o.atol = tols[t][1];
+                    o.method = methods[mi];
+                    gram_approx_info info = {GRAM_APPROX_AUTO, -1.0, -1};
+                    CHECK_STATUS(gram_kde_eval_approx(ctx, kde, &Ya, &o, 0, &Ga, &info), GRAM_OK);
+                    CHECK_STATUS(gram_kde_eval_approx(ctx, kde, &Ya, &o, 1, &La, NULL), GRAM_OK);
+                    CHECK(info.method != GRAM_APPROX_AUTO && info.delta == 0.0 && info.kernel_evaluations > 0,
+                          "info: method %d delta %g evaluations %lld", (int)info.method, info.delta,
+                          (long long)info.kernel_evaluations);
+                    for (int64_t i = 0; i < M; i++) {
+                        double bound = o.atol + o.rtol * f[i] + 1e-12 * f[i];
+                        CHECK(fabs(g[i] - f[i]) <= bound, "family %d refl %d rtol %g atol %g: f %.17g vs %.17g",
+                              (int)fams[fi], refl, o.rtol, o.atol, g[i], f[i]);
+                        CHECK(fabs(exp(lg[i]) - f[i]) <= bound, "log: family %d refl %d: %.17g vs %.17g",
+                              (int)fams[fi], refl, exp(lg[i]), f[i]);
+                    }
+                }
+            /* refusals come from the front end, before any work */
+            gram_approx_options bad;
+            gram_approx_options_init(&bad);
+            bad.rtol = -1.0;
+            CHECK(gram_kde_eval_approx(ctx, kde, &Ya, &bad, 0, &Ga, NULL) == GRAM_EINVAL, "rtol -1 accepted");
+            gram_kde_destroy(kde);
+        }
+    free(X); free(Y); free(f); free(g); free(lg);
+}
+
 int main(void)
 {
     if (gram_context_create(&ctx)) return 1;
@@ -230,6 +295,7 @@ int main(void)
     test_refusals();
     test_thresholds();
     test_simulation();
+    test_kde_eval_approx();
     gram_context_destroy(ctx);
     return check_done();
 }
