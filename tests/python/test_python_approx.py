@@ -256,3 +256,38 @@ def test_kde_diagnostics_bad_input(kwargs, match):
     X = _data(50, 3, 26)
     with pytest.raises(ValueError, match=match):
         kde_diagnostics(X, **kwargs)
+
+
+# ---- real data ---------------------------------------------------------------------------------
+
+REPO_DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "data"
+
+
+def _standardized(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+@pytest.mark.parametrize("name,bandwidth,rtol", [
+    ("faithful", 0.15, 1e-6),   # data/faithful.csv, shipped with gram (D = 2)
+    ("wine", 0.8, 1e-3),        # scikit-learn's bundled wine data (D = 13)
+    ("digits", 4.0, 1e-2),      # scikit-learn's bundled digits (D = 64)
+])
+def test_kernel_density_tolerance_on_real_data(name, bandwidth, rtol):
+    if name == "faithful":
+        X = _standardized(np.loadtxt(REPO_DATA / "faithful.csv", delimiter=",", skiprows=1))
+    else:
+        from sklearn import datasets
+        X = _standardized(getattr(datasets, f"load_{name}")().data) if name == "wine" \
+            else getattr(datasets, f"load_{name}")().data
+    for kernel in ("gaussian", "epanechnikov"):
+        kw = {"kernel": kernel, "bandwidth": bandwidth}
+        f_exact = np.exp(gram.KernelDensity(**kw).fit(X).score_samples(X))
+        f = np.exp(gram.KernelDensity(rtol=rtol, **kw).fit(X).score_samples(X))
+        assert _within(f, f_exact, rtol, 0.0, slack=1e-10).size == 0
+        f_sk = np.exp(sklearn_kd(rtol=rtol, **kw).fit(X).score_samples(X))
+        assert np.all(np.abs(f - f_sk) <= 2 * rtol * f_exact + 1e-10 * f_exact + 1e-13 * f_exact.max())
+    # the automatic choice on the raw sums too, with its info
+    out, info = gram.kernel_sum(X, X[:200], kernel=f"gaussian({bandwidth})", rtol=rtol, return_info=True,
+                                random_state=0)
+    exact = gram.kernel_sum(X, X[:200], kernel=f"gaussian({bandwidth})")
+    assert _within(out, exact, rtol, 0.0).size == 0 and info["method"] in ("exact", "tree", "sampling")
