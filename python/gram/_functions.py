@@ -60,7 +60,9 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
     return_info : bool, default=False
         Also return a dict: ``method`` (the one that ran), ``delta`` (0: deterministic bounds),
         ``kernel_evaluations`` (pairs evaluated), ``rtol``, ``atol`` and ``error_bound`` (the bound
-        each value carries, float64, out's shape; with ``log=True`` still a bound on the sum).
+        each value carries, float64, out's shape; with ``log=True`` still a bound on the sum; rows
+        whose approximate sum is within 2**52 of the smallest normal number are summed exactly
+        in log space, so their logs are finite and exact).
 
     Returns
     -------
@@ -98,9 +100,16 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
         return out, _approx.info_dict(info, opt, np.zeros(out.shape, dtype=np.float64))
     out, info, err = _sum_approx(kernel, X, Y, weights, dtype, threads, opt)
     if log:
-        # the library's approximate sums are linear: their log (-inf where a sum is 0 or below)
+        # The library's approximate sums are linear: their log, except where a sum is too close to
+        # underflow for its log to mean anything; those rows are summed exactly in log space.
+        tiny = np.finfo(out.dtype).tiny * 2.0**52
+        low = np.flatnonzero(np.any(out.reshape(out.shape[0], -1) < tiny, axis=1))
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(out)
+        if low.size:
+            Xc = check_array(X, name="X")
+            Yl = (Xc if Y is None else check_array(Y, name="Y"))[low]
+            out[low] = _sum(kernel, Xc, Yl, weights, True, out.dtype if dtype is None else dtype, threads)
     if return_info:
         return out, _approx.info_dict(info, opt, err)
     return out

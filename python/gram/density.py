@@ -598,9 +598,9 @@ class gaussian_kde:
 
     __call__ = evaluate
 
-    def pdf(self, x):
+    def pdf(self, x, rtol=0, atol=0):
         """Evaluate the estimated pdf on a provided set of points (alias of :meth:`evaluate`)."""
-        return self.evaluate(x)
+        return self.evaluate(x, rtol, atol)
 
     def logpdf(self, x, rtol=0, atol=0):
         """Evaluate the log of the estimated pdf on a provided set of points, exactly in log space

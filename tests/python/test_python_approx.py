@@ -84,6 +84,20 @@ def test_kernel_sum_weight_columns_and_log():
     assert np.all(np.abs(lout - lexact) <= -math.log1p(-1e-4) + 1e-12)
 
 
+def test_kernel_sum_log_where_the_sum_underflows():
+    # queries so far out that every term underflows: the approximate sum is 0, and those rows are
+    # summed exactly in log space (before, their log was -inf)
+    X = _data(2000, 2, 27)
+    Y = np.array([[60.0, 0.0], [0.0, 1.0], [-90.0, 3.0]])
+    W = np.random.default_rng(28).uniform(0.5, 1.5, size=(2000, 2))
+    for method in ("auto", "tree"):
+        got = gram.kernel_sum(X, Y, W, log=True, rtol=1e-3, method=method)
+        want = gram.kernel_sum(X, Y, W, log=True)
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got[[0, 2]], want[[0, 2]])
+        assert np.all(np.abs(got[1] - want[1]) <= -math.log1p(-1e-3))
+
+
 def test_kernel_sum_exact_info_and_compatibility():
     X, Y = _data(500, 3, 9), _data(50, 3, 10)
     plain = gram.kernel_sum(X, Y)
