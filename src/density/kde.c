@@ -674,7 +674,8 @@ static gram_status kde_eval(gram_context *ctx, const gram_kde *kde, const gram_a
         } else {
             gram_approx_options o = *opt;
             double norm = exp(kde->log_norm);
-            o.atol = opt->atol > 0 ? (isfinite(opt->atol * norm) ? opt->atol * norm : DBL_MAX) : 0.0;
+            /* 0, negative and NaN pass unchanged, for gram_kernel_sum_approx to refuse */
+            if (opt->atol > 0 && isfinite(opt->atol)) o.atol = isfinite(opt->atol * norm) ? opt->atol * norm : DBL_MAX;
             gram_approx_info ci = {GRAM_APPROX_EXACT, 0.0, 0};
             if ((s = gram_kernel_sum_approx(ctx, kde->k, &Yk, &E, &W, &o, &R, NULL, &ci))) break;
             if (info) {
@@ -735,6 +736,14 @@ gram_status gram_kde_eval_approx(gram_context *ctx, const gram_kde *kde, const g
         opt = &dflt;
     }
     if (info) *info = (gram_approx_info){GRAM_APPROX_EXACT, 0.0, 0};
+    /* refused here too, so that no query (M = 0) is no way past the checks */
+    if (!(opt->rtol >= 0) || isinf(opt->rtol))
+        return gram__fail(ctx, GRAM_EINVAL, "rtol must be finite and >= 0, got %g", opt->rtol);
+    if (!(opt->atol >= 0) || isinf(opt->atol))
+        return gram__fail(ctx, GRAM_EINVAL, "atol must be finite and >= 0, got %g", opt->atol);
+    if (!(opt->delta > 0 && opt->delta < 1))
+        return gram__fail(ctx, GRAM_EINVAL, "delta (the failure probability of randomized bounds) must be in (0, 1), "
+                                            "got %g", opt->delta);
     return kde_eval(ctx, kde, Y, out, log_out ? 1 : 0, opt, info);
 }
 

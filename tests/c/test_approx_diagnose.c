@@ -282,6 +282,18 @@ static void test_kde_eval_approx(void)
             gram_approx_options_init(&bad);
             bad.rtol = -1.0;
             CHECK(gram_kde_eval_approx(ctx, kde, &Ya, &bad, 0, &Ga, NULL) == GRAM_EINVAL, "rtol -1 accepted");
+            /* a bad atol was turned into 0 by the scaling to the sum and accepted (fixed) */
+            bad.rtol = 0.0;
+            bad.atol = -1e-3;
+            CHECK(gram_kde_eval_approx(ctx, kde, &Ya, &bad, 0, &Ga, NULL) == GRAM_EINVAL, "atol -1e-3 accepted");
+            bad.atol = NAN;
+            CHECK(gram_kde_eval_approx(ctx, kde, &Ya, &bad, 0, &Ga, NULL) == GRAM_EINVAL, "atol NaN accepted");
+            CHECK(strstr(gram_context_message(ctx), "atol"), "message: %s", gram_context_message(ctx));
+            /* no queries: still refused */
+            gram_array Y0 = gram_array_f64(Y, 0, D), G0 = gram_array_f64(g, 0, 1);
+            bad.atol = 0.0;
+            bad.delta = 1.0;
+            CHECK(gram_kde_eval_approx(ctx, kde, &Y0, &bad, 0, &G0, NULL) == GRAM_EINVAL, "delta 1 accepted, M = 0");
             gram_kde_destroy(kde);
         }
     free(X); free(Y); free(f); free(g); free(lg);
