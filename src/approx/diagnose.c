@@ -32,7 +32,13 @@ gram_status gram_kernel_sum_participation(gram_context *ctx, const gram_kernel *
     gram_kernel *k2 = NULL;
     double *buf = NULL, *w2 = NULL;
     size_t bytes;
-    if (!gram__bytes(M > 0 ? 2 * M : 1, sizeof(double), &bytes) || !(buf = gram__alloc(bytes))) {
+    int64_t M2;
+    if (!gram__mul_i64(M > 0 ? M : 1, 2, &M2) || !gram__bytes(M2, sizeof(double), &bytes)) {
+        s = gram__fail(ctx, GRAM_EOVERFLOW, "participation: %lld queries need more memory than can be addressed",
+                       (long long)M);
+        goto done;
+    }
+    if (!(buf = gram__alloc(bytes))) {
         s = gram__fail(ctx, GRAM_ENOMEM, "participation: no memory for %lld queries", (long long)M);
         goto done;
     }
