@@ -83,13 +83,6 @@ static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gra
     return GRAM_OK;
 }
 
-/* Why sampling cannot bound k (NULL when it can): its confidence intervals need the terms' range,
- * which a kernel that can be negative (linear, polynomial, ...) does not bound. */
-static const char *sampling_refusal(const gram_kernel *k)
-{
-    return k->nonnegative ? NULL : "its confidence bounds need a non-negative kernel, bounded by its value at distance 0";
-}
-
 gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                                    const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                    gram_array *err, gram_approx_info *info)
@@ -117,8 +110,9 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     const int64_t M = Y->rows, N = X->rows, D = X->cols;
     int64_t pairs;
     if (!gram__mul_i64(M, N, &pairs)) pairs = INT64_MAX;
-    const char *tree_why = NULL, *samp_why = sampling_refusal(k);
+    const char *tree_why = NULL, *samp_why = NULL;
     const int tree_ok = gram__approx_tree_supports(k, &tree_why);
+    if (!gram__approx_sampling_supports(k, &samp_why) && !samp_why) samp_why = "its values have no finite range";
     gram_approx_method m = o.method;
     if (m == GRAM_APPROX_TREE && !tree_ok)
         return gram__fail(ctx, GRAM_EINVAL, "method tree cannot meet a tolerance for this kernel: %s; methods that can: "
@@ -130,7 +124,7 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     if (m == GRAM_APPROX_AUTO) {
         if (pairs <= GRAM_APPROX_EXACT_PAIRS) m = GRAM_APPROX_EXACT;
         else if (tree_ok && D <= GRAM_APPROX_TREE_MAX_D) m = GRAM_APPROX_TREE;
-        else if (!samp_why && D > GRAM_APPROX_TREE_MAX_D && o.rtol >= GRAM_APPROX_SAMPLING_MIN_RTOL)
+        else if (!samp_why && k->nonnegative && D > GRAM_APPROX_TREE_MAX_D && o.rtol >= GRAM_APPROX_SAMPLING_MIN_RTOL)
             m = GRAM_APPROX_SAMPLING;
         else m = GRAM_APPROX_EXACT;
     }

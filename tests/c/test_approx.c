@@ -399,13 +399,16 @@ static void test_refusals(gram_context *ctx)
               "%s: message '%s'", nontree[i], m);
         CHECK(contains(m, i <= 1 || i >= 5 ? "not a non-negative, non-increasing function" : "a single family"),
               "%s: the reason in '%s'", nontree[i], m);
-        /* sampling for the kernels that can be negative */
+        /* sampling for the kernels without a finite range, and white noise */
         opt.method = GRAM_APPROX_SAMPLING;
         gram_status s = gram_kernel_sum_approx(ctx, q, NULL, &X, NULL, &opt, &O, NULL, NULL);
-        if (i == 0 || i == 5) {
+        if (i == 0 || i == 2 || i == 5 || i == 6) {
             CHECK(s == GRAM_EINVAL && contains(gram_context_message(ctx), "method sampling cannot meet a tolerance") &&
-                      contains(gram_context_message(ctx), "methods that can: exact"),
+                      contains(gram_context_message(ctx), "methods that can: exact") &&
+                      contains(gram_context_message(ctx), i == 2 ? "white noise" : "have none"),
                   "%s with sampling: %d '%s'", nontree[i], (int)s, gram_context_message(ctx));
+        } else {
+            CHECK(s == GRAM_OK, "%s with sampling: %s", nontree[i], gram_context_message(ctx));
         }
         gram_kernel_destroy(q);
     }
