@@ -42,12 +42,14 @@
  * whose own rounding (a few ulps of Σ|k·w|) is outside the bound, as for gram_kernel_sum.
  *
  * Blocks run on OpenMP threads; each block's walk, batches and sums are fixed by the data alone, so
- * the result is bit-identical for every thread count. Memory: the permuted copies of X (in double
+ * the result is bit-identical for every thread count. The progress callback sees query blocks; a
+ * cancelled call leaves out partly written. Memory: the permuted copies of X (in double
  * and in its dtype), of Y and of W, two boxes per node, O((N + M)·(D + V)) in all, and per thread a
  * batch of at most BATCH rows. */
 #include "approx.h"
 
 #include "../engine/engine.h"
+#include "../base/progress.h"
 #include "../kernel/kernel.h"
 
 #include <float.h>
@@ -667,10 +669,13 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
         int64_t bad = nb;
         char msg[GRAM_MSG_SIZE];
         msg[0] = 0;
+        gram__progress ps = {0, nb, 0};
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t bi = 0; bi < nb; bi++) {
+            if (gram__progress_cancelled(&ps)) continue;
             work *w = &ws[omp_get_thread_num()];
             bst[bi] = run_block(&J, w, blocks[bi], out, err, &bev[bi]);
+            gram__progress_report(ctx, &ps, 1);
             if (bst[bi]) {
 #pragma omp critical(gram_approx_tree_fail)
                 if (bi < bad) {
@@ -682,6 +687,9 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
         int64_t total = 0;
         for (int64_t bi = 0; bi < nb; bi++) total = total > INT64_MAX - bev[bi] ? INT64_MAX : total + bev[bi];
         if (bad < nb) s = gram__fail(ctx, bst[bad], "tree: %s", msg);
+        else if (ps.cancelled)
+            s = gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld query blocks",
+                           (long long)ps.done, (long long)nb);
         if (info) info->kernel_evaluations = total;
     } else {
         s = gram__fail(ctx, GRAM_ENOMEM, "out of memory for the tree's buffers (%d threads)", nt);

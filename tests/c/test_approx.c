@@ -352,6 +352,46 @@ static void test_front(gram_context *ctx)
     free(x), free(y), free(out), free(ex), free(err), free(w);
 }
 
+typedef struct { int64_t calls, last_done, last_total, stop_at; } progress_log;
+static int on_progress(void *user, int64_t done, int64_t total)
+{
+    progress_log *p = user;
+    p->calls++, p->last_done = done, p->last_total = total;
+    return p->stop_at > 0 && done >= p->stop_at;
+}
+
+/* The progress callback sees the query blocks; a non-zero return cancels. */
+static void test_progress(gram_context *ctx)
+{
+    check_rng r = {9};
+    const int64_t N = 3000, M = 2000, D = 2;
+    double *x = malloc(sizeof(double) * (size_t)(N * D)), *y = malloc(sizeof(double) * (size_t)(M * D));
+    double *out = malloc(sizeof(double) * (size_t)M);
+    for (int64_t j = 0; j < N * D; j++) x[j] = check_uniform(&r);
+    for (int64_t j = 0; j < M * D; j++) y[j] = check_uniform(&r);
+    gram_kernel *k = check_kernel(ctx, "gaussian(0.05)");
+    gram_array X = gram_array_f64(x, N, D), Y = gram_array_f64(y, M, D), O = gram_array_f64(out, M, 1);
+    gram_approx_options opt;
+    gram_approx_options_init(&opt);
+    opt.method = GRAM_APPROX_TREE, opt.rtol = 1e-3;
+    progress_log log = {0, 0, 0, 0};
+    gram_context_set_progress(ctx, on_progress, &log);
+    gram_context_set_threads(ctx, 1); /* only thread 0 calls back: with one, it sees every block */
+    CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y, &X, NULL, &opt, &O, NULL, NULL), GRAM_OK);
+    /* 2000 queries in blocks of at most 64: at least 32 of them, every one reported */
+    CHECK(log.calls == log.last_total && log.last_done == log.last_total && log.last_total >= 32,
+          "progress: %lld calls, last %lld of %lld", (long long)log.calls, (long long)log.last_done,
+          (long long)log.last_total);
+    log = (progress_log){0, 0, 0, 3};
+    CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y, &X, NULL, &opt, &O, NULL, NULL), GRAM_ECANCELLED);
+    CHECK(contains(gram_context_message(ctx), "cancelled by the progress callback after 3 of"), "cancel: '%s'",
+          gram_context_message(ctx));
+    gram_context_set_threads(ctx, 0);
+    gram_context_set_progress(ctx, NULL, NULL);
+    gram_kernel_destroy(k);
+    free(x), free(y), free(out);
+}
+
 /* Each refusal with its status and a message naming the problem. */
 static void test_refusals(gram_context *ctx)
 {
@@ -442,6 +482,7 @@ int main(void)
     if (gram_context_create(&ctx)) return 1;
     test_refusals(ctx);
     test_front(ctx);
+    test_progress(ctx);
     test_families(ctx);
     test_variants(ctx);
     test_compact_edge(ctx);
