@@ -601,7 +601,8 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
     K.tau = K.l1 ? 4.0 * eps * r1 : 16.0 * eps * r2;
     K.kslack = 64.0 * eps;
 
-    const int64_t leaf = opt && opt->leaf_size > 0 ? opt->leaf_size : LEAF_X;
+    int64_t leaf = opt && opt->leaf_size > 0 ? opt->leaf_size : LEAF_X;
+    if (leaf > N) leaf = N; /* one leaf holds everything: its batch need not be larger */
     kdtree TX, TY;
     gram_status s = tree_build(ctx, &TX, &K, X, W, V, leaf, "X");
     if (s) return s;
