@@ -25,5 +25,8 @@ int gram__approx_tree_supports(const gram_kernel *k, const char **why);
  * included; not linear, polynomial, softmax, arccos, neg_l1, neg_l2) and it has no white noise; a
  * message naming why not otherwise (for the front end's errors). */
 int gram__approx_sampling_supports(const gram_kernel *k, const char **why);
+/* A kernel whose values are k(y, x)² (sampling's sums of squared terms): one leaf of the same family
+ * for a gaussian, laplacian or exponential kernel (optionally scaled), k·k otherwise. */
+gram_status gram__approx_kernel_square(gram_context *ctx, const gram_kernel *k, gram_kernel **out);
 
 #endif
