@@ -12,6 +12,7 @@
  *   stopping rule's own inequality on every returned value.
  * - Unbiasedness at a fixed sample size: the mean over seeds within 4.5 standard errors of the exact
  *   sum, the standard error from the population's exact variance (finite-population corrected).
+ * - The squared kernel behind Σt² equals k² pair by pair (its closed forms and k·k).
  * - S = N gives the exact sum with bound 0 (delta reported 0); N below the first round too.
  * - Bit-identical for a fixed seed at 1, 2 and 3 threads; another seed gives another sample.
  * - Signed weights (V = 2), a kernel of both signs, float32 inputs, D = 64 synthetic clusters.
@@ -255,6 +256,30 @@ static void test_constant_range(gram_context *ctx)
     free(x), free(y);
 }
 
+/* The squared kernel (closed forms for gaussian, laplacian, exponential; k·k otherwise) against the
+ * square of k's own value at random pairs, through gram_kernel_eval. */
+static void test_square(gram_context *ctx)
+{
+    const char *specs[] = {"gaussian(0.7)", "3.5*rbf(lengthscale=[0.5, 2, 1])", "laplacian(1.3)", "exponential(0.4)",
+                           "matern12(2)", "0.25*laplacian_l1(lengthscale=[1, 3, 0.5])", "matern32(1.1)",
+                           "rbf(2) * cosine + 0.5", "tophat(1.5)"};
+    check_rng r = {71};
+    for (size_t t = 0; t < sizeof specs / sizeof specs[0]; t++) {
+        gram_kernel *k = check_kernel(ctx, specs[t]), *k2 = NULL;
+        if (!k) continue;
+        CHECK_STATUS(gram__approx_kernel_square(ctx, k, &k2), GRAM_OK);
+        for (int p = 0; p < 50 && k2; p++) {
+            double y[3], x[3], v, v2;
+            for (int d = 0; d < 3; d++) y[d] = check_normal(&r), x[d] = check_normal(&r);
+            CHECK_STATUS(gram_kernel_eval(ctx, k, 3, y, x, 0, &v, NULL), GRAM_OK);
+            CHECK_STATUS(gram_kernel_eval(ctx, k2, 3, y, x, 0, &v2, NULL), GRAM_OK);
+            CHECK_CLOSE(v2, v * v, 1e-13, 1e-300, specs[t]);
+        }
+        gram_kernel_destroy(k2);
+        gram_kernel_destroy(k);
+    }
+}
+
 static void test_threads_seed(gram_context *ctx)
 {
     const int64_t N = 5000, M = 40, D = 5;
@@ -386,6 +411,7 @@ int main(void)
     test_errors(ctx);
     test_exact(ctx);
     test_constant_range(ctx);
+    test_square(ctx);
     test_threads_seed(ctx);
     test_unbiased(ctx);
     test_float32(ctx);
