@@ -7,7 +7,8 @@
  *   and faithful (data/, read with gram's io).
  *   The comparison allows the rounding of the two sums (the tree's and the engine's, in different
  *   orders): 4·N·ε·Σ_j k·|w_j|, which the bound does not claim to cover (docs/approx.md).
- * - Points exactly on a compact kernel's edge (a grid of spacing = the tophat's radius).
+ * - Points exactly on a compact kernel's edge (a grid of spacing = the tophat's radius); data far
+ *   from the origin (timestamps), float64 and float32.
  * - The tree prunes: on clustered data at rtol 1e-3 it evaluates fewer than M·N/4 pairs.
  * - rtol = atol = 0 is the exact sum, bit for bit; AUTO's documented rule; bit-identical results
  *   for 1 and 2 threads.
@@ -164,6 +165,33 @@ static void test_variants(gram_context *ctx)
     if (k) check_tree(ctx, k, &Xf, &Xf, w, 1, 1e-3, 0, "float32 gaussian");
     gram_kernel_destroy(k);
     free(x), free(w), free(xf);
+}
+
+/* Data far from the origin (timestamps ~1.7e9 s, lengthscale 60 s, as test_far_origin): the engine
+ * centres them, the tree's bounds must follow its rounding. float64 and float32 (whose spacing
+ * there is 128 s: many points coincide). */
+static void test_far_origin(gram_context *ctx)
+{
+    check_rng r = {1700};
+    const int64_t N = 800, M = 300;
+    double *x = malloc(sizeof(double) * (size_t)N), *y = malloc(sizeof(double) * (size_t)M), *w = malloc(sizeof(double) * (size_t)N);
+    float *xf = malloc(sizeof(float) * (size_t)N), *yf = malloc(sizeof(float) * (size_t)M);
+    for (int64_t j = 0; j < N; j++) x[j] = 1.7e9 + floor(check_uniform(&r) * 20000), w[j] = check_normal(&r), xf[j] = (float)x[j];
+    for (int64_t i = 0; i < M; i++) y[i] = 1.7e9 + floor(check_uniform(&r) * 20000), yf[i] = (float)y[i];
+    gram_array X = gram_array_f64(x, N, 1), Y = gram_array_f64(y, M, 1);
+    gram_array Xf = gram_array_f32(xf, N, 1), Yf = gram_array_f32(yf, M, 1);
+    const char *specs[] = {"gaussian(60)", "tophat(60)", "matern32(200)"};
+    for (int s = 0; s < 3; s++) {
+        gram_kernel *k = check_kernel(ctx, specs[s]);
+        if (!k) continue;
+        char what[96];
+        snprintf(what, sizeof what, "far from the origin, %s", specs[s]);
+        check_tree(ctx, k, &Y, &X, w, 1, 1e-3, 1e-6, what);
+        snprintf(what, sizeof what, "far from the origin, float32, %s", specs[s]);
+        check_tree(ctx, k, &Yf, &Xf, w, 1, 1e-3, 1e-6, what);
+        gram_kernel_destroy(k);
+    }
+    free(x), free(y), free(w), free(xf), free(yf);
 }
 
 /* A grid of spacing exactly the tophat's radius: many distances sit on the kernel's edge, where
@@ -489,6 +517,7 @@ int main(void)
     test_families(ctx);
     test_variants(ctx);
     test_compact_edge(ctx);
+    test_far_origin(ctx);
     test_real(ctx);
     test_prunes(ctx);
     gram_context_destroy(ctx);
