@@ -15,12 +15,14 @@
  * - The squared kernel behind Σt² equals k² pair by pair (its closed forms and k·k).
  * - S = N gives the exact sum with bound 0 (delta reported 0); N below the first round too.
  * - Bit-identical for a fixed seed at 1, 2 and 3 threads; another seed gives another sample.
- * - Signed weights (V = 2), a kernel of both signs, float32 inputs, D = 64 synthetic clusters.
+ * - Signed weights (V = 2), a kernel of both signs, float32 inputs, D = 64 (synthetic), R's quakes
+ *   (1000 × 5, a wide bandwidth and rtol 0.25: with N = 1000 a tighter one ends every query at N).
  * - Bad input: unbounded kernels and white noise refused naming why (and gram__approx_sampling_supports
  *   agrees), delta, shapes, NaN.
  */
 #include "check.h"
 #include "approx/approx.h"
+#include "io/io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,14 +66,60 @@ typedef struct {
     int seeds;
     int signed_w;
     double ysd; /* queries' spread (data: standard normal) */
+    const char *file; /* real data in data/ instead (spec: gaussian, lengthscale spec_ls·sd per column) */
+    double spec_ls;
 } scase;
 
-/* Coverage of the bound and of the tolerance over seeds, for one case. */
-static void coverage(gram_context *ctx, const scase *c)
+/* A CSV of data/ (the repository's, next to this file's directory). */
+static double *read_data(gram_context *ctx, const char *name, int64_t *rows, int64_t *cols)
 {
+    char path[1024];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *slash = strrchr(path, '/');
+    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "../../data/%s", name);
+    gram__read_opts o;
+    gram__read_opts_init(&o);
+    gram__matrix m;
+    gram_status s = gram__read_matrix(ctx, path, &o, &m);
+    CHECK(s == GRAM_OK, "reading %s: %s", path, gram_context_message(ctx));
+    if (s) return NULL;
+    double *x = malloc(sizeof(double) * (size_t)(m.rows * m.cols));
+    memcpy(x, m.data, sizeof(double) * (size_t)(m.rows * m.cols));
+    *rows = m.rows, *cols = m.cols;
+    gram__matrix_free(&m);
+    return x;
+}
+
+/* Coverage of the bound and of the tolerance over seeds, for one case. */
+static void coverage(gram_context *ctx, const scase *cs)
+{
+    scase cc = *cs, *c = &cc;
+    double *x, *y;
+    char spec[512];
+    if (c->file) {
+        /* the KDE at every (N/M)-th data point, each column's lengthscale spec_ls of its sd */
+        if (!(x = read_data(ctx, c->file, &c->N, &c->D))) return;
+        y = malloc((size_t)(c->M * c->D) * sizeof(double));
+        snprintf(spec, sizeof spec, "gaussian(lengthscale=[");
+        for (int64_t d = 0; d < c->D; d++) {
+            double m = 0, v = 0;
+            for (int64_t i = 0; i < c->N; i++) m += x[i * c->D + d] / (double)c->N;
+            for (int64_t i = 0; i < c->N; i++) v += (x[i * c->D + d] - m) * (x[i * c->D + d] - m);
+            snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%s%.6g", d ? ", " : "",
+                     c->spec_ls * sqrt(v / (double)(c->N - 1)));
+        }
+        strcat(spec, "])");
+        c->spec = spec;
+        for (int64_t i = 0; i < c->M; i++) memcpy(y + i * c->D, x + (i * (c->N / c->M)) * c->D, (size_t)c->D * sizeof(double));
+    } else {
+        x = normal_matrix(11, c->N, c->D, 1.0);
+        y = normal_matrix(12, c->M, c->D, c->ysd);
+    }
     gram_kernel *k = check_kernel(ctx, c->spec);
-    if (!k) return;
-    double *x = normal_matrix(11, c->N, c->D, 1.0), *y = normal_matrix(12, c->M, c->D, c->ysd);
+    if (!k) {
+        free(x), free(y);
+        return;
+    }
     double *w = NULL;
     if (c->V > 1 || c->signed_w) {
         w = normal_matrix(13, c->N, c->V, 1.0);
@@ -148,14 +196,16 @@ static void coverage(gram_context *ctx, const scase *c)
 static void test_coverage(gram_context *ctx)
 {
     const scase cases[] = {
-        {"gaussian(1.0)", 50000, 12, 2, 1, 0.05, 0.0, 0.05, 200, 0, 1.5},
-        {"2.0*matern32(lengthscale=[1, 2, 1.5])", 50000, 10, 3, 1, 0.05, 1.0, 0.05, 120, 0, 1.5},
+        {"gaussian(1.0)", 50000, 12, 2, 1, 0.05, 0.0, 0.05, 200, 0, 1.5, NULL, 0.0},
+        {"2.0*matern32(lengthscale=[1, 2, 1.5])", 50000, 10, 3, 1, 0.05, 1.0, 0.05, 120, 0, 1.5, NULL, 0.0},
         /* signed weights, two columns: the sums are small next to their terms, so atol carries */
-        {"gaussian(1.5)", 50000, 10, 2, 2, 0.0, 1500.0, 0.05, 120, 1, 1.0},
+        {"gaussian(1.5)", 50000, 10, 2, 2, 0.0, 1500.0, 0.05, 120, 1, 1.0, NULL, 0.0},
         /* a kernel of both signs and a product */
-        {"rbf(2) * cosine + 0.5", 20000, 10, 3, 1, 0.05, 0.0, 0.05, 120, 0, 1.0},
+        {"rbf(2) * cosine + 0.5", 20000, 10, 3, 1, 0.05, 0.0, 0.05, 120, 0, 1.0, NULL, 0.0},
         /* high dimension */
-        {"gaussian(6.0)", 20000, 10, 64, 1, 0.05, 0.0, 0.05, 100, 0, 1.0},
+        {"gaussian(6.0)", 20000, 10, 64, 1, 0.05, 0.0, 0.05, 100, 0, 1.0, NULL, 0.0},
+        /* R's quakes (1000 × 5; N, D and the spec from the file) */
+        {NULL, 0, 10, 0, 1, 0.25, 0.0, 0.05, 200, 0, 0.0, "quakes.csv", 3.0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) coverage(ctx, &cases[i]);
 }
