@@ -23,11 +23,11 @@ if _lib.version() != __version__:
         f"gram {__version__} loaded libgram {_lib.version()} from {_lib.LIBRARY_PATH}: the package "
         "and its library must be the same version; reinstall with 'python3 -m pip install .'")
 
-from .density import KernelDensity, gaussian_kde  # noqa: E402
+from .density import KernelDensity, gaussian_kde, kde_diagnostics  # noqa: E402
 from ._functions import kernel_sum, pairwise_kernels  # noqa: E402
 
 __all__ = [
-    "__version__", "KernelDensity", "gaussian_kde", "GaussianProcessRegressor", "KernelRidge",
+    "__version__", "KernelDensity", "gaussian_kde", "kde_diagnostics", "GaussianProcessRegressor", "KernelRidge",
     "kernel_sum", "pairwise_kernels", "Kernel",
     "RBF", "Matern", "RationalQuadratic", "ExpSineSquared", "DotProduct", "WhiteKernel",
     "ConstantKernel", "PairwiseKernel", "KernelOperator", "Sum", "Product", "Exponentiation",
