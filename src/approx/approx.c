@@ -16,6 +16,10 @@
 #define GRAM_APPROX_TREE_MAX_D 16
 /* AUTO's sampling needs rtol ≥ this: below it the sample is most of X anyway. */
 #define GRAM_APPROX_SAMPLING_MIN_RTOL 1e-2
+/* AUTO keeps the tree when its pilot finds it would sum at most this fraction of the pairs exactly:
+ * its exact parts run ~2× slower per pair than one gram_kernel_sum (smaller engine calls, X
+ * packed per block), so beyond ~0.5 it loses (docs/approx.md). */
+#define GRAM_APPROX_TREE_MAX_FRACTION 0.4
 
 void gram_approx_options_init(gram_approx_options *o)
 {
@@ -114,6 +118,7 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     const int tree_ok = gram__approx_tree_supports(k, &tree_why);
     if (!gram__approx_sampling_supports(k, &samp_why) && !samp_why) samp_why = "its values have no finite range";
     gram_approx_method m = o.method;
+    const int automatic = m == GRAM_APPROX_AUTO;
     if (m == GRAM_APPROX_TREE && !tree_ok)
         return gram__fail(ctx, GRAM_EINVAL, "method tree cannot meet a tolerance for this kernel: %s; methods that can: "
                           "exact%s", tree_why, samp_why ? "" : ", sampling");
@@ -129,15 +134,21 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
         else m = GRAM_APPROX_EXACT;
     }
     if (info) info->method = m, info->delta = 0.0, info->kernel_evaluations = 0;
-    switch (m) {
-    case GRAM_APPROX_TREE: s = gram__approx_tree(ctx, k, Y, X, W, &o, out, err, info); break;
-    case GRAM_APPROX_SAMPLING: s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info); break;
-    default:
+    if (m == GRAM_APPROX_TREE) {
+        /* AUTO's tree runs a pilot first and declines when it would sum most pairs exactly */
+        int declined = 0;
+        s = gram__approx_tree_run(ctx, k, Y, X, W, &o, out, err, info, automatic ? GRAM_APPROX_TREE_MAX_FRACTION : 2.0,
+                                  &declined);
+        if (!s && declined) m = GRAM_APPROX_EXACT;
+    } else if (m == GRAM_APPROX_SAMPLING) {
+        s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info);
+    }
+    if (m == GRAM_APPROX_EXACT) {
         if ((s = gram_kernel_sum(ctx, k, Y, X, W, out))) return s;
         if (err)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t v = 0; v < out->cols; v++) gram__put(err, i, v, 0.0);
-        if (info) info->kernel_evaluations = pairs;
+        if (info) info->method = m, info->delta = 0.0, info->kernel_evaluations = pairs;
     }
     if (s && !(ctx && ctx->message[0])) s = gram__fail(ctx, s, "approx: method %s failed", method_name(m));
     return s;

@@ -63,6 +63,7 @@ enum {
     BLOCK_Y = 64, /* queries per block: the engine runs ~1.5× faster per pair on 64 rows than on 16 */
     SUB_Y = 16,   /* queries per leaf of Y's tree: a block's sub-blocks, at most MAX_SUB of them */
     MAX_SUB = 8,
+    PILOT = 32,   /* blocks AUTO's pilot walks */
     BATCH = 4096  /* X rows gathered for one engine call */
 };
 
@@ -419,7 +420,8 @@ static double sub_bounds(const job *J, const int64_t *sub, int64_t ns, const dou
  * are kept per sub-block (a block that straddles two clusters would otherwise see only loose
  * bounds); a node is pruned or split for the whole block, but an X leaf that some sub-blocks
  * cannot prune is summed exactly for those only. */
-static gram_status run_block(const job *J, work *w, int64_t b, gram_array *out, gram_array *err, int64_t *evals)
+static gram_status run_block(const job *J, work *w, int64_t b, gram_array *out, gram_array *err, int64_t *evals,
+                             int dry)
 {
     const kdtree *X = J->X, *Y = J->Y;
     const int64_t V = J->V, D = J->D, q0 = Y->start[b], nq = Y->end[b] - q0;
@@ -490,6 +492,15 @@ static gram_status run_block(const job *J, work *w, int64_t b, gram_array *out, 
         }
     }
 
+    if (dry) { /* the pilot: the pairs the sums would take (the walk never depends on them) */
+        for (int64_t e = 0; e < ne; e++) *evals += nq * (X->end[w->exact[e]] - X->start[w->exact[e]]);
+        for (int64_t e = 0; e < np; e++)
+            for (int64_t t = 0; t < ns; t++)
+                if (w->pmask[e] >> t & 1u)
+                    *evals += (Y->end[sub[t]] - Y->start[sub[t]]) * (X->end[w->pnode[e]] - X->start[w->pnode[e]]);
+        return GRAM_OK;
+    }
+
     /* Exact leaves in the order of X's permuted rows (preorder ids), gathered into batches: those
      * of the whole block with all its queries, the others per sub-block. */
     qsort(w->exact, (size_t)ne, sizeof(int64_t), cmp_i64);
@@ -555,6 +566,14 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
                               const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
                               gram_approx_info *info)
 {
+    return gram__approx_tree_run(ctx, k, Y, X, W, opt, out, err, info, 2.0, NULL);
+}
+
+gram_status gram__approx_tree_run(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                  const gram_array *W, const gram_approx_options *opt, gram_array *out,
+                                  gram_array *err, gram_approx_info *info, double max_fraction, int *declined)
+{
+    if (declined) *declined = 0;
     const char *why;
     if (!gram__approx_tree_supports(k, &why))
         return gram__fail(ctx, GRAM_EINVAL, "the tree method cannot bound this kernel: %s", why);
@@ -666,6 +685,20 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
         nb = 0;
         for (int64_t n = 0; n < TY.n_nodes; n = TY.left[n] >= 0 && TY.end[n] - TY.start[n] > BLOCK_Y ? n + 1 : next_after(&TY, n))
             if (TY.end[n] - TY.start[n] <= BLOCK_Y) blocks[nb++] = n;
+        if (declined && max_fraction < 1.0) {
+            /* The pilot: walks without sums over up to PILOT blocks spread over Y's order. */
+            const int64_t ns = nb < PILOT ? nb : PILOT;
+            double pairs = 0.0, queries = 0.0;
+            for (int64_t i = 0; i < ns; i++) {
+                const int64_t b = blocks[i * nb / ns];
+                int64_t ev = 0;
+                run_block(&J, &ws[0], b, out, err, &ev, 1);
+                pairs += (double)ev, queries += (double)(TY.end[b] - TY.start[b]);
+            }
+            if (pairs > max_fraction * queries * (double)N) *declined = 1;
+        }
+    }
+    if (ok && !(declined && *declined)) {
         /* The first failure in block order is the one reported, with its thread's message. */
         int64_t bad = nb;
         char msg[GRAM_MSG_SIZE];
@@ -675,7 +708,7 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
         for (int64_t bi = 0; bi < nb; bi++) {
             if (gram__progress_cancelled(&ps)) continue;
             work *w = &ws[omp_get_thread_num()];
-            bst[bi] = run_block(&J, w, blocks[bi], out, err, &bev[bi]);
+            bst[bi] = run_block(&J, w, blocks[bi], out, err, &bev[bi], 0);
             gram__progress_report(ctx, &ps, 1);
             if (bst[bi]) {
 #pragma omp critical(gram_approx_tree_fail)
@@ -692,7 +725,7 @@ gram_status gram__approx_tree(gram_context *ctx, const gram_kernel *k, const gra
             s = gram__fail(ctx, GRAM_ECANCELLED, "cancelled by the progress callback after %lld of %lld query blocks",
                            (long long)ps.done, (long long)nb);
         if (info) info->kernel_evaluations = total;
-    } else {
+    } else if (!ok) {
         s = gram__fail(ctx, GRAM_ENOMEM, "out of memory for the tree's buffers (%d threads)", nt);
     }
     for (int t = 0; ws && t < nt; t++) {

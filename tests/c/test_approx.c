@@ -315,8 +315,9 @@ static void test_front(gram_context *ctx)
     for (int64_t j = 0; j < N * D; j++) x[j] = check_uniform(&r);
     for (int64_t j = 0; j < M * D; j++) y[j] = check_uniform(&r);
     for (int64_t j = 0; j < N * 2; j++) w[j] = check_normal(&r);
-    gram_kernel *k = check_kernel(ctx, "gaussian(0.3)"), *lin = check_kernel(ctx, "linear");
-    if (!k || !lin) return;
+    gram_kernel *k = check_kernel(ctx, "gaussian(0.3)"), *lin = check_kernel(ctx, "linear"),
+                *narrow = check_kernel(ctx, "gaussian(0.01)");
+    if (!k || !lin || !narrow) return;
     gram_approx_options opt;
     gram_approx_info info;
     gram_array O = gram_array_f64(out, M, 2), EX = gram_array_f64(ex, M, 2), E = gram_array_f64(err, M, 2),
@@ -340,19 +341,22 @@ static void test_front(gram_context *ctx)
     /* AUTO: the rule of docs/approx.md */
     struct { int64_t n, d; double rtol; const gram_kernel *k; gram_approx_method want; } rules[] = {
         {1000, 2, 1e-3, k, GRAM_APPROX_EXACT},      /* 1000·1000 ≤ 2^20 pairs */
-        {1100, 2, 1e-3, k, GRAM_APPROX_TREE},       /* more pairs, a monotone radial kernel, D ≤ 16 */
-        {1100, 16, 1e-3, k, GRAM_APPROX_TREE},
+        {11000, 2, 1e-3, narrow, GRAM_APPROX_TREE}, /* more pairs, a monotone radial kernel, D ≤ 16, and
+                                                       the pilot finds < 40% of the pairs to sum */
+        {1100, 2, 1e-3, k, GRAM_APPROX_EXACT},      /* the same, but a bandwidth of a third of the data's
+                                                       spread: the pilot declines the tree */
+        {1100, 16, 1e-3, k, GRAM_APPROX_EXACT},
         {1100, 20, 1e-2, k, GRAM_APPROX_SAMPLING},  /* D > 16, rtol ≥ 1e-2, a non-negative kernel */
         {1100, 20, 1e-3, k, GRAM_APPROX_EXACT},     /* D > 16, rtol < 1e-2 */
         {1100, 2, 1e-2, lin, GRAM_APPROX_EXACT},    /* a kernel neither method bounds */
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         gram_approx_options_init(&opt);
         opt.rtol = rules[i].rtol;
         gram_array X = gram_array_f64(x, rules[i].n, rules[i].d), Y = gram_array_f64(y, M, rules[i].d);
-        gram_array Wn = gram_array_f64(w, rules[i].n, 1), On = gram_array_f64(out, M, 1);
+        gram_array On = gram_array_f64(out, M, 1);
         info.method = GRAM_APPROX_AUTO;
-        gram_status s = gram_kernel_sum_approx(ctx, rules[i].k, &Y, &X, &Wn, &opt, &On, NULL, &info);
+        gram_status s = gram_kernel_sum_approx(ctx, rules[i].k, &Y, &X, NULL, &opt, &On, NULL, &info);
         /* sampling is another part of issue 15: until it lands its placeholder refuses */
         CHECK(s == GRAM_OK || (rules[i].want == GRAM_APPROX_SAMPLING && s == GRAM_EUNSUPPORTED),
               "auto rule %d: %s", i, gram_context_message(ctx));
@@ -379,7 +383,7 @@ static void test_front(gram_context *ctx)
     CHECK(out[0] == 0 && err[0] == 0 && out[2 * M - 1] == 0, "N = 0: out is not 0");
     CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y0, &X3, &W, &opt, &O0, &E0, NULL), GRAM_OK);
     free(o1), free(e1);
-    gram_kernel_destroy(k), gram_kernel_destroy(lin);
+    gram_kernel_destroy(k), gram_kernel_destroy(lin), gram_kernel_destroy(narrow);
     free(x), free(y), free(out), free(ex), free(err), free(w);
 }
 
