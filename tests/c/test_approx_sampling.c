@@ -395,6 +395,27 @@ static void test_float32(gram_context *ctx)
     gram_kernel_destroy(k);
 }
 
+/* N = 0 gives zeros with bound 0; M = 0 and V = 0 are no work. */
+static void test_empty(gram_context *ctx)
+{
+    gram_kernel *k = check_kernel(ctx, "rbf");
+    double x[6] = {0, 1, 2, 3, 4, 5}, y[4] = {1, 2, 3, 4}, out[2] = {7, 7}, err[2] = {7, 7}, w[1];
+    gram_approx_options opt;
+    gram_approx_options_init(&opt);
+    opt.rtol = 0.1;
+    gram_approx_info info;
+    gram_array X0 = gram_array_f64(x, 0, 2), Y = gram_array_f64(y, 2, 2), O = gram_array_f64(out, 2, 1),
+               E = gram_array_f64(err, 2, 1);
+    CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X0, NULL, &opt, &O, &E, &info), GRAM_OK);
+    CHECK(out[0] == 0 && out[1] == 0 && err[0] == 0 && err[1] == 0 && info.delta == 0 && info.kernel_evaluations == 0,
+          "N = 0: out %g %g, err %g %g", out[0], out[1], err[0], err[1]);
+    gram_array X = gram_array_f64(x, 3, 2), Y0 = gram_array_f64(y, 0, 2), O0 = gram_array_f64(out, 0, 1);
+    CHECK_STATUS(gram__approx_sampling(ctx, k, &Y0, &X, NULL, &opt, &O0, NULL, &info), GRAM_OK);
+    gram_array W0 = gram_array_f64(w, 3, 0), OV = gram_array_f64(out, 2, 0);
+    CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X, &W0, &opt, &OV, NULL, &info), GRAM_OK);
+    gram_kernel_destroy(k);
+}
+
 static void test_errors(gram_context *ctx)
 {
     const int64_t N = 50, M = 3, D = 2;
@@ -459,6 +480,7 @@ int main(void)
      * team starts on a loaded machine */
     gram_context_set_threads(ctx, 1);
     test_errors(ctx);
+    test_empty(ctx);
     test_exact(ctx);
     test_constant_range(ctx);
     test_square(ctx);
