@@ -1,13 +1,11 @@
 """Functions over the engine: kernel sums and Gram matrices for any kernel."""
 import ctypes
-import re
 
 import numpy as np
 
 from . import _approx, _lib
 from ._validation import check_array
-from .kernels import (_check_xy, _compute_dtype, _handle_for, _matrix, _not_symmetric, _retitle,
-                      _sum)
+from .kernels import _call_sum, _matrix, _sum, _sum_operands
 
 __all__ = ["kernel_sum", "pairwise_kernels"]
 
@@ -117,42 +115,18 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
 
 def _sum_approx(kernel, X, Y, weights, dtype, threads, opt):
     """gram_kernel_sum_approx with _sum's argument handling: (out, ApproxInfo, error bounds)."""
-    h = _handle_for(kernel)
-    X, Y = _check_xy(X, Y)
-    dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
-    Xv = _lib.as_viewable(X, dt, "X")
-    Yv = Xv if Y is None else _lib.as_viewable(Y, dt, "Y")
-    N, M = Xv.shape[0], Yv.shape[0]
-    W = None
-    if weights is not None:
-        W = check_array(weights, name="weights", ensure_2d=False, min_samples=0)
-        if W.ndim not in (1, 2):
-            raise ValueError(f"weights must be 1-D (N,) or 2-D (N, V), got {W.ndim}-D")
-        if W.shape[0] != N:
-            raise ValueError(f"weights has {W.shape[0]} rows but X has {N} data points")
-    vector = W is None or W.ndim == 1
-    out = _lib.empty((M,) if vector else (M, W.shape[1]), dt, "the kernel sums")
+    h, Xv, Yv, W2, out, _ = _sum_operands(kernel, X, Y, weights, dtype)
+    M = out.shape[0]
     err = _lib.empty(out.shape, np.float64, "the error bounds")
-    Wa = None
-    if W is not None:
-        W2 = _lib.as_viewable(W.reshape(-1, 1) if W.ndim == 1 else W, name="weights")
-        Wa = ctypes.byref(_lib.view(W2, "weights"))
-    if Y is not None:
-        Yv = _not_symmetric(Xv, Yv, h)
+    Wa = None if W2 is None else ctypes.byref(_lib.view(W2, "weights"))
     Xa = _lib.view(Xv, "X")
-    Ya = Xa if Y is None else _lib.view(Yv, "Y")
+    Ya = Xa if Yv is None else _lib.view(Yv, "Y")
     Oa = _lib.view(out.reshape(M, -1), "out")
     Ea = _lib.view(err.reshape(M, -1), "err")
     info = _lib.ApproxInfo()
-    try:
-        with _lib.Call(threads, work=N * M * max(1, Xv.shape[1])) as c:
-            c.check(_lib.lib.gram_kernel_sum_approx(c.ctx, h.ptr, ctypes.byref(Ya), ctypes.byref(Xa), Wa,
-                                                    ctypes.byref(opt), ctypes.byref(Oa), ctypes.byref(Ea),
-                                                    ctypes.byref(info)))
-    except ValueError as e:
-        if str(e).startswith("W"):  # the library calls the weights W
-            raise _retitle(e, re.sub(r"^W\b", "weights", str(e))) from None
-        raise
+    _call_sum(threads, Xv.shape[0] * M * max(1, Xv.shape[1]), _lib.lib.gram_kernel_sum_approx, h.ptr,
+              ctypes.byref(Ya), ctypes.byref(Xa), Wa, ctypes.byref(opt), ctypes.byref(Oa), ctypes.byref(Ea),
+              ctypes.byref(info))
     return out, info, err
 
 

@@ -260,7 +260,10 @@ def _diag(kernel, X, threads=None):
     return out
 
 
-def _sum(kernel, X, Y, weights, log, dtype, threads):
+def _sum_operands(kernel, X, Y, weights, dtype):
+    """The checked operands of a kernel sum (_sum, and _functions._sum_approx): (handle, Xv, Yv, W2,
+    out, vector). Yv and W2 are returned with the views so that the arrays the views point into
+    live as long as the call."""
     h = _handle_for(kernel)
     X, Y = _check_xy(X, Y)
     dt = _compute_dtype(dtype, X) if Y is None else _compute_dtype(dtype, X, Y)
@@ -276,22 +279,34 @@ def _sum(kernel, X, Y, weights, log, dtype, threads):
             raise ValueError(f"weights has {W.shape[0]} rows but X has {N} data points")
     vector = W is None or W.ndim == 1
     out = _lib.empty((M,) if vector else (M, W.shape[1]), dt, "the kernel sums")
-    Wa = None
+    W2 = None
     if W is not None:
         W2 = W.reshape(-1, 1) if W.ndim == 1 else W
         W2 = _lib.as_viewable(W2, name="weights")
-        Wa = ctypes.byref(_lib.view(W2, "weights"))
     if Y is not None:
         Yv = _not_symmetric(Xv, Yv, h)
-    Xa = _lib.view(Xv, "X")
-    Ya = Xa if Y is None else _lib.view(Yv, "Y")
-    Oa = _lib.view(out.reshape(M, -1) if vector else out, "out")
-    fn = _lib.lib.gram_kernel_logsum if log else _lib.lib.gram_kernel_sum
+    return h, Xv, (None if Y is None else Yv), W2, out, vector
+
+
+def _call_sum(threads, work, fn, *args):
+    """``fn(ctx, *args)`` with the engine's name for the weights (W) reworded as the caller's."""
     try:
-        with _lib.Call(threads, work=N * M * max(1, Xv.shape[1])) as c:
-            c.check(fn(c.ctx, h.ptr, ctypes.byref(Ya), ctypes.byref(Xa), Wa, ctypes.byref(Oa)))
+        with _lib.Call(threads, work=work) as c:
+            c.check(fn(c.ctx, *args))
     except ValueError as e:
         if str(e).startswith("W"):  # the engine calls the weights W
             raise _retitle(e, re.sub(r"^W\b", "weights", str(e))) from None
         raise
+
+
+def _sum(kernel, X, Y, weights, log, dtype, threads):
+    h, Xv, Yv, W2, out, vector = _sum_operands(kernel, X, Y, weights, dtype)
+    M = out.shape[0]
+    Wa = None if W2 is None else ctypes.byref(_lib.view(W2, "weights"))
+    Xa = _lib.view(Xv, "X")
+    Ya = Xa if Yv is None else _lib.view(Yv, "Y")
+    Oa = _lib.view(out.reshape(M, -1) if vector else out, "out")
+    fn = _lib.lib.gram_kernel_logsum if log else _lib.lib.gram_kernel_sum
+    _call_sum(threads, Xv.shape[0] * M * max(1, Xv.shape[1]), fn, h.ptr, ctypes.byref(Ya), ctypes.byref(Xa), Wa,
+              ctypes.byref(Oa))
     return out
