@@ -200,6 +200,8 @@ int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out);
 const char *cli_column_name(const gram__matrix *m, int64_t j, char *buf, size_t size);
 /* A short name for a path in titles and messages: its base name, or "stdin" for "-". */
 const char *cli_display_name(const char *path);
+/* A path as messages name it: the path itself, or "<stdin>" for "-" (as the io layer names it). */
+const char *cli_msg_name(const char *path);
 
 /* "scott", "silverman", ..., or the number(s) as given. */
 const char *cli_rule_name(const cli_fit_args *f);

@@ -134,8 +134,6 @@ static int method_of(const char *s)
     return -1;
 }
 
-static const char *msg_name(const char *path) { return strcmp(path, "-") ? path : "<stdin>"; }
-
 /* ---- arguments ------------------------------------------------------------------------------- */
 
 enum { CMD_FIT, CMD_TRANSFORM, CMD_INFO };
@@ -255,13 +253,13 @@ static int fit_cmd(feat_args *r)
     if (!rc) rc = cli_read_matrix(ctx, r->f.data_path, &data);
     if (rc) goto done;
     if (data.rows == 0 || data.cols == 0) {
-        rc = cli_data_error("%s: no data", msg_name(r->f.data_path));
+        rc = cli_data_error("%s: no data", cli_msg_name(r->f.data_path));
         goto done;
     }
     const int64_t N = data.rows, D = data.cols, kd = gram_kernel_dim(r->kernel);
     if (kd && kd != D) {
         rc = cli_data_error("--kernel: the kernel's ARD lengthscales give D = %lld, but %s has %lld column%s",
-                            (long long)kd, msg_name(r->f.data_path), (long long)D, D == 1 ? "" : "s");
+                            (long long)kd, cli_msg_name(r->f.data_path), (long long)D, D == 1 ? "" : "s");
         goto done;
     }
     const double t0 = cli_progress_start();
@@ -277,7 +275,7 @@ static int fit_cmd(feat_args *r)
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
-        rc = cli_lib_error(ctx, s, r->method == GRAM_FEATURES_NYSTROM ? msg_name(r->f.data_path) : NULL);
+        rc = cli_lib_error(ctx, s, r->method == GRAM_FEATURES_NYSTROM ? cli_msg_name(r->f.data_path) : NULL);
         goto done;
     }
     /* Nothing is written before the map is complete. */
@@ -366,7 +364,7 @@ static int transform_cmd(feat_args *r)
     if (rc) goto done;
     gram_status s = gram_features_load(ctx, r->f.data_path, &map);
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->f.data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
         goto done;
     }
     const int64_t D = gram_features_dim(map), R = gram_features_n_components(map);
@@ -375,8 +373,8 @@ static int transform_cmd(feat_args *r)
     const int64_t N = data.rows;
     if (data.cols != D && N > 0) {
         rc = cli_data_error("%s: the points have %lld column%s, but the map %s was made for D = %lld",
-                            msg_name(r->data_path), (long long)data.cols, data.cols == 1 ? "" : "s",
-                            msg_name(r->f.data_path), (long long)D);
+                            cli_msg_name(r->data_path), (long long)data.cols, data.cols == 1 ? "" : "s",
+                            cli_msg_name(r->f.data_path), (long long)D);
         goto done;
     }
     int64_t NR;
@@ -410,7 +408,7 @@ static int transform_cmd(feat_args *r)
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->data_path));
         goto done;
     }
     cli_outputs outs = {.n = 0};
@@ -463,7 +461,7 @@ static int info_cmd(feat_args *r)
     if (rc) goto done;
     gram_status s = gram_features_load(ctx, r->f.data_path, &map);
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->f.data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
         goto done;
     }
     const gram_features_method m = gram_features_method_of(map);

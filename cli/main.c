@@ -488,7 +488,7 @@ const char *cli_display_name(const char *path)
     return slash && slash[1] ? slash + 1 : path;
 }
 
-static const char *path_for_messages(const char *path)
+const char *cli_msg_name(const char *path)
 {
     return strcmp(path, "-") ? path : "<stdin>"; /* as the io layer names it */
 }
@@ -648,14 +648,14 @@ int cli_read_matrix(gram_context *ctx, const char *path, gram__matrix *out)
     ro.max_bytes = cli_input_limit();
     memset(out, 0, sizeof *out);
     gram_status s = gram__read_matrix(ctx, path, &ro, out);
-    if (s != GRAM_OK) return cli_lib_error(ctx, s, path_for_messages(path));
+    if (s != GRAM_OK) return cli_lib_error(ctx, s, cli_msg_name(path));
     /* The library refuses non-finite values too, but only the CLI knows the file's name. */
     for (int64_t i = 0; i < out->rows; i++) {
         for (int64_t j = 0; j < out->cols; j++) {
             double v = out->data[i * out->cols + j];
             if (isfinite(v)) continue;
             char nb[32];
-            return cli_data_error("%s: row %lld, column %lld (%s) is %s", path_for_messages(path),
+            return cli_data_error("%s: row %lld, column %lld (%s) is %s", cli_msg_name(path),
                                   (long long)i + 1, (long long)j + 1,
                                   cli_column_name(out, j, nb, sizeof nb),
                                   isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
@@ -673,14 +673,14 @@ int cli_job_load(cli_job *job, const char *cmd, cli_fit_args *f)
     if (rc) return rc;
     rc = cli_read_matrix(job->ctx, f->data_path, &job->data);
     if (rc) return rc;
-    const char *dname = path_for_messages(f->data_path);
+    const char *dname = cli_msg_name(f->data_path);
     if (job->data.rows == 0 || job->data.cols == 0) return cli_data_error("%s: no data", dname);
     int64_t N = job->data.rows, D = job->data.cols;
 
     if (f->weights_path) {
         rc = cli_read_matrix(job->ctx, f->weights_path, &job->weights);
         if (rc) return rc;
-        const char *wname = path_for_messages(f->weights_path);
+        const char *wname = cli_msg_name(f->weights_path);
         int64_t n = job->weights.rows * job->weights.cols;
         if (n != N || (job->weights.rows != 1 && job->weights.cols != 1))
             return cli_data_error("%s: expected %lld weights (one per data point), got a %lld×%lld "
@@ -757,7 +757,7 @@ int cli_job_fit(cli_job *job)
     if (cli_interrupted()) return cli_lib_error(job->ctx, GRAM_ECANCELLED, NULL);
     gram_status s = gram_kde_fit(job->ctx, &opt, &X, wp, &job->kde);
     cli_progress_done();
-    if (s != GRAM_OK) return cli_lib_error(job->ctx, s, path_for_messages(f->data_path));
+    if (s != GRAM_OK) return cli_lib_error(job->ctx, s, cli_msg_name(f->data_path));
     return 0;
 }
 

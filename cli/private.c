@@ -127,8 +127,6 @@ static int index_of(const char *const *names, int n, const char *s)
     return -1;
 }
 
-static const char *msg_name(const char *path) { return strcmp(path, "-") ? path : "<stdin>"; }
-
 /* ---- arguments ------------------------------------------------------------------------------- */
 
 enum { CMD_FIT, CMD_QUERY, CMD_INFO };
@@ -337,7 +335,7 @@ static int fit_cmd(priv_args *r)
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->f.data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
         goto done;
     }
     /* Nothing is written before the sketch is complete. */
@@ -382,7 +380,7 @@ static int query_cmd(priv_args *r)
     if (rc) goto done;
     gram_status s = gram_private_load(ctx, r->f.data_path, &sk);
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->f.data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
         goto done;
     }
     gram_private_info in;
@@ -391,8 +389,8 @@ static int query_cmd(priv_args *r)
     const int64_t M = data.rows;
     if (data.cols != in.dim && M > 0) {
         rc = cli_data_error("%s: the points have %lld column%s, but the sketch %s was fitted on d = %lld",
-                            msg_name(r->query_path), (long long)data.cols, data.cols == 1 ? "" : "s",
-                            msg_name(r->f.data_path), (long long)in.dim);
+                            cli_msg_name(r->query_path), (long long)data.cols, data.cols == 1 ? "" : "s",
+                            cli_msg_name(r->f.data_path), (long long)in.dim);
         goto done;
     }
     if (!(out = malloc((size_t)(M > 0 ? M : 1) * sizeof(double)))) {
@@ -408,7 +406,7 @@ static int query_cmd(priv_args *r)
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->query_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->query_path));
         goto done;
     }
     const char *names[] = {r->mean ? "mean" : "sum"};
@@ -440,7 +438,7 @@ static int info_cmd(priv_args *r)
     if (rc) goto done;
     gram_status s = gram_private_load(ctx, r->f.data_path, &sk);
     if (s) {
-        rc = cli_lib_error(ctx, s, msg_name(r->f.data_path));
+        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
         goto done;
     }
     gram_private_info in;

@@ -366,8 +366,6 @@ static void reg_args_free(reg_args *r)
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
-static const char *msg_name(const char *path) { return strcmp(path, "-") ? path : "<stdin>"; }
-
 /* The kernel's canonical spec (malloc'd; NULL if memory ran out). */
 static char *kernel_text(const gram_kernel *k)
 {
@@ -572,7 +570,7 @@ static int resolve_target(reg_fit *job, const reg_args *r)
             rc = cli_read_matrix(job->ctx, r->target, &job->tfile);
             if (!rc && (job->tfile.rows != N || job->tfile.cols == 0))
                 rc = cli_data_error("%s: expected %lld rows of targets (one per row of %s), got a "
-                                    "%lld×%lld array", msg_name(r->target), (long long)N,
+                                    "%lld×%lld array", cli_msg_name(r->target), (long long)N,
                                     cli_display_name(r->f.data_path), (long long)job->tfile.rows,
                                     (long long)job->tfile.cols);
             if (!rc) {
@@ -617,12 +615,12 @@ static int read_per_point(reg_fit *job, const char *path, const char *what, int 
     int64_t n = w->rows * w->cols;
     if (n != job->N || (w->rows != 1 && w->cols != 1))
         return cli_data_error("%s: expected %lld %s (one per data point), got a %lld×%lld array",
-                              msg_name(path), (long long)job->N, what, (long long)w->rows,
+                              cli_msg_name(path), (long long)job->N, what, (long long)w->rows,
                               (long long)w->cols);
     for (int64_t i = 0; i < n; i++) {
         double v = w->data[i];
         if (positive ? v > 0 : v >= 0) continue;
-        return cli_data_error("%s: value %lld is %g; %s must be %s", msg_name(path), (long long)i + 1, v,
+        return cli_data_error("%s: value %lld is %g; %s must be %s", cli_msg_name(path), (long long)i + 1, v,
                               what, positive ? "> 0" : ">= 0");
     }
     return 0;
@@ -638,7 +636,7 @@ static int fit_load(reg_fit *job, const reg_args *r)
     rc = cli_read_matrix(job->ctx, r->f.data_path, &job->data);
     if (rc) return rc;
     if (job->data.rows == 0 || job->data.cols == 0)
-        return cli_data_error("%s: no data", msg_name(r->f.data_path));
+        return cli_data_error("%s: no data", cli_msg_name(r->f.data_path));
     rc = resolve_target(job, r);
     if (rc) return rc;
     int64_t kd = gram_kernel_dim(job->kernel);
@@ -824,7 +822,7 @@ static int fit_cmd(reg_args *r)
     cli_progress_done();
     double seconds = cli_now() - job.t_start;
     if (s) {
-        rc = fit_error(job.ctx, s, msg_name(r->f.data_path),
+        rc = fit_error(job.ctx, s, cli_msg_name(r->f.data_path),
                        is_gp ? "add noise to the diagonal (--alpha, or white(...) in the kernel), or "
                                "retry with growing jitter (--jitter-tries N)"
                              : "increase --alpha");
@@ -867,7 +865,7 @@ static int fit_cmd(reg_args *r)
     /* Nothing is written before everything has been computed, and then all or nothing. */
     s = is_gp ? gram_gp_to_bytes(job.ctx, gp, &model, &model_size) : gram_krr_to_bytes(job.ctx, krr, &model, &model_size);
     if (s) {
-        rc = cli_lib_error(job.ctx, s, msg_name(r->out_path));
+        rc = cli_lib_error(job.ctx, s, cli_msg_name(r->out_path));
         goto done;
     }
     cli_outputs outs = {.n = 0};
@@ -931,7 +929,7 @@ static int load_model(gram_context *ctx, const char *path, int want_gp, gram_gp 
                                   want_gp ? "kernel ridge (krr)" : "Gaussian process (gp)",
                                   want_gp ? "Gaussian process" : "kernel ridge", want_gp ? "krr" : "gp");
     }
-    return cli_lib_error(ctx, s, msg_name(path));
+    return cli_lib_error(ctx, s, cli_msg_name(path));
 }
 
 static int predict_cmd(reg_args *r)
@@ -967,11 +965,11 @@ static int predict_cmd(reg_args *r)
     int64_t M = q.rows;
     if (q.cols != D && M > 0) {
         rc = cli_data_error("%s: the query points have %lld column%s, the model's inputs %lld",
-                            msg_name(r->query_path), (long long)q.cols, q.cols == 1 ? "" : "s", (long long)D);
+                            cli_msg_name(r->query_path), (long long)q.cols, q.cols == 1 ? "" : "s", (long long)D);
         goto done;
     }
     if (r->plot_path && M == 0) {
-        rc = cli_data_error("--plot: %s has no query points", msg_name(r->query_path));
+        rc = cli_data_error("--plot: %s has no query points", cli_msg_name(r->query_path));
         goto done;
     }
 
