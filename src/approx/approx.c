@@ -1,7 +1,6 @@
 /* approx: the front end of the approximate sums (docs/approx.md, "The tolerance" and "Choosing a
  * method"): options, every argument checked before any work, the automatic choice, the exact path.
- * The argument checks are the engine's (api.c's check_common is static to the engine, so its
- * steps are repeated here through the same check.c helpers, with the same messages). */
+ * The argument checks are the engine's own (gram__check_sum_args), so both fail with one message. */
 #include "approx.h"
 
 #include "../engine/engine.h"
@@ -43,43 +42,14 @@ static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gra
                               const gram_array *W, const gram_array *out, const gram_array *err)
 {
     gram_status s;
-    if (!k) return gram__fail(ctx, GRAM_EINVAL, "kernel must not be NULL");
-    if ((s = gram__check_array(ctx, X, "X")) || (s = gram__check_array(ctx, Y, "Y")) ||
-        (s = gram__check_array(ctx, out, "out")))
-        return s;
-    if (X->dtype != Y->dtype)
-        return gram__fail(ctx, GRAM_EINVAL, "X and Y must have the same dtype (X is %s, Y is %s)",
-                          X->dtype == GRAM_FLOAT64 ? "float64" : "float32", Y->dtype == GRAM_FLOAT64 ? "float64" : "float32");
-    if (X->cols != Y->cols)
-        return gram__fail(ctx, GRAM_ESHAPE, "X has %lld columns but Y has %lld: points must have the same dimension",
-                          (long long)X->cols, (long long)Y->cols);
-    if (k->dim > 0 && X->cols != k->dim)
-        return gram__fail(ctx, GRAM_ESHAPE, "the kernel's ARD lengthscales fix D = %lld but the data have %lld columns",
-                          (long long)k->dim, (long long)X->cols);
-    int64_t V = 1;
-    if (W) {
-        if ((s = gram__check_array(ctx, W, "W"))) return s;
-        if (W->rows != X->rows)
-            return gram__fail(ctx, GRAM_ESHAPE, "W has %lld rows but X has %lld: one weight row per data point",
-                              (long long)W->rows, (long long)X->rows);
-        V = W->cols;
-    }
-    if (out->rows != Y->rows || out->cols != V)
-        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × weight columns)",
-                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)V);
+    if ((s = gram__check_sum_args(ctx, k, Y, X, W, out))) return s;
     if (err) {
         if ((s = gram__check_array(ctx, err, "err"))) return s;
         if (err->dtype != GRAM_FLOAT64) return gram__fail(ctx, GRAM_EINVAL, "err must be float64 (it is float32)");
-        if (err->rows != Y->rows || err->cols != V)
+        if (err->rows != out->rows || err->cols != out->cols)
             return gram__fail(ctx, GRAM_ESHAPE, "err is %lld×%lld but must be %lld×%lld, as out",
-                              (long long)err->rows, (long long)err->cols, (long long)Y->rows, (long long)V);
+                              (long long)err->rows, (long long)err->cols, (long long)out->rows, (long long)out->cols);
     }
-    if ((s = gram__check_finite(ctx, X, "X"))) return s;
-    if (!gram__same_view(X, Y) && (s = gram__check_finite(ctx, Y, "Y"))) return s;
-    if (W && (s = gram__check_finite(ctx, W, "W"))) return s;
-    if ((s = gram__check_no_overlap(ctx, out, X, "out", "X")) || (s = gram__check_no_overlap(ctx, out, Y, "out", "Y")) ||
-        (W && (s = gram__check_no_overlap(ctx, out, W, "out", "W"))))
-        return s;
     if (err && ((s = gram__check_no_overlap(ctx, err, X, "err", "X")) || (s = gram__check_no_overlap(ctx, err, Y, "err", "Y")) ||
                 (W && (s = gram__check_no_overlap(ctx, err, W, "err", "W"))) ||
                 (s = gram__check_no_overlap(ctx, err, out, "err", "out"))))

@@ -44,14 +44,10 @@ static gram_status run(gram_context *ctx, const gram_kernel *k, gram__op_mode mo
     return s;
 }
 
-static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode mode,
-                          const gram_array *Y, const gram_array *X, const gram_array *W, gram_array *out,
-                          int exclude_self)
+gram_status gram__check_weights_out(gram_context *ctx, const gram_array *Y, const gram_array *X, const gram_array *W,
+                                    const gram_array *out)
 {
-    gram__clear(ctx);
     gram_status s;
-    if (!Y) Y = X;
-    if ((s = check_common(ctx, k, Y, X, out))) return s;
     int64_t V = 1;
     if (W) {
         if ((s = gram__check_array(ctx, W, "W"))) return s;
@@ -59,12 +55,31 @@ static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode
             return gram__fail(ctx, GRAM_ESHAPE, "W has %lld rows but X has %lld: one weight row per data point",
                               (long long)W->rows, (long long)X->rows);
         V = W->cols;
-        if ((s = gram__check_finite(ctx, W, "W"))) return s;
-        if ((s = gram__check_no_overlap(ctx, out, W, "out", "W"))) return s;
     }
     if (out->rows != Y->rows || out->cols != V)
         return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × weight columns)",
                           (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)V);
+    return GRAM_OK;
+}
+
+gram_status gram__check_sum_args(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                 const gram_array *W, const gram_array *out)
+{
+    gram_status s;
+    if ((s = check_common(ctx, k, Y, X, out))) return s;
+    if ((s = gram__check_weights_out(ctx, Y, X, W, out))) return s;
+    if (W && ((s = gram__check_finite(ctx, W, "W")) || (s = gram__check_no_overlap(ctx, out, W, "out", "W")))) return s;
+    return GRAM_OK;
+}
+
+static gram_status reduce(gram_context *ctx, const gram_kernel *k, gram__op_mode mode,
+                          const gram_array *Y, const gram_array *X, const gram_array *W, gram_array *out,
+                          int exclude_self)
+{
+    gram__clear(ctx);
+    gram_status s;
+    if (!Y) Y = X;
+    if ((s = gram__check_sum_args(ctx, k, Y, X, W, out))) return s;
     if (mode == GRAM_MODE_LOGSUM) {
         if (!k->nonnegative)
             return gram__fail(ctx, GRAM_EDOMAIN, "logsum needs a kernel that is never negative; this one can be");

@@ -53,6 +53,15 @@ gram_status gram__check_no_overlap(gram_context *ctx, const gram_array *out, con
                                    const char *out_name, const char *in_name);
 int gram__same_view(const gram_array *a, const gram_array *b);
 
+/* The argument checks of a weighted sum (api.c), for the front ends above the engine that take the
+ * same arguments, so that they fail with the engine's messages. check_weights_out: W (or none) has
+ * a row per row of X and out is rows(Y) × columns(W) (× 1 without W). check_sum_args: every check
+ * of gram_kernel_sum (kernel, arrays, dtypes, shapes, finiteness, overlaps); Y must not be NULL. */
+gram_status gram__check_weights_out(gram_context *ctx, const gram_array *Y, const gram_array *X, const gram_array *W,
+                                    const gram_array *out);
+gram_status gram__check_sum_args(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                 const gram_array *W, const gram_array *out);
+
 /* Element access for any dtype. */
 static inline double gram__get(const gram_array *a, int64_t i, int64_t j)
 {
