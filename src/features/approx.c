@@ -141,17 +141,8 @@ gram_status gram_features_sum(gram_context *ctx, const gram_features *f, const g
     if (Y->cols != f->D)
         return gram__fail(ctx, GRAM_ESHAPE, "Y has %lld columns but the feature map was made for dimension %lld",
                           (long long)Y->cols, (long long)f->D);
-    int64_t V = 1;
-    if (W) {
-        if ((s = gram__check_array(ctx, W, "W"))) return s;
-        if (W->rows != X->rows)
-            return gram__fail(ctx, GRAM_ESHAPE, "W has %lld rows but X has %lld: one weight row per data point",
-                              (long long)W->rows, (long long)X->rows);
-        V = W->cols;
-    }
-    if (out->rows != Y->rows || out->cols != V)
-        return gram__fail(ctx, GRAM_ESHAPE, "out is %lld×%lld but must be %lld×%lld (queries × weight columns)",
-                          (long long)out->rows, (long long)out->cols, (long long)Y->rows, (long long)V);
+    if ((s = gram__check_weights_out(ctx, Y, X, W, out))) return s;
+    const int64_t V = out->cols;
     if ((s = gram__check_no_overlap(ctx, out, X, "out", "X")) || (s = gram__check_no_overlap(ctx, out, Y, "out", "Y")) ||
         (W && (s = gram__check_no_overlap(ctx, out, W, "out", "W"))))
         return s;
