@@ -38,6 +38,15 @@ static const char *method_name(gram_approx_method m)
     return "?";
 }
 
+void gram__approx_zero(gram_array *out, gram_array *err)
+{
+    for (int64_t i = 0; i < out->rows; i++)
+        for (int64_t v = 0; v < out->cols; v++) {
+            gram__put(out, i, v, 0.0);
+            if (err) gram__put(err, i, v, 0.0);
+        }
+}
+
 static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                               const gram_array *W, const gram_array *out, const gram_array *err)
 {

@@ -35,5 +35,7 @@ int gram__approx_sampling_supports(const gram_kernel *k, const char **why);
 /* A kernel whose values are k(y, x)² (sampling's sums of squared terms): one leaf of the same family
  * for a gaussian, laplacian or exponential kernel (optionally scaled), k·k otherwise. */
 gram_status gram__approx_kernel_square(gram_context *ctx, const gram_kernel *k, gram_kernel **out);
+/* The sum over an empty X: every value of out is 0, and so is its bound in err (when not NULL). */
+void gram__approx_zero(gram_array *out, gram_array *err);
 
 #endif

@@ -314,11 +314,7 @@ gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const
     }
     if (M == 0 || V == 0) return GRAM_OK;
     if (N == 0) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t v = 0; v < V; v++) {
-                gram__put(out, i, v, 0.0);
-                if (err) gram__put(err, i, v, 0.0);
-            }
+        gram__approx_zero(out, err);
         return GRAM_OK;
     }
 

@@ -581,11 +581,7 @@ gram_status gram__approx_tree_run(gram_context *ctx, const gram_kernel *k, const
     if (info) info->method = GRAM_APPROX_TREE, info->delta = 0.0, info->kernel_evaluations = 0;
     if (M == 0 || V == 0) return GRAM_OK;
     if (N == 0) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t v = 0; v < V; v++) {
-                gram__put(out, i, v, 0.0);
-                if (err) gram__put(err, i, v, 0.0);
-            }
+        gram__approx_zero(out, err);
         return GRAM_OK;
     }
 
