@@ -109,6 +109,15 @@ def check_sample_weight(sample_weight, n_samples):
     return sw
 
 
+def _real(v):
+    """A real number parameter: bools are not (scikit-learn's Interval(Real) refuses them)."""
+    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _integral(v):
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def check_random_state(seed):
     """None, an int, a RandomState or a Generator → an object with ``randint``/``integers``."""
     if seed is None or seed is np.random:

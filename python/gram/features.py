@@ -16,7 +16,6 @@ as scikit-learn's); without it, equivalents of their own.
 """
 import ctypes
 import math
-import numbers
 import os
 import warnings
 import weakref
@@ -25,8 +24,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
-from ._validation import (_is_sparse, check_array, check_feature_names, check_random_state, feature_names,
-                          is_nonfinite, nonfinite_error, seed_from)
+from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, check_random_state,
+                          feature_names, is_nonfinite, nonfinite_error, seed_from)
 
 __all__ = ["RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"]
 
@@ -175,14 +174,6 @@ def _kernel(spec_or_kernel):
 
 
 # ---- shared estimator machinery -------------------------------------------------------------------
-
-
-def _real(v):
-    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _integral(v):
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _dense(X):

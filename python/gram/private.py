@@ -12,7 +12,6 @@ scikit-learn's target checks (imported at its first fit) where it is installed.
 """
 import ctypes
 import math
-import numbers
 import os
 import warnings
 import weakref
@@ -21,8 +20,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
-from ._validation import (_is_sparse, check_array, check_feature_names, feature_names, is_nonfinite,
-                          nonfinite_error, seed_from)
+from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, feature_names,
+                          is_nonfinite, nonfinite_error, seed_from)
 
 __all__ = ["PrivateKernelSum", "PrivateSimilarityClassifier", "PrivacyAccountant"]
 
@@ -177,14 +176,6 @@ def _path(path):
 
 
 # ---- parameters ---------------------------------------------------------------------------------
-
-
-def _real(v):
-    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _integral(v):
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 class _PrivateBase(BaseEstimator):

@@ -8,7 +8,6 @@ state. Predictions are the engine's kernel sums. Pickles carry the C model's own
 """
 import ctypes
 import math
-import numbers
 import sys
 import warnings
 import weakref
@@ -17,8 +16,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, InvalidParameterError, not_fitted
-from ._validation import (check_array, check_feature_names, check_random_state, check_sample_weight,
-                          feature_names, is_nonfinite, nonfinite_error, seed_from)
+from ._validation import (_integral, _real, check_array, check_feature_names, check_random_state,
+                          check_sample_weight, feature_names, is_nonfinite, nonfinite_error, seed_from)
 from .kernels import RBF, ConstantKernel, Kernel, as_kernel
 
 __all__ = ["GaussianProcessRegressor", "KernelRidge"]
@@ -143,14 +142,6 @@ def _check_finite(A, name):
             raise ValueError(f"Input {name} contains NaN ({name}: {where} is NaN).")
         raise ValueError(f"Input {name} contains infinity or a value too large for dtype('float64') "
                          f"({name}: {where} is infinite).")
-
-
-def _real(v):
-    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _integral(v):
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _r2_score(y, y_pred, sample_weight=None):
