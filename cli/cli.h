@@ -273,4 +273,9 @@ int cli_krr(int argc, char **argv, int parse_only); /* regress.c */
 int cli_features(int argc, char **argv, int parse_only); /* features.c: fit, transform, info */
 int cli_private(int argc, char **argv, int parse_only);  /* private.c: fit, query, info */
 
+/* A command with subcommands (gp, krr, features, private) given none it knows: alone (help on
+ * stderr, 2), --help/-h/help (help on stdout), --version, an option where the subcommand belongs or
+ * an unknown name (usage errors naming list, "fit, predict or sample"). Returns the exit code. */
+int cli_no_subcommand(const char *cmd, int argc, char **argv, const char *help, const char *list);
+
 #endif

@@ -539,20 +539,5 @@ int cli_features(int argc, char **argv, int parse_only)
                    parse_only);
     if (!strcmp(sub, "info"))
         return run(CMD_INFO, "gram features info", argc - 1, argv + 1, info_opts, INFO_HELP, parse_only);
-    const char *cmd = "gram features";
-    if (argc < 2) {
-        fputs(FEATURES_HELP, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-        fputs(FEATURES_HELP, stdout);
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (!strcmp(sub, "--version")) {
-        printf("gram %s\n", gram_version());
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (sub[0] == '-')
-        return cli_usage_error(cmd, "expected a command (fit, transform or info) before options, got '%s'", sub);
-    return cli_usage_error(cmd, "unknown command '%s' (expected fit, transform or info)", sub);
+    return cli_no_subcommand("gram features", argc, argv, FEATURES_HELP, "fit, transform or info");
 }

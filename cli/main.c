@@ -860,6 +860,25 @@ int cli_read_environment(void)
 
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
+int cli_no_subcommand(const char *cmd, int argc, char **argv, const char *help, const char *list)
+{
+    if (argc < 2) {
+        fputs(help, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *a = argv[1];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+        fputs(help, stdout);
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    }
+    if (!strcmp(a, "--version")) {
+        printf("gram %s\n", gram_version());
+        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
+    }
+    if (a[0] == '-') return cli_usage_error(cmd, "expected a command (%s) before options, got '%s'", list, a);
+    return cli_usage_error(cmd, "unknown command '%s' (expected %s)", a, list);
+}
+
 int cli_main(int argc, char **argv, int parse_only)
 {
     if (argc < 2) {

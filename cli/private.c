@@ -522,20 +522,5 @@ int cli_private(int argc, char **argv, int parse_only)
         return run(CMD_QUERY, "gram private query", argc - 1, argv + 1, query_opts, QUERY_HELP, parse_only);
     if (!strcmp(sub, "info"))
         return run(CMD_INFO, "gram private info", argc - 1, argv + 1, info_opts, INFO_HELP, parse_only);
-    const char *cmd = "gram private";
-    if (argc < 2) {
-        fputs(PRIVATE_HELP, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-        fputs(PRIVATE_HELP, stdout);
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (!strcmp(sub, "--version")) {
-        printf("gram %s\n", gram_version());
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (sub[0] == '-')
-        return cli_usage_error(cmd, "expected a command (fit, query or info) before options, got '%s'", sub);
-    return cli_usage_error(cmd, "unknown command '%s' (expected fit, query or info)", sub);
+    return cli_no_subcommand("gram private", argc, argv, PRIVATE_HELP, "fit, query or info");
 }

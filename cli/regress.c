@@ -1090,26 +1090,6 @@ static int run(reg_cmd which, const char *cmd, int argc, char **argv, const cli_
     return rc;
 }
 
-/* "gram gp" and "gram krr" alone, --help, --version, or an unknown subcommand. */
-static int no_subcommand(const char *cmd, int argc, char **argv, const char *help, const char *list)
-{
-    if (argc < 2) {
-        fputs(help, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    const char *a = argv[1];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
-        fputs(help, stdout);
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (!strcmp(a, "--version")) {
-        printf("gram %s\n", gram_version());
-        return fflush(stdout) ? CLI_EXIT_DATA : CLI_EXIT_OK;
-    }
-    if (a[0] == '-') return cli_usage_error(cmd, "expected a command (%s) before options, got '%s'", list, a);
-    return cli_usage_error(cmd, "unknown command '%s' (expected %s)", a, list);
-}
-
 int cli_gp(int argc, char **argv, int parse_only)
 {
     static const cli_option fit_opts[] = {
@@ -1140,7 +1120,7 @@ int cli_gp(int argc, char **argv, int parse_only)
         return run(GP_PREDICT, "gram gp predict", argc - 1, argv + 1, predict_opts, GP_PREDICT_HELP, parse_only);
     if (!strcmp(sub, "sample"))
         return run(GP_SAMPLE, "gram gp sample", argc - 1, argv + 1, sample_opts, GP_SAMPLE_HELP, parse_only);
-    return no_subcommand("gram gp", argc, argv, GP_HELP, "fit, predict or sample");
+    return cli_no_subcommand("gram gp", argc, argv, GP_HELP, "fit, predict or sample");
 }
 
 int cli_krr(int argc, char **argv, int parse_only)
@@ -1158,5 +1138,5 @@ int cli_krr(int argc, char **argv, int parse_only)
     if (!strcmp(sub, "fit")) return run(KRR_FIT, "gram krr fit", argc - 1, argv + 1, fit_opts, KRR_FIT_HELP, parse_only);
     if (!strcmp(sub, "predict"))
         return run(KRR_PREDICT, "gram krr predict", argc - 1, argv + 1, predict_opts, KRR_PREDICT_HELP, parse_only);
-    return no_subcommand("gram krr", argc, argv, KRR_HELP, "fit or predict");
+    return cli_no_subcommand("gram krr", argc, argv, KRR_HELP, "fit or predict");
 }
