@@ -125,6 +125,10 @@ int cli_parse_uint64(const char *s, uint64_t *out);
 /* A comma-separated list of numbers: 1 with *out (malloc'd, n values), 0 if an item is not a
  * number, -1 if memory ran out (*out NULL then). */
 int cli_parse_doubles(const char *text, double **out, int64_t *n);
+/* --kernel SPEC parsed into *out while the options are checked, so that a spec the parser refuses is
+ * a usage error found before any data are read (running out of memory is a data error). Returns
+ * CLI_OPT_CONTINUE or an exit code. */
+int cli_parse_kernel_spec(const char *cmd, const char *spec, gram_kernel **out);
 
 /* ---- fitting: the options kde and sample share (gp and krr use DATA, --weights, --threads, -q) --- */
 

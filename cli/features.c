@@ -229,14 +229,7 @@ static int feat_parse(feat_args *r, int argc, char **argv, const cli_option *opt
     if (!r->out_path) return cli_usage_error(r->cmd, "missing -o MAP (the map file to write)");
     if (r->landmarks_name && r->method != GRAM_FEATURES_NYSTROM)
         return cli_usage_error(r->cmd, "--landmarks applies to --method nystrom only (got --method %s)", r->method_name);
-    gram_context *ctx = NULL;
-    if (gram_context_create(&ctx) != GRAM_OK) return cli_data_error("out of memory");
-    gram_status s = gram_kernel_parse(ctx, r->kernel_spec, &r->kernel);
-    int rc = CLI_OPT_CONTINUE;
-    if (s == GRAM_ENOMEM) rc = cli_data_error("--kernel: %s", gram_context_message(ctx));
-    else if (s) rc = cli_usage_error(r->cmd, "--kernel: %s", gram_context_message(ctx));
-    gram_context_destroy(ctx);
-    return rc;
+    return cli_parse_kernel_spec(r->cmd, r->kernel_spec, &r->kernel);
 }
 
 /* ---- fit --------------------------------------------------------------------------------------- */

@@ -348,6 +348,18 @@ int cli_parse_doubles(const char *text, double **out, int64_t *n)
     return 0;
 }
 
+int cli_parse_kernel_spec(const char *cmd, const char *spec, gram_kernel **out)
+{
+    gram_context *ctx = NULL;
+    if (gram_context_create(&ctx) != GRAM_OK) return cli_data_error("out of memory");
+    gram_status s = gram_kernel_parse(ctx, spec, out);
+    int rc = CLI_OPT_CONTINUE;
+    if (s == GRAM_ENOMEM) rc = cli_data_error("--kernel: %s", gram_context_message(ctx));
+    else if (s) rc = cli_usage_error(cmd, "--kernel: %s", gram_context_message(ctx));
+    gram_context_destroy(ctx);
+    return rc;
+}
+
 static int parse_bandwidth(cli_fit_args *f, const char *cmd, const char *value)
 {
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {

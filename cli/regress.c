@@ -285,20 +285,6 @@ static int reg_option(reg_args *r, int id, const char *opt_name, const char *val
     return CLI_OPT_CONTINUE;
 }
 
-/* --kernel SPEC into r->kernel: a spec the parser refuses is a usage error, found before any data
- * are read. Returns CLI_OPT_CONTINUE or an exit code. */
-static int parse_kernel(reg_args *r)
-{
-    gram_context *ctx = NULL;
-    if (gram_context_create(&ctx) != GRAM_OK) return cli_data_error("out of memory");
-    gram_status s = gram_kernel_parse(ctx, r->kernel_spec, &r->kernel);
-    int rc = CLI_OPT_CONTINUE;
-    if (s == GRAM_ENOMEM) rc = cli_data_error("--kernel: %s", gram_context_message(ctx));
-    else if (s) rc = cli_usage_error(r->cmd, "--kernel: %s", gram_context_message(ctx));
-    gram_context_destroy(ctx);
-    return rc;
-}
-
 /* Parses argv into r (fit: DATA; predict, sample: MODEL QUERY) and checks what needs no data.
  * Returns CLI_OPT_CONTINUE to go on, or an exit code (0 after --help or --version). */
 static int reg_parse(reg_args *r, int argc, char **argv, const cli_option *opts, const char *help)
@@ -353,7 +339,7 @@ static int reg_parse(reg_args *r, int argc, char **argv, const cli_option *opts,
     if ((!fit && r->out_path && (rc = cli_check_output_name(r->cmd, "-o", r->out_path, 0))) ||
         (r->plot_path && (rc = cli_check_output_name(r->cmd, "--plot", r->plot_path, 1))))
         return rc;
-    if (fit) return parse_kernel(r);
+    if (fit) return cli_parse_kernel_spec(r->cmd, r->kernel_spec, &r->kernel);
     return CLI_OPT_CONTINUE;
 }
 
