@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,4 +93,23 @@ char *check_spec_of(const gram_kernel *k)
     char *b = malloc(n + 1);
     if (b) gram_kernel_spec(k, b, n + 1);
     return b;
+}
+
+double *check_read_data(gram_context *ctx, const char *name, int64_t *rows, int64_t *cols)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *slash = strrchr(path, '/');
+    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "../../data/%s", name);
+    gram__read_opts o;
+    gram__read_opts_init(&o);
+    gram__matrix m;
+    gram_status s = gram__read_matrix(ctx, path, &o, &m);
+    CHECK(s == GRAM_OK, "reading %s: %s", path, gram_context_message(ctx));
+    if (s) return NULL;
+    double *x = malloc(sizeof(double) * (size_t)(m.rows * m.cols));
+    memcpy(x, m.data, sizeof(double) * (size_t)(m.rows * m.cols));
+    *rows = m.rows, *cols = m.cols;
+    gram__matrix_free(&m);
+    return x;
 }

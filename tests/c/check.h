@@ -59,4 +59,8 @@ extern char check_tmpdir[256];
 const char *check_tpath(const char *name);
 void check_put_file(const char *path, const void *data, size_t n);
 
+/* A CSV of the repository's data/ (found from this file's directory) as row-major float64, malloc'd
+ * (the caller frees it); a read failure is recorded (with the library's message) and gives NULL. */
+double *check_read_data(gram_context *ctx, const char *name, int64_t *rows, int64_t *cols);
+
 #endif

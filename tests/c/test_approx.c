@@ -15,7 +15,6 @@
  * - Refused inputs, each with its status and message.
  */
 #include "check.h"
-#include "io/io.h"
 
 #include <float.h>
 #include <math.h>
@@ -248,25 +247,6 @@ static void test_prunes(gram_context *ctx)
     free(x), free(y), free(w);
 }
 
-static double *read_data(gram_context *ctx, const char *name, int64_t *rows, int64_t *cols)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s", __FILE__);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "../../data/%s", name);
-    gram__read_opts o;
-    gram__read_opts_init(&o);
-    gram__matrix m;
-    gram_status s = gram__read_matrix(ctx, path, &o, &m);
-    CHECK(s == GRAM_OK, "reading %s: %s", path, gram_context_message(ctx));
-    if (s) return NULL;
-    double *x = malloc(sizeof(double) * (size_t)(m.rows * m.cols));
-    memcpy(x, m.data, sizeof(double) * (size_t)(m.rows * m.cols));
-    *rows = m.rows, *cols = m.cols;
-    gram__matrix_free(&m);
-    return x;
-}
-
 /* R's quakes (1000 × 5) and faithful (272 × 2), each column's lengthscale a fraction of its
  * standard deviation (ARD), the KDE of the data at the data. */
 static void test_real(gram_context *ctx)
@@ -274,7 +254,7 @@ static void test_real(gram_context *ctx)
     const char *names[] = {"quakes.csv", "faithful.csv"};
     for (int f = 0; f < 2; f++) {
         int64_t N = 0, D = 0;
-        double *x = read_data(ctx, names[f], &N, &D);
+        double *x = check_read_data(ctx, names[f], &N, &D);
         if (!x) continue;
         CHECK(N == (f ? 272 : 1000) && D == (f ? 2 : 5), "%s is %lld×%lld", names[f], (long long)N, (long long)D);
         char spec[512] = "gaussian(lengthscale=[";

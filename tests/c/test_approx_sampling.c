@@ -22,7 +22,6 @@
  */
 #include "check.h"
 #include "approx/approx.h"
-#include "io/io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -70,26 +69,6 @@ typedef struct {
     double spec_ls;
 } scase;
 
-/* A CSV of data/ (the repository's, next to this file's directory). */
-static double *read_data(gram_context *ctx, const char *name, int64_t *rows, int64_t *cols)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s", __FILE__);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "../../data/%s", name);
-    gram__read_opts o;
-    gram__read_opts_init(&o);
-    gram__matrix m;
-    gram_status s = gram__read_matrix(ctx, path, &o, &m);
-    CHECK(s == GRAM_OK, "reading %s: %s", path, gram_context_message(ctx));
-    if (s) return NULL;
-    double *x = malloc(sizeof(double) * (size_t)(m.rows * m.cols));
-    memcpy(x, m.data, sizeof(double) * (size_t)(m.rows * m.cols));
-    *rows = m.rows, *cols = m.cols;
-    gram__matrix_free(&m);
-    return x;
-}
-
 /* Coverage of the bound and of the tolerance over seeds, for one case. */
 static void coverage(gram_context *ctx, const scase *cs)
 {
@@ -98,7 +77,7 @@ static void coverage(gram_context *ctx, const scase *cs)
     char spec[512];
     if (c->file) {
         /* the KDE at every (N/M)-th data point, each column's lengthscale spec_ls of its sd */
-        if (!(x = read_data(ctx, c->file, &c->N, &c->D))) return;
+        if (!(x = check_read_data(ctx, c->file, &c->N, &c->D))) return;
         y = malloc((size_t)(c->M * c->D) * sizeof(double));
         snprintf(spec, sizeof spec, "gaussian(lengthscale=[");
         for (int64_t d = 0; d < c->D; d++) {
