@@ -89,6 +89,12 @@ class BaseEstimator:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def _bad(self, name, expected):
+        """scikit-learn's InvalidParameterError for parameter ``name`` (its wording: users match it)."""
+        return InvalidParameterError(
+            f"The {name!r} parameter of {type(self).__name__} must be {expected}. "
+            f"Got {getattr(self, name)!r} instead.")
+
     def __sklearn_tags__(self):
         from sklearn.utils import Tags, TargetTags
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),

@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 
 from . import _lib
-from ._base import BaseEstimator, InvalidParameterError, not_fitted
+from ._base import BaseEstimator, not_fitted
 from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, check_random_state,
                           feature_names, is_nonfinite, nonfinite_error, seed_from)
 
@@ -212,11 +212,6 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _pairwise(self):
         return False
-
-    def _bad(self, name, expected):
-        return InvalidParameterError(
-            f"The {name!r} parameter of {type(self).__name__} must be {expected}. "
-            f"Got {getattr(self, name)!r} instead.")
 
     def _check_n_components(self):
         if not _integral(self.n_components) or self.n_components < 1:

@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 
 from . import _lib
-from ._base import BaseEstimator, InvalidParameterError, not_fitted
+from ._base import BaseEstimator, not_fitted
 from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, feature_names,
                           is_nonfinite, nonfinite_error, seed_from)
 
@@ -180,11 +180,6 @@ def _path(path):
 
 class _PrivateBase(BaseEstimator):
     """Parameter checks and the options struct shared by the estimators."""
-
-    def _bad(self, name, expected):
-        return InvalidParameterError(
-            f"The {name!r} parameter of {type(self).__name__} must be {expected}. "
-            f"Got {getattr(self, name)!r} instead.")
 
     def _check_choice(self, name, table):
         v = getattr(self, name)

@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from . import _lib
-from ._base import BaseEstimator, InvalidParameterError, not_fitted
+from ._base import BaseEstimator, not_fitted
 from ._validation import (_integral, _real, check_array, check_feature_names, check_random_state,
                           check_sample_weight, feature_names, is_nonfinite, nonfinite_error, seed_from)
 from .kernels import RBF, ConstantKernel, Kernel, as_kernel
@@ -181,11 +181,6 @@ class _Regressor(BaseEstimator):
 
     def _pairwise(self):
         return False
-
-    def _bad(self, name, expected):
-        return InvalidParameterError(
-            f"The {name!r} parameter of {type(self).__name__} must be {expected}. "
-            f"Got {getattr(self, name)!r} instead.")
 
     def _check_X(self, X, reset):
         names = feature_names(X)
