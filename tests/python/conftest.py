@@ -2,9 +2,12 @@
 
 gram_cli: the path of the built `gram` command: $GRAM_CLI, else build/cli/gram in the repository.
 A missing binary fails the tests that need it (with how to build it); it never skips them.
+cli_error_case: the checks of one row of a CLI test file's ERROR_CASES.
 """
 import os
 import pathlib
+import re
+import subprocess
 
 import pytest
 
@@ -32,6 +35,33 @@ def gram_cli():
 @pytest.fixture(scope="session")
 def data_dir():
     return REPO / "data"
+
+
+@pytest.fixture
+def cli_error_case(gram_cli, tmp_path):
+    """Runs one row of a CLI test file's ERROR_CASES, (id, inputs, args, code, patterns): writes the
+    inputs into tmp_path (bytes, or the name of an entry of contents), runs `gram ARGS` there, and
+    checks the exit code, an empty standard output, each pattern against standard error, that no
+    file was written or removed, and that a data error (1) starts "gram: ". Returns standard error."""
+
+    def check(case, contents):
+        _, inputs, args, code, patterns = case
+        for name, content in inputs.items():
+            (tmp_path / name).write_bytes(contents[content] if isinstance(content, str) else content)
+        before = set(p.name for p in tmp_path.iterdir())
+        p = subprocess.run([gram_cli, *[str(a) for a in args]], capture_output=True, timeout=300, cwd=tmp_path)
+        err = p.stderr.decode(errors="replace")
+        assert p.returncode == code, f"exit {p.returncode} (want {code}); stderr:\n{err}"
+        assert p.stdout == b""
+        for pat in patterns:
+            assert re.search(pat, err, re.M), f"stderr does not match {pat!r}:\n{err}"
+        after = set(p.name for p in tmp_path.iterdir())
+        assert after == before, f"a file was written or removed: {sorted(after ^ before)}"
+        if code == 1:
+            assert err.startswith("gram: ")
+        return err
+
+    return check
 
 
 def matrix_grad(spec, X):

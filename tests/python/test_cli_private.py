@@ -277,20 +277,8 @@ def files(gram_cli, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
-def test_errors(gram_cli, tmp_path, files, case):
-    _, inputs, args, code, patterns = case
-    for name, content in inputs.items():
-        (tmp_path / name).write_bytes(files[content] if isinstance(content, str) else content)
-    before = set(p.name for p in tmp_path.iterdir())
-    p = run(gram_cli, *args, cwd=tmp_path)
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode == code, f"exit {p.returncode} (want {code}); stderr:\n{err}"
-    assert p.stdout == b""
-    for pat in patterns:
-        assert re.search(pat, err, re.M), f"stderr does not match {pat!r}:\n{err}"
-    assert set(p.name for p in tmp_path.iterdir()) == before, "a file was written or removed"
-    if code == 1:
-        assert err.startswith("gram: ")
+def test_errors(cli_error_case, files, case):
+    cli_error_case(case, files)
 
 
 def test_a_failed_run_leaves_the_old_output(gram_cli, tmp_path, files):
