@@ -156,6 +156,26 @@ static int parse_real(priv_args *r, const char *opt, const char *value, double *
     return 1;
 }
 
+/* A real option value that must be > 0 and finite (what: "epsilon", "the bandwidth"): 1 with *have
+ * set, or a usage error as an exit code. */
+static int parse_positive(priv_args *r, const char *opt, const char *value, const char *what, double *out, int *have)
+{
+    int rc = parse_real(r, opt, value, out);
+    if (rc == 1 && (!(*out > 0) || !isfinite(*out)))
+        return cli_usage_error(r->cmd, "%s: %s must be > 0 and finite, got '%s'", opt, what, value);
+    *have = 1;
+    return rc;
+}
+
+/* An integer option value, 1 with *have set: integers are the library's to judge (an odd or absurd
+ * count: a data error naming why); only text that is no integer is a usage error. */
+static int parse_integer(priv_args *r, const char *opt, const char *value, int64_t *out, int *have)
+{
+    if (!cli_parse_int64(value, out)) return cli_usage_error(r->cmd, "%s: expected an integer, got '%s'", opt, value);
+    *have = 1;
+    return 1;
+}
+
 static int parse_name(priv_args *r, const char *opt, const char *value, const char *const *names, int n,
                       const char *list, int *out)
 {
@@ -173,48 +193,23 @@ static int priv_option(priv_args *r, int id, const char *opt, const char *value)
         rc = parse_name(r, opt, value, SIMILARITIES, 6, "gaussian, exponential, cauchy, l1, l2 or lpp",
                         &r->similarity);
         break;
-    case OPT_EPSILON:
-        if ((rc = parse_real(r, opt, value, &r->epsilon)) == 1 && (!(r->epsilon > 0) || !isfinite(r->epsilon)))
-            return cli_usage_error(r->cmd, "%s: epsilon must be > 0 and finite, got '%s'", opt, value);
-        r->have_epsilon = 1;
-        break;
+    case OPT_EPSILON: rc = parse_positive(r, opt, value, "epsilon", &r->epsilon, &r->have_epsilon); break;
     case OPT_DELTA:
         if ((rc = parse_real(r, opt, value, &r->delta)) == 1 && !(r->delta >= 0 && r->delta < 1))
             return cli_usage_error(r->cmd, "%s: delta must be in [0, 1), got '%s'", opt, value);
         break;
-    case OPT_RADIUS:
-        if ((rc = parse_real(r, opt, value, &r->radius)) == 1 && (!(r->radius > 0) || !isfinite(r->radius)))
-            return cli_usage_error(r->cmd, "%s: the domain bound must be > 0 and finite, got '%s'", opt, value);
-        r->have_radius = 1;
-        break;
+    case OPT_RADIUS: rc = parse_positive(r, opt, value, "the domain bound", &r->radius, &r->have_radius); break;
     case OPT_PRIV_BANDWIDTH:
-        if ((rc = parse_real(r, opt, value, &r->bandwidth)) == 1 &&
-            (!(r->bandwidth > 0) || !isfinite(r->bandwidth)))
-            return cli_usage_error(r->cmd, "%s: the bandwidth must be > 0 and finite, got '%s'", opt, value);
-        r->have_bandwidth = 1;
+        rc = parse_positive(r, opt, value, "the bandwidth", &r->bandwidth, &r->have_bandwidth);
         break;
     case OPT_P:
         if ((rc = parse_real(r, opt, value, &r->p)) == 1 && !(r->p > 0 && r->p <= 2))
             return cli_usage_error(r->cmd, "%s: p must be in (0, 2], got '%s'", opt, value);
         r->have_p = 1;
         break;
-    /* Integers are the library's to judge (an odd or absurd count: a data error naming why); only
-     * text that is no integer is a usage error. */
-    case OPT_COMPONENTS:
-        if (!cli_parse_int64(value, &r->components))
-            return cli_usage_error(r->cmd, "%s: expected an integer, got '%s'", opt, value);
-        r->have_components = 1;
-        break;
-    case OPT_REDUCED_DIM:
-        if (!cli_parse_int64(value, &r->reduced_dim))
-            return cli_usage_error(r->cmd, "%s: expected an integer, got '%s'", opt, value);
-        r->have_reduced_dim = 1;
-        break;
-    case OPT_LEVELS:
-        if (!cli_parse_int64(value, &r->levels))
-            return cli_usage_error(r->cmd, "%s: expected an integer, got '%s'", opt, value);
-        r->have_levels = 1;
-        break;
+    case OPT_COMPONENTS: rc = parse_integer(r, opt, value, &r->components, &r->have_components); break;
+    case OPT_REDUCED_DIM: rc = parse_integer(r, opt, value, &r->reduced_dim, &r->have_reduced_dim); break;
+    case OPT_LEVELS: rc = parse_integer(r, opt, value, &r->levels, &r->have_levels); break;
     case OPT_MECHANISM: rc = parse_name(r, opt, value, MECHANISMS, 2, "paper or baseline", &r->mechanism); break;
     case OPT_DOMAIN: rc = parse_name(r, opt, value, DOMAINS, 2, "ball or box", &r->domain); break;
     case OPT_NEIGHBOURS:
