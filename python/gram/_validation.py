@@ -129,6 +129,17 @@ def check_random_state(seed):
     raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
 
 
+def check_random_state_param(est, instances="an instance of 'numpy.random.mtrand.RandomState'"):
+    """``est.random_state`` checked as a seed of ``seed_from``: None, a RandomState or Generator, or
+    an int within numpy's legacy seed range (what scikit-learn's estimators accept), else ``est._bad``
+    naming the ``instances`` the estimator documents."""
+    rs = est.random_state
+    if not (rs is None or _integral(rs) or isinstance(rs, (np.random.RandomState, np.random.Generator))):
+        raise est._bad("random_state", f"an int, {instances} or None")
+    if _integral(rs) and not 0 <= int(rs) <= 2**32 - 1:
+        raise est._bad("random_state", f"an int in the range [0, 4294967295], {instances} or None")
+
+
 def seed_from(random_state):
     """A 64-bit seed for gram's counter-based generator, drawn from ``random_state``."""
     rng = check_random_state(random_state)

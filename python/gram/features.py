@@ -25,7 +25,7 @@ import numpy as np
 from . import _lib
 from ._base import BaseEstimator, not_fitted
 from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, check_random_state,
-                          feature_names, is_nonfinite, nonfinite_error, seed_from)
+                          check_random_state_param, feature_names, is_nonfinite, nonfinite_error, seed_from)
 
 __all__ = ["RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"]
 
@@ -184,15 +184,6 @@ def _dense(X):
     return X
 
 
-def _check_random_state_param(est):
-    rs = est.random_state
-    if not (rs is None or _integral(rs) or isinstance(rs, (np.random.RandomState, np.random.Generator))):
-        raise est._bad("random_state", "an int, an instance of 'numpy.random.mtrand.RandomState' or None")
-    if _integral(rs) and not 0 <= int(rs) <= 2**32 - 1:
-        raise est._bad("random_state", "an int in the range [0, 4294967295], "
-                       "an instance of 'numpy.random.mtrand.RandomState' or None")
-
-
 def _map_bytes_available():
     return hasattr(_lib.lib, "gram_features_to_bytes")
 
@@ -295,7 +286,7 @@ class RBFSampler(_Transformer):
         if not ((isinstance(g, str) and g == "scale") or (_real(g) and g >= 0)):
             raise self._bad("gamma", "a str among {'scale'} or a float in the range [0.0, inf)")
         self._check_n_components()
-        _check_random_state_param(self)
+        check_random_state_param(self)
 
     def fit(self, X, y=None):
         """Draw the frequencies and phases for X's number of features.
@@ -424,7 +415,7 @@ class PolynomialCountSketch(_Transformer):
             raise ValueError(f"PolynomialCountSketch: coef0 must be >= 0 (the sketch appends the "
                              f"coordinate sqrt(coef0)), got {self.coef0!r}")
         self._check_n_components()
-        _check_random_state_param(self)
+        check_random_state_param(self)
 
     def fit(self, X, y=None):
         """Draw the hashes and signs for X's number of features.
@@ -536,7 +527,7 @@ class RandomFeatures(_Transformer):
         if not (isinstance(self.landmarks, str) and self.landmarks in LANDMARKS):
             raise self._bad("landmarks", f"a str among {sorted(LANDMARKS)}")
         self._check_n_components()
-        _check_random_state_param(self)
+        check_random_state_param(self)
         if self.n_jobs is not None and not _integral(self.n_jobs):
             raise self._bad("n_jobs", "an int or None")
 
@@ -716,7 +707,7 @@ class Nystroem(_Transformer):
         if self.kernel_params is not None and not isinstance(self.kernel_params, dict):
             raise self._bad("kernel_params", "an instance of 'dict' or None")
         self._check_n_components()
-        _check_random_state_param(self)
+        check_random_state_param(self)
         if self.n_jobs is not None and not _integral(self.n_jobs):
             raise self._bad("n_jobs", "an int or None")
         if not (isinstance(self.landmarks, str) and self.landmarks in LANDMARKS):

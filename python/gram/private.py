@@ -20,8 +20,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, not_fitted
-from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, feature_names,
-                          is_nonfinite, nonfinite_error, seed_from)
+from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names,
+                          check_random_state_param, feature_names, is_nonfinite, nonfinite_error, seed_from)
 
 __all__ = ["PrivateKernelSum", "PrivateSimilarityClassifier", "PrivacyAccountant"]
 
@@ -216,13 +216,8 @@ class _PrivateBase(BaseEstimator):
         self._check_optional_int("reduced_dim", 1)
         self._check_optional_int("levels", 1)
         self._check_optional_int("n_terms", 1)
-        rs = self.random_state
-        if not (rs is None or _integral(rs) or isinstance(rs, (np.random.RandomState, np.random.Generator))):
-            raise self._bad("random_state", "an int, an instance of 'numpy.random.mtrand.RandomState', "
-                            "a numpy.random.Generator or None")
-        if _integral(rs) and not 0 <= int(rs) <= 2**32 - 1:
-            raise self._bad("random_state", "an int in the range [0, 4294967295], an instance of "
-                            "'numpy.random.mtrand.RandomState', a numpy.random.Generator or None")
+        check_random_state_param(self, "an instance of 'numpy.random.mtrand.RandomState', "
+                                       "a numpy.random.Generator")
         ns = self.noise_seed
         if ns is not None and not (_integral(ns) and 0 <= int(ns) <= 2**64 - 1):
             raise self._bad("noise_seed", "an int in the range [0, 2**64 - 1] or None (tests only)")
