@@ -173,6 +173,18 @@ def is_nonfinite(e):
     return getattr(e, "gram_status", None) == _lib.ENONFINITE
 
 
+def call_x(fn, *args, threads=None, work=None):
+    """``fn(ctx, *args)`` for a call whose one input array is the user's X: a NaN/inf error
+    reworded as scikit-learn says it, with gram's position."""
+    try:
+        with _lib.Call(threads, work=work) as c:
+            c.check(fn(c.ctx, *args))
+    except ValueError as e:
+        if is_nonfinite(e):
+            raise nonfinite_error(e, "X") from None
+        raise
+
+
 def feature_names(X):
     """X's column names when X is a DataFrame with string column names (scikit-learn's rule), else None."""
     if hasattr(X, "columns"):

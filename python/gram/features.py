@@ -25,7 +25,8 @@ import numpy as np
 from . import _lib
 from ._base import BaseEstimator, not_fitted
 from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names, check_random_state,
-                          check_random_state_param, feature_names, is_nonfinite, nonfinite_error, seed_from)
+                          call_x, check_random_state_param, feature_names, is_nonfinite, nonfinite_error,
+                          seed_from)
 
 __all__ = ["RBFSampler", "Nystroem", "PolynomialCountSketch", "RandomFeatures"]
 
@@ -73,8 +74,8 @@ class _Map:
         _lib.need("gram_features_nystrom")
         Xa = _lib.view(X, "X")
         out = ctypes.c_void_p()
-        _call(_lib.lib.gram_features_nystrom, kernel._handle().ptr, ctypes.byref(Xa), R, landmarks, seed,
-              ctypes.byref(out), threads=threads, work=X.shape[0] * R * (X.shape[1] + R))
+        call_x(_lib.lib.gram_features_nystrom, kernel._handle().ptr, ctypes.byref(Xa), R, landmarks, seed,
+               ctypes.byref(out), threads=threads, work=X.shape[0] * R * (X.shape[1] + R))
         return cls(out)
 
     @property
@@ -90,8 +91,8 @@ class _Map:
         if out.size == 0:
             return out
         Xa, Oa = _lib.view(X, "X"), _lib.view(out, "out")
-        _call(_lib.lib.gram_features_transform, self.ptr, ctypes.byref(Xa), ctypes.byref(Oa),
-              threads=threads, work=out.size * max(X.shape[1], 1))
+        call_x(_lib.lib.gram_features_transform, self.ptr, ctypes.byref(Xa), ctypes.byref(Oa),
+               threads=threads, work=out.size * max(X.shape[1], 1))
         return out
 
     def frequencies(self):
@@ -145,17 +146,6 @@ class _Map:
         with _lib.Call(work=0) as c:
             c.check(_lib.lib.gram_features_from_bytes(c.ctx, data, len(data), ctypes.byref(out)))
         return cls(out)
-
-
-def _call(fn, *args, threads=None, work=None):
-    """``fn(ctx, *args)``; a NaN/inf error reworded as scikit-learn says it, with gram's position."""
-    try:
-        with _lib.Call(threads, work=work) as c:
-            c.check(fn(c.ctx, *args))
-    except ValueError as e:
-        if is_nonfinite(e):
-            raise nonfinite_error(e, "X") from None
-        raise
 
 
 def _threads(n_jobs):

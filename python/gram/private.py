@@ -20,8 +20,8 @@ import numpy as np
 
 from . import _lib
 from ._base import BaseEstimator, not_fitted
-from ._validation import (_integral, _is_sparse, _real, check_array, check_feature_names,
-                          check_random_state_param, feature_names, is_nonfinite, nonfinite_error, seed_from)
+from ._validation import (_integral, _is_sparse, _real, call_x, check_array, check_feature_names,
+                          check_random_state_param, feature_names, seed_from)
 
 __all__ = ["PrivateKernelSum", "PrivateSimilarityClassifier", "PrivacyAccountant"]
 
@@ -88,14 +88,8 @@ class _Sketch:
         _lib.need("gram_private_fit")
         Xa = _lib.view(X, "X")
         out = ctypes.c_void_p()
-        try:
-            with _lib.Call(work=X.size) as c:
-                c.check(_lib.lib.gram_private_fit(c.ctx, ctypes.byref(Xa), similarity, epsilon, delta,
-                                                  ctypes.byref(opt), ctypes.byref(out)))
-        except ValueError as e:
-            if is_nonfinite(e):
-                raise nonfinite_error(e, "X") from None
-            raise
+        call_x(_lib.lib.gram_private_fit, ctypes.byref(Xa), similarity, epsilon, delta, ctypes.byref(opt),
+               ctypes.byref(out), work=X.size)
         return cls(out)
 
     @classmethod
@@ -157,13 +151,7 @@ class _Sketch:
         out = _lib.empty((Y.shape[0], 1), np.float64, "the query's result")
         Ya, Oa = _lib.view(Y, "Y"), _lib.view(out, "out")
         fn = _lib.lib.gram_private_query_mean if mean else _lib.lib.gram_private_query
-        try:
-            with _lib.Call(work=Y.size) as c:
-                c.check(fn(c.ctx, self.ptr, ctypes.byref(Ya), ctypes.byref(Oa)))
-        except ValueError as e:
-            if is_nonfinite(e):
-                raise nonfinite_error(e, "X") from None
-            raise
+        call_x(fn, self.ptr, ctypes.byref(Ya), ctypes.byref(Oa), work=Y.size)
         return out.ravel()
 
 
