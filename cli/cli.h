@@ -166,6 +166,28 @@ enum { CLI_OPT_CONTINUE = -1, CLI_OPT_OWN = -2 };
 int cli_common_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value,
                       const char *help);
 
+/* The shape features and private share: `fit DATA` writes a file (a map, a sketch), an apply
+ * command (transform, query) reads that FILE and a second input, POINTS, and `info FILE` describes
+ * one. */
+enum { CLI_SUB_FIT, CLI_SUB_APPLY, CLI_SUB_INFO };
+typedef struct cli_subcommand {
+    const char *cmd;        /* "gram features transform": the prefix of messages */
+    int kind;               /* CLI_SUB_FIT, CLI_SUB_APPLY or CLI_SUB_INFO */
+    const char *file_arg;   /* FILE as a missing one is named: "MAP (a map file from 'gram features fit')" */
+    const char *points_arg; /* POINTS as a missing one is named: "QUERIES" */
+    /* The command's own options (self is passed through): CLI_OPT_CONTINUE or an exit code. */
+    int (*own)(void *self, int id, const char *opt_name, const char *value);
+    void *self;
+} cli_subcommand;
+
+/* The option loop of such a command: the options every command has (into f), the command's own,
+ * DATA or FILE (f->data_path) and POINTS (*points). Then the checks that need no data: the inputs
+ * are there, at most one is '-', and an apply command's output (*out_path, '-' when not given) has
+ * a matrix name. Returns CLI_OPT_CONTINUE (a fit command checks its own options next) or an exit
+ * code (0 after --help or --version). */
+int cli_subcommand_parse(const cli_subcommand *sc, cli_fit_args *f, const char **points, const char **out_path,
+                         int argc, char **argv, const cli_option *opts, const char *help);
+
 #define CLI_FIT_OPTIONS                                                                            \
     {"kernel", 0, 1, OPT_KERNEL}, {"bandwidth", 0, 1, OPT_BANDWIDTH},                              \
         {"bandwidth-matrix", 0, 1, OPT_BANDWIDTH_MATRIX}, {"weights", 0, 1, OPT_WEIGHTS},          \

@@ -136,7 +136,7 @@ static int method_of(const char *s)
 
 /* ---- arguments ------------------------------------------------------------------------------- */
 
-enum { CMD_FIT, CMD_TRANSFORM, CMD_INFO };
+enum { CMD_FIT = CLI_SUB_FIT, CMD_TRANSFORM = CLI_SUB_APPLY, CMD_INFO = CLI_SUB_INFO };
 
 typedef struct feat_args {
     int which;
@@ -153,8 +153,9 @@ typedef struct feat_args {
     int dtype;               /* -1: the data's; else a gram_dtype */
 } feat_args;
 
-static int feat_option(feat_args *r, int id, const char *opt, const char *value)
+static int feat_option(void *self, int id, const char *opt, const char *value)
 {
+    feat_args *r = self;
     switch (id) {
     case OPT_OUTPUT: r->out_path = value; break;
     case OPT_KERNEL_SPEC: r->kernel_spec = value; break;
@@ -196,33 +197,9 @@ static int feat_option(feat_args *r, int id, const char *opt, const char *value)
 /* Parses argv into r and checks what needs no data. Returns CLI_OPT_CONTINUE or an exit code. */
 static int feat_parse(feat_args *r, int argc, char **argv, const cli_option *opts, const char *help)
 {
-    const char *value;
-    int id;
-    cli_args a;
-    cli_args_init(&a, r->cmd, argc, argv);
-    while ((id = cli_args_next(&a, opts, &value)) != CLI_ARG_END) {
-        if (id == CLI_ARG_POSITIONAL && r->which != CMD_FIT && r->f.data_path) {
-            if (r->which == CMD_INFO || r->data_path)
-                return cli_usage_error(r->cmd, "unexpected argument '%s'", value);
-            r->data_path = value;
-            continue;
-        }
-        int rc = cli_common_option(&r->f, r->cmd, id, a.opt_name, value, help);
-        if (rc == CLI_OPT_OWN) rc = feat_option(r, id, a.opt_name, value);
-        if (rc != CLI_OPT_CONTINUE) return rc;
-    }
-    if (!r->f.data_path)
-        return r->which == CMD_FIT ? cli_usage_error(r->cmd, "missing DATA (a .npy or CSV file, or - for standard input)")
-                                   : cli_usage_error(r->cmd, "missing MAP (a map file from 'gram features fit')");
-    if (r->which == CMD_INFO) return CLI_OPT_CONTINUE;
-    if (r->which == CMD_TRANSFORM) {
-        if (!r->data_path)
-            return cli_usage_error(r->cmd, "missing DATA (a .npy or CSV file of points, or - for standard input)");
-        if (!strcmp(r->f.data_path, "-") && !strcmp(r->data_path, "-"))
-            return cli_usage_error(r->cmd, "only one input can be '-' (standard input)");
-        if (!r->out_path) r->out_path = "-";
-        return cli_check_output_name(r->cmd, "-o", r->out_path, 0) ? CLI_EXIT_USAGE : CLI_OPT_CONTINUE;
-    }
+    const cli_subcommand sc = {r->cmd, r->which, "MAP (a map file from 'gram features fit')", "DATA", feat_option, r};
+    int rc = cli_subcommand_parse(&sc, &r->f, &r->data_path, &r->out_path, argc, argv, opts, help);
+    if (rc != CLI_OPT_CONTINUE || r->which != CMD_FIT) return rc;
     if (!r->kernel_spec) return cli_usage_error(r->cmd, "missing --kernel SPEC (e.g. 'rbf(lengthscale=1)')");
     if (r->method < 0) return cli_usage_error(r->cmd, "missing --method M (" METHOD_LIST ")");
     if (!r->have_R) return cli_usage_error(r->cmd, "missing --components R (the number of features)");

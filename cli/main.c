@@ -414,6 +414,37 @@ int cli_common_option(cli_fit_args *f, const char *cmd, int id, const char *opt_
     }
 }
 
+int cli_subcommand_parse(const cli_subcommand *sc, cli_fit_args *f, const char **points, const char **out_path,
+                         int argc, char **argv, const cli_option *opts, const char *help)
+{
+    const char *cmd = sc->cmd, *value;
+    int id;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while ((id = cli_args_next(&a, opts, &value)) != CLI_ARG_END) {
+        if (id == CLI_ARG_POSITIONAL && sc->kind != CLI_SUB_FIT && f->data_path) {
+            if (sc->kind == CLI_SUB_INFO || *points) return cli_usage_error(cmd, "unexpected argument '%s'", value);
+            *points = value;
+            continue;
+        }
+        int rc = cli_common_option(f, cmd, id, a.opt_name, value, help);
+        if (rc == CLI_OPT_OWN) rc = sc->own(sc->self, id, a.opt_name, value);
+        if (rc != CLI_OPT_CONTINUE) return rc;
+    }
+    if (!f->data_path)
+        return sc->kind == CLI_SUB_FIT
+                   ? cli_usage_error(cmd, "missing DATA (a .npy or CSV file, or - for standard input)")
+                   : cli_usage_error(cmd, "missing %s", sc->file_arg);
+    if (sc->kind != CLI_SUB_APPLY) return CLI_OPT_CONTINUE;
+    if (!*points)
+        return cli_usage_error(cmd, "missing %s (a .npy or CSV file of points, or - for standard input)",
+                               sc->points_arg);
+    if (!strcmp(f->data_path, "-") && !strcmp(*points, "-"))
+        return cli_usage_error(cmd, "only one input can be '-' (standard input)");
+    if (!*out_path) *out_path = "-";
+    return cli_check_output_name(cmd, "-o", *out_path, 0) ? CLI_EXIT_USAGE : CLI_OPT_CONTINUE;
+}
+
 int cli_fit_option(cli_fit_args *f, const char *cmd, int id, const char *opt_name, const char *value)
 {
     switch (id) {

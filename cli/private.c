@@ -129,7 +129,7 @@ static int index_of(const char *const *names, int n, const char *s)
 
 /* ---- arguments ------------------------------------------------------------------------------- */
 
-enum { CMD_FIT, CMD_QUERY, CMD_INFO };
+enum { CMD_FIT = CLI_SUB_FIT, CMD_QUERY = CLI_SUB_APPLY, CMD_INFO = CLI_SUB_INFO };
 
 typedef struct priv_args {
     int which;
@@ -184,8 +184,9 @@ static int parse_name(priv_args *r, const char *opt, const char *value, const ch
     return 1;
 }
 
-static int priv_option(priv_args *r, int id, const char *opt, const char *value)
+static int priv_option(void *self, int id, const char *opt, const char *value)
 {
+    priv_args *r = self;
     int rc = 1;
     switch (id) {
     case OPT_OUTPUT: r->out_path = value; break;
@@ -263,32 +264,10 @@ static int check_fit(priv_args *r)
 /* Parses argv into r and checks what needs no data. Returns CLI_OPT_CONTINUE or an exit code. */
 static int priv_parse(priv_args *r, int argc, char **argv, const cli_option *opts, const char *help)
 {
-    const char *value;
-    int id;
-    cli_args a;
-    cli_args_init(&a, r->cmd, argc, argv);
-    while ((id = cli_args_next(&a, opts, &value)) != CLI_ARG_END) {
-        if (id == CLI_ARG_POSITIONAL && r->which != CMD_FIT && r->f.data_path) {
-            if (r->which == CMD_INFO || r->query_path) return cli_usage_error(r->cmd, "unexpected argument '%s'", value);
-            r->query_path = value;
-            continue;
-        }
-        int rc = cli_common_option(&r->f, r->cmd, id, a.opt_name, value, help);
-        if (rc == CLI_OPT_OWN) rc = priv_option(r, id, a.opt_name, value);
-        if (rc != CLI_OPT_CONTINUE) return rc;
-    }
-    if (!r->f.data_path)
-        return r->which == CMD_FIT ? cli_usage_error(r->cmd, "missing DATA (a .npy or CSV file, or - for standard input)")
-                                   : cli_usage_error(r->cmd, "missing SKETCH (a sketch file from 'gram private fit')");
-    if (r->which == CMD_INFO) return CLI_OPT_CONTINUE;
-    if (r->which == CMD_QUERY) {
-        if (!r->query_path)
-            return cli_usage_error(r->cmd, "missing QUERIES (a .npy or CSV file of points, or - for standard input)");
-        if (!strcmp(r->f.data_path, "-") && !strcmp(r->query_path, "-"))
-            return cli_usage_error(r->cmd, "only one input can be '-' (standard input)");
-        if (!r->out_path) r->out_path = "-";
-        return cli_check_output_name(r->cmd, "-o", r->out_path, 0) ? CLI_EXIT_USAGE : CLI_OPT_CONTINUE;
-    }
+    const cli_subcommand sc = {r->cmd, r->which, "SKETCH (a sketch file from 'gram private fit')", "QUERIES",
+                               priv_option, r};
+    int rc = cli_subcommand_parse(&sc, &r->f, &r->query_path, &r->out_path, argc, argv, opts, help);
+    if (rc != CLI_OPT_CONTINUE || r->which != CMD_FIT) return rc;
     return check_fit(r);
 }
 
