@@ -271,6 +271,15 @@ static int priv_parse(priv_args *r, int argc, char **argv, const cli_option *opt
     return check_fit(r);
 }
 
+/* Creates the context (threads: --threads, or 1) and loads SKETCH: an exit code. */
+static int load(const priv_args *r, int threads, gram_context **ctx, gram_private_sketch **sk)
+{
+    int rc = cli_context_create(r->cmd, threads, ctx);
+    if (rc) return rc;
+    gram_status s = gram_private_load(*ctx, r->f.data_path, sk);
+    return s ? cli_lib_error(*ctx, s, cli_msg_name(r->f.data_path)) : 0;
+}
+
 /* ---- fit --------------------------------------------------------------------------------------- */
 
 static int fit_cmd(priv_args *r)
@@ -350,13 +359,8 @@ static int query_cmd(priv_args *r)
     gram_private_sketch *sk = NULL;
     gram__matrix data = {0};
     double *out = NULL;
-    int rc = cli_context_create(r->cmd, r->f.threads, &ctx);
+    int rc = load(r, r->f.threads, &ctx, &sk);
     if (rc) goto done;
-    gram_status s = gram_private_load(ctx, r->f.data_path, &sk);
-    if (s) {
-        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
-        goto done;
-    }
     gram_private_info in;
     gram_private_sketch_info(sk, &in);
     if ((rc = cli_read_matrix(ctx, r->query_path, &data))) goto done;
@@ -374,9 +378,9 @@ static int query_cmd(priv_args *r)
     gram_array Y = gram_array_f64(data.data, M, M > 0 ? in.dim : 0);
     gram_array O = gram_array_f64(out, M, 1);
     const double t0 = cli_progress_start();
-    s = cli_interrupted() ? GRAM_ECANCELLED
-        : r->mean         ? gram_private_query_mean(ctx, sk, &Y, &O)
-                          : gram_private_query(ctx, sk, &Y, &O);
+    gram_status s = cli_interrupted() ? GRAM_ECANCELLED
+                    : r->mean         ? gram_private_query_mean(ctx, sk, &Y, &O)
+                                      : gram_private_query(ctx, sk, &Y, &O);
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
@@ -408,13 +412,8 @@ static int info_cmd(priv_args *r)
 {
     gram_context *ctx = NULL;
     gram_private_sketch *sk = NULL;
-    int rc = cli_context_create(r->cmd, 1, &ctx);
+    int rc = load(r, 1, &ctx, &sk);
     if (rc) goto done;
-    gram_status s = gram_private_load(ctx, r->f.data_path, &sk);
-    if (s) {
-        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
-        goto done;
-    }
     gram_private_info in;
     gram_private_sketch_info(sk, &in);
     printf("similarity: %s\nmechanism: %s\nepsilon: %.17g\ndelta: %.17g\nneighbours: %s\nnoise: %s\n"
