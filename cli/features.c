@@ -209,6 +209,15 @@ static int feat_parse(feat_args *r, int argc, char **argv, const cli_option *opt
     return cli_parse_kernel_spec(r->cmd, r->kernel_spec, &r->kernel);
 }
 
+/* Creates the context (threads: --threads, or 1) and loads MAP: an exit code. */
+static int load(const feat_args *r, int threads, gram_context **ctx, gram_features **map)
+{
+    int rc = cli_context_create(r->cmd, threads, ctx);
+    if (rc) return rc;
+    gram_status s = gram_features_load(*ctx, r->f.data_path, map);
+    return s ? cli_lib_error(*ctx, s, cli_msg_name(r->f.data_path)) : 0;
+}
+
 /* ---- fit --------------------------------------------------------------------------------------- */
 
 static int fit_cmd(feat_args *r)
@@ -330,13 +339,8 @@ static int transform_cmd(feat_args *r)
     size_t npy_size = 0;
     const char **names = NULL;
     char (*namebuf)[24] = NULL;
-    int rc = cli_context_create(r->cmd, r->f.threads, &ctx);
+    int rc = load(r, r->f.threads, &ctx, &map);
     if (rc) goto done;
-    gram_status s = gram_features_load(ctx, r->f.data_path, &map);
-    if (s) {
-        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
-        goto done;
-    }
     const int64_t D = gram_features_dim(map), R = gram_features_n_components(map);
     const int want32 = r->dtype >= 0 ? r->dtype == GRAM_FLOAT32 : npy_is_float32(r->data_path);
     if ((rc = cli_read_matrix(ctx, r->data_path, &data))) goto done;
@@ -374,7 +378,7 @@ static int transform_cmd(feat_args *r)
     gram_array X = want32 ? gram_array_f32(x32, N, D) : gram_array_f64(data.data, N, D);
     gram_array O = want32 ? gram_array_f32(out32, N, R) : gram_array_f64(out, N, R);
     const double t0 = cli_progress_start();
-    s = cli_interrupted() ? GRAM_ECANCELLED : gram_features_transform(ctx, map, &X, &O);
+    gram_status s = cli_interrupted() ? GRAM_ECANCELLED : gram_features_transform(ctx, map, &X, &O);
     cli_progress_done();
     const double seconds = cli_now() - t0;
     if (s) {
@@ -427,13 +431,8 @@ static int info_cmd(feat_args *r)
 {
     gram_context *ctx = NULL;
     gram_features *map = NULL;
-    int rc = cli_context_create(r->cmd, 1, &ctx);
+    int rc = load(r, 1, &ctx, &map);
     if (rc) goto done;
-    gram_status s = gram_features_load(ctx, r->f.data_path, &map);
-    if (s) {
-        rc = cli_lib_error(ctx, s, cli_msg_name(r->f.data_path));
-        goto done;
-    }
     const gram_features_method m = gram_features_method_of(map);
     const size_t n = gram_kernel_spec(gram_features_kernel(map), NULL, 0);
     char *spec = malloc(n + 1);
