@@ -188,6 +188,11 @@ typedef struct cli_subcommand {
 int cli_subcommand_parse(const cli_subcommand *sc, cli_fit_args *f, const char **points, const char **out_path,
                          int argc, char **argv, const cli_option *opts, const char *help);
 
+/* The options the fit and apply subcommands of such a command share. */
+#define CLI_SUBCOMMAND_OPTIONS                                                                     \
+    {"output", 'o', 1, OPT_OUTPUT}, {"threads", 0, 1, OPT_THREADS}, {"quiet", 'q', 0, OPT_QUIET},  \
+        {"help", 'h', 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}
+
 #define CLI_FIT_OPTIONS                                                                            \
     {"kernel", 0, 1, OPT_KERNEL}, {"bandwidth", 0, 1, OPT_BANDWIDTH},                              \
         {"bandwidth-matrix", 0, 1, OPT_BANDWIDTH_MATRIX}, {"weights", 0, 1, OPT_WEIGHTS},          \

@@ -458,10 +458,6 @@ done:
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-#define FEAT_COMMON_OPTIONS                                                                        \
-    {"output", 'o', 1, OPT_OUTPUT}, {"threads", 0, 1, OPT_THREADS}, {"quiet", 'q', 0, OPT_QUIET},  \
-        {"help", 'h', 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}
-
 static int run(int which, const char *cmd, int argc, char **argv, const cli_option *opts, const char *help,
                int parse_only)
 {
@@ -483,7 +479,7 @@ static int run(int which, const char *cmd, int argc, char **argv, const cli_opti
 int cli_features(int argc, char **argv, int parse_only)
 {
     static const cli_option fit_opts[] = {
-        FEAT_COMMON_OPTIONS,
+        CLI_SUBCOMMAND_OPTIONS,
         {"kernel", 0, 1, OPT_KERNEL_SPEC},
         {"method", 0, 1, OPT_METHOD},
         {"components", 0, 1, OPT_COMPONENTS},
@@ -492,7 +488,7 @@ int cli_features(int argc, char **argv, int parse_only)
         {0, 0, 0, 0},
     };
     static const cli_option transform_opts[] = {
-        FEAT_COMMON_OPTIONS,
+        CLI_SUBCOMMAND_OPTIONS,
         {"dtype", 0, 1, OPT_DTYPE},
         {0, 0, 0, 0},
     };

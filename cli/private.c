@@ -438,10 +438,6 @@ done:
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-#define PRIV_COMMON_OPTIONS                                                                        \
-    {"output", 'o', 1, OPT_OUTPUT}, {"threads", 0, 1, OPT_THREADS}, {"quiet", 'q', 0, OPT_QUIET},  \
-        {"help", 'h', 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}
-
 static int run(int which, const char *cmd, int argc, char **argv, const cli_option *opts, const char *help,
                int parse_only)
 {
@@ -462,7 +458,7 @@ static int run(int which, const char *cmd, int argc, char **argv, const cli_opti
 int cli_private(int argc, char **argv, int parse_only)
 {
     static const cli_option fit_opts[] = {
-        PRIV_COMMON_OPTIONS,
+        CLI_SUBCOMMAND_OPTIONS,
         {"similarity", 0, 1, OPT_SIMILARITY},
         {"epsilon", 0, 1, OPT_EPSILON},
         {"delta", 0, 1, OPT_DELTA},
@@ -480,7 +476,7 @@ int cli_private(int argc, char **argv, int parse_only)
         {0, 0, 0, 0},
     };
     static const cli_option query_opts[] = {
-        PRIV_COMMON_OPTIONS,
+        CLI_SUBCOMMAND_OPTIONS,
         {"mean", 0, 0, OPT_MEAN},
         {0, 0, 0, 0},
     };
