@@ -799,6 +799,17 @@ def new_handle(fn, *args, threads=None):
     return out
 
 
+def take_bytes(fn, ptr):
+    """``fn(ctx, ptr, &buf, &size)``'s buffer (a gram_*_to_bytes) as bytes; the C buffer is freed."""
+    buf, size = ctypes.c_void_p(), ctypes.c_size_t()
+    with Call(work=0) as c:
+        c.check(fn(c.ctx, ptr, ctypes.byref(buf), ctypes.byref(size)))
+    try:
+        return ctypes.string_at(buf, size.value)
+    finally:
+        lib.gram_free(buf)
+
+
 def as_doubles(values):
     """A contiguous float64 array and a ``double*`` to it (keep the array alive)."""
     arr = np.ascontiguousarray(values, dtype=np.float64)

@@ -131,13 +131,7 @@ class _Map:
         return idx, comp, norm
 
     def to_bytes(self):
-        buf, size = ctypes.c_void_p(), ctypes.c_size_t()
-        with _lib.Call(work=0) as c:
-            c.check(_lib.lib.gram_features_to_bytes(c.ctx, self.ptr, ctypes.byref(buf), ctypes.byref(size)))
-        try:
-            return ctypes.string_at(buf, size.value)
-        finally:
-            _lib.lib.gram_free(buf)
+        return _lib.take_bytes(_lib.lib.gram_features_to_bytes, self.ptr)
 
     @classmethod
     def from_bytes(cls, data):

@@ -114,13 +114,7 @@ class _Sketch:
             c.check(_lib.lib.gram_private_save(c.ctx, self.ptr, _path(path)))
 
     def to_bytes(self):
-        buf, size = ctypes.c_void_p(), ctypes.c_size_t()
-        with _lib.Call(work=0) as c:
-            c.check(_lib.lib.gram_private_to_bytes(c.ctx, self.ptr, ctypes.byref(buf), ctypes.byref(size)))
-        try:
-            return ctypes.string_at(buf, size.value)
-        finally:
-            _lib.lib.gram_free(buf)
+        return _lib.take_bytes(_lib.lib.gram_private_to_bytes, self.ptr)
 
     def info(self):
         """The sketch's public description as a dict (gram_private_info)."""

@@ -75,14 +75,7 @@ class _Handle:
         return out
 
     def to_bytes(self):
-        buf, size = ctypes.c_void_p(), ctypes.c_size_t()
-        fn = getattr(_lib.lib, f"gram_{self.kind}_to_bytes")
-        with _lib.Call(work=0) as c:
-            c.check(fn(c.ctx, self.ptr, ctypes.byref(buf), ctypes.byref(size)))
-        try:
-            return ctypes.string_at(buf, size.value)
-        finally:
-            _lib.lib.gram_free(buf)
+        return _lib.take_bytes(getattr(_lib.lib, f"gram_{self.kind}_to_bytes"), self.ptr)
 
     @classmethod
     def from_bytes(cls, data, kind):
