@@ -633,26 +633,15 @@ ERROR_CASES = [
 
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
-def test_kde_errors(gram_cli, tmp_path, case):
-    _, files, args, code, patterns = case
-    for name, content in files.items():
-        (tmp_path / name).write_bytes(content)
-    before = set(p.name for p in tmp_path.iterdir())
+def test_kde_errors(cli_error_case, case):
+    # the shared checks (conftest.cli_error_case): exit code, empty stdout, the patterns, no output
+    # or temporary file left behind, a data error starting "gram: "; a usage error names the command
+    name, files, args, code, patterns = case
+    assert code in (1, 2)
     extra = [] if "-o" in args else ["-o", "out.npy"]
-    p = run(gram_cli, "kde", *extra, *args, cwd=tmp_path)
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode == code, f"exit {p.returncode} (want {code}); stderr:\n{err}"
-    assert p.stdout == b""
-    for pat in patterns:
-        assert re.search(pat, err, re.M), f"stderr does not match {pat!r}:\n{err}"
-    # a failed run leaves no output file and no temporary one
-    after = set(p.name for p in tmp_path.iterdir())
-    assert after == before, f"left behind: {sorted(after - before)}"
+    err = cli_error_case((name, files, ["kde", *extra, *args], code, patterns), {})
     if code == 2:
         assert err.startswith("gram kde: ")
-    else:
-        assert err.startswith("gram: ")
-
 
 SAMPLE_ERRORS = [
     ("missing-count", ["f.csv"], 2, [r"-n"]),
