@@ -48,11 +48,11 @@ static const char KDE_HELP[] =
     "      --rtol R, --atol A   a tolerance on each density f: |f' - f| <= A + R*f\n"
     "                           (scikit-learn's KernelDensity rtol/atol; 0, the\n"
     "                           default: exact). Not with --loo\n"
-    "      --method M           auto (default), exact, tree or sampling (the\n"
-    "                           grid, fgt and features methods are not built yet)\n"
-    "      --delta P            sampling's failure probability per query, in\n"
-    "                           (0, 1) (default 0.001)\n"
-    "      --seed S             sampling's seed (default 0)\n"
+    "      --method M           auto (default), exact, tree, sampling, grid,\n"
+    "                           fgt or features (docs/approx.md)\n"
+    "      --delta P            the failure probability per query of sampling\n"
+    "                           and features, in (0, 1) (default 0.001)\n"
+    "      --seed S             sampling and features: the seed (default 0)\n"
     "      --diagnose           print the participation ratio (the effective\n"
     "                           number of data points carrying each query's sum)\n"
     "                           and the Biroli-Mezard regime instead of densities;\n"
@@ -87,7 +87,8 @@ enum { MODE_DATA, MODE_QUERY, MODE_GRID, MODE_LOO };
 /* kde's own options beyond cli.h's shared ids */
 enum { OPT_KDE_RTOL = 1000, OPT_KDE_ATOL, OPT_KDE_DIAGNOSE };
 
-static const char *const APPROX_METHOD_NAMES[] = {"auto", "exact", "tree", "sampling"};
+static const char *const APPROX_METHOD_NAMES[] = {"auto", "exact", "tree", "sampling", "grid", "fgt", "features"};
+#define N_APPROX_METHODS ((int)(sizeof APPROX_METHOD_NAMES / sizeof APPROX_METHOD_NAMES[0]))
 
 /* --rtol/--atol: a number >= 0 (finite); returns 0 or a usage exit code. */
 static int parse_tol(const char *cmd, const char *opt, const char *value, double *out)
@@ -322,14 +323,11 @@ int cli_kde(int argc, char **argv, int parse_only)
             break;
         case OPT_METHOD: {
             int m = -1;
-            for (int t = 0; t < 4; t++)
+            for (int t = 0; t < N_APPROX_METHODS; t++)
                 if (!strcmp(value, APPROX_METHOD_NAMES[t])) m = t;
-            if (m < 0 && (!strcmp(value, "grid") || !strcmp(value, "fgt") || !strcmp(value, "features"))) {
-                rc = cli_usage_error(cmd, "--method %s is not built yet; use auto, exact, tree or sampling", value);
-                goto done;
-            }
             if (m < 0) {
-                rc = cli_usage_error(cmd, "--method: expected auto|exact|tree|sampling, got '%s'", value);
+                rc = cli_usage_error(cmd, "--method: expected auto|exact|tree|sampling|grid|fgt|features, got '%s'",
+                                     value);
                 goto done;
             }
             aopt.method = (gram_approx_method)m;
@@ -570,7 +568,7 @@ int cli_kde(int argc, char **argv, int parse_only)
         char how[160] = "";
         if (approx)
             snprintf(how, sizeof how, " method=%s rtol=%g atol=%g evaluations=%lld%s",
-                     APPROX_METHOD_NAMES[ainfo.method >= 0 && ainfo.method < 4 ? ainfo.method : 0], aopt.rtol,
+                     APPROX_METHOD_NAMES[ainfo.method >= 0 && ainfo.method < N_APPROX_METHODS ? ainfo.method : 0], aopt.rtol,
                      aopt.atol, (long long)ainfo.kernel_evaluations, ainfo.delta > 0 ? " (randomized)" : "");
         fprintf(stderr, "%s: N=%lld D=%lld kernel=%s bandwidth=%s %s%s%s %s in %s\n", cmd, (long long)N,
                 (long long)D, f.kernel_name, cli_rule_name(&f), bw,

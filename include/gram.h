@@ -1284,8 +1284,19 @@ typedef enum gram_approx_method {
     GRAM_APPROX_EXACT = 1,    /* gram_kernel_sum */
     GRAM_APPROX_TREE = 2,     /* kd-trees over X and Y with node bounds on the kernel, leaves by the
                                  engine: monotone radial kernels (value non-increasing in distance) */
-    GRAM_APPROX_SAMPLING = 3  /* uniform sampling of X with empirical-Bernstein confidence bounds,
-                                 adaptive sample size, failure probability delta per query */
+    GRAM_APPROX_SAMPLING = 3, /* uniform sampling of X with empirical-Bernstein confidence bounds,
+                                 adaptive sample size, failure probability delta per query; with
+                                 DEANN's split (near_neighbours) the points nearest each query are
+                                 summed exactly and only the rest sampled */
+    GRAM_APPROX_GRID = 4,     /* gaussian kernels, D ≤ 6: X binned onto a regular grid by
+                                 high-order interpolation, the grid convolved with the kernel,
+                                 queries interpolated; an a priori bound from the orders and the
+                                 spacing, queries it cannot certify summed exactly */
+    GRAM_APPROX_FGT = 5,      /* the improved fast Gauss transform (gaussian kernels): clusters of X,
+                                 truncated Taylor series about their centres, a priori bound */
+    GRAM_APPROX_FEATURES = 6  /* random Fourier features of a shift-invariant kernel, an
+                                 empirical-Bernstein bound over the independent features,
+                                 failure probability delta per query */
 } gram_approx_method;
 
 typedef struct gram_approx_options {
@@ -1295,6 +1306,11 @@ typedef struct gram_approx_options {
     double delta;             /* randomized methods' failure probability per query, in (0, 1) (1e-3) */
     uint64_t seed;            /* randomized methods' seed (0) */
     int64_t leaf_size;        /* tree: points per leaf (0: the method's default) */
+    int64_t near_neighbours;  /* sampling: points per query summed exactly before the rest is
+                                 sampled (DEANN's split); 0: the method's choice, -1: none */
+    int64_t components;       /* features: random features (0: the method's choice) */
+    int order;                /* grid: interpolation points per dimension; fgt: Taylor order
+                                 (0: the method's choice from the tolerance) */
 } gram_approx_options;
 
 typedef struct gram_approx_info {

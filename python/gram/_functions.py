@@ -47,10 +47,14 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
         A tolerance: every value meets ``|out - exact| <= atol + rtol * |exact|`` (scikit-learn's
         KernelDensity convention; with probability >= 1 - delta per value for sampling). 0 and 0:
         exact. See docs/approx.md.
-    method : {'auto', 'exact', 'tree', 'sampling'}, default='auto'
-        'auto' picks the cheapest method whose bound meets the tolerance; 'tree' (kd-trees with
-        deterministic node bounds; monotone radial kernels) and 'sampling' (empirical-Bernstein
-        bounds) force one. 'grid', 'fgt' and 'features' are planned and refused as not built yet.
+    method : {'auto', 'exact', 'tree', 'sampling', 'grid', 'fgt', 'features'}, default='auto'
+        'auto' picks the cheapest method whose bound meets the tolerance; the others force one:
+        'tree' (kd-trees with deterministic node bounds; monotone radial kernels), 'sampling'
+        (empirical-Bernstein bounds, the nearest points summed exactly), 'grid' (gaussian, D <= 6:
+        binning, grid convolution, interpolation), 'fgt' (the improved fast Gauss transform) and
+        'features' (random Fourier features with an empirical-Bernstein bound). A method that
+        cannot bound the kernel is refused with a ValueError naming why and which methods can
+        (docs/approx.md).
     delta : float, default=1e-3
         Sampling's failure probability per value, in (0, 1).
     random_state : int, RandomState, Generator or None, default=None

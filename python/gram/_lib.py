@@ -479,6 +479,9 @@ class ApproxOptions(_CheckedStructure):
         ("delta", ctypes.c_double),
         ("seed", ctypes.c_uint64),
         ("leaf_size", ctypes.c_int64),
+        ("near_neighbours", ctypes.c_int64),
+        ("components", ctypes.c_int64),
+        ("order", ctypes.c_int),
     ]
 
 
@@ -493,7 +496,7 @@ class ApproxInfo(ctypes.Structure):
 
 
 # gram_approx_method and gram_kde_regime, in the enums' order
-APPROX_METHODS = ("auto", "exact", "tree", "sampling")
+APPROX_METHODS = ("auto", "exact", "tree", "sampling", "grid", "fgt", "features")
 KDE_REGIMES = ("clt", "heavy", "extreme")
 
 _APPROX = [

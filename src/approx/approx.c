@@ -34,6 +34,9 @@ static const char *method_name(gram_approx_method m)
     case GRAM_APPROX_EXACT: return "exact";
     case GRAM_APPROX_TREE: return "tree";
     case GRAM_APPROX_SAMPLING: return "sampling";
+    case GRAM_APPROX_GRID: return "grid";
+    case GRAM_APPROX_FGT: return "fgt";
+    case GRAM_APPROX_FEATURES: return "features";
     }
     return "?";
 }
@@ -81,11 +84,20 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     if (!(o.delta > 0 && o.delta < 1))
         return gram__fail(ctx, GRAM_EINVAL, "delta (the failure probability of randomized bounds) must be in (0, 1), "
                           "got %g", o.delta);
-    if ((int)o.method < GRAM_APPROX_AUTO || (int)o.method > GRAM_APPROX_SAMPLING)
-        return gram__fail(ctx, GRAM_EINVAL, "method must be auto, exact, tree or sampling (0 to 3), got %d", (int)o.method);
+    if ((int)o.method < GRAM_APPROX_AUTO || (int)o.method > GRAM_APPROX_FEATURES)
+        return gram__fail(ctx, GRAM_EINVAL, "method must be auto, exact, tree, sampling, grid, fgt or features (0 to 6), "
+                          "got %d", (int)o.method);
     if (o.leaf_size < 0)
         return gram__fail(ctx, GRAM_EINVAL, "leaf_size must be >= 0 (0: the method's default), got %lld",
                           (long long)o.leaf_size);
+    if (o.near_neighbours < -1)
+        return gram__fail(ctx, GRAM_EINVAL, "near_neighbours must be >= -1 (0: the method's choice, -1: none), got %lld",
+                          (long long)o.near_neighbours);
+    if (o.components < 0)
+        return gram__fail(ctx, GRAM_EINVAL, "components must be >= 0 (0: the method's choice), got %lld",
+                          (long long)o.components);
+    if (o.order < 0 || o.order > 64)
+        return gram__fail(ctx, GRAM_EINVAL, "order must be in [0, 64] (0: the method's choice), got %d", o.order);
     if (!Y) Y = X;
     gram_status s = check_args(ctx, k, Y, X, W, out, err);
     if (s) return s;
@@ -104,6 +116,17 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     if (m == GRAM_APPROX_SAMPLING && samp_why)
         return gram__fail(ctx, GRAM_EINVAL, "method sampling cannot meet a tolerance for this kernel: %s; methods that "
                           "can: exact%s", samp_why, tree_ok ? ", tree" : "");
+    {
+        const char *why = NULL;
+        int ok = 1;
+        if (m == GRAM_APPROX_GRID) ok = gram__approx_grid_supports(k, D, &why);
+        else if (m == GRAM_APPROX_FGT) ok = gram__approx_fgt_supports(k, D, &why);
+        else if (m == GRAM_APPROX_FEATURES) ok = gram__approx_features_supports(k, D, &why);
+        if (!ok)
+            return gram__fail(ctx, GRAM_EINVAL, "method %s cannot meet a tolerance for this kernel: %s; methods that "
+                              "can: exact%s%s", method_name(m), why ? why : "unsupported", tree_ok ? ", tree" : "",
+                              samp_why ? "" : ", sampling");
+    }
     if (o.rtol == 0 && o.atol == 0) m = GRAM_APPROX_EXACT; /* nothing to spare: every method would end exact */
     if (m == GRAM_APPROX_AUTO) {
         if (pairs <= GRAM_APPROX_EXACT_PAIRS) m = GRAM_APPROX_EXACT;
@@ -121,6 +144,12 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
         if (!s && declined) m = GRAM_APPROX_EXACT;
     } else if (m == GRAM_APPROX_SAMPLING) {
         s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info);
+    } else if (m == GRAM_APPROX_GRID) {
+        s = gram__approx_grid(ctx, k, Y, X, W, &o, out, err, info);
+    } else if (m == GRAM_APPROX_FGT) {
+        s = gram__approx_fgt(ctx, k, Y, X, W, &o, out, err, info);
+    } else if (m == GRAM_APPROX_FEATURES) {
+        s = gram__approx_features(ctx, k, Y, X, W, &o, out, err, info);
     }
     if (m == GRAM_APPROX_EXACT) {
         if ((s = gram_kernel_sum(ctx, k, Y, X, W, out))) return s;

@@ -425,7 +425,7 @@ static void test_refusals(gram_context *ctx)
         {1e-3, 0, 0, 0, 0, "delta (the failure probability of randomized bounds) must be in (0, 1), got 0"},
         {1e-3, 0, 1, 0, 0, "must be in (0, 1), got 1"},
         {1e-3, 0, NAN, 0, 0, "must be in (0, 1), got nan"},
-        {1e-3, 0, 1e-3, 4, 0, "method must be auto, exact, tree or sampling (0 to 3), got 4"},
+        {1e-3, 0, 1e-3, 7, 0, "method must be auto, exact, tree, sampling, grid, fgt or features (0 to 6), got 7"},
         {1e-3, 0, 1e-3, -1, 0, "got -1"},
         {1e-3, 0, 1e-3, 2, -5, "leaf_size must be >= 0 (0: the method's default), got -5"},
     };

@@ -123,10 +123,7 @@ def test_diagnose_regimes_and_output_file(gram_cli, tmp_path):
     (["--rtol", "-1"], 2, "--rtol: expected a number >= 0"),
     (["--atol", "nan"], 2, "--atol: expected a number >= 0"),
     (["--rtol", "abc"], 2, "--rtol: expected a number >= 0"),
-    (["--method", "grid"], 2, "--method grid is not built yet"),
-    (["--method", "fgt"], 2, "--method fgt is not built yet"),
-    (["--method", "features"], 2, "--method features is not built yet"),
-    (["--method", "kd_tree"], 2, "--method: expected auto|exact|tree|sampling"),
+    (["--method", "kd_tree"], 2, "--method: expected auto|exact|tree|sampling|grid|fgt|features, got 'kd_tree'"),
     (["--delta", "0"], 2, "--delta: expected a probability in (0, 1)"),
     (["--delta", "1"], 2, "--delta: expected a probability in (0, 1)"),
     (["--seed", "-3"], 2, "--seed: expected an integer"),
@@ -137,6 +134,11 @@ def test_diagnose_regimes_and_output_file(gram_cli, tmp_path):
     (["--diagnose", "--bandwidth-matrix", "covariance"], 2, "cannot be used with --bandwidth-matrix"),
     (["--diagnose", "-o", "-"], 2, "-o needs a file"),
     (["--kernel", "linear", "--method", "tree", "--rtol", "1e-3", "--bandwidth", "0.5"], 0, ""),
+    # grid and fgt bound only the gaussian: the library's refusal, exit 1 (docs/cli.md)
+    (["--kernel", "epanechnikov", "--method", "grid", "--rtol", "1e-3"], 1,
+     "method grid cannot meet a tolerance for this kernel"),
+    (["--kernel", "epanechnikov", "--method", "fgt", "--rtol", "1e-3"], 1,
+     "method fgt cannot meet a tolerance for this kernel"),
 ])
 def test_bad_flags(gram_cli, args, code, needle):
     p = run(gram_cli, FAITHFUL, *args)

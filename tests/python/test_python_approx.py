@@ -119,15 +119,22 @@ def test_kernel_sum_exact_info_and_compatibility():
     ({"delta": 0.0}, ValueError, r"delta must be in \(0, 1\)"),
     ({"delta": 1.0}, ValueError, r"delta must be in \(0, 1\)"),
     ({"delta": float("nan")}, ValueError, r"delta must be in \(0, 1\)"),
-    ({"method": "kd_tree"}, ValueError, "method must be one of 'auto', 'exact', 'tree', 'sampling'"),
-    ({"method": "grid"}, ValueError, "'grid' is not built yet"),
-    ({"method": "fgt"}, ValueError, "'fgt' is not built yet"),
-    ({"method": "features"}, ValueError, "'features' is not built yet"),
+    ({"method": "kd_tree"}, ValueError, "method must be one of 'auto', 'exact', 'tree', 'sampling', 'grid', "
+                                        "'fgt', 'features', got 'kd_tree'"),
 ])
 def test_kernel_sum_bad_options(kwargs, exc, match):
     X = _data(50, 2, 11)
     with pytest.raises(exc, match=match):
         gram.kernel_sum(X, X[:5], **kwargs)
+
+
+@pytest.mark.parametrize("method,kernel", [("grid", "laplacian"), ("fgt", "laplacian"), ("features", "linear")])
+def test_kernel_sum_forced_method_refused_for_kernel(method, kernel):
+    # grid and fgt bound only gaussian kernels, features only shift-invariant ones
+    X = _data(200, 2, 12)
+    with pytest.raises(ValueError, match=f"method {method} cannot meet a tolerance for this kernel") as e:
+        gram.kernel_sum(X, X[:5], kernel=kernel, rtol=1e-3, method=method)
+    assert "methods that can: exact" in str(e.value)
 
 
 def test_kernel_sum_method_that_cannot_meet_the_tolerance():
