@@ -1328,6 +1328,19 @@ GRAM_API gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel
                                             const gram_approx_options *opt, gram_array *out, gram_array *err,
                                             gram_approx_info *info);
 
+/* The logarithm of gram_kernel_sum_approx's sums, for sums that may underflow (densities in many
+ * dimensions, small bandwidths): out[i,v] = log of a sum that meets the same tolerance on the
+ * linear scale, |exp(out) − exact| ≤ atol + rtol·exact, and err (or NULL) bounds |exp(out) − exact|
+ * as gram_kernel_sum_approx's does. A row whose approximate sum of any column is below 2^52 times
+ * the smallest normal number of out's dtype (underflowing, 0, or an estimate ≤ 0) is summed exactly
+ * by gram_kernel_logsum instead: finite wherever the true sum is positive, err 0 there, its pairs
+ * counted in info. The kernel must be non-negative and W ≥ 0 (GRAM_EDOMAIN, as gram_kernel_logsum);
+ * otherwise arguments and errors as gram_kernel_sum_approx. */
+GRAM_API gram_status gram_kernel_logsum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                               const gram_array *X, const gram_array *W,
+                                               const gram_approx_options *opt, gram_array *out, gram_array *err,
+                                               gram_approx_info *info);
+
 /*
  * High-dimensional KDE diagnostics (Biroli & Mézard, "Kernel density estimators in large
  * dimensions"; docs/approx.md). out[i] = (Σ_j k_ij w_j)² / Σ_j (k_ij w_j)², the participation ratio:

@@ -100,25 +100,16 @@ def kernel_sum(X, Y=None, weights=None, kernel=DEFAULT_KERNEL, log=False, dtype=
         M = X2[0] if Y is None else np.shape(Y)[0]
         info = _lib.ApproxInfo(_approx.METHODS.index("exact"), 0.0, int(M) * int(X2[0]))
         return out, _approx.info_dict(info, opt, np.zeros(out.shape, dtype=np.float64))
-    out, info, err = _sum_approx(kernel, X, Y, weights, dtype, threads, opt)
-    if log:
-        # The library's approximate sums are linear: their log, except where a sum is too close to
-        # underflow for its log to mean anything; those rows are summed exactly in log space.
-        tiny = np.finfo(out.dtype).tiny * 2.0**52
-        low = np.flatnonzero(np.any(out.reshape(out.shape[0], -1) < tiny, axis=1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.log(out)
-        if low.size:
-            Xc = check_array(X, name="X")
-            Yl = (Xc if Y is None else check_array(Y, name="Y"))[low]
-            out[low] = _sum(kernel, Xc, Yl, weights, True, out.dtype if dtype is None else dtype, threads)
+    # gram_kernel_logsum_approx sums exactly in log space the rows whose sums underflow
+    out, info, err = _sum_approx(kernel, X, Y, weights, dtype, threads, opt, log)
     if return_info:
         return out, _approx.info_dict(info, opt, err)
     return out
 
 
-def _sum_approx(kernel, X, Y, weights, dtype, threads, opt):
-    """gram_kernel_sum_approx with _sum's argument handling: (out, ApproxInfo, error bounds)."""
+def _sum_approx(kernel, X, Y, weights, dtype, threads, opt, log=False):
+    """gram_kernel_sum_approx (gram_kernel_logsum_approx when log) with _sum's argument handling:
+    (out, ApproxInfo, error bounds)."""
     h, Xv, Yv, W2, out, _ = _sum_operands(kernel, X, Y, weights, dtype)
     M = out.shape[0]
     err = _lib.empty(out.shape, np.float64, "the error bounds")
@@ -128,7 +119,8 @@ def _sum_approx(kernel, X, Y, weights, dtype, threads, opt):
     Oa = _lib.view(out.reshape(M, -1), "out")
     Ea = _lib.view(err.reshape(M, -1), "err")
     info = _lib.ApproxInfo()
-    _call_sum(threads, Xv.shape[0] * M * max(1, Xv.shape[1]), _lib.lib.gram_kernel_sum_approx, h.ptr,
+    fn = _lib.lib.gram_kernel_logsum_approx if log else _lib.lib.gram_kernel_sum_approx
+    _call_sum(threads, Xv.shape[0] * M * max(1, Xv.shape[1]), fn, h.ptr,
               ctypes.byref(Ya), ctypes.byref(Xa), Wa, ctypes.byref(opt), ctypes.byref(Oa), ctypes.byref(Ea),
               ctypes.byref(info))
     return out, info, err

@@ -503,6 +503,8 @@ _APPROX = [
     ("gram_approx_options_init", None, [ctypes.POINTER(ApproxOptions)]),
     ("gram_kernel_sum_approx", _st, [_vp, _vp, _pa, _pa, _pa, ctypes.POINTER(ApproxOptions), _pa, _pa,
                                      ctypes.POINTER(ApproxInfo)]),
+    ("gram_kernel_logsum_approx", _st, [_vp, _vp, _pa, _pa, _pa, ctypes.POINTER(ApproxOptions), _pa, _pa,
+                                        ctypes.POINTER(ApproxInfo)]),
     ("gram_kernel_sum_participation", _st, [_vp, _vp, _pa, _pa, _dp, _pa]),
     ("gram_kde_regime_of", _st, [_d, _d, _d, _dp, _dp, ctypes.POINTER(_int)]),
     ("gram_kde_eval_approx", _st, [_vp, _vp, _pa, ctypes.POINTER(ApproxOptions), _int, _pa,

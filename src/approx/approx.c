@@ -6,6 +6,7 @@
 #include "../engine/engine.h"
 #include "../kernel/kernel.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -69,14 +70,9 @@ static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gra
     return GRAM_OK;
 }
 
-gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
-                                   const gram_array *W, const gram_approx_options *opt, gram_array *out,
-                                   gram_array *err, gram_approx_info *info)
+static gram_status check_options(gram_context *ctx, const gram_approx_options *opt)
 {
-    gram__clear(ctx);
-    gram_approx_options o;
-    if (opt) o = *opt;
-    else gram_approx_options_init(&o);
+    const gram_approx_options o = *opt;
     if (!(o.rtol >= 0) || isinf(o.rtol))
         return gram__fail(ctx, GRAM_EINVAL, "rtol must be finite and >= 0, got %g", o.rtol);
     if (!(o.atol >= 0) || isinf(o.atol))
@@ -98,9 +94,21 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
                           (long long)o.components);
     if (o.order < 0 || o.order > 64)
         return gram__fail(ctx, GRAM_EINVAL, "order must be in [0, 64] (0: the method's choice), got %d", o.order);
-    if (!Y) Y = X;
-    gram_status s = check_args(ctx, k, Y, X, W, out, err);
+    return GRAM_OK;
+}
+
+gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                   const gram_array *W, const gram_approx_options *opt, gram_array *out,
+                                   gram_array *err, gram_approx_info *info)
+{
+    gram__clear(ctx);
+    gram_approx_options o;
+    if (opt) o = *opt;
+    else gram_approx_options_init(&o);
+    gram_status s = check_options(ctx, &o);
     if (s) return s;
+    if (!Y) Y = X;
+    if ((s = check_args(ctx, k, Y, X, W, out, err))) return s;
 
     const int64_t M = Y->rows, N = X->rows, D = X->cols;
     int64_t pairs;
@@ -159,5 +167,77 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
         if (info) info->method = m, info->delta = 0.0, info->kernel_evaluations = pairs;
     }
     if (s && !(ctx && ctx->message[0])) s = gram__fail(ctx, s, "approx: method %s failed", method_name(m));
+    return s;
+}
+
+gram_status gram_kernel_logsum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                      const gram_array *W, const gram_approx_options *opt, gram_array *out,
+                                      gram_array *err, gram_approx_info *info)
+{
+    gram__clear(ctx);
+    gram_approx_options o;
+    if (opt) o = *opt;
+    else gram_approx_options_init(&o);
+    gram_status s = check_options(ctx, &o);
+    if (s) return s;
+    if (!Y) Y = X;
+    if ((s = check_args(ctx, k, Y, X, W, out, err))) return s;
+    /* the conditions of gram_kernel_logsum, with its messages */
+    if (!k->nonnegative)
+        return gram__fail(ctx, GRAM_EDOMAIN, "logsum needs a kernel that is never negative; this one can be");
+    if (W && (s = gram__check_nonnegative(ctx, W, "W"))) return s;
+
+    const int64_t M = Y->rows, V = out->cols, D = Y->cols;
+    int64_t mv;
+    size_t bytes;
+    if (!gram__mul_i64(M, V, &mv) || !gram__bytes(mv + 1, sizeof(double), &bytes))
+        return gram__fail(ctx, GRAM_EOVERFLOW, "logsum_approx: %lld×%lld values overflow", (long long)M, (long long)V);
+    double *lin = gram__alloc(bytes);
+    int64_t *low = gram__alloc(sizeof(int64_t) * (size_t)(M + 1));
+    void *Yl = NULL;
+    double *ll = NULL;
+    if (!lin || !low) {
+        s = gram__fail(ctx, GRAM_ENOMEM, "logsum_approx: cannot allocate %zu bytes", bytes);
+        goto done;
+    }
+    gram_array L = gram_array_f64(lin, M, V);
+    if ((s = gram_kernel_sum_approx(ctx, k, Y, X, W, &o, &L, err, info))) goto done;
+    /* A sum within 2^52 of the smallest normal number of out's dtype has lost digits to underflow
+     * (or is 0, or an estimate ≤ 0 where the true sum is positive): its log would mean nothing, so
+     * those rows are summed exactly in log space, where they are finite. */
+    const double tiny = (out->dtype == GRAM_FLOAT32 ? (double)FLT_MIN : DBL_MIN) * 0x1p52;
+    int64_t nlow = 0;
+    for (int64_t i = 0; i < M; i++) {
+        int under = 0;
+        for (int64_t v = 0; v < V; v++) under |= !(lin[i * V + v] >= tiny);
+        if (under) low[nlow++] = i;
+    }
+    if (nlow > 0) {
+        const size_t es = Y->dtype == GRAM_FLOAT32 ? sizeof(float) : sizeof(double);
+        Yl = gram__alloc(es * (size_t)(nlow * D + 1));
+        ll = gram__alloc(sizeof(double) * (size_t)(nlow * V + 1));
+        if (!Yl || !ll) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "logsum_approx: out of memory");
+            goto done;
+        }
+        gram_array Ya = {Yl, Y->dtype, nlow, D, D, 1};
+        for (int64_t r = 0; r < nlow; r++)
+            for (int64_t d = 0; d < D; d++) gram__put(&Ya, r, d, gram__get(Y, low[r], d));
+        gram_array La = gram_array_f64(ll, nlow, V);
+        if ((s = gram_kernel_logsum(ctx, k, &Ya, X, W, &La))) goto done;
+        if (info) info->kernel_evaluations += nlow * X->rows;
+    }
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t v = 0; v < V; v++) gram__put(out, i, v, log(lin[i * V + v]));
+    for (int64_t r = 0; r < nlow; r++)
+        for (int64_t v = 0; v < V; v++) {
+            gram__put(out, low[r], v, ll[r * V + v]);
+            if (err) gram__put(err, low[r], v, 0.0);
+        }
+done:
+    gram__free(lin);
+    gram__free(low);
+    gram__free(Yl);
+    gram__free(ll);
     return s;
 }
