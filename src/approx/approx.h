@@ -64,6 +64,10 @@ double gram__approx_fgt_cost(const gram_kernel *k, const gram_array *Y, const gr
 gram_status gram__approx_fgt(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                              const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
                              gram_approx_info *info);
+/* fgt's truncation bound per unit weight (fgt.c derives it): the error of the order-p Taylor series
+ * of one term exp(−|y − x|²) (coordinates scaled so that the gaussian is exp(−|·|²)) for a point x
+ * within r of its cluster's centre and a query y at distance beta from it. */
+double gram__approx_fgt_trunc_bound(int p, double r, double beta);
 int gram__approx_features_supports(const gram_kernel *k, int64_t D, const char **why);
 double gram__approx_features_cost(const gram_kernel *k, const gram_array *Y, const gram_array *X,
                                   const gram_approx_options *opt);
