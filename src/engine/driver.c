@@ -923,6 +923,55 @@ gram_status gram__plan_run(gram__plan *p)
     return st;
 }
 
+/* ---- sums over sub-ranges of a packed X ------------------------------------------------------ */
+
+gram_status gram__packed_create(gram__packed *pk, gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                const gram_array *X, const gram_array *W)
+{
+    memset(pk, 0, sizeof *pk);
+    gram_status s = gram__plan_build(&pk->plan, ctx, k, GRAM_MODE_SUM, Y, X, W, NULL);
+    if (s) {
+        gram__plan_free(&pk->plan);
+        return s;
+    }
+    const int depth = k->stack_depth > 0 ? k->stack_depth : 1;
+    /* the program's stack of tiles, then one tile's partial P (GRAM_MR × V); tiles stay 64-byte
+     * aligned when scratch is */
+    pk->scratch = (size_t)depth * GRAM_MR * GRAM_KC * esize(pk->plan.dtype) +
+                  (size_t)GRAM_MR * (size_t)(pk->plan.V > 0 ? pk->plan.V : 1) * sizeof(double) + 64;
+    return GRAM_OK;
+}
+
+void gram__packed_sum(const gram__packed *pk, int64_t r0, int64_t r1, int64_t j0, int64_t j1, void *scratch,
+                      double *acc)
+{
+    const gram__plan *p = &pk->plan;
+    const int64_t V = p->V, N = p->N;
+    if (r1 <= r0 || j1 <= j0 || V == 0) return;
+    const size_t tile_bytes = (size_t)GRAM_MR * GRAM_KC * esize(p->dtype);
+    const int depth = p->k->stack_depth > 0 ? p->k->stack_depth : 1;
+    void *stack[64];
+    for (int s = 0; s < depth && s < 64; s++) stack[s] = (unsigned char *)scratch + (size_t)s * tile_bytes;
+    double *P = (double *)((unsigned char *)scratch + (size_t)depth * tile_bytes);
+    /* whole panels: the last one of X is padded by the plan (weight 0) */
+    const int64_t end = j1 >= N ? p->Npad : j1;
+    for (int64_t t0 = r0; t0 < r1; t0 += GRAM_MR) {
+        const int64_t mr = r1 - t0 < GRAM_MR ? r1 - t0 : GRAM_MR;
+        double *a = acc + (t0 - r0) * V;
+        for (int64_t c0 = j0; c0 < end; c0 += GRAM_KC) {
+            const int64_t n = end - c0 < GRAM_KC ? end - c0 : GRAM_KC;
+            tile_partial(p, t0, mr, c0, n, stack, P, NULL);
+            for (int64_t e = 0; e < mr * V; e++) a[e] += P[e];
+        }
+    }
+}
+
+void gram__packed_free(gram__packed *pk)
+{
+    gram__plan_free(&pk->plan);
+    memset(pk, 0, sizeof *pk);
+}
+
 /* ---- Gram blocks with their gradient -------------------------------------------------------- */
 
 #define GRAD_B 128 /* pairs per block of the gradient program */

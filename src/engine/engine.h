@@ -107,6 +107,28 @@ gram_status gram__plan_build(gram__plan *p, gram_context *ctx, const gram_kernel
 gram_status gram__plan_run(gram__plan *p);
 void gram__plan_free(gram__plan *p);
 
+/* A weighted kernel sum over sub-ranges of X, packed once (the approximate methods' exact parts,
+ * src/approx/tree.c): gram__packed_create packs Y, X and W (rows as given, validated by the caller,
+ * N ≥ 1) as gram_kernel_sum would, the same centre and scaling, so every pair's kernel value is
+ * bit for bit the one gram_kernel_sum computes for it; gram__packed_sum then adds, for query rows
+ * r0 ≤ i < r1 and every weight column v,
+ *     acc[(i - r0)·V + v] += Σ_{j0 ≤ j < j1} k(y_i, x_j) · W[j, v]
+ * one chunk of GRAM_KC points at a time from j0, each chunk's partial added to acc in chunk order,
+ * as the driver does: with acc = 0 and [j0, j1) = [0, N) the result is gram_kernel_sum's, bit for
+ * bit. j0 must be a multiple of GRAM_PANEL, and j1 one too or N (a packed panel is summed whole;
+ * callers that need other boundaries give the rows between weight 0). Serial, no allocation:
+ * scratch is gram__packed_scratch bytes of the caller's (one per thread), so threads may share pk.
+ * Sums only (not log-sums). */
+typedef struct gram__packed {
+    gram__plan plan;
+    size_t scratch; /* bytes of scratch one gram__packed_sum needs */
+} gram__packed;
+gram_status gram__packed_create(gram__packed *pk, gram_context *ctx, const gram_kernel *k, const gram_array *Y,
+                                const gram_array *X, const gram_array *W);
+void gram__packed_sum(const gram__packed *pk, int64_t r0, int64_t r1, int64_t j0, int64_t j1, void *scratch,
+                      double *acc);
+void gram__packed_free(gram__packed *pk);
+
 /* The gradient half of gram_kernel_matrix_grad (driver.c), for validated Y (M×D) and X (N×D):
  * grad[(i·N + j)·P + p] = ∂k(y_i, x_j)/∂θ_p for P = n_hyper, white on the diagonal when sym. Rows
  * on threads, each entry computed alone, so the bits do not depend on the thread count. */
