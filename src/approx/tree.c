@@ -216,6 +216,7 @@ typedef struct kdtree {
                                   the last leaf's end; padding rows have weight 0) */
     int64_t n_packed;          /* rows of the packed X */
     double *wp, *wn;           /* n_nodes × V (X's tree) */
+    double *share;             /* n_nodes × V: (wp + wn) / (wp + wn) of the root, 0 where that is 0 */
     double *w;                 /* n × V permuted weights (X's tree) */
     void *pt;                  /* Y's tree: n × D permuted rows in the data's dtype */
 } kdtree;
@@ -253,7 +254,7 @@ static void tree_free(kdtree *T)
 {
     gram__free(T->perm), gram__free(T->pd), gram__free(T->lo), gram__free(T->hi), gram__free(T->start);
     gram__free(T->end), gram__free(T->left), gram__free(T->right), gram__free(T->wp), gram__free(T->wn);
-    gram__free(T->w), gram__free(T->pt), gram__free(T->ps), gram__free(T->pe);
+    gram__free(T->w), gram__free(T->pt), gram__free(T->ps), gram__free(T->pe), gram__free(T->share);
     memset(T, 0, sizeof *T);
 }
 
@@ -284,8 +285,9 @@ static gram_status tree_build(gram_context *ctx, kdtree *T, const tkern *K, cons
         ok = gram__bytes(n * V, sizeof(double), &b_w);
         if (ok) {
             T->wp = gram__alloc(b_nv), T->wn = gram__alloc(b_nv), T->w = gram__alloc(b_w > 0 ? b_w : sizeof(double));
+            T->share = gram__alloc(b_nv);
             T->ps = gram__alloc((size_t)nn * sizeof(int64_t)), T->pe = gram__alloc((size_t)nn * sizeof(int64_t));
-            ok = T->wp && T->wn && T->w && T->ps && T->pe;
+            ok = T->wp && T->wn && T->w && T->ps && T->pe && T->share;
         }
     }
     if (!ok) {
@@ -342,6 +344,11 @@ static gram_status tree_build(gram_context *ctx, kdtree *T, const tkern *K, cons
             T->ps[id] = T->ps[a], T->pe[id] = T->pe[b];
         }
     }
+    for (int64_t id = 0; id < T->n_nodes && V > 0; id++)
+        for (int64_t v = 0; v < V; v++) {
+            const double tot = T->wp[v] + T->wn[v];
+            T->share[id * V + v] = tot > 0 ? (T->wp[id * V + v] + T->wn[id * V + v]) / tot : 0.0;
+        }
     return GRAM_OK;
 }
 
@@ -402,8 +409,8 @@ typedef struct job {
     double rtol, atol;
 } job;
 
-/* Node n's interval per column for every query in the box [blo, bhi]. */
-static void node_bounds(const job *J, const double *blo, const double *bhi, int64_t n, double *lo, double *hi)
+/* Node n's interval per column for every query in the box [blo, bhi]; returns tmin. */
+static double node_bounds(const job *J, const double *blo, const double *bhi, int64_t n, double *lo, double *hi)
 {
     const kdtree *X = J->X;
     double tmin, tmax, kmin, kmax;
@@ -414,14 +421,11 @@ static void node_bounds(const job *J, const double *blo, const double *bhi, int6
         lo[v] = kmin * p - kmax * q;
         hi[v] = kmax * p - kmin * q;
     }
+    return tmin;
 }
 
 /* Node n's share of column v's tolerance: its part of Σ|w|. */
-static double share_of(const kdtree *X, int64_t n, int64_t v)
-{
-    const double tot = X->wp[v] + X->wn[v];
-    return tot > 0 ? (X->wp[n * X->V + v] + X->wn[n * X->V + v]) / tot : 0.0;
-}
+static double share_of(const kdtree *X, int64_t n, int64_t v) { return X->share[n * X->V + v]; }
 
 /* Adds node n's per-query bounds to queries [q0, q1) of the block (rows from the block's first, b0). */
 static void add_bounds(const job *J, work *w, int64_t n, int64_t b0, int64_t q0, int64_t q1)
@@ -466,7 +470,6 @@ static void run_block(const job *J, work *w, int64_t b, gram_array *out, gram_ar
 {
     const kdtree *X = J->X, *Y = J->Y;
     const int64_t V = J->V, D = J->D, q0 = Y->start[b], nq = Y->end[b] - q0;
-    const double *blo = Y->lo + b * D, *bhi = Y->hi + b * D;
     const size_t vb = (size_t)V * sizeof(double);
     *evals = 0;
     memset(w->E, 0, (size_t)nq * vb), memset(w->Lp, 0, (size_t)nq * vb), memset(w->Up, 0, (size_t)nq * vb);
@@ -528,23 +531,31 @@ static void run_block(const job *J, work *w, int64_t b, gram_array *out, gram_ar
             /* The children replace n on the stack of the undecided sub-blocks; the nearer one is
              * walked first. */
             int64_t a = X->left[n], c = X->right[n];
-            double ta, tc, tmax;
-            t_range(J->K, blo, bhi, X->lo + a * D, X->hi + a * D, &ta, &tmax);
-            t_range(J->K, blo, bhi, X->lo + c * D, X->hi + c * D, &tc, &tmax);
-            if (ta <= tc) { const int64_t x = a; a = c, c = x; } /* a on top */
             double *alo = w->slo + sp * sv, *ahi = w->shi + sp * sv, *clo = alo + sv, *chi = ahi + sv;
             /* n's bounds sit in the slot a takes: take them out of G first */
             for (int64_t t = 0; t < ns; t++)
                 if (rest >> t & 1u)
                     for (int64_t v = 0; v < V; v++) w->glo[t * V + v] -= alo[t * V + v], w->ghi[t * V + v] -= ahi[t * V + v];
+            double ta = INFINITY, tc = INFINITY; /* the children's least tmin over the sub-blocks */
             for (int64_t t = 0; t < ns; t++) {
                 if (!(rest >> t & 1u)) continue;
                 const double *ylo = Y->lo + sub[t] * D, *yhi = Y->hi + sub[t] * D;
-                node_bounds(J, ylo, yhi, a, alo + t * V, ahi + t * V);
-                node_bounds(J, ylo, yhi, c, clo + t * V, chi + t * V);
+                const double u = node_bounds(J, ylo, yhi, a, alo + t * V, ahi + t * V);
+                const double z = node_bounds(J, ylo, yhi, c, clo + t * V, chi + t * V);
+                ta = u < ta ? u : ta, tc = z < tc ? z : tc;
                 for (int64_t v = 0; v < V; v++) {
                     const int64_t i = t * V + v;
                     w->glo[i] += alo[i] + clo[i], w->ghi[i] += ahi[i] + chi[i];
+                }
+            }
+            if (ta <= tc) { /* a on top */
+                const int64_t x = a;
+                a = c, c = x;
+                for (int64_t i = 0; i < sv; i++) {
+                    double y = alo[i];
+                    alo[i] = clo[i], clo[i] = y;
+                    y = ahi[i];
+                    ahi[i] = chi[i], chi[i] = y;
                 }
             }
             w->stack[sp] = a, w->smask[sp] = rest, w->stack[sp + 1] = c, w->smask[sp + 1] = rest;
