@@ -74,7 +74,7 @@ enum {
     SUB_Y = 4,    /* queries per leaf of Y's tree: a block's sub-blocks (a node of ≤ 16 queries has
                      at most 8 leaves: every leaf under it holds ≥ 2) */
     MAX_SUB = 8,
-    PILOT = 64    /* blocks AUTO's pilot runs */
+    PILOT = 32    /* blocks AUTO's pilot runs (512 queries) */
 };
 
 int gram__approx_tree_supports(const gram_kernel *k, const char **why)
