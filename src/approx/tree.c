@@ -155,31 +155,27 @@ static void k_range(const tkern *K, double tmin, double tmax, double *kmin, doub
     if (!(*kmin > 0.0)) *kmin = 0.0;
 }
 
-/* Swaps rows i and j of x (D values each) and their entries of perm. */
-static void swap_rows(double *x, int64_t *perm, int64_t D, int64_t i, int64_t j)
-{
-    const int64_t t = perm[i];
-    perm[i] = perm[j], perm[j] = t;
-    for (int64_t d = 0; d < D; d++) {
-        const double v = x[i * D + d];
-        x[i * D + d] = x[j * D + d], x[j * D + d] = v;
-    }
-}
+/* A coordinate and its row, for the splits' selections. */
+typedef struct keyrow {
+    double key;
+    int64_t row;
+} keyrow;
 
-/* Puts the row with the k-th smallest coordinate dim of rows [0, n) of x at k, smaller ones
- * before, larger after (three-way partitions, so runs of equal coordinates cost one pass). The
- * rows move, not indices to them: the boxes' scans and the partitions then read memory in order. */
-static void select_nth(double *x, int64_t *perm, int64_t n, int64_t k, int64_t D, int64_t dim)
+static void swap_kr(keyrow *a, keyrow *b) { const keyrow t = *a; *a = *b; *b = t; }
+
+/* Puts the k-th smallest key of a[0..n) at k, smaller ones before, larger after (three-way
+ * partitions, so runs of equal coordinates cost one pass). */
+static void select_nth(keyrow *a, int64_t n, int64_t k)
 {
     int64_t lo = 0, hi = n;
     while (hi - lo > 1) {
-        double p0 = x[lo * D + dim], p1 = x[(lo + (hi - lo) / 2) * D + dim], p2 = x[(hi - 1) * D + dim];
+        double p0 = a[lo].key, p1 = a[lo + (hi - lo) / 2].key, p2 = a[hi - 1].key;
         double p = p0 < p1 ? (p1 < p2 ? p1 : (p0 < p2 ? p2 : p0)) : (p0 < p2 ? p0 : (p1 < p2 ? p2 : p1));
         int64_t lt = lo, i = lo, gt = hi;
         while (i < gt) {
-            const double v = x[i * D + dim];
-            if (v < p) swap_rows(x, perm, D, lt++, i++);
-            else if (v > p) swap_rows(x, perm, D, i, --gt);
+            const double v = a[i].key;
+            if (v < p) swap_kr(&a[lt++], &a[i++]);
+            else if (v > p) swap_kr(&a[i], &a[--gt]);
             else i++;
         }
         if (k < lt) hi = lt;
@@ -221,20 +217,24 @@ typedef struct kdtree {
     void *pt;                  /* Y's tree: n × D permuted rows in the data's dtype */
 } kdtree;
 
-/* Builds node *next over rows [s, e) of xd (moved into the tree's order as it goes, perm with
- * them); returns its index. */
-static int64_t build(kdtree *T, const tkern *K, double *xd, int64_t *perm, int64_t s, int64_t e, int64_t leaf,
-                     int64_t *next)
+/* The builder's scratch: the selection's keys, the rows and perm in their new order, and the
+ * children's boxes of each level (4·D values per level). */
+typedef struct bwork {
+    keyrow *kr;
+    double *rows, *boxes;
+    int64_t *perm;
+} bwork;
+
+/* Builds node *next over rows [s, e) of xd, whose box is [blo, bhi] (moving the rows into the
+ * tree's order, perm with them); returns its index. The split selects on a compact copy of the
+ * coordinate, then moves the rows once, computing the children's boxes as it goes: the rows are read
+ * in order, once per level. */
+static int64_t build(kdtree *T, const tkern *K, bwork *B, double *xd, int64_t *perm, int64_t s, int64_t e,
+                     int64_t leaf, int64_t *next, int64_t level, const double *blo, const double *bhi)
 {
     const int64_t id = (*next)++, D = T->D;
     double *lo = T->lo + id * D, *hi = T->hi + id * D;
-    for (int64_t d = 0; d < D; d++) lo[d] = INFINITY, hi[d] = -INFINITY;
-    for (int64_t i = s; i < e; i++)
-        for (int64_t d = 0; d < D; d++) {
-            const double v = xd[i * D + d];
-            lo[d] = v < lo[d] ? v : lo[d];
-            hi[d] = v > hi[d] ? v : hi[d];
-        }
+    for (int64_t d = 0; d < D; d++) lo[d] = blo[d], hi[d] = bhi[d];
     T->start[id] = s, T->end[id] = e, T->left[id] = T->right[id] = -1;
     if (e - s <= leaf) return id;
     int64_t dim = 0;
@@ -243,10 +243,28 @@ static int64_t build(kdtree *T, const tkern *K, double *xd, int64_t *perm, int64
         const double ext = (hi[d] - lo[d]) * inv_of(K, d);
         if (ext > best) best = ext, dim = d;
     }
-    const int64_t mid = split_at(s, e, leaf);
-    if (D > 0) select_nth(xd + s * D, perm + s, e - s, mid - s, D, dim);
-    T->left[id] = build(T, K, xd, perm, s, mid, leaf, next);
-    T->right[id] = build(T, K, xd, perm, mid, e, leaf, next);
+    const int64_t mid = split_at(s, e, leaf), n = e - s, h = mid - s;
+    double *llo = B->boxes + level * 4 * D, *lhi = llo + D, *rlo = lhi + D, *rhi = rlo + D;
+    for (int64_t d = 0; d < D; d++) llo[d] = rlo[d] = INFINITY, lhi[d] = rhi[d] = -INFINITY;
+    if (D > 0) {
+        for (int64_t i = 0; i < n; i++) B->kr[i].key = xd[(s + i) * D + dim], B->kr[i].row = i;
+        select_nth(B->kr, n, h);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t r = D > 0 ? B->kr[i].row : i;
+        const double *x = xd + (s + r) * D;
+        double *to = B->rows + i * D, *bl = i < h ? llo : rlo, *bh = i < h ? lhi : rhi;
+        for (int64_t d = 0; d < D; d++) {
+            to[d] = x[d];
+            bl[d] = x[d] < bl[d] ? x[d] : bl[d];
+            bh[d] = x[d] > bh[d] ? x[d] : bh[d];
+        }
+        B->perm[i] = perm[s + r];
+    }
+    memcpy(xd + s * D, B->rows, (size_t)(n * D) * sizeof(double));
+    memcpy(perm + s, B->perm, (size_t)n * sizeof(int64_t));
+    T->left[id] = build(T, K, B, xd, perm, s, mid, leaf, next, level + 1, llo, lhi);
+    T->right[id] = build(T, K, B, xd, perm, mid, e, leaf, next, level + 1, rlo, rhi);
     return id;
 }
 
@@ -300,8 +318,31 @@ static gram_status tree_build(gram_context *ctx, kdtree *T, const tkern *K, cons
         for (int64_t d = 0; d < D; d++) T->pd[i * D + d] = gram__get(A, i, d);
     }
     int64_t next = 0;
-    if (n > 0) build(T, K, T->pd, T->perm, 0, n, leaf, &next);
-    else T->n_nodes = 0;
+    if (n > 0) {
+        bwork B;
+        B.kr = gram__alloc((size_t)n * sizeof(keyrow)), B.rows = gram__alloc(b_nd);
+        B.boxes = gram__alloc((size_t)(4 * (depth + 1) * (D > 0 ? D : 1)) * sizeof(double));
+        B.perm = gram__alloc(b_n);
+        if (!B.kr || !B.rows || !B.boxes || !B.perm) {
+            gram__free(B.kr), gram__free(B.rows), gram__free(B.boxes), gram__free(B.perm);
+            tree_free(T);
+            return gram__fail(ctx, GRAM_ENOMEM, "out of memory for the tree over %s (%lld×%lld)", name, (long long)n,
+                              (long long)D);
+        }
+        /* the root's box, the rest as the splits move the rows */
+        double *rlo = B.boxes, *rhi = rlo + D;
+        for (int64_t d = 0; d < D; d++) rlo[d] = INFINITY, rhi[d] = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t d = 0; d < D; d++) {
+                const double v = T->pd[i * D + d];
+                rlo[d] = v < rlo[d] ? v : rlo[d];
+                rhi[d] = v > rhi[d] ? v : rhi[d];
+            }
+        double *root = B.boxes + 4 * depth * (D > 0 ? D : 1); /* the last level's slot is never a parent's */
+        memcpy(root, rlo, (size_t)(2 * D) * sizeof(double));
+        build(T, K, &B, T->pd, T->perm, 0, n, leaf, &next, 0, root, root + D);
+        gram__free(B.kr), gram__free(B.rows), gram__free(B.boxes), gram__free(B.perm);
+    } else T->n_nodes = 0;
     for (int64_t i = 0; i < n; i++) {
         const int64_t r = T->perm[i];
         for (int64_t d = 0; d < D && T->pt; d++) {
