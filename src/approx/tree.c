@@ -217,55 +217,66 @@ typedef struct kdtree {
     void *pt;                  /* Y's tree: n × D permuted rows in the data's dtype */
 } kdtree;
 
-/* The builder's scratch: the selection's keys, the rows and perm in their new order, and the
- * children's boxes of each level (4·D values per level). */
+/* The builder's scratch, indexed as the rows: the selection's keys, the rows and perm in their new
+ * order. */
 typedef struct bwork {
     keyrow *kr;
-    double *rows, *boxes;
+    double *rows;
     int64_t *perm;
 } bwork;
 
-/* Builds node *next over rows [s, e) of xd, whose box is [blo, bhi] (moving the rows into the
- * tree's order, perm with them); returns its index. The split selects on a compact copy of the
- * coordinate, then moves the rows once, computing the children's boxes as it goes: the rows are read
- * in order, once per level. */
-static int64_t build(kdtree *T, const tkern *K, bwork *B, double *xd, int64_t *perm, int64_t s, int64_t e,
-                     int64_t leaf, int64_t *next, int64_t level, const double *blo, const double *bhi)
+/* Builds node id over rows [s, e) of xd, whose box the caller wrote (moving the rows into the
+ * tree's order, perm with them). The split selects on a compact copy of the coordinate, then moves
+ * the rows once, writing the children's boxes as it goes: the rows are read in order, once per
+ * level. Children's ids are fixed by the sizes alone (preorder), so large subtrees are built as
+ * OpenMP tasks and the tree is the same for every thread count. */
+static void build(kdtree *T, const tkern *K, const bwork *B, double *xd, int64_t *perm, int64_t id, int64_t s,
+                  int64_t e, int64_t leaf)
 {
-    const int64_t id = (*next)++, D = T->D;
-    double *lo = T->lo + id * D, *hi = T->hi + id * D;
-    for (int64_t d = 0; d < D; d++) lo[d] = blo[d], hi[d] = bhi[d];
+    const int64_t D = T->D;
+    const double *lo = T->lo + id * D, *hi = T->hi + id * D;
     T->start[id] = s, T->end[id] = e, T->left[id] = T->right[id] = -1;
-    if (e - s <= leaf) return id;
-    int64_t dim = 0;
+    if (e - s <= leaf) return;
+    int64_t dim = 0, unused = 0;
     double best = -1.0;
     for (int64_t d = 0; d < D; d++) {
         const double ext = (hi[d] - lo[d]) * inv_of(K, d);
         if (ext > best) best = ext, dim = d;
     }
     const int64_t mid = split_at(s, e, leaf), n = e - s, h = mid - s;
-    double *llo = B->boxes + level * 4 * D, *lhi = llo + D, *rlo = lhi + D, *rhi = rlo + D;
+    const int64_t a = id + 1, c = id + 1 + count_nodes(s, mid, leaf, 0, &unused);
+    double *llo = T->lo + a * D, *lhi = T->hi + a * D, *rlo = T->lo + c * D, *rhi = T->hi + c * D;
     for (int64_t d = 0; d < D; d++) llo[d] = rlo[d] = INFINITY, lhi[d] = rhi[d] = -INFINITY;
+    keyrow *kr = B->kr + s;
     if (D > 0) {
-        for (int64_t i = 0; i < n; i++) B->kr[i].key = xd[(s + i) * D + dim], B->kr[i].row = i;
-        select_nth(B->kr, n, h);
+        for (int64_t i = 0; i < n; i++) kr[i].key = xd[(s + i) * D + dim], kr[i].row = i;
+        select_nth(kr, n, h);
     }
+    double *rows = B->rows + s * D;
+    int64_t *pm = B->perm + s;
     for (int64_t i = 0; i < n; i++) {
-        const int64_t r = D > 0 ? B->kr[i].row : i;
+        const int64_t r = D > 0 ? kr[i].row : i;
         const double *x = xd + (s + r) * D;
-        double *to = B->rows + i * D, *bl = i < h ? llo : rlo, *bh = i < h ? lhi : rhi;
+        double *to = rows + i * D, *bl = i < h ? llo : rlo, *bh = i < h ? lhi : rhi;
         for (int64_t d = 0; d < D; d++) {
             to[d] = x[d];
             bl[d] = x[d] < bl[d] ? x[d] : bl[d];
             bh[d] = x[d] > bh[d] ? x[d] : bh[d];
         }
-        B->perm[i] = perm[s + r];
+        pm[i] = perm[s + r];
     }
-    memcpy(xd + s * D, B->rows, (size_t)(n * D) * sizeof(double));
-    memcpy(perm + s, B->perm, (size_t)n * sizeof(int64_t));
-    T->left[id] = build(T, K, B, xd, perm, s, mid, leaf, next, level + 1, llo, lhi);
-    T->right[id] = build(T, K, B, xd, perm, mid, e, leaf, next, level + 1, rlo, rhi);
-    return id;
+    memcpy(xd + s * D, rows, (size_t)(n * D) * sizeof(double));
+    memcpy(perm + s, pm, (size_t)n * sizeof(int64_t));
+    T->left[id] = a, T->right[id] = c;
+    if (n >= 8192) {
+#pragma omp task
+        build(T, K, B, xd, perm, a, s, mid, leaf);
+#pragma omp task
+        build(T, K, B, xd, perm, c, mid, e, leaf);
+    } else {
+        build(T, K, B, xd, perm, a, s, mid, leaf);
+        build(T, K, B, xd, perm, c, mid, e, leaf);
+    }
 }
 
 static void tree_free(kdtree *T)
@@ -317,31 +328,29 @@ static gram_status tree_build(gram_context *ctx, kdtree *T, const tkern *K, cons
         T->perm[i] = i;
         for (int64_t d = 0; d < D; d++) T->pd[i * D + d] = gram__get(A, i, d);
     }
-    int64_t next = 0;
     if (n > 0) {
         bwork B;
-        B.kr = gram__alloc((size_t)n * sizeof(keyrow)), B.rows = gram__alloc(b_nd);
-        B.boxes = gram__alloc((size_t)(4 * (depth + 1) * (D > 0 ? D : 1)) * sizeof(double));
-        B.perm = gram__alloc(b_n);
-        if (!B.kr || !B.rows || !B.boxes || !B.perm) {
-            gram__free(B.kr), gram__free(B.rows), gram__free(B.boxes), gram__free(B.perm);
+        B.kr = gram__alloc((size_t)n * sizeof(keyrow)), B.rows = gram__alloc(b_nd), B.perm = gram__alloc(b_n);
+        if (!B.kr || !B.rows || !B.perm) {
+            gram__free(B.kr), gram__free(B.rows), gram__free(B.perm);
             tree_free(T);
             return gram__fail(ctx, GRAM_ENOMEM, "out of memory for the tree over %s (%lld×%lld)", name, (long long)n,
                               (long long)D);
         }
-        /* the root's box, the rest as the splits move the rows */
-        double *rlo = B.boxes, *rhi = rlo + D;
-        for (int64_t d = 0; d < D; d++) rlo[d] = INFINITY, rhi[d] = -INFINITY;
+        /* the root's box; the splits write their children's */
+        for (int64_t d = 0; d < D; d++) T->lo[d] = INFINITY, T->hi[d] = -INFINITY;
         for (int64_t i = 0; i < n; i++)
             for (int64_t d = 0; d < D; d++) {
                 const double v = T->pd[i * D + d];
-                rlo[d] = v < rlo[d] ? v : rlo[d];
-                rhi[d] = v > rhi[d] ? v : rhi[d];
+                T->lo[d] = v < T->lo[d] ? v : T->lo[d];
+                T->hi[d] = v > T->hi[d] ? v : T->hi[d];
             }
-        double *root = B.boxes + 4 * depth * (D > 0 ? D : 1); /* the last level's slot is never a parent's */
-        memcpy(root, rlo, (size_t)(2 * D) * sizeof(double));
-        build(T, K, &B, T->pd, T->perm, 0, n, leaf, &next, 0, root, root + D);
-        gram__free(B.kr), gram__free(B.rows), gram__free(B.boxes), gram__free(B.perm);
+        int nt = gram__threads(ctx);
+        nt = gram__team_size(n >= 16384 ? nt : 1);
+#pragma omp parallel num_threads(nt)
+#pragma omp single
+        build(T, K, &B, T->pd, T->perm, 0, 0, n, leaf);
+        gram__free(B.kr), gram__free(B.rows), gram__free(B.perm);
     } else T->n_nodes = 0;
     for (int64_t i = 0; i < n; i++) {
         const int64_t r = T->perm[i];

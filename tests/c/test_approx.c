@@ -617,11 +617,37 @@ static void test_prunes_8d(gram_context *ctx)
         CHECK(info.method == GRAM_APPROX_TREE && memcmp(o1, o2, sizeof(double) * (size_t)M) == 0 &&
                   memcmp(e1, e2, sizeof(double) * (size_t)M) == 0,
               "D=8: AUTO (method %d) differs from the tree", (int)info.method);
-        gram_context_set_threads(ctx, 0);
         free(o1), free(o2), free(e1), free(e2);
     }
     gram_kernel_destroy(k);
     free(x), free(y), free(w);
+
+    /* X's tree is built with OpenMP tasks from 16384 points: the same tree, so the same bits, for 1
+     * and 2 threads (D = 3, N = 40000, M = 500) */
+    const int64_t N2 = 40000, M2 = 500, D2 = 3;
+    x = malloc(sizeof(double) * (size_t)(N2 * D2)), y = malloc(sizeof(double) * (size_t)(M2 * D2));
+    for (int64_t j = 0; j < N2 * D2; j++) x[j] = check_normal(&r);
+    for (int64_t j = 0; j < M2 * D2; j++) y[j] = check_normal(&r);
+    double *o1 = malloc(sizeof(double) * (size_t)M2), *o2 = malloc(sizeof(double) * (size_t)M2);
+    double *e1 = malloc(sizeof(double) * (size_t)M2), *e2 = malloc(sizeof(double) * (size_t)M2);
+    k = check_kernel(ctx, "gaussian(0.1)");
+    gram_array X2 = gram_array_f64(x, N2, D2), Y2 = gram_array_f64(y, M2, D2), O1 = gram_array_f64(o1, M2, 1),
+               O2 = gram_array_f64(o2, M2, 1), E1 = gram_array_f64(e1, M2, 1), E2 = gram_array_f64(e2, M2, 1);
+    gram_approx_options opt;
+    gram_approx_options_init(&opt);
+    opt.method = GRAM_APPROX_TREE, opt.rtol = 1e-4;
+    gram_approx_info i1, i2;
+    gram_context_set_threads(ctx, 1);
+    CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y2, &X2, NULL, &opt, &O1, &E1, &i1), GRAM_OK);
+    gram_context_set_threads(ctx, 2);
+    CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y2, &X2, NULL, &opt, &O2, &E2, &i2), GRAM_OK);
+    CHECK(memcmp(o1, o2, sizeof(double) * (size_t)M2) == 0 && memcmp(e1, e2, sizeof(double) * (size_t)M2) == 0 &&
+              i1.kernel_evaluations == i2.kernel_evaluations && i1.kernel_evaluations < M2 * N2 / 2,
+          "N = 40000: 1 and 2 threads differ (pairs %lld, %lld)", (long long)i1.kernel_evaluations,
+          (long long)i2.kernel_evaluations);
+    gram_context_set_threads(ctx, 0);
+    gram_kernel_destroy(k);
+    free(x), free(y), free(o1), free(o2), free(e1), free(e2);
 }
 
 int main(void)
