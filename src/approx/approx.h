@@ -25,10 +25,11 @@ gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const
 /* Whether the tree's bounds apply to k: a single radial, non-negative, non-increasing family (with
  * optional constant scale); a message naming why not otherwise (for the front end's errors). */
 int gram__approx_tree_supports(const gram_kernel *k, const char **why);
-/* The tree with AUTO's pilot: when max_fraction < 1 and declined is not NULL, a walk without sums
- * over up to 32 query blocks spread over Y counts the pairs the tree would sum exactly (its walk
- * never depends on those sums); above max_fraction·(their queries)·N it sums nothing and sets
- * *declined = 1 (the caller then sums exactly). gram__approx_tree is this with no pilot. */
+/* The tree with AUTO's pilot: when max_fraction < 1 and declined is not NULL, up to 32 query blocks
+ * of 16 spread over Y are run first, on one thread, counting the pairs they sum exactly (the walk
+ * depends on its sums, so the pilot is the real thing); above max_fraction·(their queries)·N the
+ * rest is not run and *declined = 1 (the caller then sums exactly, overwriting those rows), else
+ * the pilot's results stand. gram__approx_tree is this with no pilot. */
 gram_status gram__approx_tree_run(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                                   const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                   gram_array *err, gram_approx_info *info, double max_fraction, int *declined);
