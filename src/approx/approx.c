@@ -9,17 +9,28 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 /* AUTO sums exactly below this many pairs: a tree's build and bounds cost about as much. */
 #define GRAM_APPROX_EXACT_PAIRS ((int64_t)1 << 20)
 /* AUTO's tree covers D ≤ this: beyond it, kd-tree boxes are too loose to prune (docs/approx.md). */
 #define GRAM_APPROX_TREE_MAX_D 16
-/* AUTO's sampling needs rtol ≥ this: below it the sample is most of X anyway. */
-#define GRAM_APPROX_SAMPLING_MIN_RTOL 1e-2
-/* AUTO keeps the tree when its pilot finds it would sum at most this fraction of the pairs exactly:
- * its exact parts run ~2× slower per pair than one gram_kernel_sum (smaller engine calls, X
- * packed per block), so beyond ~0.5 it loses (docs/approx.md). */
+/* The tree's time model: measured on nycflights13 (D = 8; docs/approx.md, Tree) the tree takes
+ * about (FIXED + PER_PAIR·f) of the exact sum's time, f the fraction of pairs it sums exactly, so
+ * it breaks even near f = 0.45. AUTO's tree goes on when its pilot finds f at most MAX_FRACTION
+ * and its predicted time below the best other method's. */
+#define GRAM_APPROX_TREE_FIXED 0.19
+#define GRAM_APPROX_TREE_PER_PAIR 1.8
 #define GRAM_APPROX_TREE_MAX_FRACTION 0.4
+/* The tree's pilot is not worth running when the fraction of pairs it may sum exactly and still
+ * beat the choice so far is below this. */
+#define GRAM_APPROX_TREE_WORTH 0.01
+/* Measuring this machine's pair time (a few ms) is worth it when some method is predicted below
+ * this fraction of the exact sum. */
+#define GRAM_APPROX_PILOT_WORTH 0.5
+/* A randomized method replaces the best deterministic one only when predicted this many times
+ * cheaper. */
+#define GRAM_APPROX_RANDOM_ADVANTAGE 2.0
 
 void gram_approx_options_init(gram_approx_options *o)
 {
@@ -97,6 +108,102 @@ static gram_status check_options(gram_context *ctx, const gram_approx_options *o
     return GRAM_OK;
 }
 
+/* ---- AUTO's cost model (docs/approx.md, "Choosing a method") ----------------------------------- */
+
+/* One kernel pair of gram_kernel_sum on one thread of the development machine (AMD EPYC Zen 4,
+ * AVX-512), in seconds, against D: the unit of the methods' cost functions (measured with
+ * bench/approx_bench.py's exact runs and fgt.c's phase timings; docs/approx.md). */
+static double dev_pair_seconds(int64_t D) { return 1.15e-9 + 0.10e-9 * (double)D; }
+
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)) return 0.0;
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The pilot: this machine's CPU time per pair of gram_kernel_sum for this kernel, dtype and D,
+ * from up to 128 queries against up to 2^14 rows of X (the smaller of two runs: a shared machine's
+ * noise only ever adds time). CPU time over all threads, so it is the one-thread cost whatever the
+ * thread count. 0 when it cannot be measured (then the development machine's figure stands). */
+static double pilot_pair_seconds(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                 const gram_array *W)
+{
+    const int64_t m0 = Y->rows < 128 ? Y->rows : 128, n0 = X->rows < 16384 ? X->rows : 16384;
+    const int64_t V = W ? W->cols : 1;
+    double *buf = gram__alloc(sizeof(double) * (size_t)(m0 * V + 1));
+    if (!buf || m0 * n0 < 4096) {
+        gram__free(buf);
+        return 0.0;
+    }
+    gram_array Ys = *Y, Xs = *X, Ws, Os = gram_array_f64(buf, m0, V);
+    Ys.rows = m0, Xs.rows = n0;
+    if (W) Ws = *W, Ws.rows = n0;
+    double best = INFINITY;
+    for (int r = 0; r < 2; r++) {
+        double t0 = cpu_seconds();
+        if (gram_kernel_sum(ctx, k, &Ys, &Xs, W ? &Ws : NULL, &Os)) {
+            best = INFINITY;
+            break;
+        }
+        double t = cpu_seconds() - t0;
+        if (t < best) best = t;
+    }
+    gram__free(buf);
+    gram__clear(ctx);
+    return best > 0 && best < INFINITY ? best / ((double)m0 * (double)n0) : 0.0;
+}
+
+/* AUTO: every method that can bound k predicts its time (its cost function, in development-machine
+ * pairs, converted to this machine's exact pairs by the pilot); the cheapest deterministic one
+ * (exact, grid, fgt) is the baseline; a randomized one (sampling, features) replaces it only when
+ * predicted GRAM_APPROX_RANDOM_ADVANTAGE times cheaper, since its bound holds with probability
+ * 1 − δ only. The tree, when it can bound k (D ≤ 16), then runs its own pilot (its first query
+ * blocks, for real) and declines when its predicted time exceeds that choice's; *fallback is what
+ * runs then. */
+#ifndef SAMPLING_COST /* until sampling.c defines gram__approx_sampling_cost */
+#define SAMPLING_COST(ctx, k, Y, X, W, o) ((void)(ctx), (void)(W), INFINITY)
+#endif
+static void choose(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                   const gram_array *W, const gram_approx_options *o, int tree_ok, int samp_ok, gram_approx_method *m,
+                   gram_approx_method *fallback, double *tree_fraction)
+{
+    const int64_t M = Y->rows, N = X->rows, D = X->cols;
+    const double pairs = (double)M * (double)N;
+    double c_grid = gram__approx_grid_supports(k, D, NULL) ? gram__approx_grid_cost(k, Y, X, o) : INFINITY;
+    double c_fgt = gram__approx_fgt_supports(k, D, NULL) ? gram__approx_fgt_cost(k, Y, X, o) : INFINITY;
+    double c_feat = INFINITY, c_samp = INFINITY;
+    if (gram__approx_features_supports(k, D, NULL)) c_feat = gram__approx_features_cost(k, Y, X, o);
+    /* sampling's pilot builds its near index over all of X: only where the tree cannot serve */
+    if (samp_ok && k->nonnegative && (!tree_ok || D > GRAM_APPROX_TREE_MAX_D))
+        c_samp = SAMPLING_COST(ctx, k, Y, X, W, o);
+    gram__clear(ctx);
+    double lo = fmin(fmin(c_grid, c_fgt), fmin(c_feat, c_samp));
+    double scale = 1.0; /* development-machine pairs → this machine's exact pairs */
+    if (lo < GRAM_APPROX_PILOT_WORTH * pairs || tree_ok) {
+        double here = pilot_pair_seconds(ctx, k, Y, X, W);
+        if (here > 0) scale = dev_pair_seconds(D) / here;
+    }
+    c_grid *= scale, c_fgt *= scale, c_feat *= scale, c_samp *= scale;
+    gram_approx_method det = GRAM_APPROX_EXACT, rnd = GRAM_APPROX_EXACT;
+    double c_det = pairs, c_rnd = INFINITY;
+    if (c_grid < c_det) det = GRAM_APPROX_GRID, c_det = c_grid;
+    if (c_fgt < c_det) det = GRAM_APPROX_FGT, c_det = c_fgt;
+    if (c_samp < c_rnd) rnd = GRAM_APPROX_SAMPLING, c_rnd = c_samp;
+    if (c_feat < c_rnd) rnd = GRAM_APPROX_FEATURES, c_rnd = c_feat;
+    gram_approx_method best = det;
+    double c_best = c_det;
+    if (c_rnd * GRAM_APPROX_RANDOM_ADVANTAGE < c_det) best = rnd, c_best = c_rnd;
+    *m = best;
+    *fallback = best;
+    const double f = fmin(GRAM_APPROX_TREE_MAX_FRACTION,
+                          (c_best / pairs - GRAM_APPROX_TREE_FIXED) / GRAM_APPROX_TREE_PER_PAIR);
+    if (tree_ok && D <= GRAM_APPROX_TREE_MAX_D && f > GRAM_APPROX_TREE_WORTH) {
+        *m = GRAM_APPROX_TREE;
+        *tree_fraction = f;
+    }
+}
+
 gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                                    const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                    gram_array *err, gram_approx_info *info)
@@ -117,7 +224,6 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
     const int tree_ok = gram__approx_tree_supports(k, &tree_why);
     if (!gram__approx_sampling_supports(k, &samp_why) && !samp_why) samp_why = "its values have no finite range";
     gram_approx_method m = o.method;
-    const int automatic = m == GRAM_APPROX_AUTO;
     if (m == GRAM_APPROX_TREE && !tree_ok)
         return gram__fail(ctx, GRAM_EINVAL, "method tree cannot meet a tolerance for this kernel: %s; methods that can: "
                           "exact%s", tree_why, samp_why ? "" : ", sampling");
@@ -136,20 +242,25 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
                               samp_why ? "" : ", sampling");
     }
     if (o.rtol == 0 && o.atol == 0) m = GRAM_APPROX_EXACT; /* nothing to spare: every method would end exact */
+    double tree_fraction = 2.0; /* a forced tree runs no pilot */
+    gram_approx_method fallback = GRAM_APPROX_EXACT;
     if (m == GRAM_APPROX_AUTO) {
         if (pairs <= GRAM_APPROX_EXACT_PAIRS) m = GRAM_APPROX_EXACT;
-        else if (tree_ok && D <= GRAM_APPROX_TREE_MAX_D) m = GRAM_APPROX_TREE;
-        else if (!samp_why && k->nonnegative && D > GRAM_APPROX_TREE_MAX_D && o.rtol >= GRAM_APPROX_SAMPLING_MIN_RTOL)
-            m = GRAM_APPROX_SAMPLING;
-        else m = GRAM_APPROX_EXACT;
+        else choose(ctx, k, Y, X, W, &o, tree_ok, !samp_why, &m, &fallback, &tree_fraction);
     }
     if (info) info->method = m, info->delta = 0.0, info->kernel_evaluations = 0;
     if (m == GRAM_APPROX_TREE) {
-        /* AUTO's tree runs a pilot first and declines when it would sum most pairs exactly */
+        /* AUTO's tree runs a pilot first and declines when it would cost more than the best other */
         int declined = 0;
-        s = gram__approx_tree_run(ctx, k, Y, X, W, &o, out, err, info, automatic ? GRAM_APPROX_TREE_MAX_FRACTION : 2.0,
-                                  &declined);
-        if (!s && declined) m = GRAM_APPROX_EXACT;
+        s = gram__approx_tree_run(ctx, k, Y, X, W, &o, out, err, info, tree_fraction, &declined);
+        if (!s && declined) {
+            m = fallback;
+            if (info) info->method = m;
+            if (m == GRAM_APPROX_SAMPLING) s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info);
+            else if (m == GRAM_APPROX_GRID) s = gram__approx_grid(ctx, k, Y, X, W, &o, out, err, info);
+            else if (m == GRAM_APPROX_FGT) s = gram__approx_fgt(ctx, k, Y, X, W, &o, out, err, info);
+            else if (m == GRAM_APPROX_FEATURES) s = gram__approx_features(ctx, k, Y, X, W, &o, out, err, info);
+        }
     } else if (m == GRAM_APPROX_SAMPLING) {
         s = gram__approx_sampling(ctx, k, Y, X, W, &o, out, err, info);
     } else if (m == GRAM_APPROX_GRID) {
