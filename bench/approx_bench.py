@@ -53,7 +53,9 @@ ran. gram's exact sum always runs on all Q checked queries (it is the reference)
 10⁶-query cases its time, too, is extrapolated (its cost is linear in M). Each row shows wall
 time and process CPU time (all threads): the machine is shared, the load average is printed
 before each case, and wall times under load vary far more than CPU times.
-Ratios 'x exact' divide gram's exact time at the same thread count by the row's.
+A run still going after --cap seconds (default 3 × budget) is cancelled through gram's Ctrl-C
+handling (a SIGINT to this process) and shown as 'stopped'; stricter rtols of that method are
+then skipped. Ratios 'x exact' divide gram's exact time at the same thread count by the row's.
 
 Output: per case a table (markdown), a 'targets' summary naming the issue's ratios (met or
 missed), and an SVG of time against achieved largest relative error, log-log (--outdir,
@@ -66,7 +68,9 @@ import argparse
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from xml.sax.saxutils import escape
 
@@ -155,11 +159,41 @@ def load():
         return float("nan")
 
 
+class OverCap(Exception):
+    """A run stopped at the hard time cap."""
+
+
+CAP = [math.inf]  # seconds one run may take before it is cancelled (set from --budget in main)
+
+
 def timed(fn):
     """(wall seconds, process CPU seconds over all threads, result). On a shared machine the CPU
-    time is the steadier measure of work; the wall time is what a user waits."""
+    time is the steadier measure of work; the wall time is what a user waits. A run past CAP
+    gets a SIGINT, which gram turns into a cancellation (KeyboardInterrupt once the call
+    returns; at once for methods that report progress): raised here as OverCap."""
+    fired = threading.Event()
+
+    def fire():
+        fired.set()
+        os.kill(os.getpid(), signal.SIGINT)
+    timer = threading.Timer(CAP[0], fire) if math.isfinite(CAP[0]) else None
     c0, t0 = time.process_time(), time.perf_counter()
-    r = fn()
+    try:
+        if timer:
+            timer.start()
+        r = fn()
+    except KeyboardInterrupt:
+        if not fired.is_set():
+            raise
+        raise OverCap(f"stopped after {time.perf_counter() - t0:.0f} s (cap {CAP[0]:g} s)") from None
+    finally:
+        if timer:
+            timer.cancel()
+    if fired.is_set():  # the signal came as the run ended: its KeyboardInterrupt is pending
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
     return time.perf_counter() - t0, time.process_time() - c0, r
 
 
@@ -200,7 +234,13 @@ def measure(row, run, M, S, budget, reps, force_subset=False):
             if pred > budget and not (force_subset and size <= Q):
                 break
         full = size == M
-        t, c, v = timed(lambda: run(None if full else S[:size]))
+        try:
+            t, c, v = timed(lambda: run(None if full else S[:size]))
+        except OverCap as e:
+            if not done:
+                row.how = f"{e} on {size} q"
+                return None
+            break
         done.append((size, t, c))
         vals = v[S] if full and M > Q else v
         if len(done) == 1 and t > budget / 2 and not force_subset:
@@ -209,7 +249,7 @@ def measure(row, run, M, S, budget, reps, force_subset=False):
     if size == M:
         walls, cpus = [done[-1][1]], [done[-1][2]]
         while len(walls) < reps and max(walls) < CHEAP_S:
-            t, c, _ = timed(lambda: run(None))
+            t, c, _ = timed(lambda: run(None))  # under 2 s: never near the cap
             walls.append(t)
             cpus.append(c)
         row.time, row.cpu = float(np.median(walls)), float(np.median(cpus))
@@ -293,8 +333,10 @@ def run_case(c, a):
 
     # gram's methods: the rtol sweep at all cores, the target at 1 thread too
     for m in GRAM_METHODS:
-        last_refusal = None
+        last_refusal, stopped = None, False
         for rtol in c["rtols"]:
+            if stopped:  # a stricter rtol than one that overran the cap would too
+                break
             for th in thread_counts[::-1]:
                 if th != cores and rtol != c["target_rtol"]:
                     continue
@@ -309,6 +351,11 @@ def run_case(c, a):
                     return out
                 try:
                     vals = measure(r, run, M, S, budget, reps)
+                    if vals is None:
+                        rows.append(r)
+                        print_row(r, rows, flush=True)
+                        stopped = True
+                        break
                 except (ValueError, MemoryError, RuntimeError) as e:
                     # the same refusal at every rtol is one row
                     if str(e) != last_refusal:
@@ -333,10 +380,13 @@ def run_case(c, a):
                 t_fit, c_fit, kde = timed(lambda alg=alg, rtol=rtol: SkKDE(kernel="gaussian", bandwidth=h, rtol=rtol,
                                                                     algorithm=alg).fit(X))
                 vals = measure(r, lambda idx, kde=kde: kde.score_samples(sub(idx)), M, S, budget, reps)
+                rows.append(r)
+                if vals is None:
+                    print_row(r, rows, flush=True)
+                    break
                 r.time += t_fit
                 r.cpu += c_fit
                 r.rel = rel_errors_log(vals, log_norm, exact)
-                rows.append(r)
                 print_row(r, rows, flush=True)
 
     # KDEpy's FFTKDE on its grid, and at the queries by linear interpolation of the grid
@@ -420,6 +470,8 @@ def g3(x):
 def cells(r, exact_time):
     if r.refused:
         return [r.who, r.method, "refused", g3(r.rtol), r.threads, "", "", "(below)", "", "", "", "", "", "", ""]
+    if r.rel is None:
+        return [r.who, r.method, "", g3(r.rtol), r.threads, "", "", r.how, "", "", "", "", "", "", ""]
     mx, md = r.stats()
     n = len(r.rel)
     over = int(np.sum(~(np.abs(r.rel) <= r.rtol * (1 + SLACK) + SLACK))) if r.rtol > 0 else ""
@@ -489,7 +541,7 @@ def targets(c, rows, exact_time, cores):
         print(f"  {th} thread(s): fastest within tolerance {b.method} (ran {b.ran}) {b.time:.3g} s "
               f"[{b.cpu:.3g} s]: {ew / b.time:.3g}× [{ec / b.cpu:.3g}×] gram exact {ew:.3g} s [{ec:.3g} s]"
               f"{verdict(ew / b.time, c.get('speedup'))}")
-        if auto and not auto[0].refused:
+        if auto and auto[0].rel is not None:
             au = auto[0]
             print(f"      auto ran {au.ran}: {au.time:.3g} s [{au.cpu:.3g} s], {ew / au.time:.3g}× "
                   f"[{ec / au.cpu:.3g}×] exact, {'within' if ok(au, c) else 'NOT within'} the tolerance "
@@ -702,6 +754,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes)")
     ap.add_argument("--case", nargs="*", help="d1 d2 d3 flights digits4 digits8 d6wide (default: all)")
     ap.add_argument("--budget", type=float, help="seconds a run on all queries may take (default 20, quick 3)")
+    ap.add_argument("--cap", type=float, help="seconds after which one run is cancelled (default 3 × budget)")
     ap.add_argument("--queries", type=int, help="queries checked against the exact sum (default 2000, quick 500)")
     ap.add_argument("--reps", type=int, help="repetitions of runs under 2 s, median (default 3, quick 1)")
     ap.add_argument("--outdir", default="docs/img")
@@ -710,6 +763,7 @@ def main():
     a.budget = a.budget or (3.0 if a.quick else 20.0)
     a.queries = a.queries or (500 if a.quick else 2000)
     a.reps = a.reps or (1 if a.quick else 3)
+    CAP[0] = a.cap or 3 * a.budget
     cpu = platform.processor() or "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -720,7 +774,7 @@ def main():
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}; CPU {cpu}, {os.cpu_count()} cores; gram {gram.__version__} "
           f"({gram._lib.__file__ if hasattr(gram, '_lib') else ''}); numpy {np.__version__}; scikit-learn "
           f"{sklearn.__version__ if sklearn else 'absent'}; KDEpy {KDEpy.__version__ if KDEpy else 'absent'}")
-    print(f"gram methods accepted: {', '.join(APPROX_METHODS)}; budget per run {a.budget:g} s; "
+    print(f"gram methods accepted: {', '.join(APPROX_METHODS)}; budget per run {a.budget:g} s, cap {CAP[0]:g} s; "
           f"{a.queries} checked queries; median of up to {a.reps} runs under {CHEAP_S:g} s", flush=True)
     t0 = time.perf_counter()
     for c in make_cases(a):
