@@ -157,7 +157,7 @@ double gram__approx_fgt_trunc_bound(int p, double r, double beta)
  * P_MAX + 1 if none (or if the fixed order does not). */
 static int choose_p(double rx, double ry, double eps, int fixed)
 {
-    const int G = 48;
+    const int G = 24;
     for (int p = fixed ? fixed : 1; p <= P_MAX; p++) {
         double worst = 0.0;
         for (int g = 1; g <= G && worst <= eps; g++) {
@@ -325,6 +325,8 @@ static void gonzalez(selector *s, const double *z, int64_t n, int64_t D, const d
         }
         /* stop once the clustering has cost more than the best prediction */
         if (last || C_GONZ * (double)s->N * (double)K * ((double)D + 1.0) > s->cost) break;
+        /* or two doublings past the best K without a better prediction (the cost is near convex in K) */
+        if (K >= 32 && K > 4 * s->K && s->cost < INFINITY) break;
     }
 }
 
@@ -466,6 +468,8 @@ double gram__approx_fgt_cost(const gram_kernel *k, const gram_array *Y, const gr
 typedef struct fjob {
     int64_t M, N, D, V, K, r, B;
     int p;
+    const int64_t *rp;         /* rp[p'] = r(p', D), p' ≤ p */
+    double eps;                /* the target per unit weight */
     double ry, atol, rtol, c; /* c: the kernel's constant scale */
     const double *zy, *cz;     /* M × D queries, K × D centres */
     const double *rad, *A, *wp, *wn; /* K radii; K × V: Σ|w|, Σw₊, Σw₋ */
@@ -501,15 +505,34 @@ static void run_block(const fjob *J, fwork *w, int64_t q0, int64_t nb)
         const double rk = J->rad[k], cut = (rk + J->ry) * (rk + J->ry);
         int evaluate = 0;
         for (int64_t i = 0; i < nb && !evaluate; i++) evaluate = w->d2[i * K + k] <= cut;
+        /* The order this cluster needs for this block: the least p' ≤ p whose bound meets the target
+         * eps at every query within the cut-off (found by bisection, the bound falling with p'; the
+         * series' first r(p') terms are those of degree < p', so the table serves every p'). */
+        int pk = p;
+        if (evaluate) {
+            int lo = 1, hi = p;
+            while (lo < hi) {
+                const int mid = (lo + hi) / 2;
+                int ok = 1;
+                for (int64_t i = 0; i < nb && ok; i++) {
+                    const double b2 = w->d2[i * K + k];
+                    if (b2 <= cut) ok = gram__approx_fgt_trunc_bound(mid, rk, sqrt(b2)) <= J->eps;
+                }
+                if (ok) hi = mid;
+                else lo = mid + 1;
+            }
+            pk = lo;
+        }
+        const int64_t rk_terms = J->rp[pk];
         if (evaluate) {
             for (int64_t d = 0; d < D; d++)
                 for (int64_t i = 0; i < nb; i++) w->dz[d * B + i] = J->zy[J->order[q0 + i] * D + d] - J->cz[k * D + d];
-            monomials(w->dz, D, p, B, nb, w->mono, w->heads);
+            monomials(w->dz, D, pk, B, nb, w->mono, w->heads);
             const double *C = J->coef + k * r * V;
             for (int64_t v = 0; v < V; v++) {
                 double *acc = w->acc + v * B;
                 for (int64_t i = 0; i < nb; i++) acc[i] = 0.0;
-                for (int64_t t = 0; t < r; t++) {
+                for (int64_t t = 0; t < rk_terms; t++) {
                     const double cv = C[t * V + v];
                     const double *m = w->mono + t * B;
                     for (int64_t i = 0; i < nb; i++) acc[i] += cv * m[i];
@@ -525,7 +548,7 @@ static void run_block(const fjob *J, fwork *w, int64_t q0, int64_t nb)
             }
             const double kmax = exp(-g * g), bb = b + rk;
             const double slack = J->rel * bb * bb + J->tau + ((double)K + 8.0) * DBL_EPSILON;
-            const double tb = evaluate ? gram__approx_fgt_trunc_bound(p, rk, b) + gam + slack : INFINITY, eb = evaluate ? exp(-b2) : 0.0;
+            const double tb = evaluate ? gram__approx_fgt_trunc_bound(pk, rk, b) + gam + slack : INFINITY, eb = evaluate ? exp(-b2) : 0.0;
             for (int64_t v = 0; v < V; v++) {
                 const double a = J->A[k * V + v];
                 const double half = a * kmax * (0.5 + slack), te = a * (tb * 1.0000001);
@@ -539,6 +562,37 @@ static void run_block(const fjob *J, fwork *w, int64_t q0, int64_t nb)
             }
         }
     }
+}
+
+/* The exact sums of the queries rows[0, n) against all of X (one engine call), err 0. */
+static gram_status exact_rows(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                              const gram_array *W, const int64_t *rows, int64_t n, gram_array *out, gram_array *err)
+{
+    if (n == 0) return GRAM_OK;
+    const int64_t D = X->cols, V = out->cols;
+    const size_t es = X->dtype == GRAM_FLOAT64 ? sizeof(double) : sizeof(float);
+    void *yf = gram__alloc((size_t)(n * (D > 0 ? D : 1)) * es);
+    double *of = gram__alloc((size_t)(n * (V > 0 ? V : 1)) * sizeof(double));
+    if (!yf || !of) {
+        gram__free(yf), gram__free(of);
+        return gram__fail(ctx, GRAM_ENOMEM, "fgt: out of memory for the %lld queries summed exactly", (long long)n);
+    }
+    for (int64_t f = 0; f < n; f++)
+        for (int64_t d = 0; d < D; d++) {
+            const double y = gram__get(Y, rows[f], d);
+            if (es == sizeof(double)) ((double *)yf)[f * D + d] = y;
+            else ((float *)yf)[f * D + d] = (float)y;
+        }
+    const gram_array Yf = {yf, X->dtype, n, D, D, 1};
+    gram_array Of = gram_array_f64(of, n, V);
+    gram_status s = gram_kernel_sum(ctx, k, &Yf, X, W, &Of);
+    for (int64_t f = 0; !s && f < n; f++)
+        for (int64_t v = 0; v < V; v++) {
+            gram__put(out, rows[f], v, of[f * V + v]);
+            if (err) gram__put(err, rows[f], v, 0.0);
+        }
+    gram__free(yf), gram__free(of);
+    return s;
 }
 
 gram_status gram__approx_fgt(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
@@ -664,6 +718,22 @@ gram_status gram__approx_fgt(gram_context *ctx, const gram_kernel *k, const gram
         goto end;
     }
 
+    if (!fixed_p && sel.cost >= sel.t_pair * (double)N * (double)(M - S)) {
+        /* no expansion is predicted to beat the exact sum (a bandwidth small against the spread, or
+         * too many monomials): the remaining queries are summed exactly, err 0 (a fixed order runs
+         * its expansion regardless) */
+        int64_t nf = 0, *rest = gram__alloc((size_t)M * sizeof(int64_t));
+        if (!rest) {
+            s = gram__fail(ctx, GRAM_ENOMEM, "fgt: out of memory");
+            goto end;
+        }
+        for (int64_t i = 0; i < M; i++)
+            if (!done[i]) rest[nf++] = i;
+        s = exact_rows(ctx, k, Y, X, W, rest, nf, out, err);
+        if (!s) evals += nf * N;
+        gram__free(rest);
+        goto end;
+    }
     const int64_t K = sel.K, r = sel.r;
     const int p = sel.p;
     size_t b_coef;
@@ -770,7 +840,9 @@ gram_status gram__approx_fgt(gram_context *ctx, const gram_kernel *k, const gram
         for (int64_t i = 0; i < M; i++) R = fabs(zy[i * D + d]) > R ? fabs(zy[i * D + d]) : R;
         tau += R * R;
     }
-    const fjob J = {M, N, D, V, K, r, BLOCK, p, sel.ry, atol, rtol, c, zy, cz, rad, A, wp, wn, coef, cnt,
+    int64_t rp[P_MAX + 1];
+    for (int q = 1; q <= p; q++) rp[q] = n_terms(q, D);
+    const fjob J = {M, N, D, V, K, r, BLOCK, p, rp, sel.eps_run, sel.ry, atol, rtol, c, zy, cz, rad, A, wp, wn, coef, cnt,
                     2.0 * (double)(D + 4) * DBL_EPSILON, 16.0 * DBL_EPSILON * tau, order};
     const int64_t nblocks = (nq + BLOCK - 1) / BLOCK;
     gram__progress ps = {0, nblocks, 0};
@@ -809,29 +881,8 @@ gram_status gram__approx_fgt(gram_context *ctx, const gram_kernel *k, const gram
             }
     }
     if (nfail > 0) {
-        void *yf = gram__alloc((size_t)(nfail * D) * es);
-        double *of = gram__alloc((size_t)(nfail * V) * sizeof(double));
-        if (!yf || !of) {
-            gram__free(yf), gram__free(of);
-            s = gram__fail(ctx, GRAM_ENOMEM, "fgt: out of memory for the %lld queries summed exactly", (long long)nfail);
-            goto end;
-        }
-        for (int64_t f = 0; f < nfail; f++)
-            for (int64_t d = 0; d < D; d++) {
-                const double y = gram__get(Y, fails[f], d);
-                if (es == sizeof(double)) ((double *)yf)[f * D + d] = y;
-                else ((float *)yf)[f * D + d] = (float)y;
-            }
-        const gram_array Yf = {yf, X->dtype, nfail, D, D, 1};
-        gram_array Of = gram_array_f64(of, nfail, V);
-        s = gram_kernel_sum(ctx, k, &Yf, X, W, &Of);
-        for (int64_t f = 0; !s && f < nfail; f++)
-            for (int64_t v = 0; v < V; v++) {
-                gram__put(out, fails[f], v, of[f * V + v]);
-                if (err) gram__put(err, fails[f], v, 0.0);
-            }
-        gram__free(yf), gram__free(of);
-        evals += nfail * N;
+        s = exact_rows(ctx, k, Y, X, W, fails, nfail, out, err);
+        if (!s) evals += nfail * N;
     }
 end:
     if (info) info->kernel_evaluations = evals;
