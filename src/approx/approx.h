@@ -37,6 +37,60 @@ gram_status gram__approx_tree_run(gram_context *ctx, const gram_kernel *k, const
  * included; not linear, polynomial, softmax, arccos, neg_l1, neg_l2) and it has no white noise; a
  * message naming why not otherwise (for the front end's errors). */
 int gram__approx_sampling_supports(const gram_kernel *k, const char **why);
+/* AUTO's cost model for sampling (with the split opt->near_neighbours asks for): a pilot of up to
+ * 16 queries spread over Y runs the method itself (near index and query groups built on the whole
+ * of X and Y, so its sample sizes are the real ones); the predicted time of the whole call, in
+ * units of one kernel pair of gram_kernel_sum at this D on one thread (the exact sum costs M·N),
+ * is the index's distances plus M/16 times the pilot's pairs, each kind weighted by its measured
+ * cost (docs/approx.md, "Sampling"). INFINITY where sampling cannot run (kernel) or the pilot
+ * fails (its message is then left on ctx, its status not returned). */
+double gram__approx_sampling_cost(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                  const gram_array *W, const gram_approx_options *opt);
+/* Sampling's near set for near_neighbours = requested: 0 for plain sampling, else k (the method's
+ * choice for 0) with the index's cluster count in *clusters. */
+int64_t gram__approx_sampling_near(const gram_kernel *k, int64_t N, int64_t M, int64_t requested, int64_t *clusters);
+
+/* near.c: DEANN's near sets. X clustered into C clusters (centres from stream 1 of the seed, Lloyd
+ * steps), rows listed cluster by cluster; each cluster's least and largest member distance to its
+ * centre. Queries grouped by nearest centre; a group's near set is whole clusters, those its queries
+ * may come closest to first, until ≥ k_near rows; kmax[i] bounds k(y_i, x) over every x outside
+ * query i's near set (+∞ when k is not scale·f(distance) with f non-increasing; 0 when no row is
+ * outside). */
+typedef struct gram__near {
+    int64_t N, C, D;
+    int64_t *order;        /* N: rows of X, cluster by cluster */
+    int64_t *start;        /* C + 1: cluster c holds order[start[c] .. start[c + 1]) */
+    int64_t *cluster;      /* N: each row's cluster */
+    double *rlo, *rhi;     /* C: least and largest member distance to the centre */
+    void *centres;         /* C × D in X's dtype */
+    gram_kernel *dist;     /* neg_l2 or neg_l1 in the kernel's scaled metric */
+    const struct gram__leaf *leaf;
+    double scale;
+    int l1, kmax_inf;
+    double rel, tau, derr, kslack; /* rounding: t's relative and absolute, a distance's, k's */
+    int64_t evaluations;   /* distance pairs computed */
+} gram__near;
+typedef struct gram__near_plan {
+    int64_t C, V;
+    int64_t *qorder;       /* M queries, group by group (group g: the queries nearest centre g) */
+    int64_t *qstart;       /* C + 1 */
+    unsigned char *near;   /* C × C: near[g·C + c] = 1 when cluster c is in group g's near set */
+    double *kmax;          /* M */
+    double *cw;            /* C × 2V: each cluster's Σ w⁺ (v) and Σ |w⁻| (V + v) per column */
+    double *rest;          /* M × 2V: bounds on Σ k·w⁺ and Σ k·|w⁻| over the rows outside the near set
+                              (radial kernels only: kmax finite) */
+    int64_t evaluations;   /* distance pairs computed */
+} gram__near_plan;
+/* The default C: 4% of M·N/(N + M) (the index's (N + M)·C distances against the exact M·N), in [1, 2048]. */
+int64_t gram__near_clusters(int64_t N, int64_t M);
+gram_status gram__near_build(gram_context *ctx, const gram_kernel *k, const gram_array *X, const gram_array *Y,
+                             uint64_t seed, int64_t C, gram__near *ix);
+gram_status gram__near_plan_make(gram_context *ctx, const gram__near *ix, const gram_array *Y, const gram_array *W,
+                                 int64_t k_near, gram__near_plan *p);
+/* The bound on k over points at least lb (a distance computed by the index) from a query. */
+double gram__near_kmax(const gram__near *ix, double lb);
+void gram__near_free(gram__near *ix);
+void gram__near_plan_free(gram__near_plan *p);
 /* A kernel whose values are k(y, x)² (sampling's sums of squared terms): one leaf of the same family
  * for a gaussian, laplacian or exponential kernel (optionally scaled), k·k otherwise. */
 gram_status gram__approx_kernel_square(gram_context *ctx, const gram_kernel *k, gram_kernel **out);

@@ -297,26 +297,14 @@ static gram_status check_args(gram_context *ctx, const gram_kernel *k, const gra
     return GRAM_OK;
 }
 
-gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
-                                  const gram_array *W, const gram_approx_options *opt, gram_array *out,
-                                  gram_array *err, gram_approx_info *info)
+/* Plain sampling: one uniform sample of X shared by all queries. */
+static gram_status plain(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                         const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
+                         double klo, double khi, int64_t *evals, int *sampled)
 {
-    gram_status s = check_args(ctx, k, Y, X, W, opt, out, err);
-    if (s) return s;
+    gram_status s;
     const int64_t N = X->rows, M = Y->rows, D = X->cols, V = W ? W->cols : 1;
     const size_t esz = X->dtype == GRAM_FLOAT64 ? sizeof(double) : sizeof(float);
-    double klo = 0.0, khi = 0.0;
-    if ((s = kernel_range(ctx, k, &klo, &khi))) return s;
-    if (info) {
-        info->method = GRAM_APPROX_SAMPLING;
-        info->delta = 0.0;
-        info->kernel_evaluations = 0;
-    }
-    if (M == 0 || V == 0) return GRAM_OK;
-    if (N == 0) {
-        gram__approx_zero(out, err);
-        return GRAM_OK;
-    }
 
     /* The schedule, and each partial round's share of delta. */
     int rounds = 0;
@@ -446,10 +434,8 @@ gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const
         if (n_act == 0 || n == N) break;
         prev = n;
     }
-    if (info) {
-        info->delta = any_sampled ? opt->delta : 0.0;
-        info->kernel_evaluations = evaluations;
-    }
+    *evals += evaluations;
+    *sampled |= any_sampled;
     s = GRAM_OK;
 done:
     gram_kernel_destroy(k2);
@@ -465,4 +451,384 @@ done:
     gram__free(xs);
     gram__free(ys);
     return s;
+}
+
+/* The next `need` rows of X outside group g's near set in the order of the shared permutation
+ * (drawn lazily, position by position, from stream 0): the permutation restricted to the rest is a
+ * uniform permutation of it, so its first n rows are a uniform sample of n without replacement. */
+typedef struct shuffle {
+    int64_t *perm, drawn, N;
+    gram__rng rng;
+} shuffle;
+
+static int64_t take_rows(shuffle *sh, int64_t *cursor, int64_t need, const gram__near *ix,
+                         const unsigned char *near, int64_t *dst)
+{
+    int64_t got = 0;
+    while (got < need && *cursor < sh->N) {
+        if (*cursor == sh->drawn) {
+            const int64_t p = sh->drawn++;
+            const int64_t j = p + (int64_t)uniform_below(&sh->rng, (uint64_t)(sh->N - p));
+            const int64_t t = sh->perm[p];
+            sh->perm[p] = sh->perm[j];
+            sh->perm[j] = t;
+        }
+        const int64_t r = sh->perm[(*cursor)++];
+        if (!near[ix->cluster[r]]) dst[got++] = r;
+    }
+    return got;
+}
+
+/* DEANN's split (near.c builds the index): per group of queries, its near set summed exactly by
+ * one engine call and the rest of X sampled uniformly without replacement, with the plain method's
+ * doubling schedule and bound on a population of N_g = N − (near rows) terms whose range comes from
+ * kmax, the index's bound on the kernel outside the near set. Before any sample, a query whose
+ * remainder is already pinned by that bound (its interval [ka·wp − kb·wn, kb·wp − ka·wn] from the
+ * rest's weight sums wp, wn fits the tolerance, as the tree checks a node) is returned with that
+ * deterministic bound. want (or NULL: all) limits the queries summed (AUTO's pilot); the groups and
+ * near sets are those of all of Y either way. */
+static gram_status split(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                         const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
+                         double klo, double khi, int64_t k_near, int64_t clusters, const unsigned char *want,
+                         int64_t *evals,
+                         int64_t *near_pairs, int64_t *index_pairs, int *sampled)
+{
+    const int64_t N = X->rows, D = X->cols, V = W ? W->cols : 1;
+    const size_t esz = X->dtype == GRAM_FLOAT64 ? sizeof(double) : sizeof(float);
+    gram__near ix;
+    gram__near_plan pl;
+    gram_status s = gram__near_build(ctx, k, X, Y, opt->seed, clusters, &ix);
+    if (s) return s;
+    if ((s = gram__near_plan_make(ctx, &ix, Y, W, k_near, &pl))) {
+        gram__near_free(&ix);
+        return s;
+    }
+    *index_pairs += ix.evaluations + pl.evaluations;
+    const int64_t C = ix.C;
+    int64_t maxq = 0;
+    for (int64_t g = 0; g < C; g++)
+        if (pl.qstart[g + 1] - pl.qstart[g] > maxq) maxq = pl.qstart[g + 1] - pl.qstart[g];
+
+    gram_kernel *k2 = NULL;
+    shuffle sh = {0};
+    int64_t *qs = NULL, *active = NULL, *rows = NULL;
+    double *wl = NULL, *wh = NULL, *E = NULL, *s1 = NULL, *s2 = NULL, *width = NULL, *o1 = NULL,
+           *o2 = NULL, *w1 = NULL, *w2 = NULL, *rw = NULL;
+    void *xs = NULL, *ys = NULL;
+    if ((s = gram__approx_kernel_square(ctx, k, &k2))) goto done;
+    sh.perm = buffer(N, sizeof(int64_t));
+    qs = buffer(maxq, sizeof(int64_t));
+    active = buffer(maxq, sizeof(int64_t));
+    rows = buffer(N, sizeof(int64_t));
+    wl = buffer(V, sizeof(double));
+    wh = buffer(V, sizeof(double));
+    rw = buffer(2 * V, sizeof(double));
+    E = buffer(maxq * V, sizeof(double));
+    s1 = buffer(maxq * V, sizeof(double));
+    s2 = buffer(maxq * V, sizeof(double));
+    width = buffer(maxq * V, sizeof(double));
+    ys = buffer(maxq * D, esz);
+    if (!sh.perm || !qs || !active || !rows || !wl || !wh || !rw || !E || !s1 || !s2 || !width || !ys) {
+        s = oom(ctx, "the split's sums");
+        goto done;
+    }
+    sh.N = N;
+    for (int64_t j = 0; j < N; j++) sh.perm[j] = j;
+    gram__rng_init(&sh.rng, opt->seed, 0);
+    /* Weight ranges over X (the rest's terms lie in kernel range × weight range). */
+    for (int64_t v = 0; v < V; v++) wl[v] = wh[v] = W ? gram__get(W, 0, v) : 1.0;
+    for (int64_t j = 0; W && j < N; j++)
+        for (int64_t v = 0; v < V; v++) {
+            const double w = gram__get(W, j, v);
+            if (w < wl[v]) wl[v] = w;
+            if (w > wh[v]) wh[v] = w;
+        }
+    const double var_slack = X->dtype == GRAM_FLOAT64 ? 1e-11 : 1e-5;
+    for (int64_t g = 0; g < C; g++) {
+        const unsigned char *near = pl.near + g * C;
+        int64_t nq = 0;
+        for (int64_t a = pl.qstart[g]; a < pl.qstart[g + 1]; a++)
+            if (!want || want[pl.qorder[a]]) qs[nq++] = pl.qorder[a];
+        if (nq == 0) continue;
+        /* The near set: its rows (cluster by cluster) and the rest's weight sums. */
+        int64_t nn = 0;
+        for (int64_t v = 0; v < 2 * V; v++) rw[v] = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+            if (near[c])
+                for (int64_t p = ix.start[c]; p < ix.start[c + 1]; p++) rows[nn++] = ix.order[p];
+            else
+                for (int64_t v = 0; v < 2 * V; v++) rw[v] += pl.cw[c * 2 * V + v];
+        }
+        const int64_t Ng = N - nn;
+        gather_rows(Y, qs, nq, ys);
+        memset(E, 0, (size_t)(nq * V) * sizeof(double));
+        if (nn > 0) {
+            xs = buffer(nn * D, esz);
+            if (W) w1 = buffer(nn * V, sizeof(double));
+            if (!xs || (W && !w1)) {
+                s = oom(ctx, "a near set");
+                goto done;
+            }
+            gather_rows(X, rows, nn, xs);
+            for (int64_t r = 0; W && r < nn; r++)
+                for (int64_t v = 0; v < V; v++) w1[r * V + v] = gram__get(W, rows[r], v);
+            gram_array Xs = {xs, X->dtype, nn, D, D, 1}, Ys = {ys, X->dtype, nq, D, D, 1};
+            gram_array W1 = gram_array_f64(w1, nn, V), O = gram_array_f64(E, nq, V);
+            if ((s = gram_kernel_sum(ctx, k, &Ys, &Xs, W ? &W1 : NULL, &O))) goto done;
+            *near_pairs += nq * nn;
+            *evals += nq * nn;
+            gram__free(xs), xs = NULL;
+            gram__free(w1), w1 = NULL;
+        }
+        /* The deterministic interval of each query's rest; queries it settles stop here. */
+        int64_t n_act = 0;
+        for (int64_t a = 0; a < nq; a++) {
+            const int64_t i = qs[a];
+            const double kb = ix.kmax_inf ? khi : fmin(khi, pl.kmax[i]), ka = ix.kmax_inf ? klo : fmin(klo, kb);
+            int settled = 1;
+            const double *rest = pl.rest + i * 2 * V;
+            for (int64_t v = 0; v < V; v++) {
+                double lo = ka * rw[v] - kb * rw[V + v], hi = kb * rw[v] - ka * rw[V + v];
+                if (!ix.kmax_inf) lo = -rest[V + v], hi = rest[v];
+                const double e = E[a * V + v], half = 0.5 * (hi - lo);
+                if (!(half <= opt->atol + opt->rtol * fmax(0.0, fmax(e + lo, -(e + hi))))) settled = 0;
+                double tl, th;
+                ival_mul(ka, kb, wl[v], wh[v], &tl, &th);
+                width[a * V + v] = th - tl;
+            }
+            if (!settled && Ng > 0) {
+                active[n_act++] = a;
+                continue;
+            }
+            for (int64_t v = 0; v < V; v++) {
+                double lo = ka * rw[v] - kb * rw[V + v], hi = kb * rw[v] - ka * rw[V + v];
+                if (!ix.kmax_inf) lo = -rest[V + v], hi = rest[v];
+                gram__put(out, i, v, Ng > 0 ? E[a * V + v] + 0.5 * (lo + hi) : E[a * V + v]);
+                if (err) gram__put(err, i, v, Ng > 0 ? 0.5 * (hi - lo) : 0.0);
+            }
+        }
+        if (n_act == 0) continue;
+        /* The rest, sampled: the plain method's schedule and bound on the group's N_g terms. */
+        int rounds = 0;
+        for (int64_t n = Ng < SAMPLING_START ? Ng : SAMPLING_START; n < Ng; n = n > Ng / 2 ? Ng : 2 * n) rounds++;
+        const double log_term = rounds ? log(10.0 * (double)rounds * (double)V / opt->delta) : 0.0;
+        memset(s1, 0, (size_t)(nq * V) * sizeof(double));
+        memset(s2, 0, (size_t)(nq * V) * sizeof(double));
+        int64_t cursor = 0, prev = 0;
+        for (int64_t n = Ng < SAMPLING_START ? Ng : SAMPLING_START;; n = n > Ng / 2 ? Ng : 2 * n) {
+            const int64_t add = take_rows(&sh, &cursor, n - prev, &ix, near, rows);
+            xs = buffer(add * D, esz);
+            o1 = buffer(n_act * V, sizeof(double));
+            o2 = buffer(n_act * V, sizeof(double));
+            void *ya = buffer(n_act * D, esz);
+            if (W) {
+                w1 = buffer(add * V, sizeof(double));
+                w2 = buffer(add * V, sizeof(double));
+            }
+            if (!xs || !o1 || !o2 || !ya || (W && (!w1 || !w2))) {
+                gram__free(ya);
+                s = oom(ctx, "a round's sample");
+                goto done;
+            }
+            gather_rows(X, rows, add, xs);
+            for (int64_t a = 0; a < n_act; a++)
+                memcpy((char *)ya + (size_t)(a * D) * esz, (char *)ys + (size_t)(active[a] * D) * esz, (size_t)D * esz);
+            for (int64_t r = 0; W && r < add; r++)
+                for (int64_t v = 0; v < V; v++) {
+                    const double w = gram__get(W, rows[r], v);
+                    w1[r * V + v] = w;
+                    w2[r * V + v] = w * w;
+                }
+            gram_array Xs = {xs, X->dtype, add, D, D, 1}, Ys = {ya, X->dtype, n_act, D, D, 1};
+            gram_array W1 = gram_array_f64(w1, add, V), W2 = gram_array_f64(w2, add, V);
+            gram_array O1 = gram_array_f64(o1, n_act, V), O2 = gram_array_f64(o2, n_act, V);
+            s = gram_kernel_sum(ctx, k, &Ys, &Xs, W ? &W1 : NULL, &O1);
+            if (!s) s = gram_kernel_sum(ctx, k2, &Ys, &Xs, W ? &W2 : NULL, &O2);
+            gram__free(ya);
+            if (s) goto done;
+            *evals += n_act * add;
+            gram__free(xs), xs = NULL;
+            gram__free(w1), w1 = NULL;
+            gram__free(w2), w2 = NULL;
+
+            const double nd = (double)n, Nd = (double)Ng;
+            const double rho = n <= Ng / 2 ? 1.0 - (nd - 1.0) / Nd : (1.0 - nd / Nd) * (1.0 + 1.0 / nd);
+            int64_t kept = 0;
+            for (int64_t b = 0; b < n_act; b++) {
+                const int64_t a = active[b], i = qs[a];
+                double *r1 = s1 + a * V, *r2 = s2 + a * V;
+                int meets = 1;
+                for (int64_t v = 0; v < V; v++) {
+                    r1[v] += o1[b * V + v];
+                    r2[v] += o2[b * V + v];
+                }
+                if (n < Ng)
+                    for (int64_t v = 0; v < V && meets; v++) {
+                        const double bound = sum_bound(r1[v], r2[v], n, Ng, rho, log_term, width[a * V + v], var_slack);
+                        const double est = E[a * V + v] + Nd * (r1[v] / nd);
+                        if (!(bound <= opt->atol + opt->rtol * (fabs(est) - bound))) meets = 0;
+                    }
+                if (!meets) {
+                    active[kept++] = a;
+                    continue;
+                }
+                for (int64_t v = 0; v < V; v++) {
+                    double bound = 0.0;
+                    if (n < Ng) {
+                        bound = sum_bound(r1[v], r2[v], n, Ng, rho, log_term, width[a * V + v], var_slack);
+                        *sampled = 1;
+                    }
+                    gram__put(out, i, v, E[a * V + v] + (n < Ng ? Nd * (r1[v] / nd) : r1[v]));
+                    if (err) gram__put(err, i, v, bound);
+                }
+            }
+            gram__free(o1), o1 = NULL;
+            gram__free(o2), o2 = NULL;
+            n_act = kept;
+            if (n_act == 0 || n == Ng) break;
+            prev = n;
+        }
+    }
+    s = GRAM_OK;
+done:
+    gram__near_free(&ix);
+    gram__near_plan_free(&pl);
+    gram_kernel_destroy(k2);
+    gram__free(sh.perm);
+    gram__free(qs);
+    gram__free(active);
+    gram__free(rows);
+    gram__free(wl);
+    gram__free(wh);
+    gram__free(rw);
+    gram__free(E);
+    gram__free(s1);
+    gram__free(s2);
+    gram__free(width);
+    gram__free(o1);
+    gram__free(o2);
+    gram__free(w1);
+    gram__free(w2);
+    gram__free(xs);
+    gram__free(ys);
+    return s;
+}
+
+/* The near set's size for opt->near_neighbours (0: plain sampling) and the clusters of its index:
+ * at least 2N/k, so that whole clusters make a near set of about k rows, and otherwise the index's
+ * budget (gram__near_clusters). The method's choice (0) is the split where the index can bound the
+ * kernel (a single non-increasing radial family), X holds at least SPLIT_MIN_N rows and the budget
+ * affords clusters that fine, with SPLIT_PER_ROOT·√N rows near each query (docs/approx.md). */
+#define SPLIT_MIN_N 4096
+#define SPLIT_PER_ROOT 4
+int64_t gram__approx_sampling_near(const gram_kernel *k, int64_t N, int64_t M, int64_t requested, int64_t *clusters)
+{
+    int64_t kn = requested;
+    const int64_t budget = gram__near_clusters(N, M);
+    if (requested < 0) return 0;
+    if (requested == 0) {
+        if (N < SPLIT_MIN_N || !gram__approx_tree_supports(k, NULL)) return 0;
+        kn = SPLIT_PER_ROOT * (int64_t)ceil(sqrt((double)N));
+        if (budget < 2 * N / kn) return 0;
+    }
+    int64_t c = kn >= N ? 1 : (2 * N + kn - 1) / kn;
+    if (c < budget) c = budget;
+    *clusters = c > 2048 ? 2048 : c;
+    return kn;
+}
+
+gram_status gram__approx_sampling(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                  const gram_array *W, const gram_approx_options *opt, gram_array *out,
+                                  gram_array *err, gram_approx_info *info)
+{
+    gram_status s = check_args(ctx, k, Y, X, W, opt, out, err);
+    if (s) return s;
+    const int64_t N = X->rows, M = Y->rows, V = W ? W->cols : 1;
+    double klo = 0.0, khi = 0.0;
+    if ((s = kernel_range(ctx, k, &klo, &khi))) return s;
+    if (info) {
+        info->method = GRAM_APPROX_SAMPLING;
+        info->delta = 0.0;
+        info->kernel_evaluations = 0;
+    }
+    if (M == 0 || V == 0) return GRAM_OK;
+    if (N == 0) {
+        gram__approx_zero(out, err);
+        return GRAM_OK;
+    }
+    int64_t clusters = 1;
+    const int64_t kn = gram__approx_sampling_near(k, N, M, opt->near_neighbours, &clusters);
+    int64_t evals = 0, near_pairs = 0, index_pairs = 0;
+    int sampled = 0;
+    if (kn > 0)
+        s = split(ctx, k, Y, X, W, opt, out, err, klo, khi, kn, clusters, NULL, &evals, &near_pairs, &index_pairs,
+                  &sampled);
+    else s = plain(ctx, k, Y, X, W, opt, out, err, klo, khi, &evals, &sampled);
+    if (s) return s;
+    if (info) {
+        info->delta = sampled ? opt->delta : 0.0;
+        info->kernel_evaluations = evals;
+    }
+    return GRAM_OK;
+}
+
+/* The cost model's weights, in exact pairs of gram_kernel_sum (one thread, this development
+ * machine; docs/approx.md, "Sampling"). Plain sampling: a sampled pair costs its k and k² sums and
+ * its share of packing the round's rows, 1.8 (measured: 1000 queries, N = 10⁵, D = 64, every query
+ * to n = N, 1.76 s against 0.99 s exact). The split: an index distance about one pair; a pair of a
+ * group's near set or sample 11.6, most of it the engine's packing and this file's gathering of the
+ * rows of small per-group calls (measured: noisy digits, N = M = 10⁵, gaussian(2), rtol 0.1, C =
+ * 2000: 80.9 s for 3.7·10⁸ pairs and 4·10⁸ distances, the exact pair 1.73·10⁻⁸ s). */
+#define COST_PLAIN 1.8
+#define COST_INDEX 1.0
+#define COST_SPLIT 11.6
+#define COST_PILOT 16
+
+double gram__approx_sampling_cost(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
+                                  const gram_array *W, const gram_approx_options *opt)
+{
+    if (!k || !Y || !X || !opt || !gram__approx_sampling_supports(k, NULL)) return INFINITY;
+    const int64_t N = X->rows, M = Y->rows, D = X->cols, V = W ? W->cols : 1;
+    if (M == 0 || N == 0 || V == 0) return 0.0;
+    double klo, khi;
+    if (kernel_range(ctx, k, &klo, &khi)) return INFINITY;
+    const int64_t P = M < COST_PILOT ? M : COST_PILOT;
+    int64_t clusters = 1;
+    const int64_t kn = gram__approx_sampling_near(k, N, M, opt->near_neighbours, &clusters);
+    int64_t evals = 0, near_pairs = 0, index_pairs = 0;
+    int sampled = 0;
+    gram_status s;
+    double cost = INFINITY;
+    gram_approx_options o = *opt;
+    if (kn > 0) {
+        /* the pilot's queries answered within the real groups: out must hold all M rows */
+        unsigned char *want = gram__calloc((size_t)M, 1);
+        double *o1 = buffer(M * V, sizeof(double));
+        if (want && o1) {
+            for (int64_t p = 0; p < P; p++) want[(2 * p + 1) * M / (2 * P)] = 1;
+            gram_array O = gram_array_f64(o1, M, V);
+            s = split(ctx, k, Y, X, W, &o, &O, NULL, klo, khi, kn, clusters, want, &evals, &near_pairs, &index_pairs,
+                      &sampled);
+            if (!s)
+                cost = COST_INDEX * (double)index_pairs + COST_SPLIT * (double)evals * ((double)M / (double)P);
+        }
+        gram__free(want);
+        gram__free(o1);
+    } else {
+        const size_t esz = Y->dtype == GRAM_FLOAT64 ? sizeof(double) : sizeof(float);
+        int64_t *rows = buffer(P, sizeof(int64_t));
+        void *ys = buffer(P * D, esz);
+        double *o1 = buffer(P * V, sizeof(double));
+        if (rows && ys && o1) {
+            for (int64_t p = 0; p < P; p++) rows[p] = (2 * p + 1) * M / (2 * P);
+            gather_rows(Y, rows, P, ys);
+            gram_array Ys = {ys, Y->dtype, P, D, D, 1}, O = gram_array_f64(o1, P, V);
+            s = plain(ctx, k, &Ys, X, W, &o, &O, NULL, klo, khi, &evals, &sampled);
+            if (!s) cost = COST_PLAIN * (double)evals * ((double)M / (double)P);
+        }
+        gram__free(rows);
+        gram__free(ys);
+        gram__free(o1);
+    }
+    return cost;
 }

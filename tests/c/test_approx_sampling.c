@@ -114,6 +114,7 @@ static void coverage(gram_context *ctx, const scase *cs)
         *miss_small = calloc((size_t)c->M, sizeof(int));
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.rtol = c->rtol;
     opt.atol = c->atol;
     opt.delta = c->delta;
@@ -204,6 +205,7 @@ static void test_unbiased(gram_context *ctx)
     exact_sum(ctx, k2, &Y, &X, NULL, ex2, 1);
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.atol = 1e300;
     opt.delta = 0.1;
     for (int s = 0; s < seeds; s++) {
@@ -241,6 +243,7 @@ static void test_exact(gram_context *ctx)
         exact_sum(ctx, k, &Y, &X, &W, ex, V);
         gram_approx_options opt;
         gram_approx_options_init(&opt);
+        opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
         opt.seed = 5;
         gram_array O = gram_array_f64(est, M, V), E = gram_array_f64(err, M, V);
         gram_approx_info info;
@@ -270,6 +273,7 @@ static void test_constant_range(gram_context *ctx)
         if (!k) continue;
         gram_approx_options opt;
         gram_approx_options_init(&opt);
+        opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
         opt.rtol = 1e-3;
         gram_array O = gram_array_f64(est, M, 1), E = gram_array_f64(err, M, 1);
         gram_approx_info info;
@@ -318,6 +322,7 @@ static void test_threads_seed(gram_context *ctx)
     double est[3][40], err[3][40], other[40];
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.rtol = 0.05;
     opt.seed = 77;
     for (int t = 0; t < 3; t++) {
@@ -357,6 +362,7 @@ static void test_float32(gram_context *ctx)
     exact_sum(ctx, k, &Y, &X, NULL, ex, 1);
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.rtol = 0.1;
     opt.delta = 0.05;
     int miss[8] = {0}, worst = 0;
@@ -381,6 +387,7 @@ static void test_empty(gram_context *ctx)
     double x[6] = {0, 1, 2, 3, 4, 5}, y[4] = {1, 2, 3, 4}, out[2] = {7, 7}, err[2] = {7, 7}, w[1];
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.rtol = 0.1;
     gram_approx_info info;
     gram_array X0 = gram_array_f64(x, 0, 2), Y = gram_array_f64(y, 2, 2), O = gram_array_f64(out, 2, 1),
@@ -402,6 +409,7 @@ static void test_errors(gram_context *ctx)
     gram_array X = gram_array_f64(x, N, D), Y = gram_array_f64(y, M, D), O = gram_array_f64(out, M, 1);
     gram_approx_options opt;
     gram_approx_options_init(&opt);
+    opt.near_neighbours = -1; /* plain sampling; the split is test_approx_near.c */
     opt.rtol = 0.1;
     const char *unbounded[] = {"linear", "polynomial(degree=2)", "softmax", "neg_l2", "neg_l1", "arccos",
                                "rbf + linear", "rbf * neg_l2"};
