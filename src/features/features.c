@@ -282,3 +282,18 @@ gram_status gram_features_sketch(const gram_features *f, int32_t *hash, int8_t *
         for (size_t i = 0; i < n; i++) sign[i] = (int8_t)f->signs[i];
     return GRAM_OK;
 }
+
+int gram__features_rff_covers(const gram_kernel *k, const char **why)
+{
+    const gram__leaf *L = NULL;
+    double c = 0;
+    const char *no = NULL;
+    if (analyse(NULL, k, &L, &c))
+        no = "random Fourier features need one shift-invariant kernel family times a constant > 0 (c * family), "
+             "not a sum, product or power of kernels";
+    else if (!method_covers(GRAM_FEATURES_RFF, L->family))
+        no = "random Fourier features need a shift-invariant kernel with a known spectral density (gaussian, "
+             "laplacian, matern12, exponential, matern32, matern52, matern, rational_quadratic, cauchy, laplacian_l1)";
+    if (why) *why = no;
+    return no == NULL;
+}

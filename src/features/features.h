@@ -96,4 +96,9 @@ gram_status gram__run_row_blocks(gram_context *ctx, int64_t N, int64_t B, size_t
 /* In-place unnormalised fast Walsh–Hadamard transform of n = 2^k values (Sylvester ordering). */
 void gram__fwht(double *v, int64_t n);
 
+/* features.c: whether RFF maps cover k (c * family with c > 0 and a family with a spectral density),
+ * without a context: for approx's features method (src/approx/rff.c); *why (static text, or NULL)
+ * names the reason when not. */
+int gram__features_rff_covers(const gram_kernel *k, const char **why);
+
 #endif
