@@ -324,6 +324,22 @@ static void test_modes(gram_context *ctx)
         opt.near_neighbours = -1;
         CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X, NULL, &opt, &B, NULL, NULL), GRAM_OK);
         CHECK(memcmp(a, b, sizeof a) == 0, "near_neighbours 0 below the split's minimum differs from -1");
+        /* the cost model's pilot (16 of the queries; here all 9) predicts the plain run's pairs:
+         * 1.8 exact pairs each (docs/approx.md) */
+        opt.near_neighbours = -1;
+        {
+            gram_approx_info ip;
+            CHECK_STATUS(gram__approx_sampling(ctx, k, &Y, &X, NULL, &opt, &B, NULL, &ip), GRAM_OK);
+            const double cost = gram__approx_sampling_cost(ctx, k, &Y, &X, NULL, &opt);
+            CHECK(fabs(cost - 1.8 * (double)ip.kernel_evaluations) <= 1e-9 * cost, "plain cost %g, pairs %lld", cost,
+                  (long long)ip.kernel_evaluations);
+            gram_kernel *lin = check_kernel(ctx, "linear");
+            CHECK(isinf(gram__approx_sampling_cost(ctx, lin, &Y, &X, NULL, &opt)), "sampling cannot bound linear");
+            gram_kernel_destroy(lin);
+            opt.near_neighbours = 500;
+            const double c2 = gram__approx_sampling_cost(ctx, k, &Y, &X, NULL, &opt);
+            CHECK(c2 > 11.6 * 500 * M && isfinite(c2), "split cost %g below its near pairs", c2);
+        }
         /* k ≥ N: everything near, the exact sum */
         gram_approx_info info;
         opt.near_neighbours = N;
