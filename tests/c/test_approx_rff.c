@@ -292,7 +292,7 @@ static void test_adaptive(gram_context *ctx)
     double *ex = malloc((size_t)M * sizeof(double)), *est = malloc((size_t)M * sizeof(double)),
            *err = malloc((size_t)M * sizeof(double));
     exact_sum(ctx, k, &Y, &X, NULL, ex, 1);
-    gram_approx_options opt = features_opt(5e-2, 0.0, 1e-3, 0, 1);
+    gram_approx_options opt = features_opt(0.1, 0.0, 1e-3, 0, 1);
     gram_array O = gram_array_f64(est, M, 1), E = gram_array_f64(err, M, 1);
     gram_approx_info info;
     CHECK_STATUS(gram_kernel_sum_approx(ctx, k, &Y, &X, NULL, &opt, &O, &E, &info), GRAM_OK);
@@ -381,7 +381,7 @@ static void test_errors(gram_context *ctx)
     opt.components = 0;
     const double cw = gram__approx_features_cost(wide, &XB, &XB, &opt), ct = gram__approx_features_cost(tiny, &XB, &XB, &opt);
     const double pairs = (double)NB * (double)NB;
-    CHECK(cw < 0.2 * pairs && ct >= pairs, "cost model: wide %.3g, tiny %.3g, exact %.3g", cw, ct, pairs);
+    CHECK(cw < 0.5 * pairs && ct >= pairs, "cost model: wide %.3g, tiny %.3g, exact %.3g", cw, ct, pairs);
     gram_kernel_destroy(wide), gram_kernel_destroy(tiny), gram_kernel_destroy(k);
     /* empty X: zeros, bound 0 */
     double err[5];
