@@ -113,6 +113,10 @@ double gram__approx_grid_cost(const gram_kernel *k, const gram_array *Y, const g
 gram_status gram__approx_grid(gram_context *ctx, const gram_kernel *k, const gram_array *Y, const gram_array *X,
                               const gram_array *W, const gram_approx_options *opt, gram_array *out, gram_array *err,
                               gram_approx_info *info);
+/* The grid's constants, for its tests: max |Π_{j<p} (r − j)| over the central interval of a p-point
+ * stencil (closed form), and its bound on the error of interpolating e^{−t²/2} at spacing h. */
+double gram__approx_grid_nodal_max(int p);
+double gram__approx_grid_interp_bound(int p, double h);
 int gram__approx_fgt_supports(const gram_kernel *k, int64_t D, const char **why);
 double gram__approx_fgt_cost(const gram_kernel *k, const gram_array *Y, const gram_array *X,
                              const gram_approx_options *opt);
