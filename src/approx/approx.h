@@ -105,8 +105,10 @@ void gram__approx_zero(gram_array *out, gram_array *err);
  * (for the front end's errors).
  * cost: AUTO's cost model: the method's predicted time for this call, in units of one kernel pair
  * of gram_kernel_sum at this D on one thread (so the exact sum costs M·N); INFINITY where the
- * method cannot run (kernel, dimension, memory). It may read X and Y (O((M + N)·D) work) but never
- * evaluates the kernel on pairs. Its constants are measured and documented in docs/approx.md. */
+ * method cannot run (kernel, dimension, memory). It may read X and Y (O((M + N)·D) work) and run
+ * a pilot of a bounded size, independent of M and N (fgt: at most 64 × 4096 engine pairs; features:
+ * 64 frequencies on 64 queries and 1024 rows). Its constants are measured and documented in
+ * docs/approx.md. */
 int gram__approx_grid_supports(const gram_kernel *k, int64_t D, const char **why);
 double gram__approx_grid_cost(const gram_kernel *k, const gram_array *Y, const gram_array *X,
                               const gram_approx_options *opt);
