@@ -93,8 +93,10 @@ enum {
  * one exact pair of gram_kernel_sum at this D. Measured by bench-style runs of this file's phases
  * (see the report in docs/approx.md): PAIR_A + PAIR_B·D ns per exact pair, and per unit of work
  * below. */
-#define PAIR_A 1.15e-9    /* exact pair: fixed part (s) */
-#define PAIR_B 0.10e-9    /* exact pair: per dimension (s) */
+#define PAIR_A 0.80e-9    /* exact pair: fixed part (s); gram_kernel_sum, gaussian, one thread, CPU */
+#define PAIR_B 0.043e-9   /* exact pair: per dimension (s); time on a quiet machine: 0.86, 0.90, 1.24,
+                             1.57, 3.55 ns at D = 2, 3, 8, 16, 64 (the busy machine's first fit,
+                             1.15 + 0.10·D, made fgt look ~1.5× cheaper than it is) */
 #define C_GONZ 0.45e-9    /* clustering: per point, centre and (dimension + 1) */
 #define C_COEF 0.55e-9    /* coefficients: per point, monomial and (column + 1) */
 #define C_DIST 0.45e-9    /* query–centre distances: per query, centre and (dimension + 1), twice */
