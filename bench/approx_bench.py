@@ -43,16 +43,17 @@ sums by the Gaussian normaliser N·(2π)^(D/2)·h^D). '>tol' counts the checked 
 |approx - exact| > rtol·exact (1e-13 relative slack for the rounding of two different summation
 orders); 'in 10%' counts those within 10%.
 
-Timing: every row runs on the first Q/8, then Q/4, then all Q checked queries, then on the first
-8Q and 64Q rows of Y (where below M), then on all M queries, each step taken only while the line through the last two times (a fixed cost plus a
-cost per query) predicts it within --budget seconds. A row that reached all M queries is repeated
-up to --reps runs in all while each takes under 2 s (medians printed); otherwise its time is the
-line's prediction for all M queries, marked 'extrap. (q1, q2 q)', or 'scaled (q q)' (linear)
-when the first step alone took over half the budget; its errors are then over the queries that
-ran. gram's exact sum always runs on all Q checked queries (it is the reference), so for the
-10⁶-query cases its time, too, is extrapolated (its cost is linear in M). Each row shows wall
-time and process CPU time (all threads): the machine is shared, the load average is printed
-before each case, and wall times under load vary far more than CPU times.
+Timing: every row runs on the first Q/8, then Q/4, then all Q checked queries, then on the first 8Q
+and 64Q rows of Y (where below M), then on all M queries, each step taken only while the line
+through the last two times (a fixed cost plus a cost per query) predicts it within --budget
+seconds. A row that reached all M queries is repeated up to --reps runs in all while each takes
+under 2 s (medians printed); otherwise its time is the line's prediction for all M queries, marked
+'extrap. (q1, q2 q)', or 'scaled (q q)' (linear, an upper bound where the method has a fixed cost)
+when the first step alone took over the budget; its errors are then over the queries that ran.
+gram's exact sum always runs on all Q checked queries (it is the reference), so for the 10⁶-query
+cases its time, too, is extrapolated (its cost is linear in M). Each row shows wall time and
+process CPU time (all threads): the machine is shared, the load average is printed before each
+case, and wall times under load vary far more than CPU times.
 A run still going after --cap seconds (default 3 × budget) is cancelled through gram's Ctrl-C
 handling (a SIGINT to this process) and shown as 'stopped'; stricter rtols of that method are
 then skipped. Ratios 'x exact' divide gram's exact time at the same thread count by the row's.
@@ -245,7 +246,7 @@ def measure(row, run, M, S, budget, reps, force_subset=False):
         done.append((size, t, c))
         if size <= Q or full:
             vals = v[S] if full and M > Q else v
-        if len(done) == 1 and t > budget / 2 and not force_subset:
+        if len(done) == 1 and t > budget and not force_subset:
             break
     size = done[-1][0]
     if size == M:
@@ -267,10 +268,10 @@ def measure(row, run, M, S, budget, reps, force_subset=False):
 
 def line(done, size, k):
     """The time (k = 1: wall, 2: CPU) at `size` queries on the line through the last two runs, a
-    fixed cost plus a cost per query (through the origin when noise makes either negative, or
-    from one run alone)."""
-    if len(done) == 1:
-        return done[0][k] * size / done[0][0]
+    fixed cost plus a cost per query (through the origin when noise makes either negative; from
+    one run alone, that run's time: only to decide whether a second step fits the budget)."""
+    if len(done) == 1:  # a second step tells a fixed cost from a cost per query: allow it
+        return done[0][k]
     (s0, *a), (s1, *b) = done[-2], done[-1]
     t0, t1 = a[k - 1], b[k - 1]
     per = (t1 - t0) / (s1 - s0)
