@@ -42,7 +42,9 @@ def test_kernel_sum_deterministic_tolerance_per_query(kernel, method, rtol, atol
     assert out.shape == exact.shape and out.dtype == exact.dtype
     bad = _within(out, exact, rtol, atol)
     assert bad.size == 0, f"{bad.size} queries outside the tolerance, first {bad[:5]}"
-    assert info["delta"] == 0.0 and info["method"] in ("exact", "tree")
+    # AUTO prefers deterministic bounds here (a randomized method would need to be 2x cheaper, and
+    # none is predicted so on 4000 x 600 pairs)
+    assert info["delta"] == 0.0 and info["method"] in ("exact", "tree", "grid", "fgt")
     if method == "tree":
         assert info["method"] == "tree"
     # each value's bound covers its error, and meets the tolerance
