@@ -31,6 +31,11 @@
 /* A randomized method replaces the best deterministic one only when predicted this many times
  * cheaper. */
 #define GRAM_APPROX_RANDOM_ADVANTAGE 2.0
+/* Corrections of the grid's and fgt's cost functions, measured (one thread, CPU time, N(0, I) data:
+ * grid at D = 1, 2 with N = M = 10⁶ and D = 3 with 3·10⁵ took 0.31, 0.41, 0.43 of its prediction;
+ * fgt at D = 1 and 3 took 2.1 and 2.8 times its prediction; docs/approx.md, "Choosing a method"). */
+#define GRAM_APPROX_GRID_CALIBRATION 0.4
+#define GRAM_APPROX_FGT_CALIBRATION 2.5
 
 void gram_approx_options_init(gram_approx_options *o)
 {
@@ -181,7 +186,8 @@ static void choose(gram_context *ctx, const gram_kernel *k, const gram_array *Y,
         double here = pilot_pair_seconds(ctx, k, Y, X, W);
         if (here > 0) scale = dev_pair_seconds(D) / here;
     }
-    c_grid *= scale, c_fgt *= scale, c_feat *= scale, c_samp *= scale;
+    c_grid *= scale * GRAM_APPROX_GRID_CALIBRATION, c_fgt *= scale * GRAM_APPROX_FGT_CALIBRATION;
+    c_feat *= scale, c_samp *= scale;
     gram_approx_method det = GRAM_APPROX_EXACT, rnd = GRAM_APPROX_EXACT;
     double c_det = pairs, c_rnd = INFINITY;
     if (c_grid < c_det) det = GRAM_APPROX_GRID, c_det = c_grid;
