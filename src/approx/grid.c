@@ -404,10 +404,20 @@ double gram__approx_grid_cost(const gram_kernel *k, const gram_array *Y, const g
     box_of(Y, X, &K, D, lo, span);
     const double eta = eta_guess(opt, &K, D, span, N);
     gplan P;
-    if (!(eta > 0) || !plan_best(opt ? opt->order : 0, eta, D, span, N, M, 1, &P)) return INFINITY;
+    if (!(eta > 0)) return INFINITY;
+    /* The guess assumes evenly spread mass, far too fine for data that fill a small part of their
+     * box (a mixture's 3-D box is mostly empty): where it is out of reach, coarser aims as the
+     * method's own first pass takes them (RELAX_MAX), each tenfold step charged 1% of the queries
+     * summed exactly for the refinement and fallback it leaves. Without this AUTO never chose the
+     * grid on N = M = 10⁶ 3-D mixtures, where it runs 25× faster than the tree AUTO chose. */
+    double relax = 1.0, extra = 0.0;
+    while (!plan_best(opt ? opt->order : 0, eta * relax, D, span, N, M, 1, &P)) {
+        relax *= 10.0, extra += 0.01;
+        if (relax > RELAX_MAX) return INFINITY;
+    }
     const double m = (double)(M / 16 < 1 ? 1 : M / 16 > PILOT ? PILOT : M / 16);
     /* the pilot, the plan, and a fallback of 0.2% of the queries (a gaussian sample's tail under η*) */
-    return m * (double)N + P.cost + 0.002 * (double)M * (double)N;
+    return m * (double)N + P.cost + (0.002 + extra) * (double)M * (double)N;
 }
 
 static int cmp_double(const void *a, const void *b)
