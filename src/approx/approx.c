@@ -113,6 +113,21 @@ static gram_status check_options(gram_context *ctx, const gram_approx_options *o
     return GRAM_OK;
 }
 
+/* What both entry points do first: the options (opt NULL: the defaults) into *o, Y defaulting to X,
+ * every check before any work. */
+static gram_status prelude(gram_context *ctx, const gram_kernel *k, const gram_array **Y, const gram_array *X,
+                           const gram_array *W, const gram_approx_options *opt, const gram_array *out,
+                           const gram_array *err, gram_approx_options *o)
+{
+    gram__clear(ctx);
+    if (opt) *o = *opt;
+    else gram_approx_options_init(o);
+    gram_status s = check_options(ctx, o);
+    if (s) return s;
+    if (!*Y) *Y = X;
+    return check_args(ctx, k, *Y, X, W, out, err);
+}
+
 /* ---- AUTO's cost model (docs/approx.md, "Choosing a method") ----------------------------------- */
 
 /* One kernel pair of gram_kernel_sum (gaussian) on one thread of the development machine (AMD EPYC
@@ -211,14 +226,9 @@ gram_status gram_kernel_sum_approx(gram_context *ctx, const gram_kernel *k, cons
                                    const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                    gram_array *err, gram_approx_info *info)
 {
-    gram__clear(ctx);
     gram_approx_options o;
-    if (opt) o = *opt;
-    else gram_approx_options_init(&o);
-    gram_status s = check_options(ctx, &o);
+    gram_status s = prelude(ctx, k, &Y, X, W, opt, out, err, &o);
     if (s) return s;
-    if (!Y) Y = X;
-    if ((s = check_args(ctx, k, Y, X, W, out, err))) return s;
 
     const int64_t M = Y->rows, N = X->rows, D = X->cols;
     int64_t pairs;
@@ -288,14 +298,9 @@ gram_status gram_kernel_logsum_approx(gram_context *ctx, const gram_kernel *k, c
                                       const gram_array *W, const gram_approx_options *opt, gram_array *out,
                                       gram_array *err, gram_approx_info *info)
 {
-    gram__clear(ctx);
     gram_approx_options o;
-    if (opt) o = *opt;
-    else gram_approx_options_init(&o);
-    gram_status s = check_options(ctx, &o);
+    gram_status s = prelude(ctx, k, &Y, X, W, opt, out, err, &o);
     if (s) return s;
-    if (!Y) Y = X;
-    if ((s = check_args(ctx, k, Y, X, W, out, err))) return s;
     /* the conditions of gram_kernel_logsum, with its messages */
     if (!k->nonnegative)
         return gram__fail(ctx, GRAM_EDOMAIN, "logsum needs a kernel that is never negative; this one can be");
