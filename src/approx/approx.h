@@ -91,6 +91,11 @@ gram_status gram__near_plan_make(gram_context *ctx, const gram__near *ix, const 
 double gram__near_kmax(const gram__near *ix, double lb);
 void gram__near_free(gram__near *ix);
 void gram__near_plan_free(gram__near_plan *p);
+/* sampling.c's allocation helpers, shared with near.c: a buffer of count·elem bytes (count may be 0:
+ * a one-byte block, so NULL always means failure, an overflowing size included), and GRAM_ENOMEM
+ * naming what could not be allocated. */
+void *gram__approx_buffer(int64_t count, size_t elem);
+gram_status gram__approx_sampling_oom(gram_context *ctx, const char *what);
 /* A kernel whose values are k(y, x)² (sampling's sums of squared terms): one leaf of the same family
  * for a gaussian, laplacian or exponential kernel (optionally scaled), k·k otherwise. */
 gram_status gram__approx_kernel_square(gram_context *ctx, const gram_kernel *k, gram_kernel **out);

@@ -85,18 +85,6 @@ void gram__near_plan_free(gram__near_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-static gram_status oom(gram_context *ctx, const char *what)
-{
-    return gram__fail(ctx, GRAM_ENOMEM, "approx: sampling: out of memory for %s", what);
-}
-
-static void *buffer(int64_t count, size_t elem)
-{
-    size_t bytes;
-    if (!gram__bytes(count, elem, &bytes)) return NULL;
-    return gram__alloc(bytes ? bytes : 1);
-}
-
 /* Rows a0..a0+n of A as a view. */
 static gram_array rows_of(const gram_array *A, int64_t a0, int64_t n)
 {
@@ -175,18 +163,18 @@ gram_status gram__near_build(gram_context *ctx, const gram_kernel *k, const gram
     }
     if (s) return s;
 
-    ix->order = buffer(N, sizeof(int64_t));
-    ix->start = buffer(C + 1, sizeof(int64_t));
-    ix->cluster = buffer(N, sizeof(int64_t));
-    ix->rlo = buffer(C, sizeof(double));
-    ix->rhi = buffer(C, sizeof(double));
-    ix->centres = buffer(C * D, es);
-    double *dblock = buffer(BLOCK * C, sizeof(double)), *dist = buffer(N, sizeof(double));
-    double *sum = buffer(C * D, sizeof(double));
-    int64_t *count = buffer(C, sizeof(int64_t));
+    ix->order = gram__approx_buffer(N, sizeof(int64_t));
+    ix->start = gram__approx_buffer(C + 1, sizeof(int64_t));
+    ix->cluster = gram__approx_buffer(N, sizeof(int64_t));
+    ix->rlo = gram__approx_buffer(C, sizeof(double));
+    ix->rhi = gram__approx_buffer(C, sizeof(double));
+    ix->centres = gram__approx_buffer(C * D, es);
+    double *dblock = gram__approx_buffer(BLOCK * C, sizeof(double)), *dist = gram__approx_buffer(N, sizeof(double));
+    double *sum = gram__approx_buffer(C * D, sizeof(double));
+    int64_t *count = gram__approx_buffer(C, sizeof(int64_t));
     if (!ix->order || !ix->start || !ix->cluster || !ix->rlo || !ix->rhi || !ix->centres || !dblock || !dist || !sum ||
         !count) {
-        s = oom(ctx, "the near index");
+        s = gram__approx_sampling_oom(ctx, "the near index");
         goto done;
     }
 
@@ -235,9 +223,9 @@ gram_status gram__near_build(gram_context *ctx, const gram_kernel *k, const gram
                 else ((float *)ix->centres)[c * D + d] = (float)v;
             }
         if (S > C) {
-            void *xs = buffer(S * D, es);
+            void *xs = gram__approx_buffer(S * D, es);
             if (!xs) {
-                s = oom(ctx, "the near index");
+                s = gram__approx_sampling_oom(ctx, "the near index");
                 goto done;
             }
             for (int64_t r = 0; r < S; r++)
@@ -336,19 +324,19 @@ gram_status gram__near_plan_make(gram_context *ctx, const gram__near *ix, const 
     const int64_t M = Y->rows, C = ix->C, V = W ? W->cols : 1;
     p->C = C, p->V = V;
     gram_status s = GRAM_OK;
-    p->qorder = buffer(M, sizeof(int64_t));
-    p->qstart = buffer(C + 1, sizeof(int64_t));
+    p->qorder = gram__approx_buffer(M, sizeof(int64_t));
+    p->qstart = gram__approx_buffer(C + 1, sizeof(int64_t));
     p->near = gram__calloc((size_t)(C * C), 1);
-    p->kmax = buffer(M, sizeof(double));
+    p->kmax = gram__approx_buffer(M, sizeof(double));
     p->cw = gram__calloc((size_t)(2 * C * V), sizeof(double));
-    p->rest = buffer(2 * M * V, sizeof(double));
-    int64_t *group = buffer(M, sizeof(int64_t)), *cnt = buffer(C, sizeof(int64_t));
-    double *dblock = buffer(BLOCK * C, sizeof(double));
-    double *score = buffer(C * C, sizeof(double));
-    rank *rk = buffer(C, sizeof(rank));
+    p->rest = gram__approx_buffer(2 * M * V, sizeof(double));
+    int64_t *group = gram__approx_buffer(M, sizeof(int64_t)), *cnt = gram__approx_buffer(C, sizeof(int64_t));
+    double *dblock = gram__approx_buffer(BLOCK * C, sizeof(double));
+    double *score = gram__approx_buffer(C * C, sizeof(double));
+    rank *rk = gram__approx_buffer(C, sizeof(rank));
     if (!p->qorder || !p->qstart || !p->near || !p->kmax || !p->cw || !p->rest || !group || !cnt || !dblock || !score ||
         !rk) {
-        s = oom(ctx, "the near sets");
+        s = gram__approx_sampling_oom(ctx, "the near sets");
         goto done;
     }
     for (int64_t j = 0; j < ix->N; j++) {

@@ -217,13 +217,12 @@ static double sum_bound(double s1, double s2, int64_t n, int64_t N, double rho, 
     return bound < Nd * width ? bound : Nd * width;
 }
 
-static gram_status oom(gram_context *ctx, const char *what)
+gram_status gram__approx_sampling_oom(gram_context *ctx, const char *what)
 {
     return gram__fail(ctx, GRAM_ENOMEM, "approx: sampling: out of memory for %s", what);
 }
 
-/* A buffer of count·elem bytes (count may be 0: a one-byte block, so NULL always means failure). */
-static void *buffer(int64_t count, size_t elem)
+void *gram__approx_buffer(int64_t count, size_t elem)
 {
     size_t bytes;
     if (!gram__bytes(count, elem, &bytes)) return NULL;
@@ -246,8 +245,8 @@ gram_status gram__approx_kernel_square(gram_context *ctx, const gram_kernel *k, 
         default: break;
         }
         if (f > 0.0) {
-            double *ls = buffer(L->n_scale, sizeof(double));
-            if (!ls) return oom(ctx, "the squared kernel");
+            double *ls = gram__approx_buffer(L->n_scale, sizeof(double));
+            if (!ls) return gram__approx_sampling_oom(ctx, "the squared kernel");
             for (int64_t d = 0; d < L->n_scale; d++) ls[d] = L->lengthscale[d] * f;
             gram_kernel *sq = NULL;
             gram_status s = gram_kernel_create(ctx, L->family, L->n_scale, ls, 0, NULL, &sq);
@@ -316,13 +315,13 @@ static gram_status plain(gram_context *ctx, const gram_kernel *k, const gram_arr
     double *width = NULL, *s1 = NULL, *s2 = NULL, *w1 = NULL, *w2 = NULL, *o1 = NULL, *o2 = NULL;
     void *xs = NULL, *ys = NULL;
     if ((s = gram__approx_kernel_square(ctx, k, &k2))) goto done;
-    perm = buffer(N, sizeof(int64_t));
-    active = buffer(M, sizeof(int64_t));
-    width = buffer(V, sizeof(double));
-    s1 = buffer(M * V, sizeof(double));
-    s2 = buffer(M * V, sizeof(double));
+    perm = gram__approx_buffer(N, sizeof(int64_t));
+    active = gram__approx_buffer(M, sizeof(int64_t));
+    width = gram__approx_buffer(V, sizeof(double));
+    s1 = gram__approx_buffer(M * V, sizeof(double));
+    s2 = gram__approx_buffer(M * V, sizeof(double));
     if (!perm || !active || !width || !s1 || !s2) {
-        s = oom(ctx, "the sample's index and sums");
+        s = gram__approx_sampling_oom(ctx, "the sample's index and sums");
         goto done;
     }
     for (int64_t j = 0; j < N; j++) perm[j] = j;
@@ -362,21 +361,21 @@ static gram_status plain(gram_context *ctx, const gram_kernel *k, const gram_arr
             perm[j] = t;
         }
         const int64_t add = n - prev;
-        xs = buffer(add * D, esz);
-        o1 = buffer(n_act * V, sizeof(double));
-        o2 = buffer(n_act * V, sizeof(double));
+        xs = gram__approx_buffer(add * D, esz);
+        o1 = gram__approx_buffer(n_act * V, sizeof(double));
+        o2 = gram__approx_buffer(n_act * V, sizeof(double));
         if (W) {
-            w1 = buffer(add * V, sizeof(double));
-            w2 = buffer(add * V, sizeof(double));
+            w1 = gram__approx_buffer(add * V, sizeof(double));
+            w2 = gram__approx_buffer(add * V, sizeof(double));
         }
         if (ys_rows != n_act) {
             gram__free(ys);
-            ys = buffer(n_act * D, esz);
+            ys = gram__approx_buffer(n_act * D, esz);
             if (ys) gather_rows(Y, active, n_act, ys);
             ys_rows = n_act;
         }
         if (!xs || !o1 || !o2 || !ys || (W && (!w1 || !w2))) {
-            s = oom(ctx, "a round's sample");
+            s = gram__approx_sampling_oom(ctx, "a round's sample");
             goto done;
         }
         gather_rows(X, perm + prev, add, xs);
@@ -516,20 +515,20 @@ static gram_status split(gram_context *ctx, const gram_kernel *k, const gram_arr
            *o2 = NULL, *w1 = NULL, *w2 = NULL, *rw = NULL;
     void *xs = NULL, *ys = NULL;
     if ((s = gram__approx_kernel_square(ctx, k, &k2))) goto done;
-    sh.perm = buffer(N, sizeof(int64_t));
-    qs = buffer(maxq, sizeof(int64_t));
-    active = buffer(maxq, sizeof(int64_t));
-    rows = buffer(N, sizeof(int64_t));
-    wl = buffer(V, sizeof(double));
-    wh = buffer(V, sizeof(double));
-    rw = buffer(2 * V, sizeof(double));
-    E = buffer(maxq * V, sizeof(double));
-    s1 = buffer(maxq * V, sizeof(double));
-    s2 = buffer(maxq * V, sizeof(double));
-    width = buffer(maxq * V, sizeof(double));
-    ys = buffer(maxq * D, esz);
+    sh.perm = gram__approx_buffer(N, sizeof(int64_t));
+    qs = gram__approx_buffer(maxq, sizeof(int64_t));
+    active = gram__approx_buffer(maxq, sizeof(int64_t));
+    rows = gram__approx_buffer(N, sizeof(int64_t));
+    wl = gram__approx_buffer(V, sizeof(double));
+    wh = gram__approx_buffer(V, sizeof(double));
+    rw = gram__approx_buffer(2 * V, sizeof(double));
+    E = gram__approx_buffer(maxq * V, sizeof(double));
+    s1 = gram__approx_buffer(maxq * V, sizeof(double));
+    s2 = gram__approx_buffer(maxq * V, sizeof(double));
+    width = gram__approx_buffer(maxq * V, sizeof(double));
+    ys = gram__approx_buffer(maxq * D, esz);
     if (!sh.perm || !qs || !active || !rows || !wl || !wh || !rw || !E || !s1 || !s2 || !width || !ys) {
-        s = oom(ctx, "the split's sums");
+        s = gram__approx_sampling_oom(ctx, "the split's sums");
         goto done;
     }
     sh.N = N;
@@ -563,10 +562,10 @@ static gram_status split(gram_context *ctx, const gram_kernel *k, const gram_arr
         gather_rows(Y, qs, nq, ys);
         memset(E, 0, (size_t)(nq * V) * sizeof(double));
         if (nn > 0) {
-            xs = buffer(nn * D, esz);
-            if (W) w1 = buffer(nn * V, sizeof(double));
+            xs = gram__approx_buffer(nn * D, esz);
+            if (W) w1 = gram__approx_buffer(nn * V, sizeof(double));
             if (!xs || (W && !w1)) {
-                s = oom(ctx, "a near set");
+                s = gram__approx_sampling_oom(ctx, "a near set");
                 goto done;
             }
             gather_rows(X, rows, nn, xs);
@@ -617,17 +616,17 @@ static gram_status split(gram_context *ctx, const gram_kernel *k, const gram_arr
         int64_t cursor = 0, prev = 0;
         for (int64_t n = Ng < SAMPLING_START ? Ng : SAMPLING_START;; n = n > Ng / 2 ? Ng : 2 * n) {
             const int64_t add = take_rows(&sh, &cursor, n - prev, &ix, near, rows);
-            xs = buffer(add * D, esz);
-            o1 = buffer(n_act * V, sizeof(double));
-            o2 = buffer(n_act * V, sizeof(double));
-            void *ya = buffer(n_act * D, esz);
+            xs = gram__approx_buffer(add * D, esz);
+            o1 = gram__approx_buffer(n_act * V, sizeof(double));
+            o2 = gram__approx_buffer(n_act * V, sizeof(double));
+            void *ya = gram__approx_buffer(n_act * D, esz);
             if (W) {
-                w1 = buffer(add * V, sizeof(double));
-                w2 = buffer(add * V, sizeof(double));
+                w1 = gram__approx_buffer(add * V, sizeof(double));
+                w2 = gram__approx_buffer(add * V, sizeof(double));
             }
             if (!xs || !o1 || !o2 || !ya || (W && (!w1 || !w2))) {
                 gram__free(ya);
-                s = oom(ctx, "a round's sample");
+                s = gram__approx_sampling_oom(ctx, "a round's sample");
                 goto done;
             }
             gather_rows(X, rows, add, xs);
@@ -803,7 +802,7 @@ double gram__approx_sampling_cost(gram_context *ctx, const gram_kernel *k, const
     if (kn > 0) {
         /* the pilot's queries answered within the real groups: out must hold all M rows */
         unsigned char *want = gram__calloc((size_t)M, 1);
-        double *o1 = buffer(M * V, sizeof(double));
+        double *o1 = gram__approx_buffer(M * V, sizeof(double));
         if (want && o1) {
             for (int64_t p = 0; p < P; p++) want[(2 * p + 1) * M / (2 * P)] = 1;
             gram_array O = gram_array_f64(o1, M, V);
@@ -816,9 +815,9 @@ double gram__approx_sampling_cost(gram_context *ctx, const gram_kernel *k, const
         gram__free(o1);
     } else {
         const size_t esz = Y->dtype == GRAM_FLOAT64 ? sizeof(double) : sizeof(float);
-        int64_t *rows = buffer(P, sizeof(int64_t));
-        void *ys = buffer(P * D, esz);
-        double *o1 = buffer(P * V, sizeof(double));
+        int64_t *rows = gram__approx_buffer(P, sizeof(int64_t));
+        void *ys = gram__approx_buffer(P * D, esz);
+        double *o1 = gram__approx_buffer(P * V, sizeof(double));
         if (rows && ys && o1) {
             for (int64_t p = 0; p < P; p++) rows[p] = (2 * p + 1) * M / (2 * P);
             gather_rows(Y, rows, P, ys);
